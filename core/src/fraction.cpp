@@ -1,0 +1,160 @@
+#include <memtrack/fraction.hpp>
+
+#include <memtrack/units.hpp>
+
+#include "parse_util.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace memtrack {
+namespace {
+
+using u128 = detail::uint128;
+
+u128 gcd128(u128 a, u128 b) noexcept {
+  while (b != 0) {
+    const u128 r = a % b;
+    a = b;
+    b = r;
+  }
+  return a;
+}
+
+u128 pow10_128(unsigned exponent) noexcept {
+  u128 value = 1;
+  for (unsigned i = 0; i < exponent; ++i) value *= 10;
+  return value;
+}
+
+std::string u128_to_string(u128 value) {
+  if (value == 0) return "0";
+  std::string digits;
+  while (value != 0) {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  }
+  return digits;
+}
+
+Error fraction_error(std::string_view text, std::string_view why) {
+  return Error::invalid_config("invalid fraction '" + std::string(text) + "': " + std::string(why));
+}
+
+// Reduces numerator/denominator and checks 0 < value <= 1 and that both fit in 64 bits.
+Result<std::pair<std::uint64_t, std::uint64_t>> reduce(u128 numerator, u128 denominator,
+                                                      std::string_view text) {
+  if (denominator == 0) return fraction_error(text, "the denominator is 0");
+  if (numerator == 0) return fraction_error(text, "must be greater than 0");
+  if (numerator > denominator) return fraction_error(text, "must be at most 1");
+  const u128 divisor = gcd128(numerator, denominator);
+  numerator /= divisor;
+  denominator /= divisor;
+  if (denominator > UINT64_MAX) {
+    return fraction_error(text, "too precise: its exact denominator exceeds 2^64 - 1");
+  }
+  return std::pair{static_cast<std::uint64_t>(numerator), static_cast<std::uint64_t>(denominator)};
+}
+
+}  // namespace
+
+Fraction::Fraction(double value) : Fraction(from_double(value).value()) {}
+
+Result<Fraction> Fraction::of(std::uint64_t numerator, std::uint64_t denominator) {
+  const std::string text = std::to_string(numerator) + "/" + std::to_string(denominator);
+  auto reduced = reduce(numerator, denominator, text);
+  if (!reduced) return reduced.error();
+  return Fraction{reduced->first, reduced->second};
+}
+
+Result<Fraction> Fraction::from_double(double value) {
+  const std::string text = std::to_string(value);
+  if (std::isnan(value)) return fraction_error("nan", "must be a number in (0, 1]");
+  if (!(value > 0.0)) return fraction_error(text, "must be greater than 0");
+  if (!(value <= 1.0)) return fraction_error(text, "must be at most 1");
+  // value = mantissa * 2^(exponent - 53) exactly, with mantissa a 53-bit integer: this is a
+  // decomposition of the bits, not a rounding step.
+  int exponent = 0;
+  const double significand = std::frexp(value, &exponent);  // value = significand * 2^exponent
+  auto mantissa = static_cast<std::uint64_t>(std::ldexp(significand, 53));
+  int shift = 53 - exponent;  // value = mantissa / 2^shift, shift >= 52 since value <= 1
+  while (shift > 0 && (mantissa & 1U) == 0) {
+    mantissa >>= 1U;
+    --shift;
+  }
+  if (shift > 63) {
+    return fraction_error(text, "too small: its exact denominator 2^" + std::to_string(shift) +
+                                    " exceeds 2^64 - 1");
+  }
+  return Fraction{mantissa, std::uint64_t{1} << static_cast<unsigned>(shift)};
+}
+
+Result<Fraction> Fraction::parse(std::string_view text) {
+  const std::string_view original = text;
+  constexpr std::string_view expected =
+      "expected a decimal in (0, 1] such as 0.9 or 1, a percentage such as 90%, or a ratio such "
+      "as 9/10";
+  if (text.empty()) return fraction_error(original, expected);
+
+  if (const auto slash = text.find('/'); slash != std::string_view::npos) {
+    const std::string_view top = text.substr(0, slash);
+    const std::string_view bottom = text.substr(slash + 1);
+    if (top.empty() || bottom.empty() || !detail::all_digits(top) || !detail::all_digits(bottom) ||
+        top.size() > 20 || bottom.size() > 20) {
+      return fraction_error(original, expected);
+    }
+    u128 numerator = 0;
+    u128 denominator = 0;
+    for (const char c : top) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+    for (const char c : bottom) denominator = denominator * 10 + static_cast<unsigned>(c - '0');
+    auto reduced = reduce(numerator, denominator, original);
+    if (!reduced) return reduced.error();
+    return Fraction{reduced->first, reduced->second};
+  }
+
+  const bool percent = text.back() == '%';
+  if (percent) text.remove_suffix(1);
+  std::string_view integer_part = text;
+  std::string_view fraction_part;
+  if (const auto dot = text.find('.'); dot != std::string_view::npos) {
+    integer_part = text.substr(0, dot);
+    fraction_part = text.substr(dot + 1);
+    if (fraction_part.empty()) return fraction_error(original, expected);
+  }
+  if ((integer_part.empty() && fraction_part.empty()) || !detail::all_digits(integer_part) ||
+      !detail::all_digits(fraction_part)) {
+    return fraction_error(original, expected);
+  }
+  while (!integer_part.empty() && integer_part.front() == '0') integer_part.remove_prefix(1);
+  while (!fraction_part.empty() && fraction_part.back() == '0') fraction_part.remove_suffix(1);
+  // Bounded so the 128-bit arithmetic below cannot wrap: anything longer is either > 1 or more
+  // precise than a 64-bit denominator can hold.
+  if (integer_part.size() > 3) return fraction_error(original, "must be at most 1");
+  if (fraction_part.size() > 30) {
+    return fraction_error(original, "too precise: at most 30 decimal places");
+  }
+  u128 numerator = 0;
+  for (const char c : integer_part) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+  for (const char c : fraction_part) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+  u128 denominator = pow10_128(static_cast<unsigned>(fraction_part.size()));
+  if (percent) denominator *= 100;
+  auto reduced = reduce(numerator, denominator, original);
+  if (!reduced) return reduced.error();
+  return Fraction{reduced->first, reduced->second};
+}
+
+std::string Fraction::to_string() const {
+  if (numerator_ == denominator_) return "1";
+  // A finite decimal exists iff the denominator divides 10^k for some k; 10^19 is the largest
+  // power of ten below 2^64.
+  for (unsigned places = 1; places <= 19; ++places) {
+    const u128 scale = pow10_128(places);
+    if (scale % denominator_ == 0) {
+      const std::string digits = u128_to_string(scale / denominator_ * numerator_);
+      return "0." + std::string(places - digits.size(), '0') + digits;
+    }
+  }
+  return std::to_string(numerator_) + "/" + std::to_string(denominator_);
+}
+
+}  // namespace memtrack

@@ -1,0 +1,161 @@
+#include <memtrack/memory_tracker.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace memtrack {
+
+Result<MemoryTracker> MemoryTracker::create(GpuConfig config) {
+  if (auto valid = validate(config); !valid) return valid.error();
+  MemoryTracker tracker;
+  std::vector<GpuSpec> gpus = config.gpus;
+  std::sort(gpus.begin(), gpus.end(),
+            [](const GpuSpec& a, const GpuSpec& b) { return a.id < b.id; });
+  tracker.gpu_ids_.reserve(gpus.size());
+  tracker.accounts_.reserve(gpus.size() + 1);
+  for (const GpuSpec& gpu : gpus) {
+    tracker.gpu_ids_.push_back(gpu.id);
+    tracker.accounts_.push_back(Account{.limit = gpu_limit(gpu, config.memory_fraction)});
+  }
+  tracker.accounts_.push_back(Account{.limit = config.cpu_memory_limit});
+  // validate() proved this sum fits in 64 bits.
+  for (const Account& account : tracker.accounts_) tracker.total_limit_ += account.limit;
+  tracker.config_ = std::move(config);
+  return tracker;
+}
+
+std::size_t MemoryTracker::index_of(DevicePlacement placement) const noexcept {
+  if (placement.is_cpu()) return accounts_.size() - 1;
+  if (!placement.is_gpu()) return npos;
+  const auto found = std::lower_bound(gpu_ids_.begin(), gpu_ids_.end(), placement.gpu_id());
+  if (found == gpu_ids_.end() || *found != placement.gpu_id()) return npos;
+  return static_cast<std::size_t>(found - gpu_ids_.begin());
+}
+
+DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcept {
+  if (index == accounts_.size() - 1) return Cpu{};
+  return Gpu{gpu_ids_[index]};
+}
+
+bool MemoryTracker::can_allocate(DevicePlacement placement, std::uint64_t bytes) const noexcept {
+  if (placement.is_gpu() && index_of(placement) == npos) return false;
+  return bytes <= available(placement);
+}
+
+Result<std::size_t> MemoryTracker::plan_allocation(DevicePlacement placement,
+                                                   std::uint64_t bytes) const {
+  if (placement.is_auto()) {
+    // Lowest-id GPU with room, then the CPU (last in accounts_).
+    for (std::size_t i = 0; i < accounts_.size(); ++i) {
+      if (bytes <= accounts_[i].limit - accounts_[i].allocated) return i;
+    }
+    return Error::out_of_memory(Auto{}, bytes, available(Auto{}), 0);
+  }
+  const std::size_t index = index_of(placement);
+  if (index == npos) return Error::unknown_device(placement);
+  const Account& account = accounts_[index];
+  const std::uint64_t room = account.limit - account.allocated;
+  if (bytes > room) return Error::out_of_memory(placement, bytes, room, account.limit);
+  return index;
+}
+
+void MemoryTracker::commit_allocation(std::size_t index, std::uint64_t bytes) noexcept {
+  Account& account = accounts_[index];
+  account.allocated += bytes;  // bytes <= limit - allocated: cannot pass the limit.
+  account.peak = std::max(account.peak, account.allocated);
+  if (account.count != UINT64_MAX) ++account.count;
+  total_allocated_ += bytes;  // at most the sum of limits, which fits (rule 2).
+  total_peak_ = std::max(total_peak_, total_allocated_);
+}
+
+Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement, std::uint64_t bytes) {
+  auto planned = plan_allocation(placement, bytes);
+  if (!planned) return planned.error();
+  commit_allocation(*planned, bytes);
+  return device_at(*planned);
+}
+
+Result<void> MemoryTracker::deallocate(DevicePlacement placement, std::uint64_t bytes) {
+  if (placement.is_auto()) return Error::ambiguous_device("deallocate");
+  const std::size_t index = index_of(placement);
+  if (index == npos) return Error::unknown_device(placement);
+  Account& account = accounts_[index];
+  if (bytes > account.allocated) {
+    return Error::invalid_deallocation(placement, bytes, account.allocated);
+  }
+  account.allocated -= bytes;
+  if (account.count != 0) --account.count;
+  total_allocated_ -= bytes;
+  return {};
+}
+
+std::uint64_t MemoryTracker::available(DevicePlacement placement) const noexcept {
+  if (placement.is_auto()) {
+    std::uint64_t largest = 0;
+    for (const Account& account : accounts_) {
+      largest = std::max(largest, account.limit - account.allocated);
+    }
+    return largest;
+  }
+  const std::size_t index = index_of(placement);
+  if (index == npos) return 0;
+  return accounts_[index].limit - accounts_[index].allocated;
+}
+
+std::uint64_t MemoryTracker::allocated(DevicePlacement placement) const noexcept {
+  if (placement.is_auto()) return total_allocated_;
+  const std::size_t index = index_of(placement);
+  return index == npos ? 0 : accounts_[index].allocated;
+}
+
+std::uint64_t MemoryTracker::peak(DevicePlacement placement) const noexcept {
+  if (placement.is_auto()) return total_peak_;
+  const std::size_t index = index_of(placement);
+  return index == npos ? 0 : accounts_[index].peak;
+}
+
+std::uint64_t MemoryTracker::limit(DevicePlacement placement) const noexcept {
+  if (placement.is_auto()) return total_limit_;
+  const std::size_t index = index_of(placement);
+  return index == npos ? 0 : accounts_[index].limit;
+}
+
+std::uint64_t MemoryTracker::allocation_count(DevicePlacement placement) const noexcept {
+  const std::size_t index = index_of(placement);
+  return index == npos ? 0 : accounts_[index].count;
+}
+
+void MemoryTracker::reset_peak() noexcept {
+  for (Account& account : accounts_) account.peak = account.allocated;
+  total_peak_ = total_allocated_;
+}
+
+Result<void> MemoryTracker::reset_peak(DevicePlacement placement) {
+  if (placement.is_auto()) return Error::ambiguous_device("reset_peak");
+  const std::size_t index = index_of(placement);
+  if (index == npos) return Error::unknown_device(placement);
+  accounts_[index].peak = accounts_[index].allocated;
+  return {};
+}
+
+MemorySummary MemoryTracker::summary() const {
+  MemorySummary summary;
+  for (std::size_t i = 0; i < gpu_ids_.size(); ++i) {
+    summary.gpu_allocated.emplace(gpu_ids_[i], accounts_[i].allocated);
+    summary.gpu_available.emplace(gpu_ids_[i], accounts_[i].limit - accounts_[i].allocated);
+  }
+  const Account& cpu = accounts_.back();
+  summary.cpu_allocated = cpu.allocated;
+  summary.cpu_available = cpu.limit - cpu.allocated;
+  summary.total_peak = total_peak_;
+  return summary;
+}
+
+Result<GpuMemoryInfo> MemoryTracker::gpu_info(std::uint32_t gpu_id) const {
+  const std::size_t index = index_of(Gpu{gpu_id});
+  if (index == npos) return Error::unknown_device(Gpu{gpu_id});
+  const Account& account = accounts_[index];
+  return GpuMemoryInfo{account.allocated, account.peak, account.count};
+}
+
+}  // namespace memtrack

@@ -1,0 +1,52 @@
+#include <memtrack/error.hpp>
+#include <memtrack/units.hpp>
+
+#include <gtest/gtest.h>
+
+namespace memtrack {
+namespace {
+
+TEST(Error, OutOfMemoryPrintsDeviceRequestAvailableAndLimit) {
+  EXPECT_EQ(Error::out_of_memory(Gpu{1}, 2_GiB, 1_GiB, 24_GiB).to_string(),
+            "gpu:1: cannot allocate 2147483648 bytes, 1073741824 of 25769803776 available");
+  EXPECT_EQ(Error::out_of_memory(Auto{}, 10, 4, 0).to_string(),
+            "auto: cannot allocate 10 bytes, at most 4 available on any device");
+}
+
+TEST(Error, EveryKindPrintsOneActionableLine) {
+  const Error errors[] = {
+      Error::invalid_config("total_bytes is 0", DevicePlacement{Gpu{3}}),
+      Error::unknown_device(Gpu{9}),
+      Error::out_of_memory(Cpu{}, 5, 4, 8),
+      Error::ambiguous_device("deallocate"),
+      Error::invalid_deallocation(Gpu{0}, 200, 100),
+      Error::parse_error("invalid device 'x': expected cpu, auto or gpu:N"),
+  };
+  for (const Error& error : errors) {
+    const std::string line = error.to_string();
+    EXPECT_FALSE(line.empty());
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  }
+  EXPECT_EQ(errors[0].to_string(), "invalid config: gpu:3: total_bytes is 0");
+  EXPECT_EQ(errors[1].to_string(), "gpu:9: unknown device, no GPU with id 9 is configured");
+  EXPECT_EQ(errors[3].to_string(),
+            "auto: deallocate needs a concrete device (cpu or gpu:N), not auto");
+  EXPECT_EQ(errors[4].to_string(), "gpu:0: cannot deallocate 200 bytes, only 100 allocated");
+}
+
+TEST(Error, KindNames) {
+  EXPECT_EQ(to_string(ErrorKind::OutOfMemory), "OutOfMemory");
+  EXPECT_EQ(to_string(ErrorKind::InvalidDeallocation), "InvalidDeallocation");
+  EXPECT_EQ(to_string(ErrorKind::AmbiguousDevice), "AmbiguousDevice");
+  EXPECT_EQ(to_string(ErrorKind::UnknownDevice), "UnknownDevice");
+  EXPECT_EQ(to_string(ErrorKind::InvalidConfig), "InvalidConfig");
+}
+
+TEST(Error, EqualityComparesEveryNumber) {
+  EXPECT_EQ(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Cpu{}, 5, 4, 8));
+  EXPECT_NE(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Cpu{}, 5, 3, 8));
+  EXPECT_NE(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Gpu{0}, 5, 4, 8));
+}
+
+}  // namespace
+}  // namespace memtrack

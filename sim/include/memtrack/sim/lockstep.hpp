@@ -1,0 +1,314 @@
+/**
+ * @file lockstep.hpp
+ * @brief The lockstep checker: the one place that compares a production tracker with the
+ * reference model, operation by operation.
+ *
+ * Property tests, `memtrack sim` and trace replay all use it. After every operation it compares
+ * the outcome (success or error kind, resolved device, every number in the error) and then the
+ * complete observable state: allocated, available, peak, limit and count of every device, the
+ * `Auto` pool queries, `summary()`, `gpu_info()`, an unknown GPU, and `can_allocate` at sizes
+ * around each available.
+ */
+#pragma once
+
+#include <memtrack/memory_tracker.hpp>
+#include <memtrack/sim/operation.hpp>
+#include <memtrack/sim/reference_tracker.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace memtrack::sim {
+
+/// What a production tracker must offer to be checked (MemoryTracker, or a deliberately wrong
+/// tracker in a test).
+template <class T>
+concept CheckableTracker = requires(T tracker, const T& view, DevicePlacement p, std::uint64_t n) {
+  { T::create(GpuConfig{}) } -> std::same_as<Result<T>>;
+  { tracker.allocate(p, n) } -> std::same_as<Result<DevicePlacement>>;
+  { tracker.deallocate(p, n) } -> std::same_as<Result<void>>;
+  { tracker.reset_peak(p) } -> std::same_as<Result<void>>;
+  tracker.reset_peak();
+  { view.can_allocate(p, n) } -> std::same_as<bool>;
+  { view.available(p) } -> std::same_as<std::uint64_t>;
+  { view.allocated(p) } -> std::same_as<std::uint64_t>;
+  { view.peak(p) } -> std::same_as<std::uint64_t>;
+  { view.limit(p) } -> std::same_as<std::uint64_t>;
+  { view.allocation_count(p) } -> std::same_as<std::uint64_t>;
+  { view.summary() } -> std::same_as<MemorySummary>;
+  { view.gpu_info(std::uint32_t{}) } -> std::same_as<Result<GpuMemoryInfo>>;
+};
+
+/// A disagreement between the production tracker and the reference model.
+struct Divergence {
+  std::size_t step{0};          ///< 1-based operation number; 0 for the config itself
+  std::string operation;        ///< the operation's text, or "create"
+  std::string what;             ///< the first difference found
+  std::string core_state;       ///< the production tracker's state, one device a line
+  std::string reference_state;  ///< the model's state, one device a line
+
+  /// @return a report: step, operation, difference, and both states side by side
+  [[nodiscard]] std::string to_string() const;
+};
+
+/// The outcome of one operation on the production tracker, in the model's terms.
+struct CoreOutcome {
+  bool ok{true};
+  std::optional<DevicePlacement> resolved;
+  std::optional<Error> error;
+};
+
+/// Applies `operation` to a production tracker.
+template <CheckableTracker Tracker>
+CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
+  CoreOutcome outcome;
+  switch (operation.kind) {
+    case Operation::Kind::Allocate: {
+      auto result = tracker.allocate(operation.device, operation.bytes);
+      outcome.ok = result.has_value();
+      if (result) outcome.resolved = *result;
+      else outcome.error = result.error();
+      break;
+    }
+    case Operation::Kind::Deallocate: {
+      auto result = tracker.deallocate(operation.device, operation.bytes);
+      outcome.ok = result.has_value();
+      if (!result) outcome.error = result.error();
+      break;
+    }
+    case Operation::Kind::ResetPeakAll:
+      tracker.reset_peak();
+      break;
+    case Operation::Kind::ResetPeak: {
+      auto result = tracker.reset_peak(operation.device);
+      outcome.ok = result.has_value();
+      if (!result) outcome.error = result.error();
+      break;
+    }
+  }
+  return outcome;
+}
+
+/// Applies `operation` to the reference model.
+ReferenceOutcome apply_to_reference(ReferenceTracker& model, const Operation& operation);
+
+/// @return the first difference between the two outcomes, or nothing when they agree
+std::optional<std::string> compare_outcomes(const CoreOutcome& core,
+                                            const ReferenceOutcome& reference);
+
+namespace detail {
+// Describes one value that differs ("gpu:3 allocated: core 5, reference 6").
+std::string difference(std::string_view what, std::uint64_t core, const BigInt& reference);
+std::string describe_reference(const ReferenceTracker& model);
+}  // namespace detail
+
+/// @return a multi-line description of a production tracker's state
+template <CheckableTracker Tracker>
+std::string describe(const Tracker& tracker, const std::vector<DevicePlacement>& devices) {
+  std::ostringstream out;
+  for (const DevicePlacement d : devices) {
+    out << d.to_string() << ": allocated " << tracker.allocated(d) << ", available "
+        << tracker.available(d) << ", peak " << tracker.peak(d) << ", limit " << tracker.limit(d)
+        << ", count " << tracker.allocation_count(d) << "\n";
+  }
+  out << "auto: allocated " << tracker.allocated(Auto{}) << ", available "
+      << tracker.available(Auto{}) << ", total_peak " << tracker.peak(Auto{}) << ", limit "
+      << tracker.limit(Auto{}) << "\n";
+  return out.str();
+}
+
+/**
+ * @brief Compares the complete observable state of a production tracker with the model.
+ * @param unknown_gpu an id configured on neither, to check rule 3's queries
+ * @return the first difference, or nothing when every query agrees
+ */
+template <CheckableTracker Tracker>
+std::optional<std::string> compare_state(const Tracker& tracker, const ReferenceTracker& model,
+                                         std::optional<std::uint32_t> unknown_gpu) {
+  const auto check = [](std::string_view what, std::uint64_t core,
+                        const BigInt& reference) -> std::optional<std::string> {
+    if (reference == core) return std::nullopt;
+    return detail::difference(what, core, reference);
+  };
+  // can_allocate(p, n) must equal the model's at 0, available - 1, available, available + 1 and
+  // 2^64 - 1: the places where an off-by-one or a wrap would show.
+  const auto check_can_allocate = [&](DevicePlacement p,
+                                      const BigInt& available) -> std::optional<std::string> {
+    const BigInt sizes[] = {BigInt(0), available - 1, available, available + 1, max_u64()};
+    for (const BigInt& size : sizes) {
+      if (size < 0 || size > max_u64()) continue;
+      const std::uint64_t n = to_u64(size);
+      const bool core = tracker.can_allocate(p, n);
+      if (core != model.can_allocate(p, size)) {
+        return p.to_string() + " can_allocate(" + std::to_string(n) + "): core " +
+               (core ? "true" : "false") + ", reference " + (core ? "false" : "true");
+      }
+    }
+    return std::nullopt;
+  };
+
+  MemorySummary expected_summary;
+  BigInt allocated_sum = 0;
+  for (const auto& [device, account] : model.accounts()) {
+    const std::string name = device.to_string();
+    const BigInt available = account.limit - account.allocated;
+    if (auto d = check(name + " allocated", tracker.allocated(device), account.allocated)) return d;
+    if (auto d = check(name + " available", tracker.available(device), available)) return d;
+    if (auto d = check(name + " peak", tracker.peak(device), account.peak)) return d;
+    if (auto d = check(name + " limit", tracker.limit(device), account.limit)) return d;
+    if (auto d = check(name + " count", tracker.allocation_count(device), account.count)) return d;
+    if (auto d = check_can_allocate(device, available)) return d;
+    allocated_sum += account.allocated;
+    // The model's values were just checked equal to the core's, so they fit in 64 bits.
+    if (device.is_gpu()) {
+      const auto info = tracker.gpu_info(device.gpu_id());
+      if (!info) return name + " gpu_info: core says " + info.error().to_string();
+      if (auto d = check(name + " gpu_info.allocated", info->allocated, account.allocated)) return d;
+      if (auto d = check(name + " gpu_info.peak", info->peak, account.peak)) return d;
+      if (auto d = check(name + " gpu_info.allocation_count", info->allocation_count,
+                         account.count)) {
+        return d;
+      }
+      expected_summary.gpu_allocated.emplace(device.gpu_id(),
+                                             to_u64(account.allocated));
+      expected_summary.gpu_available.emplace(device.gpu_id(), to_u64(available));
+    } else {
+      expected_summary.cpu_allocated = to_u64(account.allocated);
+      expected_summary.cpu_available = to_u64(available);
+    }
+  }
+  const BigInt auto_available = model.available(Auto{});
+  if (auto d = check("auto allocated", tracker.allocated(Auto{}), allocated_sum)) return d;
+  if (auto d = check("auto available", tracker.available(Auto{}), auto_available)) return d;
+  if (auto d = check("auto peak (total_peak)", tracker.peak(Auto{}), model.total_peak())) return d;
+  if (auto d = check("auto limit", tracker.limit(Auto{}), model.limit(Auto{}))) return d;
+  if (auto d = check("auto count", tracker.allocation_count(Auto{}), model.count(Auto{}))) return d;
+  if (auto d = check_can_allocate(Auto{}, auto_available)) return d;
+  expected_summary.total_peak = to_u64(model.total_peak());
+  if (tracker.summary() != expected_summary) {
+    return std::string("summary() differs from the model's allocated/available/total_peak");
+  }
+  if (unknown_gpu) {
+    const DevicePlacement unknown = Gpu{*unknown_gpu};
+    const std::string name = unknown.to_string() + " (unknown)";
+    if (auto d = check(name + " allocated", tracker.allocated(unknown), 0)) return d;
+    if (auto d = check(name + " available", tracker.available(unknown), 0)) return d;
+    if (auto d = check(name + " peak", tracker.peak(unknown), 0)) return d;
+    if (tracker.can_allocate(unknown, 0)) return name + " can_allocate(0): core true, reference false";
+    if (tracker.gpu_info(*unknown_gpu)) return name + " gpu_info: core succeeded";
+  }
+  return std::nullopt;
+}
+
+/// @return the smallest GPU id not configured in `config`, if any
+[[nodiscard]] std::optional<std::uint32_t> unconfigured_gpu_id(const GpuConfig& config);
+
+/**
+ * @brief A production tracker and the reference model driven in lockstep.
+ *
+ * `create` compares the config check itself; `apply` applies one operation to both and compares
+ * the outcomes and then the full state. The first divergence is kept and returned.
+ */
+template <CheckableTracker Tracker = MemoryTracker>
+class LockstepChecker {
+ public:
+  /// What `create` found.
+  struct Start {
+    std::optional<LockstepChecker> checker;  ///< when both accepted the config
+    std::optional<Error> rejection;          ///< when both rejected it (the core's error)
+    std::optional<Divergence> divergence;    ///< when they disagree
+  };
+
+  [[nodiscard]] static Start create(const GpuConfig& config) {
+    Start start;
+    ReferenceOutcome model_rejection;
+    auto model = ReferenceTracker::create(config, &model_rejection);
+    auto core = Tracker::create(config);
+    if (core.has_value() != model.has_value()) {
+      start.divergence = Divergence{0, "create",
+                                    core ? "the core accepted a config the model rejects (" +
+                                               model_rejection.to_string() + ")"
+                                         : "the core rejected a config the model accepts: " +
+                                               core.error().to_string(),
+                                    "", ""};
+      return start;
+    }
+    if (!core) {
+      if (core.error().kind != ErrorKind::InvalidConfig ||
+          core.error().device != model_rejection.device) {
+        start.divergence = Divergence{0, "create",
+                                      "both rejected the config but differently: core '" +
+                                          core.error().to_string() + "', reference " +
+                                          model_rejection.to_string(),
+                                      "", ""};
+        return start;
+      }
+      start.rejection = core.error();
+      return start;
+    }
+    start.checker.emplace(LockstepChecker(std::move(*core), std::move(*model), config));
+    if (auto difference = start.checker->compare()) {
+      start.divergence = start.checker->divergence_at(0, "create", *difference);
+      start.checker.reset();
+    }
+    return start;
+  }
+
+  /**
+   * @brief Applies `operation` to both and compares outcome and full state.
+   * @return the divergence, or nothing when they agree
+   */
+  std::optional<Divergence> apply(const Operation& operation) {
+    ++steps_;
+    last_core_ = apply_to_core(core_, operation);
+    last_reference_ = apply_to_reference(model_, operation);
+    if (auto difference = compare_outcomes(last_core_, last_reference_)) {
+      return divergence_at(steps_, operation.to_string(), *difference);
+    }
+    if (auto difference = compare()) {
+      return divergence_at(steps_, operation.to_string(), *difference);
+    }
+    return std::nullopt;
+  }
+
+  /// @return the production tracker
+  [[nodiscard]] const Tracker& core() const { return core_; }
+  /// @return the reference model
+  [[nodiscard]] const ReferenceTracker& reference() const { return model_; }
+  /// @return the outcome of the last operation on the production tracker
+  [[nodiscard]] const CoreOutcome& last_core_outcome() const { return last_core_; }
+  /// @return the outcome of the last operation on the model
+  [[nodiscard]] const ReferenceOutcome& last_reference_outcome() const { return last_reference_; }
+  /// @return how many operations were applied
+  [[nodiscard]] std::size_t steps() const { return steps_; }
+
+ private:
+  LockstepChecker(Tracker core, ReferenceTracker model, const GpuConfig& config)
+      : core_(std::move(core)), model_(std::move(model)), unknown_gpu_(unconfigured_gpu_id(config)) {
+    for (const auto& [device, account] : model_.accounts()) devices_.push_back(device);
+  }
+
+  std::optional<std::string> compare() const { return compare_state(core_, model_, unknown_gpu_); }
+
+  Divergence divergence_at(std::size_t step, std::string operation, std::string what) const {
+    return Divergence{step, std::move(operation), std::move(what), describe(core_, devices_),
+                      detail::describe_reference(model_)};
+  }
+
+  Tracker core_;
+  ReferenceTracker model_;
+  std::optional<std::uint32_t> unknown_gpu_;
+  std::vector<DevicePlacement> devices_;
+  std::size_t steps_{0};
+  CoreOutcome last_core_;
+  ReferenceOutcome last_reference_;
+};
+
+extern template class LockstepChecker<MemoryTracker>;
+
+}  // namespace memtrack::sim

@@ -63,8 +63,9 @@ struct CoreOutcome {
   std::optional<Error> error;
 };
 
-/// Applies `operation` to a production tracker.
-template <CheckableTracker Tracker>
+/// Applies `operation` to a production tracker (any with allocate, deallocate and reset_peak,
+/// `SharedMemoryTracker` included).
+template <class Tracker>
 CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
   CoreOutcome outcome;
   switch (operation.kind) {

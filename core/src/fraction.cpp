@@ -29,12 +29,12 @@ u128 pow10_128(unsigned exponent) noexcept {
 
 std::string u128_to_string(u128 value) {
   if (value == 0) return "0";
-  std::string digits;
+  std::string reversed;
   while (value != 0) {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    reversed.push_back(static_cast<char>('0' + static_cast<int>(value % 10)));
     value /= 10;
   }
-  return digits;
+  return {reversed.rbegin(), reversed.rend()};
 }
 
 Error fraction_error(std::string_view text, std::string_view why) {

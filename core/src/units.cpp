@@ -43,15 +43,16 @@ Error size_error(std::string_view text, std::string_view why) {
 }
 
 std::string with_decimal_point(u128 scaled, unsigned decimals) {
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(scaled % 10)));
+  // Digits are produced least significant first, then reversed.
+  std::string reversed;
+  unsigned produced = 0;
+  while (scaled != 0 || produced <= decimals) {
+    if (produced == decimals && decimals != 0) reversed.push_back('.');
+    reversed.push_back(static_cast<char>('0' + static_cast<int>(scaled % 10)));
     scaled /= 10;
-  } while (scaled != 0);
-  if (decimals == 0) return digits;
-  if (digits.size() <= decimals) digits.insert(0, decimals + 1 - digits.size(), '0');
-  digits.insert(digits.size() - decimals, ".");
-  return digits;
+    ++produced;
+  }
+  return {reversed.rbegin(), reversed.rend()};
 }
 
 }  // namespace

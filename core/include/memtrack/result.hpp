@@ -11,10 +11,9 @@
 
 #include <memtrack/error.hpp>
 
+#include <memory>
 #include <optional>
-#include <type_traits>
 #include <utility>
-#include <variant>
 
 namespace memtrack {
 
@@ -22,48 +21,62 @@ namespace memtrack {
 [[noreturn]] void throw_bad_result_access(const Error& error);
 
 /// Either a `T` or an `Error`.
+///
+/// The error lives on the heap: the success path, which every tracker operation takes in the
+/// common case, then costs no more than the value itself (no large variant to build, copy or
+/// destroy). Errors are rare and already carry strings.
 template <class T>
 class [[nodiscard]] Result {
  public:
   using value_type = T;
 
-  Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
-  Result(const Error& error) : storage_(std::in_place_index<1>, error) {}  // NOLINT: implicit
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit, like std::expected
+  Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
+  Result(const Result& other)
+      : value_(other.value_), error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
+  Result(Result&&) noexcept = default;
+  Result& operator=(const Result& other) {
+    if (this != &other) *this = Result(other);
+    return *this;
+  }
+  Result& operator=(Result&&) noexcept = default;
+  ~Result() = default;
 
-  [[nodiscard]] bool has_value() const noexcept { return storage_.index() == 0; }
+  [[nodiscard]] bool has_value() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
 
   /// @return the value
   /// @throws BadResultAccess if this holds an error
   [[nodiscard]] const T& value() const& {
-    if (!has_value()) throw_bad_result_access(std::get<1>(storage_));
-    return std::get<0>(storage_);
+    if (!has_value()) throw_bad_result_access(*error_);
+    return *value_;
   }
   [[nodiscard]] T& value() & {
-    if (!has_value()) throw_bad_result_access(std::get<1>(storage_));
-    return std::get<0>(storage_);
+    if (!has_value()) throw_bad_result_access(*error_);
+    return *value_;
   }
   [[nodiscard]] T&& value() && {
-    if (!has_value()) throw_bad_result_access(std::get<1>(storage_));
-    return std::get<0>(std::move(storage_));
+    if (!has_value()) throw_bad_result_access(*error_);
+    return std::move(*value_);
   }
 
   /// @return the error; precondition: `!has_value()`
-  [[nodiscard]] const Error& error() const& { return std::get<1>(storage_); }
+  [[nodiscard]] const Error& error() const& { return *error_; }
 
-  [[nodiscard]] const T& operator*() const& { return std::get<0>(storage_); }
-  [[nodiscard]] T& operator*() & { return std::get<0>(storage_); }
-  [[nodiscard]] const T* operator->() const { return &std::get<0>(storage_); }
-  [[nodiscard]] T* operator->() { return &std::get<0>(storage_); }
+  [[nodiscard]] const T& operator*() const& { return *value_; }
+  [[nodiscard]] T& operator*() & { return *value_; }
+  [[nodiscard]] const T* operator->() const { return &*value_; }
+  [[nodiscard]] T* operator->() { return &*value_; }
 
   /// @return the value, or `fallback` when this holds an error
   template <class U>
   [[nodiscard]] T value_or(U&& fallback) const& {
-    return has_value() ? std::get<0>(storage_) : static_cast<T>(std::forward<U>(fallback));
+    return has_value() ? *value_ : static_cast<T>(std::forward<U>(fallback));
   }
 
  private:
-  std::variant<T, Error> storage_;
+  std::optional<T> value_;        // Invariant: exactly one of value_ and error_ is set.
+  std::unique_ptr<Error> error_;
 };
 
 /// Success without a value, or an `Error`.
@@ -71,9 +84,17 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(const Error& error) : error_(error) {}  // NOLINT: implicit like std::unexpected
+  Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
+  Result(const Result& other) : error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
+  Result(Result&&) noexcept = default;
+  Result& operator=(const Result& other) {
+    if (this != &other) *this = Result(other);
+    return *this;
+  }
+  Result& operator=(Result&&) noexcept = default;
+  ~Result() = default;
 
-  [[nodiscard]] bool has_value() const noexcept { return !error_.has_value(); }
+  [[nodiscard]] bool has_value() const noexcept { return error_ == nullptr; }
   explicit operator bool() const noexcept { return has_value(); }
 
   /// @throws BadResultAccess if this holds an error
@@ -85,7 +106,7 @@ class [[nodiscard]] Result<void> {
   [[nodiscard]] const Error& error() const& { return *error_; }
 
  private:
-  std::optional<Error> error_;
+  std::unique_ptr<Error> error_;  // null on success
 };
 
 }  // namespace memtrack

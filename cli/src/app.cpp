@@ -1,0 +1,41 @@
+#include "app.hpp"
+
+#include "commands.hpp"
+
+#include <memtrack/error.hpp>
+
+#include <exception>
+
+namespace memtrack::cli {
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{
+      "memtrack: byte-exact accounts of GPU and CPU memory, checked against an arbitrary-precision "
+      "reference model.",
+      "memtrack"};
+  app.require_subcommand(1);
+  app.footer("Run 'memtrack SUBCOMMAND --help' for a subcommand's options.\n"
+             "Exit codes: 0 success, 1 the check failed, 2 bad input.");
+  Command chosen;
+  add_budget_command(app, chosen);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    // Also --help, for the app or a subcommand: CLI11 prints the selected one's help.
+    const int code = app.exit(e, out, err);
+    return code == 0 ? exit_ok : exit_bad_input;
+  }
+  try {
+    return chosen.run(out, err);
+  } catch (const BadResultAccess& e) {
+    err << "memtrack: " << e.what() << "\n";
+    return exit_bad_input;
+  } catch (const std::exception& e) {
+    err << "memtrack: internal error: " << e.what() << "\n";
+    return exit_bad_input;
+  }
+}
+
+}  // namespace memtrack::cli

@@ -19,12 +19,14 @@ void RatioReporter::Finalize() {
     const auto subject = runs_.find(c.subject);
     const auto baseline = runs_.find(c.baseline);
     if (subject == runs_.end() || baseline == runs_.end()) continue;
-    const double ratio = subject->second.GetAdjustedRealTime() / baseline->second.GetAdjustedRealTime();
+    const double ratio =
+        subject->second.GetAdjustedRealTime() / baseline->second.GetAdjustedRealTime();
     char line[256];
     std::snprintf(line, sizeof line, "  %-44s / %-40s = %6.2fx", c.subject.c_str(),
                   c.baseline.c_str(), ratio);
     std::cout << line;
-    if (c.target > 0) std::cout << (ratio <= c.target ? "  (target <= " : "  (OVER target ") << c.target << "x)";
+    if (c.target > 0)
+      std::cout << (ratio <= c.target ? "  (target <= " : "  (OVER target ") << c.target << "x)";
     std::cout << "\n";
   }
 }

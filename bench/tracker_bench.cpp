@@ -159,7 +159,9 @@ int main(int argc, char** argv) {
   return memtrack::bench::run_with_ratios(
       argc, argv,
       {{"BM_MemoryTracker", "BM_BareCounter", 2.0},
-       {"BM_SharedMemoryTracker/real_time/threads:1", "BM_BareCounterUnderSharedMutex/real_time/threads:1", 2.0},
-       {"BM_SharedMemoryTracker/real_time/threads:2", "BM_BareCounterUnderSharedMutex/real_time/threads:2", 2.0},
+       {"BM_SharedMemoryTracker/real_time/threads:1",
+        "BM_BareCounterUnderSharedMutex/real_time/threads:1", 2.0},
+       {"BM_SharedMemoryTracker/real_time/threads:2",
+        "BM_BareCounterUnderSharedMutex/real_time/threads:2", 2.0},
        {"BM_Lockstep", "BM_ProductionOnly", 0}});
 }

@@ -59,7 +59,8 @@ class LinearizabilityChecker {
     if (failed_.count(key) != 0) return false;
     std::uint64_t earliest_return = UINT64_MAX;
     for (std::size_t i = 0; i < history_.size(); ++i) {
-      if ((done & (1ULL << i)) == 0) earliest_return = std::min(earliest_return, history_[i].returned);
+      if ((done & (1ULL << i)) == 0)
+        earliest_return = std::min(earliest_return, history_[i].returned);
     }
     for (std::size_t i = 0; i < history_.size(); ++i) {
       if ((done & (1ULL << i)) != 0 || history_[i].invoked > earliest_return) continue;
@@ -99,7 +100,8 @@ RoundResult run_round(SharedMemoryTracker& shared, unsigned threads, int operati
     workers.emplace_back([&, t] {
       std::mt19937_64 random(seed * 1000 + t);
       std::map<DevicePlacement, std::vector<std::uint64_t>> mine;  // this thread's live blocks
-      while (!go.load()) std::this_thread::yield();
+      while (!go.load())
+        std::this_thread::yield();
       for (int i = 0; i < operations_per_thread; ++i) {
         const DevicePlacement device = devices[random() % 3];
         Operation operation;
@@ -139,7 +141,8 @@ RoundResult run_round(SharedMemoryTracker& shared, unsigned threads, int operati
   // The monitor: at every moment, every device's allocated stays within its limit, and a
   // snapshot satisfies rule 9.
   std::thread monitor([&] {
-    while (!go.load()) std::this_thread::yield();
+    while (!go.load())
+      std::this_thread::yield();
     while (finished.load() < threads) {
       for (const DevicePlacement d : devices) {
         if (shared.allocated(d) > shared.limit(d)) {
@@ -158,7 +161,8 @@ RoundResult run_round(SharedMemoryTracker& shared, unsigned threads, int operati
     }
   });
   go = true;
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   monitor.join();
   for (auto& events : per_thread) {
     result.events.insert(result.events.end(), events.begin(), events.end());
@@ -186,10 +190,10 @@ TEST(Concurrency, SharedTrackerIsLinearizablePerDeviceAndNeverExceedsALimit) {
       }
       ASSERT_LE(history.size(), 64U);
       const auto order = LinearizabilityChecker(history, model, d, final_state.peak(d)).find();
-      ASSERT_TRUE(order.has_value())
-          << "round " << round << ": the history on " << d.to_string()
-          << " is not linearizable against the sequential model";
-      for (const std::size_t i : *order) (void)sim::apply_to_reference(model, history[i].operation);
+      ASSERT_TRUE(order.has_value()) << "round " << round << ": the history on " << d.to_string()
+                                     << " is not linearizable against the sequential model";
+      for (const std::size_t i : *order)
+        (void)sim::apply_to_reference(model, history[i].operation);
       events_checked += history.size();
     }
     // Same final state: per device (peaks included), then everything after a reset of peaks
@@ -233,7 +237,8 @@ TEST(Concurrency, NoRaceBetweenCheckAndRecordUnderContention) {
       }
     });
   }
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   EXPECT_LE(worst.load(), slots);
   EXPECT_EQ(shared.allocated(Gpu{0}), 0U);
   EXPECT_LE(shared.peak(Gpu{0}), block * slots);

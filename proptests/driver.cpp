@@ -37,29 +37,47 @@ std::uint64_t pick_size(const sim::ReferenceTracker& model, DevicePlacement devi
   const BigInt limit = device.is_auto() ? available : model.limit(device);
   const BigInt random = op.random;
   switch (op.size) {
-    case SizeChoice::Zero: return 0;
-    case SizeChoice::One: return 1;
-    case SizeChoice::ExactAvailable: return clamp_to_u64(available);
-    case SizeChoice::AvailableMinusOne: return clamp_to_u64(available - 1);
-    case SizeChoice::AvailablePlusOne: return clamp_to_u64(available + 1);
-    case SizeChoice::Limit: return clamp_to_u64(limit);
-    case SizeChoice::LimitMinusOne: return clamp_to_u64(limit - 1);
-    case SizeChoice::LimitPlusOne: return clamp_to_u64(limit + 1);
-    case SizeChoice::Max: return max_bytes;
-    case SizeChoice::MaxMinusAllocated: return clamp_to_u64(sim::max_u64() - allocated);
+    case SizeChoice::Zero:
+      return 0;
+    case SizeChoice::One:
+      return 1;
+    case SizeChoice::ExactAvailable:
+      return clamp_to_u64(available);
+    case SizeChoice::AvailableMinusOne:
+      return clamp_to_u64(available - 1);
+    case SizeChoice::AvailablePlusOne:
+      return clamp_to_u64(available + 1);
+    case SizeChoice::Limit:
+      return clamp_to_u64(limit);
+    case SizeChoice::LimitMinusOne:
+      return clamp_to_u64(limit - 1);
+    case SizeChoice::LimitPlusOne:
+      return clamp_to_u64(limit + 1);
+    case SizeChoice::Max:
+      return max_bytes;
+    case SizeChoice::MaxMinusAllocated:
+      return clamp_to_u64(sim::max_u64() - allocated);
     // allocated + n lands just past 2^64: wraps to a small number in 64-bit arithmetic.
-    case SizeChoice::WrappingSum: return clamp_to_u64(sim::max_u64() + 1 - allocated + random % 8);
-    case SizeChoice::SmallRandom: return op.random % 4096;
-    case SizeChoice::LargeRandom: return op.random;
-    case SizeChoice::ShareOfAvailable: return clamp_to_u64(random % (available + 1));
-    case SizeChoice::ExactAllocated: return clamp_to_u64(allocated);
-    case SizeChoice::ShareOfAllocated: return clamp_to_u64(random % (allocated + 1));
-    case SizeChoice::AllocatedPlusOne: return clamp_to_u64(allocated + 1);
+    case SizeChoice::WrappingSum:
+      return clamp_to_u64(sim::max_u64() + 1 - allocated + random % 8);
+    case SizeChoice::SmallRandom:
+      return op.random % 4096;
+    case SizeChoice::LargeRandom:
+      return op.random;
+    case SizeChoice::ShareOfAvailable:
+      return clamp_to_u64(random % (available + 1));
+    case SizeChoice::ExactAllocated:
+      return clamp_to_u64(allocated);
+    case SizeChoice::ShareOfAllocated:
+      return clamp_to_u64(random % (allocated + 1));
+    case SizeChoice::AllocatedPlusOne:
+      return clamp_to_u64(allocated + 1);
   }
   return 0;
 }
 
-bool some_peak_above_allocated(const sim::ReferenceTracker& model, std::optional<DevicePlacement> only) {
+bool some_peak_above_allocated(const sim::ReferenceTracker& model,
+                               std::optional<DevicePlacement> only) {
   for (const auto& [device, account] : model.accounts()) {
     if (only && device != *only) continue;
     if (account.peak > account.allocated) return true;
@@ -71,15 +89,24 @@ bool some_peak_above_allocated(const sim::ReferenceTracker& model, std::optional
 
 std::string_view to_string(Covered covered) {
   switch (covered) {
-    case Covered::ExactFitAllocation: return "exact-fit allocation";
-    case Covered::OneOverRefusal: return "one-over refusal";
-    case Covered::AutoFallbackToCpu: return "auto falling back to the CPU";
-    case Covered::AutoRefusal: return "auto refusal";
-    case Covered::OverDeallocation: return "over-deallocation";
-    case Covered::RequestNearTwoToThe64: return "request near 2^64";
-    case Covered::ResetPeakAfterFree: return "reset_peak after memory was freed";
-    case Covered::RejectedConfig: return "rejected config";
-    case Covered::Count_: break;
+    case Covered::ExactFitAllocation:
+      return "exact-fit allocation";
+    case Covered::OneOverRefusal:
+      return "one-over refusal";
+    case Covered::AutoFallbackToCpu:
+      return "auto falling back to the CPU";
+    case Covered::AutoRefusal:
+      return "auto refusal";
+    case Covered::OverDeallocation:
+      return "over-deallocation";
+    case Covered::RequestNearTwoToThe64:
+      return "request near 2^64";
+    case Covered::ResetPeakAfterFree:
+      return "reset_peak after memory was freed";
+    case Covered::RejectedConfig:
+      return "rejected config";
+    case Covered::Count_:
+      break;
   }
   return "?";
 }
@@ -141,11 +168,13 @@ RunResult run_abstract(const GpuConfig& config, const std::vector<AbstractOp>& o
           bytes == available_before + 1) {
         coverage.add(Covered::OneOverRefusal);
       }
-      if (device.is_auto() && outcome.ok && has_gpus && outcome.resolved == DevicePlacement{Cpu{}}) {
+      if (device.is_auto() && outcome.ok && has_gpus &&
+          outcome.resolved == DevicePlacement{Cpu{}}) {
         coverage.add(Covered::AutoFallbackToCpu);
       }
       if (device.is_auto() && !outcome.ok) coverage.add(Covered::AutoRefusal);
-      if (operation.bytes >= (std::uint64_t{1} << 63U)) coverage.add(Covered::RequestNearTwoToThe64);
+      if (operation.bytes >= (std::uint64_t{1} << 63U))
+        coverage.add(Covered::RequestNearTwoToThe64);
     }
     if (operation.kind == Operation::Kind::Deallocate && !outcome.ok &&
         outcome.error_kind == ErrorKind::InvalidDeallocation) {

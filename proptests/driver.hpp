@@ -46,7 +46,7 @@ struct Coverage {
 
 /// The result of one generated scenario.
 struct RunResult {
-  sim::Scenario scenario;                    ///< the concrete operations actually applied
+  sim::Scenario scenario;                     ///< the concrete operations actually applied
   std::optional<sim::Divergence> divergence;  ///< the first disagreement, if any
 };
 

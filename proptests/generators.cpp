@@ -17,11 +17,11 @@ rc::Gen<std::uint64_t> gen_near_max() {
 
 rc::Gen<std::uint64_t> gen_total() {
   return gen::weightedOneOf<std::uint64_t>({
-      {6, gen::inRange<std::uint64_t>(1, 10001)},                 // a few bytes
-      {6, gen::inRange<std::uint64_t>(256_MiB, 200_GiB)},         // real GPUs
-      {1, gen_near_max()},                                       // near 2^64
-      {1, gen::inRange<std::uint64_t>(1, max_bytes)},            // anything
-      {1, gen::just<std::uint64_t>(0)},                          // rejected
+      {6, gen::inRange<std::uint64_t>(1, 10001)},          // a few bytes
+      {6, gen::inRange<std::uint64_t>(256_MiB, 200_GiB)},  // real GPUs
+      {1, gen_near_max()},                                 // near 2^64
+      {1, gen::inRange<std::uint64_t>(1, max_bytes)},      // anything
+      {1, gen::just<std::uint64_t>(0)},                    // rejected
   });
 }
 
@@ -29,7 +29,8 @@ rc::Gen<std::uint64_t> gen_total() {
 rc::Gen<Fraction> gen_decimal_fraction() {
   return gen::mapcat(gen::inRange<int>(1, 7), [](int digits) {
     std::uint64_t scale = 1;
-    for (int i = 0; i < digits; ++i) scale *= 10;
+    for (int i = 0; i < digits; ++i)
+      scale *= 10;
     return gen::map(gen::inRange<std::uint64_t>(1, scale + 1), [digits, scale](std::uint64_t k) {
       std::string text;
       if (k == scale) {
@@ -89,16 +90,17 @@ rc::Gen<std::vector<std::uint32_t>> gen_ids() {
     return gen::mapcat(gen::inRange<int>(0, choices), [count](int pick) {
       if (pick < 2) {
         std::vector<std::uint32_t> ids(count);
-        for (std::size_t i = 0; i < count; ++i) ids[i] = static_cast<std::uint32_t>(i);
+        for (std::size_t i = 0; i < count; ++i)
+          ids[i] = static_cast<std::uint32_t>(i);
         return gen::just(ids);
       }
       if (pick < 6) {
         // Sparse ids such as {0, 3, 7}, some near the top of the range.
-        return gen::unique<std::vector<std::uint32_t>>(
-            count, gen::weightedOneOf<std::uint32_t>({
-                       {5, gen::inRange<std::uint32_t>(0, 16)},
-                       {1, gen::arbitrary<std::uint32_t>()},
-                   }));
+        return gen::unique<std::vector<std::uint32_t>>(count,
+                                                       gen::weightedOneOf<std::uint32_t>({
+                                                           {5, gen::inRange<std::uint32_t>(0, 16)},
+                                                           {1, gen::arbitrary<std::uint32_t>()},
+                                                       }));
       }
       // A duplicated id: the config must be rejected.
       return gen::map(

@@ -14,10 +14,24 @@ namespace memtrack::proptest {
 /// How a generated operation chooses its size, resolved against the state when it runs, so that
 /// "exactly available" stays exact however the sequence shrinks.
 enum class SizeChoice : std::uint8_t {
-  Zero, One, ExactAvailable, AvailableMinusOne, AvailablePlusOne, Limit, LimitMinusOne,
-  LimitPlusOne, Max, MaxMinusAllocated, WrappingSum, SmallRandom, LargeRandom, ShareOfAvailable,
+  Zero,
+  One,
+  ExactAvailable,
+  AvailableMinusOne,
+  AvailablePlusOne,
+  Limit,
+  LimitMinusOne,
+  LimitPlusOne,
+  Max,
+  MaxMinusAllocated,
+  WrappingSum,
+  SmallRandom,
+  LargeRandom,
+  ShareOfAvailable,
   // Deallocation sizes:
-  ExactAllocated, ShareOfAllocated, AllocatedPlusOne,
+  ExactAllocated,
+  ShareOfAllocated,
+  AllocatedPlusOne,
 };
 
 enum class OpChoice : std::uint8_t { Allocate, Deallocate, ResetPeakAll, ResetPeak };

@@ -39,7 +39,8 @@ Scale read_scale() {
 
 bool rc_params_sets_max_success() {
   const char* params = std::getenv("RC_PARAMS");
-  return params != nullptr && std::string_view(params).find("max_success") != std::string_view::npos;
+  return params != nullptr &&
+         std::string_view(params).find("max_success") != std::string_view::npos;
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 
 #include <memtrack/sim/scenario.hpp>
 
-#include <rapidcheck.h>
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
 
 #include <filesystem>
 #include <optional>

@@ -24,8 +24,8 @@ TEST(Regressions, EverySavedScenarioReplaysWithoutDivergence) {
     const auto scenario = sim::load_scenario(file);
     ASSERT_TRUE(scenario.has_value()) << scenario.error().to_string();
     const auto divergence = sim::run_scenario(*scenario);
-    EXPECT_FALSE(divergence.has_value())
-        << file.string() << ":\n" << (divergence ? divergence->to_string() : "");
+    EXPECT_FALSE(divergence.has_value()) << file.string() << ":\n"
+                                         << (divergence ? divergence->to_string() : "");
   }
   std::cout << files.size() << " regression scenarios replayed\n";
 }

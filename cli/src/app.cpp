@@ -14,8 +14,9 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       "reference model.",
       "memtrack"};
   app.require_subcommand(1);
-  app.footer("Run 'memtrack SUBCOMMAND --help' for a subcommand's options.\n"
-             "Exit codes: 0 success, 1 the check failed, 2 bad input.");
+  app.footer(
+      "Run 'memtrack SUBCOMMAND --help' for a subcommand's options.\n"
+      "Exit codes: 0 success, 1 the check failed, 2 bad input.");
   Command chosen;
   add_budget_command(app, chosen);
 

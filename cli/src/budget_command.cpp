@@ -120,7 +120,8 @@ int run_budget(const BudgetOptions& options, std::ostream& out, std::ostream& er
   }
 
   out << "Budgets: " << config.gpus.size() << " GPU(s), memory_fraction "
-      << config.memory_fraction.to_string() << ", limit = min(floor(total x fraction), usable cap)\n\n";
+      << config.memory_fraction.to_string()
+      << ", limit = min(floor(total x fraction), usable cap)\n\n";
   Table table({"device", "name", ">total_bytes", ">fraction", ">total x fraction", ">usable cap",
                ">limit_bytes", ">limit GiB"});
   for (const std::uint32_t id : tracker->gpu_ids()) {
@@ -153,9 +154,10 @@ void add_budget_command(CLI::App& app, Command& chosen) {
                      "A GPU: ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT], e.g. "
                      "0:32GiB,usable=24GiB. Repeat for more GPUs. Sizes take B, KiB, MiB, GiB, "
                      "TiB or KB, MB, GB, TB.");
-  budget->add_option("--fraction", options->fraction,
-                     "Default share of each GPU's total: a decimal (0.9), a percentage (90%) or a "
-                     "ratio (9/10); exact, no floating point")
+  budget
+      ->add_option("--fraction", options->fraction,
+                   "Default share of each GPU's total: a decimal (0.9), a percentage (90%) or a "
+                   "ratio (9/10); exact, no floating point")
       ->capture_default_str();
   budget->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit")->capture_default_str();
   budget->add_flag("--json", options->json, "Print JSON for machines instead of a table");

@@ -22,7 +22,8 @@ void Table::print(std::ostream& out) const {
   std::vector<std::size_t> widths(headers_.size());
   for (std::size_t c = 0; c < headers_.size(); ++c) {
     widths[c] = headers_[c].size();
-    for (const auto& row : rows_) widths[c] = std::max(widths[c], row[c].size());
+    for (const auto& row : rows_)
+      widths[c] = std::max(widths[c], row[c].size());
   }
   const auto print_row = [&](const std::vector<std::string>& cells) {
     std::string line;
@@ -31,11 +32,13 @@ void Table::print(std::ostream& out) const {
       line += right_aligned_[c] ? padding + cells[c] : cells[c] + padding;
       if (c + 1 < cells.size()) line += "  ";
     }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
     out << line << "\n";
   };
   print_row(headers_);
-  for (const auto& row : rows_) print_row(row);
+  for (const auto& row : rows_)
+    print_row(row);
 }
 
 }  // namespace memtrack::cli

@@ -23,7 +23,7 @@ CliRun memtrack(std::vector<std::string> args) {
 
 TEST(BudgetCommand, JsonHasExactLimits) {
   const CliRun r = memtrack({"budget", "--gpu", "0:32GiB", "--gpu", "1:24GiB", "--fraction", "0.9",
-                          "--cpu-limit", "16GiB", "--json"});
+                             "--cpu-limit", "16GiB", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto json = nlohmann::json::parse(r.out);
   // 32 GiB x 9/10 = 30923764531.2 -> 30923764531; 24 GiB x 9/10 = 23192823398.4 -> 23192823398.
@@ -39,7 +39,7 @@ TEST(BudgetCommand, JsonHasExactLimits) {
 TEST(BudgetCommand, UsableCapAndPerGpuFraction) {
   // RTX 5090: 33680457728 x 0.9 = 30312411955, capped at 24 GiB.
   const CliRun r = memtrack({"budget", "--gpu", "0:33680457728,usable=24GiB,name=RTX5090", "--gpu",
-                          "3:1000,fraction=50%", "--json"});
+                             "3:1000,fraction=50%", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto json = nlohmann::json::parse(r.out);
   EXPECT_EQ(json["devices"][0]["share_bytes"], 30312411955ULL);

@@ -64,8 +64,8 @@ Error Error::unknown_device(DevicePlacement device) {
   return error;
 }
 
-Error Error::out_of_memory(DevicePlacement device, std::uint64_t requested,
-                           std::uint64_t available, std::uint64_t limit) {
+Error Error::out_of_memory(DevicePlacement device, std::uint64_t requested, std::uint64_t available,
+                           std::uint64_t limit) {
   Error error;
   error.kind = ErrorKind::OutOfMemory;
   error.device = device;
@@ -104,6 +104,8 @@ Error Error::parse_error(std::string detail) {
 
 namespace memtrack {
 
-void throw_bad_result_access(const Error& error) { throw BadResultAccess(error); }
+void throw_bad_result_access(const Error& error) {
+  throw BadResultAccess(error);
+}
 
 }  // namespace memtrack

@@ -23,7 +23,8 @@ u128 gcd128(u128 a, u128 b) noexcept {
 
 u128 pow10_128(unsigned exponent) noexcept {
   u128 value = 1;
-  for (unsigned i = 0; i < exponent; ++i) value *= 10;
+  for (unsigned i = 0; i < exponent; ++i)
+    value *= 10;
   return value;
 }
 
@@ -43,7 +44,7 @@ Error fraction_error(std::string_view text, std::string_view why) {
 
 // Reduces numerator/denominator and checks 0 < value <= 1 and that both fit in 64 bits.
 Result<std::pair<std::uint64_t, std::uint64_t>> reduce(u128 numerator, u128 denominator,
-                                                      std::string_view text) {
+                                                       std::string_view text) {
   if (denominator == 0) return fraction_error(text, "the denominator is 0");
   if (numerator == 0) return fraction_error(text, "must be greater than 0");
   if (numerator > denominator) return fraction_error(text, "must be at most 1");
@@ -83,8 +84,8 @@ Result<Fraction> Fraction::from_double(double value) {
     --shift;
   }
   if (shift > 63) {
-    return fraction_error(text, "too small: its exact denominator 2^" + std::to_string(shift) +
-                                    " exceeds 2^64 - 1");
+    return fraction_error(
+        text, "too small: its exact denominator 2^" + std::to_string(shift) + " exceeds 2^64 - 1");
   }
   return Fraction{mantissa, std::uint64_t{1} << static_cast<unsigned>(shift)};
 }
@@ -105,8 +106,10 @@ Result<Fraction> Fraction::parse(std::string_view text) {
     }
     u128 numerator = 0;
     u128 denominator = 0;
-    for (const char c : top) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
-    for (const char c : bottom) denominator = denominator * 10 + static_cast<unsigned>(c - '0');
+    for (const char c : top)
+      numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+    for (const char c : bottom)
+      denominator = denominator * 10 + static_cast<unsigned>(c - '0');
     auto reduced = reduce(numerator, denominator, original);
     if (!reduced) return reduced.error();
     return Fraction{reduced->first, reduced->second};
@@ -125,8 +128,10 @@ Result<Fraction> Fraction::parse(std::string_view text) {
       !detail::all_digits(fraction_part)) {
     return fraction_error(original, expected);
   }
-  while (!integer_part.empty() && integer_part.front() == '0') integer_part.remove_prefix(1);
-  while (!fraction_part.empty() && fraction_part.back() == '0') fraction_part.remove_suffix(1);
+  while (!integer_part.empty() && integer_part.front() == '0')
+    integer_part.remove_prefix(1);
+  while (!fraction_part.empty() && fraction_part.back() == '0')
+    fraction_part.remove_suffix(1);
   // Bounded so the 128-bit arithmetic below cannot wrap: anything longer is either > 1 or more
   // precise than a 64-bit denominator can hold.
   if (integer_part.size() > 3) return fraction_error(original, "must be at most 1");
@@ -134,8 +139,10 @@ Result<Fraction> Fraction::parse(std::string_view text) {
     return fraction_error(original, "too precise: at most 30 decimal places");
   }
   u128 numerator = 0;
-  for (const char c : integer_part) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
-  for (const char c : fraction_part) numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+  for (const char c : integer_part)
+    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+  for (const char c : fraction_part)
+    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
   u128 denominator = pow10_128(static_cast<unsigned>(fraction_part.size()));
   if (percent) denominator *= 100;
   auto reduced = reduce(numerator, denominator, original);

@@ -29,10 +29,10 @@ Result<void> validate(const GpuConfig& config) {
     const std::uint64_t limit = gpu_limit(gpu, config.memory_fraction);
     const auto sum = checked_add(limit_sum, limit);
     if (!sum) {
-      return Error::invalid_config(
-          "the sum of all device limits exceeds 2^64 - 1 bytes (" + std::to_string(limit_sum) +
-              " before this GPU's limit of " + std::to_string(limit) + ")",
-          device);
+      return Error::invalid_config("the sum of all device limits exceeds 2^64 - 1 bytes (" +
+                                       std::to_string(limit_sum) + " before this GPU's limit of " +
+                                       std::to_string(limit) + ")",
+                                   device);
     }
     limit_sum = *sum;
   }

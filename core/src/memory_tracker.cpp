@@ -19,7 +19,8 @@ Result<MemoryTracker> MemoryTracker::create(GpuConfig config) {
   }
   tracker.accounts_.push_back(Account{.limit = config.cpu_memory_limit});
   // validate() proved this sum fits in 64 bits.
-  for (const Account& account : tracker.accounts_) tracker.total_limit_ += account.limit;
+  for (const Account& account : tracker.accounts_)
+    tracker.total_limit_ += account.limit;
   tracker.config_ = std::move(config);
   return tracker;
 }
@@ -126,7 +127,8 @@ std::uint64_t MemoryTracker::allocation_count(DevicePlacement placement) const n
 }
 
 void MemoryTracker::reset_peak() noexcept {
-  for (Account& account : accounts_) account.peak = account.allocated;
+  for (Account& account : accounts_)
+    account.peak = account.allocated;
   total_peak_ = total_allocated_;
 }
 

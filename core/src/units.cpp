@@ -1,6 +1,5 @@
 #include <memtrack/units.hpp>
 
-
 #include <array>
 #include <string>
 #include <utility>
@@ -17,7 +16,8 @@ struct Unit {
 
 constexpr u128 power(u128 base, unsigned exponent) {
   u128 value = 1;
-  for (unsigned i = 0; i < exponent; ++i) value *= base;
+  for (unsigned i = 0; i < exponent; ++i)
+    value *= base;
   return value;
 }
 
@@ -68,7 +68,8 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
   }
   const std::string_view number = text.substr(0, number_end);
   std::string_view unit_name = text.substr(number_end);
-  while (!unit_name.empty() && unit_name.front() == ' ') unit_name.remove_prefix(1);
+  while (!unit_name.empty() && unit_name.front() == ' ')
+    unit_name.remove_prefix(1);
 
   std::string_view integer_part = number;
   std::string_view fraction_part;
@@ -80,8 +81,10 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
     }
   }
   if (integer_part.empty()) return size_error(text, expected);
-  while (integer_part.size() > 1 && integer_part.front() == '0') integer_part.remove_prefix(1);
-  while (!fraction_part.empty() && fraction_part.back() == '0') fraction_part.remove_suffix(1);
+  while (integer_part.size() > 1 && integer_part.front() == '0')
+    integer_part.remove_prefix(1);
+  while (!fraction_part.empty() && fraction_part.back() == '0')
+    fraction_part.remove_suffix(1);
   if (integer_part.size() > 20 || fraction_part.size() > 18) {
     return size_error(text, "exceeds 2^64 - 1 bytes or has more than 18 decimal places");
   }
@@ -94,9 +97,11 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
 
   // Bounds: integer < 10^20 < 2^67 and multiplier <= 2^60 keep every product below 2^127.
   u128 integer = 0;
-  for (const char c : integer_part) integer = integer * 10 + static_cast<unsigned>(c - '0');
+  for (const char c : integer_part)
+    integer = integer * 10 + static_cast<unsigned>(c - '0');
   u128 fraction = 0;
-  for (const char c : fraction_part) fraction = fraction * 10 + static_cast<unsigned>(c - '0');
+  for (const char c : fraction_part)
+    fraction = fraction * 10 + static_cast<unsigned>(c - '0');
   const u128 fraction_scale = power(10, static_cast<unsigned>(fraction_part.size()));
   const u128 fraction_bytes = fraction * unit->multiplier;
   if (fraction_bytes % fraction_scale != 0) {

@@ -18,9 +18,9 @@ TEST(DevicePlacement, ParsesEachForm) {
 }
 
 TEST(DevicePlacement, PrintsAndRoundTrips) {
-  for (const DevicePlacement p : {DevicePlacement{Cpu{}}, DevicePlacement{Auto{}},
-                                  DevicePlacement{Gpu{0}}, DevicePlacement{Gpu{3}},
-                                  DevicePlacement{Gpu{UINT32_MAX}}}) {
+  for (const DevicePlacement p :
+       {DevicePlacement{Cpu{}}, DevicePlacement{Auto{}}, DevicePlacement{Gpu{0}},
+        DevicePlacement{Gpu{3}}, DevicePlacement{Gpu{UINT32_MAX}}}) {
     EXPECT_EQ(DevicePlacement::parse(p.to_string()).value(), p) << p.to_string();
   }
   EXPECT_EQ(DevicePlacement{Gpu{12}}.to_string(), "gpu:12");

@@ -36,9 +36,17 @@ TEST(Fraction, ParsesPercentagesAndRatios) {
 }
 
 TEST(Fraction, RejectsOutsideTheUnitIntervalAndMalformed) {
-  for (const std::string bad :
-       {"0", "0.0", "0%", "1.0000001", "101%", "2", "-0.5", "", ".", "1.", "0.9.1", "abc", "0,9",
-        "9e-1", " 0.9", "0.9 ", "%", "1/0", "0/5", "3/2", "nan", "0.00000000000000000001"}) {
+  for (const std::string bad : {"0",     "0.0",
+                                "0%",    "1.0000001",
+                                "101%",  "2",
+                                "-0.5",  "",
+                                ".",     "1.",
+                                "0.9.1", "abc",
+                                "0,9",   "9e-1",
+                                " 0.9",  "0.9 ",
+                                "%",     "1/0",
+                                "0/5",   "3/2",
+                                "nan",   "0.00000000000000000001"}) {
     const auto parsed = Fraction::parse(bad);
     ASSERT_FALSE(parsed.has_value()) << "'" << bad << "' parsed as " << parsed->to_string();
     EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidConfig);
@@ -90,7 +98,9 @@ TEST(Fraction, PrintsShortestExactTextThatRoundTrips) {
   }
 }
 
-TEST(Fraction, DefaultIsOne) { EXPECT_EQ(Fraction{}, Fraction::of(1, 1).value()); }
+TEST(Fraction, DefaultIsOne) {
+  EXPECT_EQ(Fraction{}, Fraction::of(1, 1).value());
+}
 
 }  // namespace
 }  // namespace memtrack

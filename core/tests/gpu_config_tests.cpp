@@ -7,7 +7,9 @@
 namespace memtrack {
 namespace {
 
-Fraction fraction(std::string_view text) { return Fraction::parse(text).value(); }
+Fraction fraction(std::string_view text) {
+  return Fraction::parse(text).value();
+}
 
 TEST(Rule1Limit, FloorOfTotalTimesFraction) {
   // 32 GiB x 9/10 = 30923764531.2 -> 30923764531.
@@ -94,9 +96,10 @@ TEST(Rule2Validation, RejectsLimitsSummingPastTwoToThe64) {
   ASSERT_TRUE(tracker.has_value()) << tracker.error().to_string();
   EXPECT_EQ(tracker->limit(Auto{}), max_bytes);
   // The sum counts limits, not totals: two huge GPUs at half fit.
-  GpuConfig halves{.gpus = {{.id = 0, .total_bytes = max_bytes}, {.id = 1, .total_bytes = max_bytes}},
-                   .memory_fraction = fraction("0.5"),
-                   .cpu_memory_limit = 1};
+  GpuConfig halves{
+      .gpus = {{.id = 0, .total_bytes = max_bytes}, {.id = 1, .total_bytes = max_bytes}},
+      .memory_fraction = fraction("0.5"),
+      .cpu_memory_limit = 1};
   EXPECT_TRUE(MemoryTracker::create(halves).has_value());
 }
 

@@ -6,7 +6,9 @@
 namespace memtrack {
 namespace {
 
-Fraction fraction(std::string_view text) { return Fraction::parse(text).value(); }
+Fraction fraction(std::string_view text) {
+  return Fraction::parse(text).value();
+}
 
 /// Two GPUs with limits of exactly 1000 and 2000 bytes, and a 500-byte CPU.
 MemoryTracker small_tracker() {
@@ -203,8 +205,7 @@ TEST(Rule5Deallocate, AutoIsAmbiguous) {
 TEST(Rule5Deallocate, OverDeallocationRefusedNotClamped) {
   auto tracker = small_tracker();
   ASSERT_TRUE(tracker.allocate(Gpu{0}, 100));
-  EXPECT_EQ(tracker.deallocate(Gpu{0}, 101).error(),
-            Error::invalid_deallocation(Gpu{0}, 101, 100));
+  EXPECT_EQ(tracker.deallocate(Gpu{0}, 101).error(), Error::invalid_deallocation(Gpu{0}, 101, 100));
   EXPECT_EQ(tracker.allocated(Gpu{0}), 100U);
   EXPECT_TRUE(tracker.deallocate(Gpu{0}, 100));
   EXPECT_EQ(tracker.allocated(Gpu{0}), 0U);
@@ -242,7 +243,8 @@ TEST(Rule6FailuresChangeNothing, EveryFailingOperation) {
   EXPECT_EQ(tracker.peak(Gpu{3}), 30U);
 }
 
-// --- Rule 7: available, and the Auto pool view ----------------------------------------------------
+// --- Rule 7: available, and the Auto pool view
+// ----------------------------------------------------
 
 TEST(Rule7Available, AutoIsThePoolView) {
   auto tracker = sparse_tracker();
@@ -258,9 +260,9 @@ TEST(Rule7Available, AutoIsThePoolView) {
 TEST(Rule7Available, CanAllocateIffAtMostAvailableForEveryPlacement) {
   auto tracker = sparse_tracker();
   ASSERT_TRUE(tracker.allocate(Gpu{3}, 123));
-  for (const DevicePlacement p : {DevicePlacement{Cpu{}}, DevicePlacement{Gpu{0}},
-                                  DevicePlacement{Gpu{3}}, DevicePlacement{Gpu{7}},
-                                  DevicePlacement{Auto{}}}) {
+  for (const DevicePlacement p :
+       {DevicePlacement{Cpu{}}, DevicePlacement{Gpu{0}}, DevicePlacement{Gpu{3}},
+        DevicePlacement{Gpu{7}}, DevicePlacement{Auto{}}}) {
     const std::uint64_t available = tracker.available(p);
     EXPECT_TRUE(tracker.can_allocate(p, available)) << p.to_string();
     EXPECT_FALSE(tracker.can_allocate(p, available + 1)) << p.to_string();
@@ -273,7 +275,8 @@ TEST(Rule7Available, SummaryMatchesQueries) {
   ASSERT_TRUE(tracker.allocate(Gpu{3}, 100));
   ASSERT_TRUE(tracker.allocate(Cpu{}, 7));
   const MemorySummary summary = tracker.summary();
-  EXPECT_EQ(summary.gpu_allocated, (std::map<std::uint32_t, std::uint64_t>{{0, 0}, {3, 100}, {7, 0}}));
+  EXPECT_EQ(summary.gpu_allocated,
+            (std::map<std::uint32_t, std::uint64_t>{{0, 0}, {3, 100}, {7, 0}}));
   EXPECT_EQ(summary.gpu_available,
             (std::map<std::uint32_t, std::uint64_t>{{0, 100}, {3, 200}, {7, 700}}));
   EXPECT_EQ(summary.cpu_allocated, 7U);
@@ -314,7 +317,8 @@ TEST(Rule8ResetPeak, OneDeviceLeavesOthersAndTotalPeak) {
 void expect_invariants(const MemoryTracker& tracker) {
   std::uint64_t allocated_sum = 0;
   std::vector<DevicePlacement> devices{Cpu{}};
-  for (const auto id : tracker.gpu_ids()) devices.emplace_back(Gpu{id});
+  for (const auto id : tracker.gpu_ids())
+    devices.emplace_back(Gpu{id});
   for (const DevicePlacement d : devices) {
     EXPECT_LE(tracker.allocated(d), tracker.peak(d)) << d.to_string();
     EXPECT_LE(tracker.peak(d), tracker.limit(d)) << d.to_string();
@@ -346,7 +350,8 @@ TEST(Rule9Invariants, AllocationCountSaturatesInsteadOfWrapping) {
   // Counting to 2^64 - 1 by allocating is impractical; the saturation at the bottom is tested in
   // Rule5Deallocate. Here: many zero-byte allocations keep counting monotonically.
   auto tracker = small_tracker();
-  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(tracker.allocate(Gpu{0}, 0));
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(tracker.allocate(Gpu{0}, 0));
   EXPECT_EQ(tracker.allocation_count(Gpu{0}), 1000U);
 }
 

@@ -62,7 +62,8 @@ TEST(SharedMemoryTracker, NoRaceBetweenCheckAndRecord) {
       }
     });
   }
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   EXPECT_LE(worst.load(), slots);
   EXPECT_FALSE(over_limit.load());
   EXPECT_EQ(shared.allocated(Gpu{0}), 0U);

@@ -30,8 +30,8 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
     return core.error->to_string() + " [" + std::string(to_string(core.error->kind)) + "]";
   };
   const auto differ = [&](std::string_view what) {
-    return std::string(what) + ": core '" + core_text() + "', reference '" +
-           reference.to_string() + "'";
+    return std::string(what) + ": core '" + core_text() + "', reference '" + reference.to_string() +
+           "'";
   };
   if (core.ok != reference.ok) return differ("outcome differs");
   if (core.ok) {
@@ -64,9 +64,8 @@ std::string describe_reference(const ReferenceTracker& model) {
         << account.limit - account.allocated << ", peak " << account.peak << ", limit "
         << account.limit << ", count " << account.count << "\n";
   }
-  out << "auto: allocated " << model.allocated(Auto{}) << ", available "
-      << model.available(Auto{}) << ", total_peak " << model.total_peak() << ", limit "
-      << model.limit(Auto{}) << "\n";
+  out << "auto: allocated " << model.allocated(Auto{}) << ", available " << model.available(Auto{})
+      << ", total_peak " << model.total_peak() << ", limit " << model.limit(Auto{}) << "\n";
   return out.str();
 }
 
@@ -74,7 +73,8 @@ std::string describe_reference(const ReferenceTracker& model) {
 
 std::optional<std::uint32_t> unconfigured_gpu_id(const GpuConfig& config) {
   std::set<std::uint32_t> ids;
-  for (const GpuSpec& gpu : config.gpus) ids.insert(gpu.id);
+  for (const GpuSpec& gpu : config.gpus)
+    ids.insert(gpu.id);
   std::uint32_t candidate = 0;
   for (const std::uint32_t id : ids) {
     if (id != candidate) break;
@@ -92,10 +92,13 @@ std::string Divergence::to_string() const {
   std::vector<std::string> right{"reference"};
   std::istringstream core_lines(core_state);
   std::istringstream reference_lines(reference_state);
-  for (std::string line; std::getline(core_lines, line);) left.push_back(line);
-  for (std::string line; std::getline(reference_lines, line);) right.push_back(line);
+  for (std::string line; std::getline(core_lines, line);)
+    left.push_back(line);
+  for (std::string line; std::getline(reference_lines, line);)
+    right.push_back(line);
   std::size_t width = 0;
-  for (const auto& line : left) width = std::max(width, line.size());
+  for (const auto& line : left)
+    width = std::max(width, line.size());
   for (std::size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
     const std::string l = i < left.size() ? left[i] : "";
     const std::string r = i < right.size() ? right[i] : "";

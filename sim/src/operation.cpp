@@ -12,9 +12,11 @@ std::vector<std::string_view> split_words(std::string_view line) {
   std::vector<std::string_view> words;
   std::size_t i = 0;
   while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+      ++i;
     const std::size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t')
+      ++i;
     if (i > start) words.push_back(line.substr(start, i - start));
   }
   return words;
@@ -39,8 +41,7 @@ std::string Operation::to_string() const {
 Result<Operation> Operation::parse(std::string_view line) {
   const auto words = split_words(line);
   const auto bad = [&](std::string_view why) {
-    return Error::parse_error("invalid operation '" + std::string(line) + "': " +
-                              std::string(why));
+    return Error::parse_error("invalid operation '" + std::string(line) + "': " + std::string(why));
   };
   if (words.empty()) return bad("expected alloc, free or reset_peak");
   if (words[0] == "reset_peak") {

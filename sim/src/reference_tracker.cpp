@@ -38,7 +38,9 @@ const BigInt& max_u64() {
   return value;
 }
 
-std::uint64_t to_u64(const BigInt& value) { return value.convert_to<std::uint64_t>(); }
+std::uint64_t to_u64(const BigInt& value) {
+  return value.convert_to<std::uint64_t>();
+}
 
 std::string ReferenceOutcome::to_string() const {
   std::ostringstream out;
@@ -108,7 +110,8 @@ BigInt ReferenceTracker::available(DevicePlacement placement) const {
 BigInt ReferenceTracker::allocated(DevicePlacement placement) const {
   if (placement.is_auto()) {
     BigInt sum = 0;
-    for (const auto& [device, account] : accounts_) sum += account.allocated;
+    for (const auto& [device, account] : accounts_)
+      sum += account.allocated;
     return sum;
   }
   return knows(placement) ? accounts_.at(placement).allocated : BigInt(0);
@@ -122,7 +125,8 @@ BigInt ReferenceTracker::peak(DevicePlacement placement) const {
 BigInt ReferenceTracker::limit(DevicePlacement placement) const {
   if (placement.is_auto()) {
     BigInt sum = 0;
-    for (const auto& [device, account] : accounts_) sum += account.limit;
+    for (const auto& [device, account] : accounts_)
+      sum += account.limit;
     return sum;
   }
   return knows(placement) ? accounts_.at(placement).limit : BigInt(0);
@@ -193,7 +197,8 @@ ReferenceOutcome ReferenceTracker::deallocate(DevicePlacement placement, const B
 
 void ReferenceTracker::reset_peak() {
   // Rule 8.
-  for (auto& [device, account] : accounts_) account.peak = account.allocated;
+  for (auto& [device, account] : accounts_)
+    account.peak = account.allocated;
   total_peak_ = allocated(Auto{});
 }
 

@@ -88,7 +88,8 @@ std::string to_text(const Scenario& scenario) {
     if (!gpu.name.empty()) out << " name=" << gpu.name;
     out << "\n";
   }
-  for (const Operation& operation : scenario.operations) out << operation.to_string() << "\n";
+  for (const Operation& operation : scenario.operations)
+    out << operation.to_string() << "\n";
   return out.str();
 }
 

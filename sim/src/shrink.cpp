@@ -4,7 +4,8 @@
 
 namespace memtrack::sim {
 
-Scenario shrink_scenario(Scenario failing, const std::function<bool(const Scenario&)>& still_fails) {
+Scenario shrink_scenario(Scenario failing,
+                         const std::function<bool(const Scenario&)>& still_fails) {
   // Remove chunks of operations, halving the chunk size down to single operations (ddmin's
   // complement step). Each removal that keeps the failure is kept.
   for (std::size_t chunk = std::max<std::size_t>(failing.operations.size() / 2, 1); chunk >= 1;

@@ -5,7 +5,9 @@
 namespace memtrack::sim {
 namespace {
 
-Fraction fraction(std::string_view text) { return Fraction::parse(text).value(); }
+Fraction fraction(std::string_view text) {
+  return Fraction::parse(text).value();
+}
 
 GpuConfig two_gpus() {
   return GpuConfig{.gpus = {{.id = 0, .total_bytes = 100}, {.id = 3, .total_bytes = 300}},
@@ -14,8 +16,15 @@ GpuConfig two_gpus() {
 }
 
 // A tracker with one planted bug, chosen per test, to show the checker catches each kind.
-enum class Bug { None, CanAllocateOneOver, PeakNotRaised, CountWrapsBelowZero, WrongErrorNumber,
-                 SummaryStale, UnknownIsGpuZero };
+enum class Bug {
+  None,
+  CanAllocateOneOver,
+  PeakNotRaised,
+  CountWrapsBelowZero,
+  WrongErrorNumber,
+  SummaryStale,
+  UnknownIsGpuZero
+};
 Bug planted = Bug::None;
 
 class PlantedTracker {
@@ -99,7 +108,8 @@ TEST(Lockstep, AgreesWithTheRealTracker) {
   EXPECT_EQ(run_with(Bug::None, workload), std::nullopt);
   auto start = LockstepChecker<>::create(two_gpus());
   ASSERT_TRUE(start.checker.has_value());
-  for (const Operation& op : workload) ASSERT_EQ(start.checker->apply(op), std::nullopt);
+  for (const Operation& op : workload)
+    ASSERT_EQ(start.checker->apply(op), std::nullopt);
   EXPECT_EQ(start.checker->steps(), workload.size());
 }
 

@@ -12,7 +12,8 @@ TEST(Operation, TextRoundTrips) {
     EXPECT_EQ(Operation::parse(op.to_string()).value(), op) << op.to_string();
   }
   EXPECT_EQ(Operation::allocate(Gpu{3}, 1024).to_string(), "alloc gpu:3 1024");
-  EXPECT_EQ(Operation::parse("alloc  gpu:1   2GiB").value(), Operation::allocate(Gpu{1}, 2147483648));
+  EXPECT_EQ(Operation::parse("alloc  gpu:1   2GiB").value(),
+            Operation::allocate(Gpu{1}, 2147483648));
 }
 
 TEST(Operation, RejectsMalformedLines) {

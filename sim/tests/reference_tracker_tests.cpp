@@ -9,7 +9,9 @@
 namespace memtrack::sim {
 namespace {
 
-Fraction fraction(std::string_view text) { return Fraction::parse(text).value(); }
+Fraction fraction(std::string_view text) {
+  return Fraction::parse(text).value();
+}
 
 ReferenceTracker model_of(const GpuConfig& config) {
   auto model = ReferenceTracker::create(config);
@@ -51,12 +53,13 @@ TEST(ReferenceTracker, RejectsConfigsByHand) {
 
 TEST(ReferenceTracker, AllocateAutoAndPeaksByHand) {
   // Limits: gpu:0 100, gpu:3 300, cpu 50.
-  auto model = model_of(GpuConfig{.gpus = {{.id = 3, .total_bytes = 300}, {.id = 0, .total_bytes = 100}},
-                                  .memory_fraction = fraction("1"),
-                                  .cpu_memory_limit = 50});
+  auto model =
+      model_of(GpuConfig{.gpus = {{.id = 3, .total_bytes = 300}, {.id = 0, .total_bytes = 100}},
+                         .memory_fraction = fraction("1"),
+                         .cpu_memory_limit = 50});
   EXPECT_EQ(model.allocate(Auto{}, 100).resolved, DevicePlacement{Gpu{0}});
   EXPECT_EQ(model.allocate(Auto{}, 250).resolved, DevicePlacement{Gpu{3}});
-  EXPECT_EQ(model.allocate(Auto{}, 51).resolved, std::nullopt);   // 0, 50, 50 available
+  EXPECT_EQ(model.allocate(Auto{}, 51).resolved, std::nullopt);  // 0, 50, 50 available
   EXPECT_EQ(model.allocate(Auto{}, 50).resolved, DevicePlacement{Gpu{3}});
   EXPECT_EQ(model.allocate(Auto{}, 1).resolved, DevicePlacement{Cpu{}});
   // allocated: 100 + 300 + 1 = 401 = total_peak.

@@ -47,7 +47,8 @@ TEST(Scenario, ErrorsNameFileAndLine) {
       {"memtrack-scenario 1\ngpu x total=1\n", "f.scenario:2: expected 'gpu ID"},
       {"memtrack-scenario 1\ngpu 0\n", "f.scenario:2: gpu 0 has no total="},
       {"memtrack-scenario 1\ngpu 0 total=1 speed=9\n", "f.scenario:2: unknown gpu field"},
-      {"memtrack-scenario 1\nmemory_fraction 1.5\n", "f.scenario:2: invalid config: invalid fraction"},
+      {"memtrack-scenario 1\nmemory_fraction 1.5\n",
+       "f.scenario:2: invalid config: invalid fraction"},
       {"memtrack-scenario 1\n\nalloc gpu:0\n", "f.scenario:3: invalid operation"},
       {"memtrack-scenario 1\nalloc cpu 1\ngpu 0 total=1\n", "f.scenario:3: gpu lines must come"},
   };

@@ -40,7 +40,7 @@ class DevicePlacement {
  public:
   enum class Kind : std::uint8_t { Cpu, Gpu, Auto };
 
-  constexpr DevicePlacement() noexcept = default;  ///< `Auto`
+  constexpr DevicePlacement() noexcept = default;                ///< `Auto`
   constexpr DevicePlacement(Cpu) noexcept : kind_(Kind::Cpu) {}  // NOLINT: implicit by design
   constexpr DevicePlacement(Gpu gpu) noexcept : kind_(Kind::Gpu), gpu_id_(gpu.id) {}  // NOLINT
   constexpr DevicePlacement(Auto) noexcept : kind_(Kind::Auto) {}  // NOLINT: implicit by design
@@ -62,11 +62,11 @@ class DevicePlacement {
    */
   [[nodiscard]] static Result<DevicePlacement> parse(std::string_view text);
 
-  friend constexpr bool operator==(const DevicePlacement&, const DevicePlacement&) noexcept =
-      default;
+  friend constexpr bool operator==(const DevicePlacement&,
+                                   const DevicePlacement&) noexcept = default;
   /// Orders `cpu` < `gpu:0` < `gpu:1` < ... < `auto` (for stable output).
-  friend constexpr auto operator<=>(const DevicePlacement&, const DevicePlacement&) noexcept =
-      default;
+  friend constexpr auto operator<=>(const DevicePlacement&,
+                                    const DevicePlacement&) noexcept = default;
 
  private:
   Kind kind_{Kind::Auto};

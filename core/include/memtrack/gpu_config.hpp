@@ -50,7 +50,8 @@ struct GpuConfig {
  * `fraction` is the GPU's own when set, else `default_fraction`. Exact: never exceeds
  * `total_bytes`, so it cannot overflow.
  */
-[[nodiscard]] std::uint64_t gpu_limit(const GpuSpec& gpu, const Fraction& default_fraction) noexcept;
+[[nodiscard]] std::uint64_t gpu_limit(const GpuSpec& gpu,
+                                      const Fraction& default_fraction) noexcept;
 
 /**
  * @brief Checks rule 2: unique ids, nonzero totals, and the sum of all limits (GPUs and CPU) at

@@ -1,6 +1,7 @@
 /**
  * @file memory_tracker.hpp
- * @brief `MemoryTracker`: byte-exact accounts of GPU and CPU memory, refusing what exceeds a budget.
+ * @brief `MemoryTracker`: byte-exact accounts of GPU and CPU memory, refusing what exceeds a
+ * budget.
  *
  * The contract is `docs/semantics.md` (rules 1-9); comments below cite its rule numbers.
  */
@@ -128,11 +129,12 @@ class MemoryTracker {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   GpuConfig config_;
-  std::vector<std::uint32_t> gpu_ids_;  ///< Ascending. Invariant: gpu_ids_.size() + 1 == accounts_.size()
-  std::vector<Account> accounts_;       ///< GPUs in gpu_ids_ order, then the CPU last.
-  std::uint64_t total_allocated_{0};    ///< Invariant: the sum of accounts_[i].allocated.
-  std::uint64_t total_peak_{0};         ///< Invariant: total_allocated_ <= total_peak_ <= total_limit_.
-  std::uint64_t total_limit_{0};        ///< The sum of all limits; at most 2^64 - 1 (rule 2).
+  std::vector<std::uint32_t>
+      gpu_ids_;  ///< Ascending. Invariant: gpu_ids_.size() + 1 == accounts_.size()
+  std::vector<Account> accounts_;     ///< GPUs in gpu_ids_ order, then the CPU last.
+  std::uint64_t total_allocated_{0};  ///< Invariant: the sum of accounts_[i].allocated.
+  std::uint64_t total_peak_{0};   ///< Invariant: total_allocated_ <= total_peak_ <= total_limit_.
+  std::uint64_t total_limit_{0};  ///< The sum of all limits; at most 2^64 - 1 (rule 2).
 };
 
 }  // namespace memtrack

@@ -33,7 +33,8 @@ class [[nodiscard]] Result {
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit, like std::expected
   Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
   Result(const Result& other)
-      : value_(other.value_), error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
+      : value_(other.value_),
+        error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
   Result(Result&&) noexcept = default;
   Result& operator=(const Result& other) {
     if (this != &other) *this = Result(other);
@@ -75,7 +76,7 @@ class [[nodiscard]] Result {
   }
 
  private:
-  std::optional<T> value_;        // Invariant: exactly one of value_ and error_ is set.
+  std::optional<T> value_;  // Invariant: exactly one of value_ and error_ is set.
   std::unique_ptr<Error> error_;
 };
 
@@ -85,7 +86,8 @@ class [[nodiscard]] Result<void> {
  public:
   Result() = default;
   Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
-  Result(const Result& other) : error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
+  Result(const Result& other)
+      : error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
   Result(Result&&) noexcept = default;
   Result& operator=(const Result& other) {
     if (this != &other) *this = Result(other);

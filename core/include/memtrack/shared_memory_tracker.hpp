@@ -15,7 +15,8 @@ namespace memtrack {
  *
  * `allocate` checks and records under one exclusive lock, so two threads can never both see room
  * for the last bytes: there is no window between the check and the record. (`can_allocate`
- * followed by `allocate` is still two steps; use `allocate`'s result, not `can_allocate`, to decide.)
+ * followed by `allocate` is still two steps; use `allocate`'s result, not `can_allocate`, to
+ * decide.)
  */
 class SharedMemoryTracker {
  public:

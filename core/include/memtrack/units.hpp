@@ -52,8 +52,7 @@ inline constexpr std::uint64_t max_bytes = UINT64_MAX;
  * @brief floor(a * b / c), computed exactly through a 128-bit intermediate.
  * @return the quotient, or nothing when `c == 0` or the quotient exceeds 2^64 - 1
  */
-[[nodiscard]] constexpr std::optional<std::uint64_t> mul_div_floor(std::uint64_t a,
-                                                                   std::uint64_t b,
+[[nodiscard]] constexpr std::optional<std::uint64_t> mul_div_floor(std::uint64_t a, std::uint64_t b,
                                                                    std::uint64_t c) noexcept {
   if (c == 0) return std::nullopt;
   const detail::uint128 quotient = static_cast<detail::uint128>(a) * b / c;
@@ -63,14 +62,30 @@ inline constexpr std::uint64_t max_bytes = UINT64_MAX;
 
 inline namespace literals {
 /// `24_GiB` and friends: binary (KiB, MiB, GiB, TiB) and decimal (KB, MB, GB, TB) units.
-constexpr std::uint64_t operator""_B(unsigned long long n) noexcept { return n; }
-constexpr std::uint64_t operator""_KiB(unsigned long long n) noexcept { return n << 10U; }
-constexpr std::uint64_t operator""_MiB(unsigned long long n) noexcept { return n << 20U; }
-constexpr std::uint64_t operator""_GiB(unsigned long long n) noexcept { return n << 30U; }
-constexpr std::uint64_t operator""_TiB(unsigned long long n) noexcept { return n << 40U; }
-constexpr std::uint64_t operator""_KB(unsigned long long n) noexcept { return n * 1000U; }
-constexpr std::uint64_t operator""_MB(unsigned long long n) noexcept { return n * 1000'000U; }
-constexpr std::uint64_t operator""_GB(unsigned long long n) noexcept { return n * 1000'000'000U; }
+constexpr std::uint64_t operator""_B(unsigned long long n) noexcept {
+  return n;
+}
+constexpr std::uint64_t operator""_KiB(unsigned long long n) noexcept {
+  return n << 10U;
+}
+constexpr std::uint64_t operator""_MiB(unsigned long long n) noexcept {
+  return n << 20U;
+}
+constexpr std::uint64_t operator""_GiB(unsigned long long n) noexcept {
+  return n << 30U;
+}
+constexpr std::uint64_t operator""_TiB(unsigned long long n) noexcept {
+  return n << 40U;
+}
+constexpr std::uint64_t operator""_KB(unsigned long long n) noexcept {
+  return n * 1000U;
+}
+constexpr std::uint64_t operator""_MB(unsigned long long n) noexcept {
+  return n * 1000'000U;
+}
+constexpr std::uint64_t operator""_GB(unsigned long long n) noexcept {
+  return n * 1000'000'000U;
+}
 }  // namespace literals
 
 /**

@@ -72,8 +72,10 @@ CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
     case Operation::Kind::Allocate: {
       auto result = tracker.allocate(operation.device, operation.bytes);
       outcome.ok = result.has_value();
-      if (result) outcome.resolved = *result;
-      else outcome.error = result.error();
+      if (result)
+        outcome.resolved = *result;
+      else
+        outcome.error = result.error();
       break;
     }
     case Operation::Kind::Deallocate: {
@@ -169,14 +171,14 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
     if (device.is_gpu()) {
       const auto info = tracker.gpu_info(device.gpu_id());
       if (!info) return name + " gpu_info: core says " + info.error().to_string();
-      if (auto d = check(name + " gpu_info.allocated", info->allocated, account.allocated)) return d;
+      if (auto d = check(name + " gpu_info.allocated", info->allocated, account.allocated))
+        return d;
       if (auto d = check(name + " gpu_info.peak", info->peak, account.peak)) return d;
-      if (auto d = check(name + " gpu_info.allocation_count", info->allocation_count,
-                         account.count)) {
+      if (auto d =
+              check(name + " gpu_info.allocation_count", info->allocation_count, account.count)) {
         return d;
       }
-      expected_summary.gpu_allocated.emplace(device.gpu_id(),
-                                             to_u64(account.allocated));
+      expected_summary.gpu_allocated.emplace(device.gpu_id(), to_u64(account.allocated));
       expected_summary.gpu_available.emplace(device.gpu_id(), to_u64(available));
     } else {
       expected_summary.cpu_allocated = to_u64(account.allocated);
@@ -200,7 +202,8 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
     if (auto d = check(name + " allocated", tracker.allocated(unknown), 0)) return d;
     if (auto d = check(name + " available", tracker.available(unknown), 0)) return d;
     if (auto d = check(name + " peak", tracker.peak(unknown), 0)) return d;
-    if (tracker.can_allocate(unknown, 0)) return name + " can_allocate(0): core true, reference false";
+    if (tracker.can_allocate(unknown, 0))
+      return name + " can_allocate(0): core true, reference false";
     if (tracker.gpu_info(*unknown_gpu)) return name + " gpu_info: core succeeded";
   }
   return std::nullopt;
@@ -231,22 +234,22 @@ class LockstepChecker {
     auto model = ReferenceTracker::create(config, &model_rejection);
     auto core = Tracker::create(config);
     if (core.has_value() != model.has_value()) {
-      start.divergence = Divergence{0, "create",
-                                    core ? "the core accepted a config the model rejects (" +
-                                               model_rejection.to_string() + ")"
-                                         : "the core rejected a config the model accepts: " +
-                                               core.error().to_string(),
-                                    "", ""};
+      start.divergence = Divergence{
+          0, "create",
+          core
+              ? "the core accepted a config the model rejects (" + model_rejection.to_string() + ")"
+              : "the core rejected a config the model accepts: " + core.error().to_string(),
+          "", ""};
       return start;
     }
     if (!core) {
       if (core.error().kind != ErrorKind::InvalidConfig ||
           core.error().device != model_rejection.device) {
-        start.divergence = Divergence{0, "create",
-                                      "both rejected the config but differently: core '" +
-                                          core.error().to_string() + "', reference " +
-                                          model_rejection.to_string(),
-                                      "", ""};
+        start.divergence =
+            Divergence{0, "create",
+                       "both rejected the config but differently: core '" +
+                           core.error().to_string() + "', reference " + model_rejection.to_string(),
+                       "", ""};
         return start;
       }
       start.rejection = core.error();
@@ -290,8 +293,11 @@ class LockstepChecker {
 
  private:
   LockstepChecker(Tracker core, ReferenceTracker model, const GpuConfig& config)
-      : core_(std::move(core)), model_(std::move(model)), unknown_gpu_(unconfigured_gpu_id(config)) {
-    for (const auto& [device, account] : model_.accounts()) devices_.push_back(device);
+      : core_(std::move(core)),
+        model_(std::move(model)),
+        unknown_gpu_(unconfigured_gpu_id(config)) {
+    for (const auto& [device, account] : model_.accounts())
+      devices_.push_back(device);
   }
 
   std::optional<std::string> compare() const { return compare_state(core_, model_, unknown_gpu_); }

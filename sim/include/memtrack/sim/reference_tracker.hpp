@@ -58,8 +58,8 @@ struct ReferenceAccount {
 class ReferenceTracker {
  public:
   /// Applies rules 1 and 2; on a rejected config returns the outcome naming the device.
-  [[nodiscard]] static std::optional<ReferenceTracker> create(const GpuConfig& config,
-                                                              ReferenceOutcome* rejection = nullptr);
+  [[nodiscard]] static std::optional<ReferenceTracker> create(
+      const GpuConfig& config, ReferenceOutcome* rejection = nullptr);
 
   [[nodiscard]] bool can_allocate(DevicePlacement placement, const BigInt& bytes) const;
   ReferenceOutcome allocate(DevicePlacement placement, const BigInt& bytes);

@@ -159,13 +159,13 @@ RunResult run_abstract(const GpuConfig& config, const std::vector<AbstractOp>& o
       return result;
     }
     const sim::ReferenceOutcome& outcome = checker.last_reference_outcome();
-    const BigInt bytes = operation.bytes;
     if (operation.kind == Operation::Kind::Allocate) {
-      if (outcome.ok && bytes > 0 && bytes == available_before && !device.is_auto()) {
+      if (outcome.ok && operation.bytes > 0 && available_before == operation.bytes &&
+          !device.is_auto()) {
         coverage.add(Covered::ExactFitAllocation);
       }
       if (!outcome.ok && outcome.error_kind == ErrorKind::OutOfMemory &&
-          bytes == available_before + 1) {
+          available_before + 1 == operation.bytes) {
         coverage.add(Covered::OneOverRefusal);
       }
       if (device.is_auto() && outcome.ok && has_gpus &&

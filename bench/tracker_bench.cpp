@@ -4,6 +4,8 @@
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/lockstep.hpp>
+#include <memtrack/sim/profile.hpp>
+#include <memtrack/sim/simulation.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -152,6 +154,31 @@ void BM_Lockstep(benchmark::State& state) {
 }
 BENCHMARK(BM_Lockstep);
 
+// memtrack sim's engine: the registry workload on 2 x rtx5090, production tracker alone and in
+// lockstep with the reference model.
+void run_sim_benchmark(benchmark::State& state, bool lockstep) {
+  const GpuConfig config = sim::make_node("2xrtx5090").value().config;
+  sim::SimulationOptions options;
+  options.operations = 50000;
+  options.lockstep = lockstep;
+  for (auto _ : state) {
+    auto result = sim::run_simulation(config, options);
+    if (!result || result->divergence) state.SkipWithError("simulation failed");
+    benchmark::DoNotOptimize(result);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(options.operations));
+}
+
+void BM_SimProductionOnly(benchmark::State& state) {
+  run_sim_benchmark(state, false);
+}
+BENCHMARK(BM_SimProductionOnly)->Unit(benchmark::kMillisecond);
+
+void BM_SimLockstep(benchmark::State& state) {
+  run_sim_benchmark(state, true);
+}
+BENCHMARK(BM_SimLockstep)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace memtrack::bench
 
@@ -163,5 +190,6 @@ int main(int argc, char** argv) {
         "BM_BareCounterUnderSharedMutex/real_time/threads:1", 2.0},
        {"BM_SharedMemoryTracker/real_time/threads:2",
         "BM_BareCounterUnderSharedMutex/real_time/threads:2", 2.0},
-       {"BM_Lockstep", "BM_ProductionOnly", 0}});
+       {"BM_Lockstep", "BM_ProductionOnly", 0},
+       {"BM_SimLockstep", "BM_SimProductionOnly", 0}});
 }

@@ -10,6 +10,7 @@ install(TARGETS memtrack_core EXPORT memtrackTargets
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 if(TARGET memtrack_sim)
   install(DIRECTORY sim/include/memtrack DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+  install(DIRECTORY sim/profiles/ DESTINATION "${CMAKE_INSTALL_DATADIR}/memtrack/profiles")
   install(TARGETS memtrack_sim EXPORT memtrackTargets
     ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")

@@ -19,6 +19,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       "Exit codes: 0 success, 1 the check failed, 2 bad input.");
   Command chosen;
   add_budget_command(app, chosen);
+  add_profiles_command(app, chosen);
+  add_sim_command(app, chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
   try {

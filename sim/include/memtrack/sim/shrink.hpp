@@ -7,6 +7,7 @@
 #include <memtrack/sim/lockstep.hpp>
 #include <memtrack/sim/scenario.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 
@@ -29,9 +30,11 @@ std::optional<Divergence> run_scenario(const Scenario& scenario) {
  * @brief Shrinks a failing scenario: drops the operations after the failure, then removes
  * chunks of operations and unused GPUs for as long as it still fails (delta debugging).
  * @param still_fails true when a candidate still shows the failure
+ * @param max_tries stop after this many candidates (long sequences), keeping the best so far
  * @return a scenario that still fails, no larger than `failing`
  */
 [[nodiscard]] Scenario shrink_scenario(Scenario failing,
-                                       const std::function<bool(const Scenario&)>& still_fails);
+                                       const std::function<bool(const Scenario&)>& still_fails,
+                                       std::size_t max_tries = SIZE_MAX);
 
 }  // namespace memtrack::sim

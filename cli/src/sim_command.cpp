@@ -1,0 +1,291 @@
+// memtrack sim: a workload on a node, production tracker and reference model in lockstep.
+#include "commands.hpp"
+#include "table.hpp"
+
+#include <memtrack/memtrack.hpp>
+#include <memtrack/sim/profile.hpp>
+#include <memtrack/sim/simulation.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace memtrack::cli {
+namespace {
+
+struct SimOptions {
+  std::string profile = "2xrtx5090";
+  std::optional<std::uint32_t> gpus;
+  std::string workload = "registry";
+  std::uint64_t operations = 1'000'000;
+  std::uint64_t seed = 1;
+  std::string shard;
+  std::string cpu_limit;
+  std::string out_dir = ".";
+  bool json = false;
+  bool production_only = false;
+  bool no_progress = false;
+};
+
+struct Shard {
+  std::uint64_t index{0};
+  std::uint64_t count{1};
+  std::string from;  ///< where it came from: --shard or an environment variable
+};
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// --shard i/n, else the index and count a job scheduler or test runner set.
+Result<Shard> resolve_shard(const std::string& flag) {
+  const auto from_pair = [](std::string_view index_text, std::string_view count_text,
+                            std::string from) -> Result<Shard> {
+    const auto index = parse_u64(index_text);
+    const auto count = count_text.empty() ? std::optional<std::uint64_t>(0) : parse_u64(count_text);
+    if (!index || !count || (*count != 0 && *index >= *count)) {
+      return Error::parse_error(from + ": '" + std::string(index_text) + "/" +
+                                std::string(count_text) +
+                                "': expected INDEX/COUNT with 0 <= INDEX < COUNT");
+    }
+    return Shard{*index, *count == 0 ? 0 : *count, std::move(from)};
+  };
+  if (!flag.empty()) {
+    const std::size_t slash = flag.find('/');
+    if (slash == std::string::npos) {
+      return Error::parse_error("--shard '" + flag + "': expected INDEX/COUNT, e.g. 3/16");
+    }
+    return from_pair(std::string_view(flag).substr(0, slash),
+                     std::string_view(flag).substr(slash + 1), "--shard");
+  }
+  const auto env = [](const char* name) -> std::string_view {
+    const char* value = std::getenv(name);
+    return value == nullptr ? std::string_view{} : std::string_view(value);
+  };
+  if (!env("GTEST_SHARD_INDEX").empty()) {
+    return from_pair(env("GTEST_SHARD_INDEX"), env("GTEST_TOTAL_SHARDS"), "GTEST_SHARD_INDEX");
+  }
+  if (!env("SLURM_ARRAY_TASK_ID").empty()) {
+    return from_pair(env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"),
+                     "SLURM_ARRAY_TASK_ID");
+  }
+  if (!env("JOB_COMPLETION_INDEX").empty()) {
+    return from_pair(env("JOB_COMPLETION_INDEX"), env("MEMTRACK_TOTAL_SHARDS"),
+                     "JOB_COMPLETION_INDEX");
+  }
+  return Shard{};
+}
+
+// A one-line progress bar on a terminal's stderr, redrawn at most ten times a second.
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& err, std::uint64_t total, bool enabled)
+      : err_(err), total_(total), enabled_(enabled), started_(std::chrono::steady_clock::now()) {}
+
+  void update(std::uint64_t done) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - started_).count();
+    if (elapsed < 1.0 || now - last_ < std::chrono::milliseconds(100)) return;  // short runs: none
+    last_ = now;
+    drawn_ = true;
+    const unsigned width = 30;
+    const auto filled = static_cast<unsigned>(done * width / std::max<std::uint64_t>(total_, 1));
+    err_ << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << done
+         << "/" << total_ << " ops, "
+         << static_cast<std::uint64_t>(static_cast<double>(done) / elapsed) << " ops/s "
+         << std::flush;
+  }
+
+  void finish() {
+    if (drawn_) err_ << "\r" << std::string(79, ' ') << "\r" << std::flush;
+  }
+
+ private:
+  std::ostream& err_;
+  std::uint64_t total_;
+  bool enabled_;
+  bool drawn_{false};
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+std::string reproduce_command(const SimOptions& options, std::uint64_t seed,
+                              std::uint64_t operations) {
+  std::ostringstream command;
+  command << "memtrack sim --profile " << options.profile;
+  if (options.gpus) command << " --gpus " << *options.gpus;
+  if (!options.cpu_limit.empty()) command << " --cpu-limit " << options.cpu_limit;
+  command << " --workload " << options.workload << " --seed " << seed << " --ops " << operations;
+  return command.str();
+}
+
+int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
+  std::optional<std::uint64_t> cpu_limit;
+  if (!options.cpu_limit.empty()) {
+    auto parsed = parse_byte_size(options.cpu_limit);
+    if (!parsed) {
+      err << "memtrack sim: --cpu-limit: " << parsed.error().to_string() << "\n";
+      return 2;
+    }
+    cpu_limit = *parsed;
+  }
+  auto node = sim::make_node(options.profile, options.gpus, cpu_limit);
+  if (!node) {
+    err << "memtrack sim: " << node.error().to_string() << "\n";
+    return 2;
+  }
+  auto shard = resolve_shard(options.shard);
+  if (!shard) {
+    err << "memtrack sim: " << shard.error().to_string() << "\n";
+    return 2;
+  }
+  sim::SimulationOptions run;
+  run.workload = options.workload;
+  run.seed = sim::shard_seed(options.seed, shard->index);
+  run.operations = options.operations;
+  run.lockstep = !options.production_only;
+  const bool terminal = &err == &std::cerr && isatty(STDERR_FILENO) == 1 && !options.no_progress;
+  ProgressBar bar(err, options.operations, terminal);
+  run.progress = [&bar](std::uint64_t done) { bar.update(done); };
+  auto result = sim::run_simulation(node->config, run);
+  bar.finish();
+  if (!result) {
+    err << "memtrack sim: " << result.error().to_string() << "\n";
+    return 2;
+  }
+
+  std::string divergence_file;
+  if (result->divergence && result->minimal) {
+    std::filesystem::create_directories(options.out_dir);
+    divergence_file = (std::filesystem::path(options.out_dir) /
+                       ("memtrack-divergence-" + options.workload + "-seed" +
+                        std::to_string(run.seed) + ".scenario"))
+                          .string();
+    if (auto saved = sim::save_scenario(divergence_file, *result->minimal); !saved) {
+      err << "memtrack sim: " << saved.error().to_string() << "\n";
+      divergence_file.clear();
+    }
+  }
+  const double rate =
+      result->seconds > 0 ? static_cast<double>(result->operations) / result->seconds : 0;
+
+  if (options.json) {
+    nlohmann::ordered_json json;
+    json["node"] = options.profile;
+    json["workload"] = options.workload;
+    json["seed"] = run.seed;
+    json["shard"] = {{"index", shard->index}, {"count", shard->count}};
+    json["mode"] = run.lockstep ? "lockstep" : "production-only";
+    json["operations"] = result->operations;
+    json["seconds"] = result->seconds;
+    json["operations_per_second"] = static_cast<std::uint64_t>(rate);
+    json["outcomes"] = {{"ok", result->ok},
+                        {"refused", result->refused},
+                        {"fallback_to_cpu", result->fallback_to_cpu},
+                        {"other_errors", result->other_errors}};
+    json["devices"] = nlohmann::ordered_json::array();
+    for (const auto& d : result->devices) {
+      json["devices"].push_back({{"device", d.device.to_string()},
+                                 {"limit_bytes", d.limit},
+                                 {"peak_bytes", d.peak},
+                                 {"final_bytes", d.final_allocated}});
+    }
+    json["total_peak_bytes"] = result->total_peak;
+    json["verdict"] = result->divergence ? "divergence" : "agree";
+    if (result->divergence) {
+      json["divergence"] = {
+          {"step", result->divergence->step},
+          {"operation", result->divergence->operation},
+          {"what", result->divergence->what},
+          {"minimal_operations", result->minimal ? result->minimal->operations.size() : 0},
+          {"file", divergence_file},
+          {"reproduce", reproduce_command(options, run.seed, result->operations)}};
+    }
+    out << json.dump(2) << "\n";
+    return result->divergence ? 1 : 0;
+  }
+
+  out << "memtrack sim: " << options.workload << " workload on " << options.profile << " ("
+      << node->config.gpus.size() << " GPU(s)), seed " << run.seed;
+  if (shard->count > 1 || !shard->from.empty()) {
+    out << ", shard " << shard->index << "/" << shard->count << " (" << shard->from << ")";
+  }
+  out << "\n  " << result->operations << " operations "
+      << (run.lockstep ? "checked in lockstep with the reference model"
+                       : "(production tracker only)")
+      << " in " << result->seconds << " s: " << static_cast<std::uint64_t>(rate) << " ops/s\n\n";
+  Table table(
+      {"device", ">limit bytes", ">peak bytes", ">peak GiB", ">peak % of limit", ">final bytes"});
+  for (const auto& d : result->devices) {
+    table.add_row({d.device.to_string(), std::to_string(d.limit), std::to_string(d.peak),
+                   format_gib(d.peak), format_percent(d.peak, d.limit),
+                   std::to_string(d.final_allocated)});
+  }
+  table.add_row({"total peak", "", std::to_string(result->total_peak),
+                 format_gib(result->total_peak), "", ""});
+  table.print(out);
+  out << "\noutcomes: " << result->ok << " ok, " << result->refused << " refused (out of memory), "
+      << result->fallback_to_cpu << " fell back to the CPU, " << result->other_errors
+      << " other errors\n";
+  if (!result->divergence) {
+    out << "verdict: the production tracker and the reference model agree on every operation\n";
+    return 0;
+  }
+  out << "verdict: DIVERGENCE\n" << result->divergence->to_string();
+  if (!divergence_file.empty()) {
+    out << "minimal failing scenario (" << result->minimal->operations.size()
+        << " operations) written to " << divergence_file << "\n";
+  }
+  out << "reproduce with: " << reproduce_command(options, run.seed, result->operations) << "\n";
+  return 1;
+}
+
+}  // namespace
+
+void add_sim_command(CLI::App& app, Command& chosen) {
+  auto options = std::make_shared<SimOptions>();
+  CLI::App* sim = app.add_subcommand(
+      "sim",
+      "Run a workload on a device profile through the production tracker and the reference "
+      "model in lockstep; report peaks, outcomes and any divergence.");
+  sim->add_option("--profile", options->profile,
+                  "Node: a profile (rtx5090), N x profile (2xrtx5090), a mix (rtx5090+rtx4090) or "
+                  "a .profile file; see 'memtrack profiles'")
+      ->capture_default_str();
+  sim->add_option("--gpus", options->gpus, "Repeat a single-profile node this many times");
+  sim->add_option("--workload", options->workload,
+                  "registry (model loading with LRU eviction), churn (activations), adversarial "
+                  "(boundary sizes), ramp (fill until refused)")
+      ->capture_default_str();
+  sim->add_option("--ops", options->operations, "Operations to run (ramp may finish sooner)")
+      ->capture_default_str();
+  sim->add_option("--seed", options->seed, "Seed; the same seed gives the same run everywhere")
+      ->capture_default_str();
+  sim->add_option("--shard", options->shard,
+                  "INDEX/COUNT: run shard INDEX's seed; without it, GTEST_SHARD_INDEX, "
+                  "SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX are read");
+  sim->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit (default 16GiB)");
+  sim->add_option("--out", options->out_dir, "Folder for a divergence's minimal scenario file")
+      ->capture_default_str();
+  sim->add_flag("--production-only", options->production_only,
+                "Run the production tracker alone (no reference model), to measure its speed");
+  sim->add_flag("--no-progress", options->no_progress, "No progress bar on stderr");
+  sim->add_flag("--json", options->json, "Print JSON for machines");
+  sim->callback([options, &chosen] {
+    chosen.run = [options](std::ostream& out, std::ostream& err) {
+      return run_sim(*options, out, err);
+    };
+  });
+}
+
+}  // namespace memtrack::cli

@@ -1,0 +1,111 @@
+#include "app.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace memtrack::cli {
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+CliRun memtrack(std::vector<std::string> args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = run(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+TEST(ProfilesCommand, ListsEveryProfileWithItsLimit) {
+  const CliRun r = memtrack({"profiles"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* name : {"rtx5090", "rtx4090", "rtx3090", "l4", "l40s", "a100-40gb", "a100-80gb",
+                           "h100-sxm", "h100-pcie", "h200", "b200", "cpu"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(r.out.find("25769803776"), std::string::npos);  // rtx5090's limit
+}
+
+TEST(ProfilesCommand, ShowPrintsTheBudgetArithmetic) {
+  const CliRun r = memtrack({"profiles", "show", "rtx5090"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("floor(33680457728 x 0.9) = 30312411955 bytes (28.23 GiB)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("25769803776 bytes (24.00 GiB), set by the usable cap"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("[measured]"), std::string::npos);
+  const CliRun unknown = memtrack({"profiles", "show", "gtx480"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("unknown profile 'gtx480'"), std::string::npos);
+}
+
+TEST(SimCommand, JsonVerdictPeaksAndOutcomes) {
+  const CliRun r = memtrack({"sim", "--profile", "2xrtx5090", "--workload", "registry", "--ops",
+                             "20000", "--seed", "3", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  EXPECT_EQ(json["verdict"], "agree");
+  EXPECT_EQ(json["operations"], 20000U);
+  EXPECT_EQ(json["mode"], "lockstep");
+  ASSERT_EQ(json["devices"].size(), 3U);
+  EXPECT_EQ(json["devices"][0]["device"], "gpu:0");
+  EXPECT_EQ(json["devices"][0]["limit_bytes"], 25769803776ULL);
+  EXPECT_LE(json["devices"][0]["peak_bytes"].get<std::uint64_t>(), 25769803776ULL);
+  EXPECT_EQ(json["outcomes"]["ok"].get<std::uint64_t>() +
+                json["outcomes"]["refused"].get<std::uint64_t>() +
+                json["outcomes"]["other_errors"].get<std::uint64_t>(),
+            20000U);
+}
+
+TEST(SimCommand, ShardFromFlagAndFromTheEnvironment) {
+  const auto seed_of = [](const CliRun& r) {
+    return nlohmann::json::parse(r.out)["seed"].get<std::uint64_t>();
+  };
+  const CliRun shard0 = memtrack({"sim", "--ops", "10", "--seed", "9", "--shard", "0/4", "--json"});
+  const CliRun shard3 = memtrack({"sim", "--ops", "10", "--seed", "9", "--shard", "3/4", "--json"});
+  ASSERT_EQ(shard0.code, 0) << shard0.err;
+  ASSERT_EQ(shard3.code, 0) << shard3.err;
+  EXPECT_EQ(seed_of(shard0), 9U);
+  EXPECT_NE(seed_of(shard3), 9U);
+  ::setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+  ::setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+  const CliRun slurm = memtrack({"sim", "--ops", "10", "--seed", "9", "--json"});
+  ::unsetenv("SLURM_ARRAY_TASK_ID");
+  ::unsetenv("SLURM_ARRAY_TASK_COUNT");
+  ASSERT_EQ(slurm.code, 0) << slurm.err;
+  EXPECT_EQ(seed_of(slurm), seed_of(shard3));
+  ::setenv("JOB_COMPLETION_INDEX", "3", 1);
+  const CliRun k8s = memtrack({"sim", "--ops", "10", "--seed", "9", "--json"});
+  ::unsetenv("JOB_COMPLETION_INDEX");
+  EXPECT_EQ(seed_of(k8s), seed_of(shard3));
+}
+
+TEST(SimCommand, BadInputIsOneLineAndExitTwo) {
+  const struct {
+    std::vector<std::string> args;
+    const char* mentions;
+  } cases[] = {
+      {{"sim", "--profile", "3xnope"}, "unknown profile 'nope'"},
+      {{"sim", "--workload", "stampede", "--ops", "1"}, "unknown workload 'stampede'"},
+      {{"sim", "--shard", "4/4", "--ops", "1"}, "--shard: '4/4'"},
+      {{"sim", "--shard", "two", "--ops", "1"}, "--shard 'two'"},
+      {{"sim", "--cpu-limit", "much", "--ops", "1"}, "invalid byte size 'much'"},
+      {{"sim", "--profile", "2xrtx5090", "--gpus", "3"}, "--gpus needs a single profile"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = memtrack(c.args);
+    EXPECT_EQ(r.code, 2) << c.mentions;
+    EXPECT_NE(r.err.find(c.mentions), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace memtrack::cli

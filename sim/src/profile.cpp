@@ -1,0 +1,272 @@
+#include <memtrack/sim/profile.hpp>
+
+#include <memtrack/units.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace memtrack::sim {
+namespace {
+
+constexpr std::uintmax_t max_profile_bytes = 1_MiB;
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::optional<Provenance> parse_provenance(std::string_view text) {
+  if (text == "measured") return Provenance::Measured;
+  if (text == "published") return Provenance::Published;
+  if (text == "estimated") return Provenance::Estimated;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(Provenance provenance) {
+  switch (provenance) {
+    case Provenance::Measured:
+      return "measured";
+    case Provenance::Published:
+      return "published";
+    case Provenance::Estimated:
+      return "estimated";
+  }
+  return "estimated";
+}
+
+GpuSpec DeviceProfile::gpu_spec(std::uint32_t id) const {
+  GpuSpec gpu;
+  gpu.id = id;
+  gpu.total_bytes = cuda_total_bytes ? cuda_total_bytes->value : 0;
+  if (usable_bytes) gpu.usable_bytes = usable_bytes->value;
+  if (memory_fraction) gpu.memory_fraction = memory_fraction->value;
+  gpu.name = display_name.empty() ? name : display_name;
+  return gpu;
+}
+
+Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file) {
+  DeviceProfile profile;
+  profile.file = std::string(file);
+  std::size_t line_number = 0;
+  const auto located = [&](const std::string& what) {
+    return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
+  };
+  bool has_kind_line = false;
+  while (!text.empty()) {
+    ++line_number;
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+    if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
+      line = line.substr(0, hash);
+    }
+    line = trim(line);
+    if (line.empty()) continue;
+    const std::size_t equals = line.find('=');
+    if (equals == std::string_view::npos)
+      return located("expected 'key = value | provenance | source'");
+    const std::string_view key = trim(line.substr(0, equals));
+    const std::string_view rest = trim(line.substr(equals + 1));
+    if (key == "name" || key == "display_name" || key == "kind") {
+      if (rest.empty()) return located("'" + std::string(key) + "' needs a value");
+      if (key == "name") profile.name = std::string(rest);
+      if (key == "display_name") profile.display_name = std::string(rest);
+      if (key == "kind") {
+        if (rest != "cpu" && rest != "gpu") return located("kind must be 'cpu' or 'gpu'");
+        profile.is_cpu = rest == "cpu";
+        has_kind_line = true;
+      }
+      continue;
+    }
+    // value | provenance | source
+    const std::size_t bar1 = rest.find('|');
+    const std::size_t bar2 = bar1 == std::string_view::npos ? bar1 : rest.find('|', bar1 + 1);
+    if (bar2 == std::string_view::npos) {
+      return located("expected '" + std::string(key) +
+                     " = VALUE | measured|published|estimated | SOURCE'");
+    }
+    const std::string_view value = trim(rest.substr(0, bar1));
+    const std::string_view provenance_text = trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
+    const std::string_view source = trim(rest.substr(bar2 + 1));
+    const auto provenance = parse_provenance(provenance_text);
+    if (!provenance) {
+      return located("provenance '" + std::string(provenance_text) +
+                     "': expected measured, published or estimated");
+    }
+    if (source.empty()) return located("'" + std::string(key) + "' has no source");
+    const auto bytes_field = [&](std::optional<Sourced<std::uint64_t>>& field) -> Result<void> {
+      auto parsed = parse_byte_size(value);
+      if (!parsed) return located(parsed.error().to_string());
+      field = Sourced<std::uint64_t>{*parsed, *provenance, std::string(source)};
+      return {};
+    };
+    Result<void> stored;
+    if (key == "cuda_total_bytes") {
+      stored = bytes_field(profile.cuda_total_bytes);
+    } else if (key == "nvidia_smi_total_mib") {
+      stored = bytes_field(profile.nvidia_smi_total_mib);
+    } else if (key == "memory_bandwidth_gbps") {
+      stored = bytes_field(profile.memory_bandwidth_gbps);
+    } else if (key == "usable_bytes") {
+      stored = bytes_field(profile.usable_bytes);
+    } else if (key == "context_overhead_bytes") {
+      stored = bytes_field(profile.context_overhead_bytes);
+    } else if (key == "allocation_granularity_bytes") {
+      stored = bytes_field(profile.allocation_granularity_bytes);
+    } else if (key == "cpu_memory_limit_bytes") {
+      stored = bytes_field(profile.cpu_memory_limit_bytes);
+    } else if (key == "compute_capability") {
+      const std::size_t dot = value.find('.');
+      const bool digits =
+          !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+      if (dot == std::string_view::npos || !digits || dot == 0 || dot + 1 == value.size()) {
+        return located("compute_capability '" + std::string(value) + "': expected MAJOR.MINOR");
+      }
+      profile.compute_capability =
+          Sourced<std::string>{std::string(value), *provenance, std::string(source)};
+    } else if (key == "memory_fraction") {
+      auto fraction = Fraction::parse(value);
+      if (!fraction) return located(fraction.error().to_string());
+      profile.memory_fraction = Sourced<Fraction>{*fraction, *provenance, std::string(source)};
+    } else {
+      return located("unknown field '" + std::string(key) + "'");
+    }
+    if (!stored) return stored.error();
+  }
+  const auto missing = [&](std::string_view field) {
+    return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) +
+                              ": the profile has no '" + std::string(field) + "'");
+  };
+  if (profile.name.empty()) return missing("name");
+  if (!has_kind_line) profile.is_cpu = false;
+  if (profile.is_cpu) {
+    if (!profile.cpu_memory_limit_bytes) return missing("cpu_memory_limit_bytes");
+  } else {
+    if (!profile.cuda_total_bytes) return missing("cuda_total_bytes");
+    if (profile.cuda_total_bytes->value == 0) {
+      return Error::parse_error(std::string(file) + ": cuda_total_bytes is 0");
+    }
+  }
+  return profile;
+}
+
+Result<DeviceProfile> load_profile(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return Error::parse_error(path.string() + ": cannot read: " + ec.message());
+  if (size > max_profile_bytes) {
+    return Error::parse_error(path.string() + ": " + std::to_string(size) +
+                              " bytes, more than the 1 MiB a profile may have");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return parse_profile(buffer.str(), path.string());
+}
+
+std::filesystem::path profiles_dir() {
+  if (const char* dir = std::getenv("MEMTRACK_PROFILES_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  // The source tree for in-tree builds, else the installed share folder.
+  const std::filesystem::path source = MEMTRACK_SOURCE_PROFILES_DIR;
+  if (std::filesystem::is_directory(source)) return source;
+  return MEMTRACK_INSTALLED_PROFILES_DIR;
+}
+
+Result<std::vector<DeviceProfile>> load_builtin_profiles() {
+  std::vector<DeviceProfile> profiles;
+  const auto dir = profiles_dir();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".profile") continue;
+    auto profile = load_profile(entry.path());
+    if (!profile) return profile.error();
+    profiles.push_back(std::move(*profile));
+  }
+  if (ec) return Error::parse_error(dir.string() + ": cannot list profiles: " + ec.message());
+  std::sort(profiles.begin(), profiles.end(),
+            [](const DeviceProfile& a, const DeviceProfile& b) { return a.name < b.name; });
+  return profiles;
+}
+
+Result<DeviceProfile> find_profile(std::string_view name_or_path) {
+  if (name_or_path.find('/') != std::string_view::npos || name_or_path.ends_with(".profile")) {
+    return load_profile(std::filesystem::path(std::string(name_or_path)));
+  }
+  const auto path = profiles_dir() / (std::string(name_or_path) + ".profile");
+  if (!std::filesystem::exists(path)) {
+    auto all = load_builtin_profiles();
+    std::string names;
+    if (all) {
+      for (const auto& profile : *all)
+        names += (names.empty() ? "" : ", ") + profile.name;
+    }
+    return Error::parse_error("unknown profile '" + std::string(name_or_path) +
+                              "': expected one of " + names + ", or a .profile file path");
+  }
+  return load_profile(path);
+}
+
+Result<Node> make_node(std::string_view spec, std::optional<std::uint32_t> gpus,
+                       std::optional<std::uint64_t> cpu_memory_limit) {
+  Node node;
+  node.spec = std::string(spec);
+  std::uint64_t cpu_limit = GpuConfig::default_cpu_memory_limit;
+  if (spec.empty()) return Error::parse_error("empty node spec: expected e.g. 2xrtx5090");
+  std::vector<std::pair<std::uint32_t, std::string>> parts;
+  std::string_view rest = spec;
+  while (!rest.empty()) {
+    const std::size_t plus = rest.find('+');
+    std::string_view part = rest.substr(0, plus);
+    rest = plus == std::string_view::npos ? std::string_view{} : rest.substr(plus + 1);
+    std::uint32_t count = 1;
+    const std::size_t x = part.find('x');
+    if (x != std::string_view::npos && x > 0 &&
+        part.substr(0, x).find_first_not_of("0123456789") == std::string_view::npos) {
+      const auto [end, ec] = std::from_chars(part.data(), part.data() + x, count);
+      if (ec != std::errc{} || count == 0 || count > 1024) {
+        return Error::parse_error("node spec '" + std::string(spec) + "': count in '" +
+                                  std::string(part) + "' must be 1 to 1024");
+      }
+      part = part.substr(x + 1);
+    }
+    if (part.empty())
+      return Error::parse_error("node spec '" + std::string(spec) + "': empty part");
+    parts.emplace_back(count, std::string(part));
+  }
+  if (gpus) {
+    if (parts.size() != 1 || parts[0].first != 1) {
+      return Error::parse_error("--gpus needs a single profile (e.g. rtx5090), not '" +
+                                std::string(spec) + "'");
+    }
+    parts[0].first = *gpus;
+  }
+  std::uint32_t next_id = 0;
+  for (const auto& [count, name] : parts) {
+    auto profile = find_profile(name);
+    if (!profile) return profile.error();
+    if (profile->is_cpu) {
+      cpu_limit = profile->cpu_memory_limit_bytes->value;
+      continue;
+    }
+    for (std::uint32_t i = 0; i < count; ++i) {
+      node.config.gpus.push_back(profile->gpu_spec(next_id++));
+      node.gpus.push_back(*profile);
+    }
+  }
+  node.config.cpu_memory_limit = cpu_memory_limit.value_or(cpu_limit);
+  if (auto valid = validate(node.config); !valid) return valid.error();
+  return node;
+}
+
+}  // namespace memtrack::sim

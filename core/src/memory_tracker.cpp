@@ -71,12 +71,23 @@ void MemoryTracker::commit_allocation(std::size_t index, std::uint64_t bytes) no
 
 Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement, std::uint64_t bytes) {
   auto planned = plan_allocation(placement, bytes);
-  if (!planned) return planned.error();
+  if (!planned) {
+    notify(ObservedEvent::Kind::Allocate, placement, bytes, std::nullopt, &planned.error());
+    return planned.error();
+  }
   commit_allocation(*planned, bytes);
+  notify(ObservedEvent::Kind::Allocate, placement, bytes, device_at(*planned), nullptr);
   return device_at(*planned);
 }
 
 Result<void> MemoryTracker::deallocate(DevicePlacement placement, std::uint64_t bytes) {
+  Result<void> result = apply_deallocation(placement, bytes);
+  notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt,
+         result ? nullptr : &result.error());
+  return result;
+}
+
+Result<void> MemoryTracker::apply_deallocation(DevicePlacement placement, std::uint64_t bytes) {
   if (placement.is_auto()) return Error::ambiguous_device("deallocate");
   const std::size_t index = index_of(placement);
   if (index == npos) return Error::unknown_device(placement);
@@ -127,12 +138,21 @@ std::uint64_t MemoryTracker::allocation_count(DevicePlacement placement) const n
 }
 
 void MemoryTracker::reset_peak() noexcept {
-  for (Account& account : accounts_)
+  for (Account& account : accounts_) {
     account.peak = account.allocated;
+  }
   total_peak_ = total_allocated_;
+  notify(ObservedEvent::Kind::ResetPeakAll, Auto{}, 0, std::nullopt, nullptr);
 }
 
 Result<void> MemoryTracker::reset_peak(DevicePlacement placement) {
+  Result<void> result = apply_reset_peak(placement);
+  notify(ObservedEvent::Kind::ResetPeak, placement, 0, std::nullopt,
+         result ? nullptr : &result.error());
+  return result;
+}
+
+Result<void> MemoryTracker::apply_reset_peak(DevicePlacement placement) {
   if (placement.is_auto()) return Error::ambiguous_device("reset_peak");
   const std::size_t index = index_of(placement);
   if (index == npos) return Error::unknown_device(placement);

@@ -11,12 +11,10 @@ bool SharedMemoryTracker::can_allocate(DevicePlacement placement, std::uint64_t 
 
 Result<DevicePlacement> SharedMemoryTracker::allocate(DevicePlacement placement,
                                                       std::uint64_t bytes) {
-  // Plan and commit under one exclusive lock: no other thread can take the room in between.
+  // Check and record under one exclusive lock: no other thread can take the room in between.
+  // The observer, if any, is told under the same lock, so events arrive in order.
   const std::unique_lock lock(mutex_);
-  auto planned = tracker_.plan_allocation(placement, bytes);
-  if (!planned) return planned.error();
-  tracker_.commit_allocation(*planned, bytes);
-  return tracker_.device_at(*planned);
+  return tracker_.allocate(placement, bytes);
 }
 
 Result<void> SharedMemoryTracker::deallocate(DevicePlacement placement, std::uint64_t bytes) {
@@ -67,6 +65,11 @@ MemorySummary SharedMemoryTracker::summary() const {
 Result<GpuMemoryInfo> SharedMemoryTracker::gpu_info(std::uint32_t gpu_id) const {
   const std::shared_lock lock(mutex_);
   return tracker_.gpu_info(gpu_id);
+}
+
+void SharedMemoryTracker::set_observer(MemoryObserver* observer) {
+  const std::unique_lock lock(mutex_);
+  tracker_.set_observer(observer);
 }
 
 MemoryTracker SharedMemoryTracker::snapshot() const {

@@ -10,6 +10,7 @@
 #include <memtrack/device_placement.hpp>
 #include <memtrack/error.hpp>
 #include <memtrack/gpu_config.hpp>
+#include <memtrack/observer.hpp>
 #include <memtrack/result.hpp>
 
 #include <cstddef>
@@ -103,6 +104,12 @@ class MemoryTracker {
   /// @return the configured GPU ids, ascending
   [[nodiscard]] const std::vector<std::uint32_t>& gpu_ids() const noexcept { return gpu_ids_; }
 
+  /// Attaches an observer that sees every allocate, deallocate and reset_peak (null detaches).
+  /// The tracker does not own it. With none attached the cost is one predictable branch.
+  void set_observer(MemoryObserver* observer) noexcept { observer_.set(observer); }
+  /// @return the attached observer, or null
+  [[nodiscard]] MemoryObserver* observer() const noexcept { return observer_.get(); }
+
  private:
   friend class SharedMemoryTracker;
 
@@ -125,6 +132,15 @@ class MemoryTracker {
                                                     std::uint64_t bytes) const;
   /// Records an allocation planned by plan_allocation. Precondition: bytes <= available.
   void commit_allocation(std::size_t index, std::uint64_t bytes) noexcept;
+  Result<void> apply_deallocation(DevicePlacement placement, std::uint64_t bytes);
+  Result<void> apply_reset_peak(DevicePlacement placement);
+  /// Tells the observer, if any, about an operation that just happened.
+  void notify(ObservedEvent::Kind kind, DevicePlacement requested, std::uint64_t bytes,
+              std::optional<DevicePlacement> resolved, const Error* error) const noexcept {
+    if (observer_.get() != nullptr) [[unlikely]] {
+      observer_.get()->on_event(ObservedEvent{kind, requested, bytes, resolved, error}, *this);
+    }
+  }
 
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -133,8 +149,9 @@ class MemoryTracker {
       gpu_ids_;  ///< Ascending. Invariant: gpu_ids_.size() + 1 == accounts_.size()
   std::vector<Account> accounts_;     ///< GPUs in gpu_ids_ order, then the CPU last.
   std::uint64_t total_allocated_{0};  ///< Invariant: the sum of accounts_[i].allocated.
-  std::uint64_t total_peak_{0};   ///< Invariant: total_allocated_ <= total_peak_ <= total_limit_.
-  std::uint64_t total_limit_{0};  ///< The sum of all limits; at most 2^64 - 1 (rule 2).
+  std::uint64_t total_peak_{0};    ///< Invariant: total_allocated_ <= total_peak_ <= total_limit_.
+  std::uint64_t total_limit_{0};   ///< The sum of all limits; at most 2^64 - 1 (rule 2).
+  detail::ObserverSlot observer_;  ///< Not copied: a copy starts without an observer.
 };
 
 }  // namespace memtrack

@@ -9,6 +9,7 @@
 #include <memtrack/fraction.hpp>
 #include <memtrack/gpu_config.hpp>
 #include <memtrack/memory_tracker.hpp>
+#include <memtrack/observer.hpp>
 #include <memtrack/result.hpp>
 #include <memtrack/shared_memory_tracker.hpp>
 #include <memtrack/units.hpp>

@@ -41,7 +41,11 @@ class SharedMemoryTracker {
   [[nodiscard]] MemorySummary summary() const;
   [[nodiscard]] Result<GpuMemoryInfo> gpu_info(std::uint32_t gpu_id) const;
 
-  /// @return a consistent copy of the whole tracker, taken under the shared lock
+  /// Attaches an observer; it is called under the exclusive lock, one event at a time, in the
+  /// order the operations took effect.
+  void set_observer(MemoryObserver* observer);
+
+  /// @return a consistent copy of the whole tracker (without the observer), under the shared lock
   [[nodiscard]] MemoryTracker snapshot() const;
 
  private:

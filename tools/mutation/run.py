@@ -94,6 +94,9 @@ def main():
                         help="scratch folder for the source copy and its build (default: build/mutation)")
     parser.add_argument("--only", nargs="+", help="run only these mutants")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that every mutant's find text occurs exactly once in the "
+                             "sources (fast; CTest runs it so a reformat cannot silently break the catalog)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds a suite may run per mutant")
     args = parser.parse_args()
 
@@ -106,6 +109,18 @@ def main():
         for mutant in mutants:
             print(f"{mutant['name']:55} {mutant['file']}")
         return 0
+    if args.check:
+        problems = []
+        for mutant in mutants:
+            path = ROOT / mutant["file"]
+            count = path.read_text().count(mutant["find"]) if path.exists() else 0
+            if count != 1:
+                problems.append(f"catalog line {mutant['line']} ({mutant['name']}): the find text "
+                                f"occurs {count} times in {mutant['file']}, expected exactly once")
+        for problem in problems:
+            print(f"mutation: {problem}", file=sys.stderr)
+        print(f"mutation: {len(mutants) - len(problems)} / {len(mutants)} mutants apply")
+        return 1 if problems else 0
     if args.only:
         unknown = set(args.only) - {m["name"] for m in mutants}
         if unknown:

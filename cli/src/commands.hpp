@@ -16,5 +16,6 @@ struct Command {
 void add_budget_command(CLI::App& app, Command& chosen);
 void add_profiles_command(CLI::App& app, Command& chosen);
 void add_sim_command(CLI::App& app, Command& chosen);
+void add_replay_command(CLI::App& app, Command& chosen);
 
 }  // namespace memtrack::cli

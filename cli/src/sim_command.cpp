@@ -245,6 +245,7 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
   if (!divergence_file.empty()) {
     out << "minimal failing scenario (" << result->minimal->operations.size()
         << " operations) written to " << divergence_file << "\n";
+    out << "replay it with: memtrack replay " << divergence_file << "\n";
   }
   out << "reproduce with: " << reproduce_command(options, run.seed, result->operations) << "\n";
   return 1;

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace memtrack::cli {
@@ -105,6 +107,40 @@ TEST(SimCommand, BadInputIsOneLineAndExitTwo) {
     EXPECT_NE(r.err.find(c.mentions), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
+}
+
+}  // namespace
+}  // namespace memtrack::cli
+
+namespace memtrack::cli {
+namespace {
+
+TEST(ReplayCommand, ReplaysAScenarioInLockstep) {
+  const auto path = std::filesystem::temp_directory_path() / "memtrack-replay-test.scenario";
+  {
+    std::ofstream out(path);
+    out << "memtrack-scenario 1\nmemory_fraction 1\ncpu_memory_limit 10\ngpu 0 total=100\n"
+           "alloc gpu:0 100\nalloc gpu:0 1\nalloc auto 10\nfree gpu:0 101\n";
+  }
+  const CliRun r = memtrack({"replay", path.string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 operations checked in lockstep"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 ok, 1 refused (out of memory), 1 other errors"), std::string::npos)
+      << r.out;
+  std::filesystem::remove(path);
+}
+
+TEST(ReplayCommand, BadFileIsLocatedAndExitTwo) {
+  const auto path = std::filesystem::temp_directory_path() / "memtrack-replay-bad.scenario";
+  {
+    std::ofstream out(path);
+    out << "memtrack-scenario 1\nalloc gpu:0\n";
+  }
+  const CliRun r = memtrack({"replay", path.string()});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(path.string() + ":2: invalid operation"), std::string::npos) << r.err;
+  EXPECT_EQ(memtrack({"replay", "/nonexistent/file.scenario"}).code, 2);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "app.hpp"
+#include "cli_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -7,19 +7,6 @@
 
 namespace memtrack::cli {
 namespace {
-
-struct CliRun {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-CliRun memtrack(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
 
 TEST(BudgetCommand, JsonHasExactLimits) {
   const CliRun r = memtrack({"budget", "--gpu", "0:32GiB", "--gpu", "1:24GiB", "--fraction", "0.9",

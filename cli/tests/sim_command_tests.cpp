@@ -1,4 +1,4 @@
-#include "app.hpp"
+#include "cli_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -10,19 +10,6 @@
 
 namespace memtrack::cli {
 namespace {
-
-struct CliRun {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-CliRun memtrack(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
 
 TEST(ProfilesCommand, ListsEveryProfileWithItsLimit) {
   const CliRun r = memtrack({"profiles"});

@@ -2,25 +2,16 @@
 
 #include <memtrack/units.hpp>
 
+#include "text_file.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 namespace memtrack::sim {
 namespace {
 
 constexpr std::uintmax_t max_profile_bytes = 1_MiB;
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 std::optional<Provenance> parse_provenance(std::string_view text) {
   if (text == "measured") return Provenance::Measured;
@@ -69,13 +60,13 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
       line = line.substr(0, hash);
     }
-    line = trim(line);
+    line = detail::trim(line);
     if (line.empty()) continue;
     const std::size_t equals = line.find('=');
     if (equals == std::string_view::npos)
       return located("expected 'key = value | provenance | source'");
-    const std::string_view key = trim(line.substr(0, equals));
-    const std::string_view rest = trim(line.substr(equals + 1));
+    const std::string_view key = detail::trim(line.substr(0, equals));
+    const std::string_view rest = detail::trim(line.substr(equals + 1));
     if (key == "name" || key == "display_name" || key == "kind") {
       if (rest.empty()) return located("'" + std::string(key) + "' needs a value");
       if (key == "name") profile.name = std::string(rest);
@@ -94,9 +85,9 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
       return located("expected '" + std::string(key) +
                      " = VALUE | measured|published|estimated | SOURCE'");
     }
-    const std::string_view value = trim(rest.substr(0, bar1));
-    const std::string_view provenance_text = trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
-    const std::string_view source = trim(rest.substr(bar2 + 1));
+    const std::string_view value = detail::trim(rest.substr(0, bar1));
+    const std::string_view provenance_text = detail::trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
+    const std::string_view source = detail::trim(rest.substr(bar2 + 1));
     const auto provenance = parse_provenance(provenance_text);
     if (!provenance) {
       return located("provenance '" + std::string(provenance_text) +
@@ -160,17 +151,9 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
 }
 
 Result<DeviceProfile> load_profile(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return Error::parse_error(path.string() + ": cannot read: " + ec.message());
-  if (size > max_profile_bytes) {
-    return Error::parse_error(path.string() + ": " + std::to_string(size) +
-                              " bytes, more than the 1 MiB a profile may have");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return parse_profile(buffer.str(), path.string());
+  auto text = detail::read_text_file(path, max_profile_bytes, "a profile");
+  if (!text) return text.error();
+  return parse_profile(*text, path.string());
 }
 
 std::filesystem::path profiles_dir() {

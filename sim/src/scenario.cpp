@@ -2,6 +2,8 @@
 
 #include <memtrack/units.hpp>
 
+#include "text_file.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -13,18 +15,8 @@ namespace {
 constexpr std::string_view magic = "memtrack-scenario 1";
 constexpr std::uintmax_t max_file_bytes = 64_MiB;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 std::string_view next_word(std::string_view& rest) {
-  rest = trim(rest);
+  rest = detail::trim(rest);
   const std::size_t end = rest.find_first_of(" \t");
   const std::string_view word = rest.substr(0, end);
   rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
@@ -42,8 +34,8 @@ Result<GpuSpec> parse_gpu_line(std::string_view rest) {
   }
   gpu.id = id;
   bool has_total = false;
-  while (!trim(rest).empty()) {
-    rest = trim(rest);
+  while (!detail::trim(rest).empty()) {
+    rest = detail::trim(rest);
     if (rest.starts_with("name=")) {
       gpu.name = std::string(rest.substr(5));
       break;
@@ -109,7 +101,7 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
     if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
       line = line.substr(0, hash);
     }
-    line = trim(line);
+    line = detail::trim(line);
     if (line.empty()) continue;
     if (!seen_magic) {
       if (line != magic) return located("expected the header '" + std::string(magic) + "'");
@@ -119,11 +111,11 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
     std::string_view rest = line;
     const std::string_view keyword = next_word(rest);
     if (keyword == "memory_fraction") {
-      auto fraction = Fraction::parse(trim(rest));
+      auto fraction = Fraction::parse(detail::trim(rest));
       if (!fraction) return located(fraction.error().to_string());
       scenario.config.memory_fraction = *fraction;
     } else if (keyword == "cpu_memory_limit") {
-      auto bytes = parse_byte_size(trim(rest));
+      auto bytes = parse_byte_size(detail::trim(rest));
       if (!bytes) return located(bytes.error().to_string());
       scenario.config.cpu_memory_limit = *bytes;
     } else if (keyword == "gpu") {
@@ -145,18 +137,9 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
 }
 
 Result<Scenario> load_scenario(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return Error::parse_error(path.string() + ": cannot read: " + ec.message());
-  if (size > max_file_bytes) {
-    return Error::parse_error(path.string() + ": " + std::to_string(size) +
-                              " bytes, larger than the 64 MiB a scenario may have");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (!in && !in.eof()) return Error::parse_error(path.string() + ": read failed");
-  return parse_scenario(buffer.str(), path.string());
+  auto text = detail::read_text_file(path, max_file_bytes, "a scenario");
+  if (!text) return text.error();
+  return parse_scenario(*text, path.string());
 }
 
 Result<void> save_scenario(const std::filesystem::path& path, const Scenario& scenario) {

@@ -52,16 +52,9 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
   };
   bool has_kind_line = false;
-  while (!text.empty()) {
-    ++line_number;
-    const std::size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
-      line = line.substr(0, hash);
-    }
-    line = detail::trim(line);
-    if (line.empty()) continue;
+  detail::LineReader lines(text);
+  for (std::string_view line; lines.next(line);) {
+    line_number = lines.line_number();
     const std::size_t equals = line.find('=');
     if (equals == std::string_view::npos)
       return located("expected 'key = value | provenance | source'");
@@ -133,6 +126,7 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     }
     if (!stored) return stored.error();
   }
+  line_number = lines.line_number();  // a missing field is reported at the end of the file
   const auto missing = [&](std::string_view field) {
     return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) +
                               ": the profile has no '" + std::string(field) + "'");

@@ -93,16 +93,9 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
     return Error::parse_error(std::string(source_name) + ":" + std::to_string(line_number) + ": " +
                               what);
   };
-  while (!text.empty()) {
-    ++line_number;
-    const std::size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
-      line = line.substr(0, hash);
-    }
-    line = detail::trim(line);
-    if (line.empty()) continue;
+  detail::LineReader lines(text);
+  for (std::string_view line; lines.next(line);) {
+    line_number = lines.line_number();
     if (!seen_magic) {
       if (line != magic) return located("expected the header '" + std::string(magic) + "'");
       seen_magic = true;

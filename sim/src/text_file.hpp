@@ -23,6 +23,36 @@ inline std::string_view trim(std::string_view text) {
   return text;
 }
 
+/// Splits text into lines, dropping `#` comments, blanks around each line and empty lines, and
+/// counts line numbers for error messages.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view text) : rest_(text) {}
+
+  /// Moves to the next non-empty line. @return false at the end of the text
+  bool next(std::string_view& line) {
+    while (!rest_.empty()) {
+      ++line_number_;
+      const std::size_t end = rest_.find('\n');
+      line = rest_.substr(0, end);
+      rest_ = end == std::string_view::npos ? std::string_view{} : rest_.substr(end + 1);
+      if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
+        line = line.substr(0, hash);
+      }
+      line = trim(line);
+      if (!line.empty()) return true;
+    }
+    return false;
+  }
+
+  /// @return the 1-based number of the line last read (the last line at the end)
+  [[nodiscard]] std::size_t line_number() const { return line_number_; }
+
+ private:
+  std::string_view rest_;
+  std::size_t line_number_{0};
+};
+
 /**
  * @brief Reads a whole text file of at most `max_bytes` (checked before reading, so a huge file
  * is refused without being loaded).

@@ -114,7 +114,7 @@ void add_profiles_command(CLI::App& app, Command& chosen) {
   CLI::App* show =
       profiles->add_subcommand("show", "Show one profile's fields, sources and budget arithmetic");
   show->add_option("name", *name, "Profile name (e.g. rtx5090) or .profile file")->required();
-  profiles->callback([profiles, show, name, &chosen] {
+  profiles->callback([show, name, &chosen] {
     if (show->parsed()) {
       chosen.run = [name](std::ostream& out, std::ostream& err) {
         return show_profile(*name, out, err);

@@ -51,11 +51,6 @@ int scaled_cases(int default_cases) {
   return std::max(1, default_cases * scale.multiply / scale.divide);
 }
 
-bool default_budget() {
-  const Scale scale = read_scale();
-  return !rc_params_sets_max_success() && scale.multiply == 1 && scale.divide == 1;
-}
-
 std::filesystem::path regressions_dir() {
   if (const char* dir = std::getenv("MEMTRACK_REGRESSIONS_DIR"); dir != nullptr && *dir != '\0') {
     return dir;

@@ -21,9 +21,6 @@ namespace memtrack::proptest {
  */
 [[nodiscard]] int scaled_cases(int default_cases);
 
-/// @return whether the run uses the default budget (no scale, no RC_PARAMS max_success)
-[[nodiscard]] bool default_budget();
-
 /// The folder regressions are written to and replayed from: `MEMTRACK_REGRESSIONS_DIR`, else
 /// `proptests/regressions` in the source tree.
 [[nodiscard]] std::filesystem::path regressions_dir();

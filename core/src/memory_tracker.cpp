@@ -39,8 +39,10 @@ DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcept {
 }
 
 bool MemoryTracker::can_allocate(DevicePlacement placement, std::uint64_t bytes) const noexcept {
-  if (placement.is_gpu() && index_of(placement) == npos) return false;
-  return bytes <= available(placement);
+  if (placement.is_auto()) return bytes <= available(placement);
+  const std::size_t index = index_of(placement);
+  if (index == npos) return false;  // rule 3: an unknown GPU takes nothing, not even 0 bytes
+  return bytes <= accounts_[index].limit - accounts_[index].allocated;
 }
 
 Result<std::size_t> MemoryTracker::plan_allocation(DevicePlacement placement,
@@ -76,8 +78,9 @@ Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement, std::
     return planned.error();
   }
   commit_allocation(*planned, bytes);
-  notify(ObservedEvent::Kind::Allocate, placement, bytes, device_at(*planned), nullptr);
-  return device_at(*planned);
+  const DevicePlacement resolved = device_at(*planned);
+  notify(ObservedEvent::Kind::Allocate, placement, bytes, resolved, nullptr);
+  return resolved;
 }
 
 Result<void> MemoryTracker::deallocate(DevicePlacement placement, std::uint64_t bytes) {

@@ -1,4 +1,5 @@
 #include <memtrack/error.hpp>
+#include <memtrack/result.hpp>
 #include <memtrack/units.hpp>
 
 #include <gtest/gtest.h>
@@ -46,6 +47,36 @@ TEST(Error, EqualityComparesEveryNumber) {
   EXPECT_EQ(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Cpu{}, 5, 4, 8));
   EXPECT_NE(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Cpu{}, 5, 3, 8));
   EXPECT_NE(Error::out_of_memory(Cpu{}, 5, 4, 8), Error::out_of_memory(Gpu{0}, 5, 4, 8));
+}
+
+}  // namespace
+}  // namespace memtrack
+
+namespace memtrack {
+namespace {
+
+TEST(Result, CopiesAndMovesKeepTheValueOrTheError) {
+  const Result<std::uint64_t> value = std::uint64_t{7};
+  const Result<std::uint64_t> failure = Error::unknown_device(Gpu{2});
+  Result<std::uint64_t> copy = failure;  // a deep copy: independent of the original
+  EXPECT_FALSE(copy.has_value());
+  EXPECT_EQ(copy.error(), Error::unknown_device(Gpu{2}));
+  copy = value;
+  EXPECT_EQ(copy.value(), 7U);
+  Result<std::uint64_t> moved = std::move(copy);
+  EXPECT_EQ(*moved, 7U);
+  EXPECT_THROW((void)failure.value(), BadResultAccess);
+  EXPECT_EQ(failure.value_or(3U), 3U);
+
+  const Result<void> ok;
+  Result<void> bad = Error::ambiguous_device("deallocate");
+  Result<void> bad_copy = bad;
+  EXPECT_TRUE(ok.has_value());
+  EXPECT_FALSE(bad_copy.has_value());
+  EXPECT_EQ(bad_copy.error().kind, ErrorKind::AmbiguousDevice);
+  bad_copy = ok;
+  EXPECT_TRUE(bad_copy.has_value());
+  EXPECT_THROW(bad.value(), BadResultAccess);
 }
 
 }  // namespace

@@ -51,7 +51,6 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
   const auto located = [&](const std::string& what) {
     return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
   };
-  bool has_kind_line = false;
   detail::LineReader lines(text);
   for (std::string_view line; lines.next(line);) {
     line_number = lines.line_number();
@@ -67,7 +66,6 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
       if (key == "kind") {
         if (rest != "cpu" && rest != "gpu") return located("kind must be 'cpu' or 'gpu'");
         profile.is_cpu = rest == "cpu";
-        has_kind_line = true;
       }
       continue;
     }
@@ -132,7 +130,6 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
                               ": the profile has no '" + std::string(field) + "'");
   };
   if (profile.name.empty()) return missing("name");
-  if (!has_kind_line) profile.is_cpu = false;
   if (profile.is_cpu) {
     if (!profile.cpu_memory_limit_bytes) return missing("cpu_memory_limit_bytes");
   } else {

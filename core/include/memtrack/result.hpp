@@ -20,6 +20,30 @@ namespace memtrack {
 /// Throws `BadResultAccess` carrying `error`.
 [[noreturn]] void throw_bad_result_access(const Error& error);
 
+namespace detail {
+/// An optional `Error` on the heap that copies deeply: the one place `Result` keeps its error.
+class ErrorBox {
+ public:
+  ErrorBox() = default;
+  explicit ErrorBox(const Error& error) : error_(std::make_unique<Error>(error)) {}
+  ErrorBox(const ErrorBox& other)
+      : error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
+  ErrorBox(ErrorBox&&) noexcept = default;
+  ErrorBox& operator=(const ErrorBox& other) {
+    if (this != &other) *this = ErrorBox(other);
+    return *this;
+  }
+  ErrorBox& operator=(ErrorBox&&) noexcept = default;
+  ~ErrorBox() = default;
+
+  [[nodiscard]] bool empty() const noexcept { return error_ == nullptr; }
+  [[nodiscard]] const Error& operator*() const { return *error_; }
+
+ private:
+  std::unique_ptr<Error> error_;
+};
+}  // namespace detail
+
 /// Either a `T` or an `Error`.
 ///
 /// The error lives on the heap: the success path, which every tracker operation takes in the
@@ -31,17 +55,7 @@ class [[nodiscard]] Result {
   using value_type = T;
 
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit, like std::expected
-  Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
-  Result(const Result& other)
-      : value_(other.value_),
-        error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
-  Result(Result&&) noexcept = default;
-  Result& operator=(const Result& other) {
-    if (this != &other) *this = Result(other);
-    return *this;
-  }
-  Result& operator=(Result&&) noexcept = default;
-  ~Result() = default;
+  Result(const Error& error) : error_(error) {}  // NOLINT: implicit
 
   [[nodiscard]] bool has_value() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
@@ -77,7 +91,7 @@ class [[nodiscard]] Result {
 
  private:
   std::optional<T> value_;  // Invariant: exactly one of value_ and error_ is set.
-  std::unique_ptr<Error> error_;
+  detail::ErrorBox error_;
 };
 
 /// Success without a value, or an `Error`.
@@ -85,30 +99,21 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(const Error& error) : error_(std::make_unique<Error>(error)) {}  // NOLINT: implicit
-  Result(const Result& other)
-      : error_(other.error_ ? std::make_unique<Error>(*other.error_) : nullptr) {}
-  Result(Result&&) noexcept = default;
-  Result& operator=(const Result& other) {
-    if (this != &other) *this = Result(other);
-    return *this;
-  }
-  Result& operator=(Result&&) noexcept = default;
-  ~Result() = default;
+  Result(const Error& error) : error_(error) {}  // NOLINT: implicit
 
-  [[nodiscard]] bool has_value() const noexcept { return error_ == nullptr; }
+  [[nodiscard]] bool has_value() const noexcept { return error_.empty(); }
   explicit operator bool() const noexcept { return has_value(); }
 
   /// @throws BadResultAccess if this holds an error
   void value() const {
-    if (error_) throw_bad_result_access(*error_);
+    if (!has_value()) throw_bad_result_access(*error_);
   }
 
   /// @return the error; precondition: `!has_value()`
   [[nodiscard]] const Error& error() const& { return *error_; }
 
  private:
-  std::unique_ptr<Error> error_;  // null on success
+  detail::ErrorBox error_;  // empty on success
 };
 
 }  // namespace memtrack

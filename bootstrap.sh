@@ -12,7 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev             # GoogleTest, Google Benchmark
   librapidcheck-dev                                      # RapidCheck (static, not PIC)
   libboost-dev                                           # Boost.Multiprecision (reference model)
-  libcli11-dev nlohmann-json3-dev                        # command line, JSON output
+  libcli11-dev nlohmann-json3-dev                        # command line, JSON (output, Kineto)
+  libzstd-dev zlib1g-dev libsqlite3-dev                  # .zst/.gz traces, Nsight SQLite exports
 )
 
 missing=()

@@ -17,5 +17,7 @@ void add_budget_command(CLI::App& app, Command& chosen);
 void add_profiles_command(CLI::App& app, Command& chosen);
 void add_sim_command(CLI::App& app, Command& chosen);
 void add_replay_command(CLI::App& app, Command& chosen);
+void add_fit_command(CLI::App& app, Command& chosen);
+void add_import_command(CLI::App& app, Command& chosen);
 
 }  // namespace memtrack::cli

@@ -1,30 +1,58 @@
-// memtrack replay FILE: a recorded sequence, production tracker and reference model in lockstep.
-// Reads scenario files (what 'memtrack sim' and the property tests write); the canonical trace
-// format and the importers come with the traces library.
+// memtrack replay TRACE: a recording through the production tracker and the reference model in
+// lockstep, verifying the recording's own checkpoints. Scenario files (what 'memtrack sim' and
+// the property tests write) replay too.
+#include "app.hpp"
 #include "commands.hpp"
 #include "table.hpp"
+#include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/lockstep.hpp>
 #include <memtrack/sim/scenario.hpp>
+#include <memtrack/traces/io.hpp>
+
+#include <fstream>
 
 namespace memtrack::cli {
 namespace {
 
-int run_replay(const std::string& file, std::ostream& out, std::ostream& err) {
+struct ReplayOptions {
+  std::string file;
+  std::string states;
+  std::string profile;
+  std::optional<std::uint32_t> gpus;
+  bool production_only = false;
+};
+
+void print_devices(std::ostream& out, const MemoryTracker& tracker,
+                   const traces::ReplaySummary& summary) {
+  Table table({"device", ">limit bytes", ">peak bytes", ">peak GiB", ">final bytes"});
+  std::vector<DevicePlacement> devices;
+  for (const std::uint32_t id : tracker.gpu_ids())
+    devices.emplace_back(Gpu{id});
+  devices.emplace_back(Cpu{});
+  for (const DevicePlacement d : devices) {
+    const std::uint64_t peak = summary.high_water.at(d);
+    table.add_row({d.to_string(), std::to_string(tracker.limit(d)), std::to_string(peak),
+                   format_gib(peak), std::to_string(tracker.allocated(d))});
+  }
+  table.print(out);
+}
+
+int replay_scenario(const std::string& file, std::ostream& out, std::ostream& err) {
   auto scenario = sim::load_scenario(file);
   if (!scenario) {
     err << "memtrack replay: " << scenario.error().to_string() << "\n";
-    return 2;
+    return exit_bad_input;
   }
   auto start = sim::LockstepChecker<>::create(scenario->config);
   if (start.divergence) {
     out << "memtrack replay: " << file << "\n" << start.divergence->to_string();
-    return 1;
+    return exit_failure;
   }
   if (!start.checker) {
     err << "memtrack replay: " << file << ": " << start.rejection->to_string() << "\n";
-    return 2;
+    return exit_bad_input;
   }
   std::uint64_t ok = 0;
   std::uint64_t refused = 0;
@@ -34,7 +62,7 @@ int run_replay(const std::string& file, std::ostream& out, std::ostream& err) {
       out << "memtrack replay: " << file << ": operation " << i + 1 << " of "
           << scenario->operations.size() << "\n"
           << divergence->to_string();
-      return 1;
+      return exit_failure;
     }
     const sim::CoreOutcome& outcome = start.checker->last_core_outcome();
     if (outcome.ok) {
@@ -46,7 +74,7 @@ int run_replay(const std::string& file, std::ostream& out, std::ostream& err) {
     }
   }
   const MemoryTracker& tracker = start.checker->core();
-  out << "memtrack replay: " << file << ": " << scenario->operations.size()
+  out << "memtrack replay: " << file << " (scenario): " << scenario->operations.size()
       << " operations checked in lockstep\n\n";
   Table table({"device", ">limit bytes", ">peak bytes", ">final bytes"});
   std::vector<DevicePlacement> devices;
@@ -60,21 +88,139 @@ int run_replay(const std::string& file, std::ostream& out, std::ostream& err) {
   table.print(out);
   out << "\noutcomes: " << ok << " ok, " << refused << " refused (out of memory), " << other
       << " other errors\nverdict: the production tracker and the reference model agree\n";
-  return 0;
+  return exit_ok;
+}
+
+int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& err) {
+  {
+    auto head = traces::read_head(options.file, 32);
+    if (!head) {
+      err << "memtrack replay: " << head.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    if (head->starts_with("memtrack-scenario ")) {
+      if (!options.states.empty() || !options.profile.empty()) {
+        err << "memtrack replay: --states and --profile apply to traces, not scenario files\n";
+        return exit_bad_input;
+      }
+      return replay_scenario(options.file, out, err);
+    }
+  }
+  auto opened = open_trace(options.file);
+  if (!opened) {
+    err << "memtrack replay: " << opened.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  traces::TraceReader& reader = opened->reader;
+  auto budgets = choose_budgets(reader.header(), options.profile, options.gpus, options.file);
+  if (!budgets) {
+    err << "memtrack replay: " << budgets.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  traces::ReplayOptions replay_options;
+  replay_options.lockstep = !options.production_only;
+  replay_options.recorded_budgets = budgets->recorded;
+  auto replayer = traces::Replayer::create(budgets->config, replay_options);
+  if (!replayer) {
+    err << "memtrack replay: " << options.file << ": " << replayer.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+
+  std::optional<traces::AtomicOutput> states;
+  std::string buffer;
+  std::optional<Error> write_error;
+  if (!options.states.empty()) {
+    auto output = traces::AtomicOutput::create(options.states);
+    if (!output) {
+      err << "memtrack replay: --states: " << output.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    states.emplace(std::move(*output));
+  }
+  const std::vector<DevicePlacement> devices = replayer->devices();
+  std::function<void(const traces::ReplayStep&)> on_step;
+  if (states) {
+    on_step = [&](const traces::ReplayStep& step) {
+      buffer += traces::state_json(step, devices);
+      buffer += '\n';
+      if (buffer.size() > (1U << 20U) && !write_error) {
+        if (auto ok = states->write(buffer); !ok) write_error = ok.error();
+        buffer.clear();
+      }
+    };
+  }
+  auto replayed = replayer->replay(reader, gpu_map_for(reader.header(), *budgets), on_step);
+  if (!replayed) {
+    err << "memtrack replay: " << replayed.error().to_string() << "\n";
+    return exit_bad_input;  // the states file is not written: its temporary goes
+  }
+  if (states && !write_error) {
+    if (auto ok = states->write(buffer); !ok) write_error = ok.error();
+    if (!write_error) {
+      if (auto ok = states->commit(); !ok) write_error = ok.error();
+    }
+  }
+  if (write_error) {
+    err << "memtrack replay: --states: " << write_error->to_string() << "\n";
+    return exit_bad_input;
+  }
+
+  const traces::ReplaySummary& s = replayer->summary();
+  out << "memtrack replay: " << options.file;
+  if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
+  out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
+      << "\n  budgets: " << budgets->description << "\n  " << s.events << " events, "
+      << s.operations << " operations "
+      << (options.production_only ? "(production tracker only)"
+                                  : "checked in lockstep with the reference model")
+      << "\n\n";
+  print_devices(out, replayer->tracker(), s);
+  out << "\noutcomes: " << s.ok << " ok, " << s.refused << " refused (out of memory), "
+      << s.other_errors << " other errors\n"
+      << "checkpoints: " << s.checkpoints_verified << " verified, " << s.checkpoints_skipped
+      << " skipped (after the replay left the recording)\n"
+      << "frees: " << s.frees_by_address << " found by address, " << s.frees_of_unseen_address
+      << " of addresses never allocated in the trace (applied by size), " << s.frees_unresolved
+      << " unresolved (no size, unknown address: not applied), " << s.frees_of_refused
+      << " of refused allocations (skipped)\n";
+  if (s.outcome_differences != 0) {
+    out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
+  }
+  if (states) out << "states: " << options.states << "\n";
+  if (s.failure) {
+    out << "verdict: FAILED, " << s.failure->to_string();
+    return exit_failure;
+  }
+  out << "verdict: the production tracker, the reference model"
+      << (s.checkpoints_verified != 0 ? " and the recording's checkpoints" : "")
+      << " agree on every event\n";
+  return exit_ok;
 }
 
 }  // namespace
 
 void add_replay_command(CLI::App& app, Command& chosen) {
-  auto file = std::make_shared<std::string>();
+  auto options = std::make_shared<ReplayOptions>();
   CLI::App* replay = app.add_subcommand(
       "replay",
-      "Replay a recorded sequence (a scenario file, as 'memtrack sim' writes for a divergence) "
-      "through the production tracker and the reference model in lockstep.");
-  replay->add_option("file", *file, "The file to replay")->required();
-  replay->callback([file, &chosen] {
-    chosen.run = [file](std::ostream& out, std::ostream& err) {
-      return run_replay(*file, out, err);
+      "Replay a recording (a memtrack trace, .zst or .gz; a PyTorch snapshot, Kineto JSON, RMM "
+      "CSV or Nsight SQLite, imported on the fly; or a scenario file) through the production "
+      "tracker and the reference model in lockstep, byte for byte, verifying the recording's own "
+      "checkpoints. Exit 0 all agree, 1 a divergence or failed checkpoint, 2 bad input.");
+  replay->add_option("file", options->file, "The recording to replay")->required();
+  replay->add_option("--states", options->states,
+                     "Write the full state after every operation as JSON Lines to this file");
+  replay->add_option("--profile", options->profile,
+                     "Replay against this device profile's budgets instead of the recorded ones "
+                     "(a name, a node such as 2xrtx5090, or a .profile file)");
+  replay->add_option("--gpus", options->gpus,
+                     "With a single-GPU profile: how many GPUs (default: as many as the trace "
+                     "declares)");
+  replay->add_flag("--production-only", options->production_only,
+                   "Skip the reference model (faster; checkpoints are still verified)");
+  replay->callback([options, &chosen] {
+    chosen.run = [options](std::ostream& out, std::ostream& err) {
+      return run_replay(*options, out, err);
     };
   });
 }

@@ -68,18 +68,44 @@ Result<GpuSpec> parse_gpu_line(std::string_view rest) {
 
 }  // namespace
 
-std::string to_text(const Scenario& scenario) {
+std::string config_to_text(const GpuConfig& config) {
   std::ostringstream out;
-  out << magic << "\n";
-  out << "memory_fraction " << scenario.config.memory_fraction.to_string() << "\n";
-  out << "cpu_memory_limit " << scenario.config.cpu_memory_limit << "\n";
-  for (const GpuSpec& gpu : scenario.config.gpus) {
+  out << "memory_fraction " << config.memory_fraction.to_string() << "\n";
+  out << "cpu_memory_limit " << config.cpu_memory_limit << "\n";
+  for (const GpuSpec& gpu : config.gpus) {
     out << "gpu " << gpu.id << " total=" << gpu.total_bytes;
     if (gpu.usable_bytes) out << " usable=" << *gpu.usable_bytes;
     if (gpu.memory_fraction) out << " fraction=" << gpu.memory_fraction->to_string();
     if (!gpu.name.empty()) out << " name=" << gpu.name;
     out << "\n";
   }
+  return out.str();
+}
+
+Result<bool> parse_config_line(std::string_view line, GpuConfig& config) {
+  std::string_view rest = line;
+  const std::string_view keyword = next_word(rest);
+  if (keyword == "memory_fraction") {
+    auto fraction = Fraction::parse(detail::trim(rest));
+    if (!fraction) return fraction.error();
+    config.memory_fraction = *fraction;
+  } else if (keyword == "cpu_memory_limit") {
+    auto bytes = parse_byte_size(detail::trim(rest));
+    if (!bytes) return bytes.error();
+    config.cpu_memory_limit = *bytes;
+  } else if (keyword == "gpu") {
+    auto gpu = parse_gpu_line(rest);
+    if (!gpu) return gpu.error();
+    config.gpus.push_back(std::move(*gpu));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string to_text(const Scenario& scenario) {
+  std::ostringstream out;
+  out << magic << "\n" << config_to_text(scenario.config);
   for (const Operation& operation : scenario.operations)
     out << operation.to_string() << "\n";
   return out.str();
@@ -101,26 +127,15 @@ Result<Scenario> parse_scenario(std::string_view text, std::string_view source_n
       seen_magic = true;
       continue;
     }
-    std::string_view rest = line;
-    const std::string_view keyword = next_word(rest);
-    if (keyword == "memory_fraction") {
-      auto fraction = Fraction::parse(detail::trim(rest));
-      if (!fraction) return located(fraction.error().to_string());
-      scenario.config.memory_fraction = *fraction;
-    } else if (keyword == "cpu_memory_limit") {
-      auto bytes = parse_byte_size(detail::trim(rest));
-      if (!bytes) return located(bytes.error().to_string());
-      scenario.config.cpu_memory_limit = *bytes;
-    } else if (keyword == "gpu") {
-      if (!scenario.operations.empty()) return located("gpu lines must come before operations");
-      auto gpu = parse_gpu_line(rest);
-      if (!gpu) return located(gpu.error().to_string());
-      scenario.config.gpus.push_back(std::move(*gpu));
-    } else {
-      auto operation = Operation::parse(line);
-      if (!operation) return located(operation.error().to_string());
-      scenario.operations.push_back(*operation);
+    if (line.starts_with("gpu ") && !scenario.operations.empty()) {
+      return located("gpu lines must come before operations");
     }
+    auto config_line = parse_config_line(line, scenario.config);
+    if (!config_line) return located(config_line.error().to_string());
+    if (*config_line) continue;
+    auto operation = Operation::parse(line);
+    if (!operation) return located(operation.error().to_string());
+    scenario.operations.push_back(*operation);
   }
   if (!seen_magic) {
     line_number = 1;

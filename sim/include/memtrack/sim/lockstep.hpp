@@ -282,6 +282,9 @@ class LockstepChecker {
 
   /// @return the production tracker
   [[nodiscard]] const Tracker& core() const { return core_; }
+  /// @return the production tracker, to attach an observer (e.g. a trace recorder); changing it
+  /// through this reference bypasses the check
+  [[nodiscard]] Tracker& mutable_core() { return core_; }
   /// @return the reference model
   [[nodiscard]] const ReferenceTracker& reference() const { return model_; }
   /// @return the outcome of the last operation on the production tracker

@@ -37,6 +37,17 @@ struct Scenario {
   friend bool operator==(const Scenario&, const Scenario&) = default;
 };
 
+/// @return the `memory_fraction`, `cpu_memory_limit` and `gpu` lines of `config` (scenarios and
+/// traces share them)
+[[nodiscard]] std::string config_to_text(const GpuConfig& config);
+
+/**
+ * @brief Parses one `memory_fraction`, `cpu_memory_limit` or `gpu` line into `config`.
+ * @return true when the line was one of those, false when it is something else, or a
+ * `ParseError` saying what was expected (without a location; the caller adds it)
+ */
+[[nodiscard]] Result<bool> parse_config_line(std::string_view line, GpuConfig& config);
+
 /// @return the text form; `parse_scenario(to_text(s))` gives back `s`
 [[nodiscard]] std::string to_text(const Scenario& scenario);
 

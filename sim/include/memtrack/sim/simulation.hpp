@@ -28,6 +28,8 @@ struct SimulationOptions {
   std::function<void(std::uint64_t done)> progress;
   /// At most this many candidate runs when shrinking a divergence.
   std::size_t shrink_budget{4000};
+  /// Attached to the production tracker for the run (e.g. a trace recorder); not owned.
+  MemoryObserver* observer{nullptr};
 };
 
 /// Per-device figures at the end of a run.
@@ -82,7 +84,14 @@ Result<SimulationResult> run_simulation(const GpuConfig& config, const Simulatio
     if (!created) return created.error();
     alone.emplace(std::move(*created));
   }
-  const Tracker& tracker = checker ? checker->core() : *alone;
+  Tracker& mutable_tracker = checker ? checker->mutable_core() : *alone;
+  constexpr bool observable = requires(MemoryObserver * o) {
+    mutable_tracker.set_observer(o);
+  };
+  if constexpr (observable) {
+    if (options.observer != nullptr) mutable_tracker.set_observer(options.observer);
+  }
+  const Tracker& tracker = mutable_tracker;
   devices.push_back(Cpu{});
   for (const GpuSpec& gpu : config.gpus)
     devices.push_back(Gpu{gpu.id});
@@ -128,6 +137,9 @@ Result<SimulationResult> run_simulation(const GpuConfig& config, const Simulatio
   // GPUs first, then the CPU.
   std::rotate(result.devices.begin(), result.devices.begin() + 1, result.devices.end());
   result.total_peak = tracker.peak(Auto{});
+  if constexpr (observable) {
+    if (options.observer != nullptr) mutable_tracker.set_observer(nullptr);
+  }
   if (result.divergence) {
     result.minimal = shrink_scenario(
         executed, [](const Scenario& s) { return run_scenario<Tracker>(s).has_value(); },

@@ -1,0 +1,199 @@
+// memtrack fit TRACE... --profile P: does this recording (or model set) fit on that device?
+#include "app.hpp"
+#include "commands.hpp"
+#include "table.hpp"
+#include "trace_support.hpp"
+
+#include <memtrack/memtrack.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace memtrack::cli {
+namespace {
+
+struct FitOptions {
+  std::vector<std::string> files;
+  std::string profile;
+  std::optional<std::uint32_t> gpus;
+  std::string placement = "recorded";
+  bool json = false;
+  bool production_only = false;
+};
+
+struct DeviceFit {
+  DevicePlacement device;
+  std::uint64_t budget{0};
+  std::uint64_t peak{0};
+  std::uint64_t headroom{0};
+  std::uint64_t refused{0};
+};
+
+int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
+  traces::Placement placement = traces::Placement::Recorded;
+  if (options.placement == "auto") {
+    placement = traces::Placement::Auto;
+  } else if (options.placement != "recorded") {
+    err << "memtrack fit: --placement '" << options.placement << "': expected recorded or auto\n";
+    return exit_bad_input;
+  }
+  // Open every trace first: bad input is reported before any replay.
+  std::vector<OpenedTrace> opened;
+  std::size_t declared_gpus = 1;
+  for (const std::string& file : options.files) {
+    auto trace = open_trace(file);
+    if (!trace) {
+      err << "memtrack fit: " << trace.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    if (trace->reader.header().config) {
+      declared_gpus = std::max(declared_gpus, trace->reader.header().config->gpus.size());
+    }
+    opened.push_back(std::move(*trace));
+  }
+  // The node: the profile, repeated to the most GPUs any trace declares unless --gpus says.
+  traces::TraceHeader widest;
+  widest.config = GpuConfig{};
+  for (std::uint32_t i = 0; i < declared_gpus; ++i)
+    widest.config->gpus.push_back({i, 1});
+  auto budgets = choose_budgets(widest, options.profile, options.gpus, options.files.front());
+  if (!budgets) {
+    err << "memtrack fit: " << budgets.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  traces::ReplayOptions replay_options;
+  replay_options.lockstep = !options.production_only;
+  replay_options.placement = placement;
+  replay_options.recorded_budgets = false;
+  auto replayer = traces::Replayer::create(budgets->config, replay_options);
+  if (!replayer) {
+    err << "memtrack fit: " << replayer.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  for (OpenedTrace& trace : opened) {
+    auto replayed = replayer->replay(trace.reader, gpu_map_for(trace.reader.header(), *budgets));
+    if (!replayed) {
+      err << "memtrack fit: " << replayed.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    if (replayer->summary().failure) break;
+  }
+
+  const traces::ReplaySummary& s = replayer->summary();
+  const MemoryTracker& tracker = replayer->tracker();
+  std::vector<DeviceFit> devices;
+  for (const DevicePlacement d : replayer->devices()) {
+    const std::uint64_t budget = tracker.limit(d);
+    const std::uint64_t peak = s.high_water.at(d);
+    devices.push_back({d, budget, peak, budget - peak, 0});
+  }
+  const bool fits = s.refused == 0 && !s.failure;
+
+  if (options.json) {
+    nlohmann::ordered_json json;
+    json["profile"] = options.profile;
+    json["budgets"] = budgets->description;
+    json["placement"] = options.placement;
+    json["traces"] = options.files;
+    json["fits"] = fits;
+    json["events"] = s.events;
+    json["operations"] = s.operations;
+    json["refused"] = s.refused;
+    json["devices"] = nlohmann::ordered_json::array();
+    for (const DeviceFit& d : devices) {
+      json["devices"].push_back({{"device", d.device.to_string()},
+                                 {"budget_bytes", d.budget},
+                                 {"peak_bytes", d.peak},
+                                 {"headroom_bytes", d.headroom},
+                                 {"headroom_percent", format_percent(d.headroom, d.budget)}});
+    }
+    json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
+    if (s.first_refusal) {
+      const traces::Refusal& r = *s.first_refusal;
+      json["first_refusal"] = {{"trace", r.at.trace},
+                               {"event", r.at.event},
+                               {"line", r.at.line},
+                               {"bytes", r.bytes},
+                               {"device", r.device.to_string()},
+                               {"available_bytes", r.available}};
+    } else {
+      json["first_refusal"] = nullptr;
+    }
+    json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
+    out << json.dump(2) << "\n";
+    return fits ? exit_ok : exit_failure;
+  }
+
+  out << "memtrack fit: " << options.files.size() << " trace"
+      << (options.files.size() == 1 ? "" : "s") << " on " << budgets->description << ", placement "
+      << options.placement << "\n";
+  for (std::size_t i = 0; i < opened.size(); ++i) {
+    out << "  " << options.files[i];
+    if (!opened[i].imported_from.empty())
+      out << " (imported from " << opened[i].imported_from << ")";
+    out << "\n";
+  }
+  out << "  " << s.operations << " operations replayed"
+      << (options.production_only ? "" : " in lockstep with the reference model") << "\n\n";
+  Table table(
+      {"device", ">budget bytes", ">peak bytes", ">peak GiB", ">headroom bytes", ">headroom %"});
+  for (const DeviceFit& d : devices) {
+    table.add_row({d.device.to_string(), std::to_string(d.budget), std::to_string(d.peak),
+                   format_gib(d.peak), std::to_string(d.headroom),
+                   format_percent(d.headroom, d.budget)});
+  }
+  table.print(out);
+  out << "\nrefused allocations: " << s.refused << "\n";
+  if (placement == traces::Placement::Auto) {
+    out << "bytes placed on the CPU by auto: " << s.cpu_fallback_bytes << " ("
+        << format_gib(s.cpu_fallback_bytes) << " GiB)\n";
+  }
+  if (s.failure) {
+    out << "verdict: REPLAY FAILED, " << s.failure->to_string();
+    return exit_failure;
+  }
+  if (s.first_refusal) {
+    const traces::Refusal& r = *s.first_refusal;
+    out << "first refused: event " << r.at.event << " (" << r.at.trace << ":" << r.at.line << "), "
+        << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
+        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
+        << "verdict: DOES NOT FIT on " << budgets->description << "\n";
+    return exit_failure;
+  }
+  out << "verdict: FITS on " << budgets->description << "\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_fit_command(CLI::App& app, Command& chosen) {
+  auto options = std::make_shared<FitOptions>();
+  CLI::App* fit = app.add_subcommand(
+      "fit",
+      "Does it fit? Replay recordings on a device profile's budgets and report, per device, the "
+      "budget, the peak, the headroom, and the first refused allocation. Several traces run one "
+      "after another on the same devices (a model set loaded in turn). Exit 0 fits, 1 does not "
+      "fit, 2 bad input.");
+  fit->add_option("traces", options->files,
+                  "Recordings: memtrack traces, or PyTorch / Kineto / RMM / Nsight files "
+                  "(imported on the fly)")
+      ->required();
+  fit->add_option("--profile", options->profile,
+                  "The device profile or node to fit on (e.g. rtx5090, 2xh100-sxm)")
+      ->required();
+  fit->add_option("--gpus", options->gpus,
+                  "With a single-GPU profile: how many GPUs (default: as many as the traces "
+                  "declare)");
+  fit->add_option("--placement", options->placement,
+                  "recorded: each allocation on its recorded GPU; auto: the first GPU with room, "
+                  "else the CPU")
+      ->check(CLI::IsMember({"recorded", "auto"}));
+  fit->add_flag("--json", options->json, "Print JSON for CI");
+  fit->add_flag("--production-only", options->production_only, "Skip the reference model");
+  fit->callback([options, &chosen] {
+    chosen.run = [options](std::ostream& out, std::ostream& err) {
+      return run_fit(*options, out, err);
+    };
+  });
+}
+
+}  // namespace memtrack::cli

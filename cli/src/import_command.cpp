@@ -1,0 +1,65 @@
+// memtrack import [--from FORMAT] IN -o OUT: a recording from PyTorch, Kineto, RMM or Nsight as
+// a canonical trace.
+#include "app.hpp"
+#include "commands.hpp"
+
+#include <memtrack/traces/importers.hpp>
+
+namespace memtrack::cli {
+namespace {
+
+struct ImportOptions {
+  std::string in;
+  std::string out;
+  std::string from;
+  std::optional<std::uint32_t> device;
+};
+
+int run_import(const ImportOptions& options, std::ostream& out, std::ostream& err) {
+  std::optional<traces::SourceFormat> format;
+  if (!options.from.empty()) {
+    auto parsed = traces::parse_source_format(options.from);
+    if (!parsed) {
+      err << "memtrack import: --from: " << parsed.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    format = *parsed;
+  }
+  traces::ImportOptions import_options;
+  import_options.device = options.device;
+  auto report = traces::import_file(options.in, options.out, format, import_options);
+  if (!report) {
+    err << "memtrack import: " << report.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  out << "memtrack import: " << options.in << " -> " << options.out << ": " << report->events
+      << " events\n";
+  for (const std::string& note : report->notes)
+    out << "  " << note << "\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_import_command(CLI::App& app, Command& chosen) {
+  auto options = std::make_shared<ImportOptions>();
+  CLI::App* command = app.add_subcommand(
+      "import",
+      "Convert a recording to a memtrack trace: PyTorch memory snapshots "
+      "(torch.cuda.memory._dump_snapshot), torch.profiler/Kineto JSON (profile_memory=True), RMM "
+      "logging_resource_adaptor CSV, Nsight Systems SQLite exports. .gz and .zst inputs are read "
+      "directly; an output ending in .zst is compressed. Exit 0 done, 2 bad input.");
+  command->add_option("input", options->in, "The recording")->required();
+  command->add_option("-o,--output", options->out, "The trace to write")->required();
+  command->add_option("--from", options->from,
+                      "The input format: pytorch, kineto, rmm or nsight (default: detected)");
+  command->add_option("--device", options->device,
+                      "RMM: the GPU id (default: from a .devN in the file name, else 0)");
+  command->callback([options, &chosen] {
+    chosen.run = [options](std::ostream& out, std::ostream& err) {
+      return run_import(*options, out, err);
+    };
+  });
+}
+
+}  // namespace memtrack::cli

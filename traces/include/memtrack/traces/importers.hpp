@@ -1,0 +1,105 @@
+/**
+ * @file importers.hpp
+ * @brief Importers: recordings from PyTorch (memory snapshots), torch.profiler (Kineto / Chrome
+ * trace JSON), RMM (logging_resource_adaptor CSV) and Nsight Systems (SQLite export), turned into
+ * canonical traces. Each takes the recording's bytes (already decompressed) and a name for its
+ * errors, and hands the header and events to a `TraceSink`.
+ */
+#pragma once
+
+#include <memtrack/result.hpp>
+#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/trace.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memtrack::traces {
+
+/// Where imported events go.
+class TraceSink {
+ public:
+  TraceSink() = default;
+  TraceSink(const TraceSink&) = delete;
+  TraceSink& operator=(const TraceSink&) = delete;
+  virtual ~TraceSink() = default;
+  virtual Result<void> header(const TraceHeader& header) = 0;
+  virtual Result<void> event(const TraceEvent& event) = 0;
+};
+
+/// Keeps everything in memory (tests, small recordings).
+class MemorySink final : public TraceSink {
+ public:
+  Result<void> header(const TraceHeader& header) override {
+    header_ = header;
+    return {};
+  }
+  Result<void> event(const TraceEvent& event) override {
+    events_.push_back(event);
+    return {};
+  }
+  TraceHeader header_;
+  std::vector<TraceEvent> events_;
+};
+
+/// The recording formats memtrack reads.
+enum class SourceFormat : std::uint8_t {
+  Canonical,
+  Scenario,
+  PytorchSnapshot,
+  Kineto,
+  Rmm,
+  Nsight
+};
+
+/// @return `canonical`, `scenario`, `pytorch`, `kineto`, `rmm` or `nsight`
+[[nodiscard]] std::string_view to_string(SourceFormat format);
+/// @return the format named, or a `ParseError` listing the names
+[[nodiscard]] Result<SourceFormat> parse_source_format(std::string_view name);
+/// @return the format the bytes look like (decompressed), or a `ParseError` naming what was seen
+[[nodiscard]] Result<SourceFormat> detect_format(std::string_view bytes, std::string_view name);
+
+/// Options some importers need.
+struct ImportOptions {
+  /// RMM: the GPU id when the file name has no `.devN`.
+  std::optional<std::uint32_t> device;
+};
+
+/// What an importer counted, for the user.
+struct ImportReport {
+  std::uint64_t events{0};         ///< events written
+  std::uint64_t skipped{0};        ///< source records that are not device allocations (see notes)
+  std::vector<std::string> notes;  ///< one line each: what was skipped or reconstructed, and why
+};
+
+[[nodiscard]] Result<ImportReport> import_pytorch_snapshot(std::string_view bytes,
+                                                           std::string_view name, TraceSink& sink);
+[[nodiscard]] Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name,
+                                                 TraceSink& sink);
+[[nodiscard]] Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name,
+                                              TraceSink& sink, const ImportOptions& options = {});
+[[nodiscard]] Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name,
+                                                 TraceSink& sink);
+
+/// Runs the importer for `format` (Canonical and Scenario are refused: nothing to import).
+[[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+                                                std::string_view name, TraceSink& sink,
+                                                const ImportOptions& options = {});
+
+/// The most bytes (decompressed) an importer reads from one file.
+inline constexpr std::uint64_t max_import_bytes = std::uint64_t{4} << 30U;
+
+/**
+ * @brief Imports a file into a canonical trace file, written through a temporary and renamed.
+ * @param format the source format; detected from the content when absent
+ */
+[[nodiscard]] Result<ImportReport> import_file(const std::filesystem::path& in,
+                                               const std::filesystem::path& out,
+                                               std::optional<SourceFormat> format,
+                                               const ImportOptions& options = {});
+
+}  // namespace memtrack::traces

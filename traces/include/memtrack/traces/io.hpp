@@ -1,0 +1,89 @@
+/**
+ * @file io.hpp
+ * @brief Byte streams for traces: files read with zstd or gzip decompression detected from the
+ * first bytes, and outputs written to a temporary file that is renamed into place on success
+ * (zstd-compressed when the name ends in `.zst`).
+ */
+#pragma once
+
+#include <memtrack/result.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace memtrack::traces {
+
+/// A readable stream of bytes (already decompressed).
+class ByteSource {
+ public:
+  ByteSource() = default;
+  ByteSource(const ByteSource&) = delete;
+  ByteSource& operator=(const ByteSource&) = delete;
+  virtual ~ByteSource() = default;
+
+  /// Reads up to `size` bytes. @return how many (0 only at the end), or a located `ParseError`
+  virtual Result<std::size_t> read(char* buffer, std::size_t size) = 0;
+};
+
+/// How a file is compressed, from its first bytes.
+enum class Compression : std::uint8_t { None, Zstd, Gzip };
+
+/// @return the compression that `prefix` (the file's first bytes) announces
+[[nodiscard]] Compression detect_compression(std::string_view prefix);
+
+/// Opens a file for reading, decompressing zstd or gzip transparently.
+[[nodiscard]] Result<std::unique_ptr<ByteSource>> open_source(const std::filesystem::path& path);
+
+/// A source over bytes in memory (decompressing them if they are zstd or gzip).
+[[nodiscard]] std::unique_ptr<ByteSource> memory_source(std::string bytes, std::string name);
+
+/**
+ * @brief Reads a whole file, decompressed, refusing more than `max_bytes` (checked while
+ * reading, so a compressed bomb is stopped at the bound).
+ */
+[[nodiscard]] Result<std::string> read_all(const std::filesystem::path& path,
+                                           std::uint64_t max_bytes);
+/// The same for a source; `name` is used in the error.
+[[nodiscard]] Result<std::string> read_all(ByteSource& source, std::string_view name,
+                                           std::uint64_t max_bytes);
+
+/// @return the first `n` bytes of a file (fewer if it is shorter), decompressed
+[[nodiscard]] Result<std::string> read_head(const std::filesystem::path& path, std::size_t n);
+
+/**
+ * @brief An output file that appears only when complete: bytes go to a temporary next to it,
+ * and `commit` renames it into place. Destroyed without `commit`, the temporary is removed.
+ */
+class AtomicOutput {
+ public:
+  /// @param path the final name; `.zst` at the end compresses with zstd
+  [[nodiscard]] static Result<AtomicOutput> create(const std::filesystem::path& path);
+
+  AtomicOutput(AtomicOutput&&) noexcept;
+  AtomicOutput& operator=(AtomicOutput&&) noexcept;
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+  ~AtomicOutput();
+
+  /// Appends bytes (buffered). @return nothing, or an error naming the file
+  Result<void> write(std::string_view bytes);
+  /// Flushes, closes and renames into place.
+  Result<void> commit();
+
+  [[nodiscard]] const std::filesystem::path& path() const;
+
+ private:
+  struct State;
+  explicit AtomicOutput(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+/// Writes `bytes` to `path` through `AtomicOutput`.
+[[nodiscard]] Result<void> write_file_atomically(const std::filesystem::path& path,
+                                                 std::string_view bytes);
+
+}  // namespace memtrack::traces

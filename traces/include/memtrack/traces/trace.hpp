@@ -1,0 +1,120 @@
+/**
+ * @file trace.hpp
+ * @brief The canonical trace format: a header (devices or a profile, and the source) and one
+ * event a line. The full specification is docs/trace-format.md.
+ *
+ *     memtrack-trace 1
+ *     source kineto hta_df_index_resolver.json.gz
+ *     memory_fraction 1
+ *     cpu_memory_limit 17179869184
+ *     gpu 1 total=34089730048 name=Tesla V100-SXM2-32GB
+ *     events
+ *     baseline gpu:1 5430395904
+ *     alloc gpu:1 5242880 t=1669783687464300000 addr=0x7f43e5a00000 stream=7 tag=bert
+ *     free gpu:1 5242880 addr=0x7f43e5a00000
+ *     free gpu:1 addr=0x7f43e5a00000
+ *     alloc auto 1024 result=OutOfMemory
+ *     reset_peak
+ *     reset_peak gpu:1
+ *     check gpu:1 allocated=5435638784 reserved=12782141440
+ *     mark oom requested=1024
+ *     end 10
+ */
+#pragma once
+
+#include <memtrack/device_placement.hpp>
+#include <memtrack/error.hpp>
+#include <memtrack/gpu_config.hpp>
+#include <memtrack/result.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace memtrack::traces {
+
+/// The first line of every trace.
+inline constexpr std::string_view trace_magic = "memtrack-trace 1";
+
+/// The longest line a reader accepts (a longer one is refused as corrupt, not buffered).
+inline constexpr std::size_t max_line_bytes = 64 * 1024;
+
+/// What a trace says about the devices and where it came from.
+struct TraceHeader {
+  /// Free text: the tool, file and anything else about the recording's origin.
+  std::string source;
+  /// The devices and budget inputs of the recording, when the source knew them.
+  std::optional<GpuConfig> config;
+  /// A node spec (`2xrtx5090`) naming the devices instead of `config`.
+  std::string profile;
+
+  /// @return whether the header says which devices the recording ran on
+  [[nodiscard]] bool has_devices() const { return config.has_value() || !profile.empty(); }
+};
+
+/// One event of a trace.
+struct TraceEvent {
+  enum class Kind : std::uint8_t {
+    Baseline,      ///< memory already in use when the recording started (applied as an allocation)
+    Allocate,      ///< an allocation
+    Free,          ///< a deallocation; `bytes` may be absent when `address` names the allocation
+    ResetPeakAll,  ///< reset_peak() of every device
+    ResetPeak,     ///< reset_peak(device)
+    Check,         ///< what the source itself recorded after the previous event
+    Mark,          ///< a note from the source (an OOM it saw, an annotation); not applied
+  };
+
+  Kind kind{Kind::Allocate};
+  DevicePlacement device{};
+  std::optional<std::uint64_t> bytes;      ///< the bytes accounted
+  std::optional<std::uint64_t> requested;  ///< requested bytes, when the source kept them apart
+  std::optional<std::uint64_t> time_ns;    ///< `t=`: nanoseconds since the source's epoch
+  std::optional<std::uint64_t> address;    ///< `addr=`: hexadecimal
+  std::optional<std::uint64_t> stream;     ///< `stream=`
+  std::string tag;                         ///< `tag=`: e.g. a model name; no blanks
+  /// `result=KIND`: the source refused this operation with that error (e.g. OutOfMemory)
+  std::optional<ErrorKind> recorded_error;
+  /// `resolved=DEVICE`: where the source placed an `auto` allocation
+  std::optional<DevicePlacement> recorded_resolved;
+  std::optional<std::uint64_t> check_allocated;  ///< Check: `allocated=`
+  std::optional<std::uint64_t> check_reserved;   ///< Check: `reserved=` (informational)
+  std::string text;                              ///< Mark: the note
+
+  [[nodiscard]] static TraceEvent allocate(DevicePlacement device, std::uint64_t bytes) {
+    TraceEvent event;
+    event.kind = Kind::Allocate;
+    event.device = device;
+    event.bytes = bytes;
+    return event;
+  }
+  [[nodiscard]] static TraceEvent free(DevicePlacement device, std::optional<std::uint64_t> bytes) {
+    TraceEvent event;
+    event.kind = Kind::Free;
+    event.device = device;
+    event.bytes = bytes;
+    return event;
+  }
+
+  /// @return whether the event changes a tracker (baseline, alloc, free, reset_peak)
+  [[nodiscard]] bool is_operation() const { return kind != Kind::Check && kind != Kind::Mark; }
+
+  friend bool operator==(const TraceEvent&, const TraceEvent&) = default;
+};
+
+/// @return the event's keyword: `baseline`, `alloc`, `free`, `reset_peak`, `check` or `mark`
+[[nodiscard]] std::string_view keyword(TraceEvent::Kind kind);
+
+/// @return the event as one line, without the newline; `parse_event(format_event(e)) == e`
+[[nodiscard]] std::string format_event(const TraceEvent& event);
+
+/**
+ * @brief Parses one event line.
+ * @return the event, or a `ParseError` saying what was expected (the caller adds file and line)
+ */
+[[nodiscard]] Result<TraceEvent> parse_event(std::string_view line);
+
+/// @return an `ErrorKind` from its name (`OutOfMemory`), or nothing
+[[nodiscard]] std::optional<ErrorKind> parse_error_kind(std::string_view name);
+
+}  // namespace memtrack::traces

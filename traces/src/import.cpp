@@ -1,0 +1,111 @@
+#include <memtrack/traces/importers.hpp>
+
+#include <array>
+#include <utility>
+
+namespace memtrack::traces {
+namespace {
+
+constexpr std::array<std::pair<SourceFormat, std::string_view>, 6> format_names = {{
+    {SourceFormat::Canonical, "canonical"},
+    {SourceFormat::Scenario, "scenario"},
+    {SourceFormat::PytorchSnapshot, "pytorch"},
+    {SourceFormat::Kineto, "kineto"},
+    {SourceFormat::Rmm, "rmm"},
+    {SourceFormat::Nsight, "nsight"},
+}};
+
+/// Writes imported events to a canonical trace file.
+class WriterSink final : public TraceSink {
+ public:
+  explicit WriterSink(std::filesystem::path path) : path_(std::move(path)) {}
+
+  Result<void> header(const TraceHeader& header) override {
+    auto writer = TraceWriter::create(path_, header);
+    if (!writer) return writer.error();
+    writer_.emplace(std::move(*writer));
+    return {};
+  }
+  Result<void> event(const TraceEvent& event) override { return writer_->write(event); }
+  Result<void> finish() { return writer_->finish(); }
+
+ private:
+  std::filesystem::path path_;
+  std::optional<TraceWriter> writer_;
+};
+
+}  // namespace
+
+std::string_view to_string(SourceFormat format) {
+  for (const auto& [f, name] : format_names) {
+    if (f == format) return name;
+  }
+  return "?";
+}
+
+Result<SourceFormat> parse_source_format(std::string_view name) {
+  for (const auto& [format, text] : format_names) {
+    if (text == name) return format;
+  }
+  return Error::parse_error("unknown format '" + std::string(name) +
+                            "': expected pytorch, kineto, rmm or nsight");
+}
+
+Result<SourceFormat> detect_format(std::string_view bytes, std::string_view name) {
+  if (bytes.starts_with("memtrack-trace ")) return SourceFormat::Canonical;
+  if (bytes.starts_with("memtrack-scenario ")) return SourceFormat::Scenario;
+  if (bytes.starts_with(std::string_view("SQLite format 3\0", 16))) return SourceFormat::Nsight;
+  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80) {
+    return SourceFormat::PytorchSnapshot;  // pickle PROTO
+  }
+  std::size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (bytes.substr(0, 3) == "\xEF\xBB\xBF") first = bytes.find_first_not_of(" \t\r\n", 3);
+  if (first != std::string_view::npos && (bytes[first] == '{' || bytes[first] == '[')) {
+    return SourceFormat::Kineto;
+  }
+  if (bytes.substr(first == std::string_view::npos ? 0 : first).starts_with("Thread,Time,Action")) {
+    return SourceFormat::Rmm;
+  }
+  return Error::parse_error(std::string(name) +
+                            ": byte 0: cannot tell the format (not a memtrack trace, PyTorch "
+                            "snapshot pickle, Kineto JSON, RMM CSV or Nsight SQLite): give --from");
+}
+
+Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+                                  std::string_view name, TraceSink& sink,
+                                  const ImportOptions& options) {
+  switch (format) {
+    case SourceFormat::PytorchSnapshot:
+      return import_pytorch_snapshot(bytes, name, sink);
+    case SourceFormat::Kineto:
+      return import_kineto(bytes, name, sink);
+    case SourceFormat::Rmm:
+      return import_rmm(bytes, name, sink, options);
+    case SourceFormat::Nsight:
+      return import_nsight(bytes, name, sink);
+    case SourceFormat::Canonical:
+    case SourceFormat::Scenario:
+      break;
+  }
+  return Error::parse_error(std::string(name) + ": is already a memtrack " +
+                            std::string(to_string(format)) +
+                            " file: nothing to import (replay or fit it directly)");
+}
+
+Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,
+                                 std::optional<SourceFormat> format, const ImportOptions& options) {
+  auto bytes = read_all(in, max_import_bytes);
+  if (!bytes) return bytes.error();
+  if (!format) {
+    auto detected = detect_format(*bytes, in.string());
+    if (!detected) return detected.error();
+    format = *detected;
+  }
+  WriterSink sink(out);
+  auto report = import_bytes(*format, *bytes, in.string(), sink, options);
+  if (!report) return report.error();  // the sink's temporary is removed with it
+  if (auto ok = sink.finish(); !ok) return ok.error();
+  return report;
+}
+
+}  // namespace memtrack::traces

@@ -1,0 +1,303 @@
+// RMM logging_resource_adaptor CSV and Nsight Systems SQLite exports.
+#include <memtrack/traces/importers.hpp>
+
+#include <memtrack/units.hpp>
+
+#include "import_support.hpp"
+
+#include <sqlite3.h>
+
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <regex>
+
+namespace memtrack::traces {
+namespace {
+
+std::optional<std::uint64_t> decimal(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+/// `0x7f14...` (hex), or a decimal.
+std::optional<std::uint64_t> pointer(std::string_view text) {
+  if (text.starts_with("0x") || text.starts_with("0X")) {
+    text.remove_prefix(2);
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+  }
+  return decimal(text);
+}
+
+/// `HH:MM:SS.ffffff` to nanoseconds since midnight.
+std::optional<std::uint64_t> time_of_day(std::string_view text) {
+  if (text.size() < 8 || text[2] != ':' || text[5] != ':') return std::nullopt;
+  const auto h = decimal(text.substr(0, 2));
+  const auto m = decimal(text.substr(3, 2));
+  const auto s = decimal(text.substr(6, 2));
+  if (!h || !m || !s || *h > 23 || *m > 59 || *s > 60) return std::nullopt;
+  std::uint64_t ns = ((*h * 60 + *m) * 60 + *s) * 1'000'000'000ULL;
+  if (text.size() > 8) {
+    if (text[8] != '.' || text.size() > 18 || text.size() == 9) return std::nullopt;
+    std::string digits(text.substr(9));
+    const auto fraction = decimal(digits);
+    if (!fraction) return std::nullopt;
+    std::uint64_t scaled = *fraction;
+    for (std::size_t i = digits.size(); i < 9; ++i)
+      scaled *= 10;
+    ns += scaled;
+  }
+  return ns;
+}
+
+std::vector<std::string_view> split_csv(std::string_view line) {
+  std::vector<std::string_view> fields;
+  for (;;) {
+    const std::size_t comma = line.find(',');
+    fields.push_back(detail::trim(line.substr(0, comma)));
+    if (comma == std::string_view::npos) return fields;
+    line.remove_prefix(comma + 1);
+  }
+}
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close(db); }
+};
+struct StatementCloser {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Database = std::unique_ptr<sqlite3, SqliteCloser>;
+using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
+
+bool has_table(sqlite3* db, const char* table) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1, &raw,
+                         nullptr) != SQLITE_OK) {
+    return false;
+  }
+  const Statement statement(raw);
+  sqlite3_bind_text(raw, 1, table, -1, SQLITE_STATIC);
+  return sqlite3_step(raw) == SQLITE_ROW;
+}
+
+bool has_column(sqlite3* db, const char* table, const char* column) {
+  sqlite3_stmt* raw = nullptr;
+  const std::string sql =
+      std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name=?";
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return false;
+  const Statement statement(raw);
+  sqlite3_bind_text(raw, 1, column, -1, SQLITE_STATIC);
+  return sqlite3_step(raw) == SQLITE_ROW;
+}
+
+}  // namespace
+
+Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, TraceSink& sink,
+                                const ImportOptions& options) {
+  const std::string file(name);
+  std::uint32_t device = options.device.value_or(0);
+  static const std::regex per_device(R"(\.dev([0-9]+))");
+  std::match_results<std::string::const_iterator> match;
+  if (!options.device && std::regex_search(file, match, per_device)) {
+    const auto id = decimal(match[1].str());
+    if (!id || *id > UINT32_MAX)
+      return Error::parse_error(file + ": device id in '.devN' too large");
+    device = static_cast<std::uint32_t>(*id);
+  }
+  ImportReport report;
+  TraceHeader header;
+  header.source = "rmm " + file + " (gpu:" + std::to_string(device) +
+                  "; the log does not record device totals: replay with --profile)";
+  if (auto ok = sink.header(header); !ok) return ok.error();
+
+  std::uint64_t line_number = 0;
+  bool seen_header = false;
+  std::uint64_t failures = 0;
+  while (!bytes.empty()) {
+    const std::size_t newline = bytes.find('\n');
+    const std::string_view line = detail::trim(bytes.substr(0, newline));
+    bytes = newline == std::string_view::npos ? std::string_view{} : bytes.substr(newline + 1);
+    ++line_number;
+    const auto fail = [&](const std::string& what) {
+      return Error::parse_error(file + ":" + std::to_string(line_number) + ": " + what);
+    };
+    if (line.empty()) continue;
+    if (!seen_header) {
+      if (line.find("Thread,Time,Action,Pointer,Size,Stream") != 0) {
+        return fail("expected the RMM log header 'Thread,Time,Action,Pointer,Size,Stream'");
+      }
+      seen_header = true;
+      continue;
+    }
+    const auto fields = split_csv(line);
+    if (fields.size() < 6) {
+      return fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
+                  std::to_string(fields.size()));
+    }
+    const auto time = time_of_day(fields[1]);
+    if (!time)
+      return fail("expected Time as HH:MM:SS.ffffff, got '" + std::string(fields[1]) + "'");
+    const auto size = decimal(fields[4]);
+    if (!size)
+      return fail("expected Size as a decimal byte count, got '" + std::string(fields[4]) + "'");
+    const std::string_view action = fields[2];
+    TraceEvent event;
+    if (action == "allocate" || action == "free") {
+      const auto address = pointer(fields[3]);
+      if (!address) {
+        return fail("expected Pointer as 0x followed by hexadecimal digits, got '" +
+                    std::string(fields[3]) + "'");
+      }
+      event = action == "allocate" ? TraceEvent::allocate(Gpu{device}, *size)
+                                   : TraceEvent::free(Gpu{device}, *size);
+      event.address = *address;
+    } else if (action == "allocate failure" || action == "allocate_failure") {
+      event = TraceEvent::allocate(Gpu{device}, *size);
+      event.recorded_error = ErrorKind::OutOfMemory;
+      ++failures;
+    } else {
+      return fail("expected Action 'allocate', 'free' or 'allocate failure', got '" +
+                  std::string(action) + "'");
+    }
+    event.time_ns = *time;
+    if (const auto stream = pointer(fields[5])) event.stream = *stream;
+    ++report.events;
+    if (auto ok = sink.event(event); !ok) return ok.error();
+  }
+  if (!seen_header) {
+    return Error::parse_error(file +
+                              ":1: empty, expected the header "
+                              "'Thread,Time,Action,Pointer,Size,Stream'");
+  }
+  if (failures != 0) {
+    report.notes.push_back(std::to_string(failures) +
+                           " 'allocate failure' rows: kept as allocations the source refused "
+                           "(result=OutOfMemory)");
+  }
+  return report;
+}
+
+Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name, TraceSink& sink) {
+  const std::string file(name);
+  sqlite3* raw = nullptr;
+  if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_close(raw);
+    return Error::parse_error(file + ": cannot open an SQLite database in memory");
+  }
+  const Database db(raw);
+  // SQLite takes ownership of a copy made with its own allocator; the database is read-only.
+  auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes.size() == 0 ? 1 : bytes.size()));
+  if (copy == nullptr) return Error::parse_error(file + ": out of memory");
+  std::memcpy(copy, bytes.data(), bytes.size());
+  if (sqlite3_deserialize(raw, "main", copy, static_cast<sqlite3_int64>(bytes.size()),
+                          static_cast<sqlite3_int64>(bytes.size()),
+                          SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY) !=
+      SQLITE_OK) {
+    return Error::parse_error(file + ": not an SQLite database: " + sqlite3_errmsg(raw));
+  }
+  for (const char* table :
+       {"CUDA_GPU_MEMORY_USAGE_EVENTS", "ENUM_CUDA_MEM_KIND", "ENUM_CUDA_DEV_MEM_EVENT_OPER"}) {
+    if (!has_table(raw, table)) {
+      if (sqlite3_errcode(raw) == SQLITE_NOTADB || sqlite3_errcode(raw) == SQLITE_CORRUPT) {
+        return Error::parse_error(file + ": not a valid SQLite database: " + sqlite3_errmsg(raw));
+      }
+      return Error::parse_error(
+          file + ": no table " + table +
+          " (export with 'nsys export --type sqlite' from a report recorded with "
+          "--cuda-memory-usage=true)");
+    }
+  }
+  const bool has_stream = has_column(raw, "CUDA_GPU_MEMORY_USAGE_EVENTS", "streamId");
+  // The enum tables are joined by their names, never by NVIDIA's numbering, which changes.
+  const std::string sql =
+      std::string("SELECT e.start, e.deviceId, e.address, e.bytes, k.name, o.name, ") +
+      (has_stream ? "e.streamId" : "NULL") +
+      " FROM CUDA_GPU_MEMORY_USAGE_EVENTS e"
+      " LEFT JOIN ENUM_CUDA_MEM_KIND k ON e.memKind = k.id"
+      " LEFT JOIN ENUM_CUDA_DEV_MEM_EVENT_OPER o ON e.memoryOperationType = o.id"
+      " ORDER BY e.start, e.rowid";
+  sqlite3_stmt* prepared = nullptr;
+  if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &prepared, nullptr) != SQLITE_OK) {
+    return Error::parse_error(file +
+                              ": CUDA_GPU_MEMORY_USAGE_EVENTS lacks the columns start, "
+                              "deviceId, address, bytes, memKind, memoryOperationType: " +
+                              sqlite3_errmsg(raw));
+  }
+  const Statement statement(prepared);
+
+  ImportReport report;
+  TraceHeader header;
+  header.source = "nsight " + file + " (the export does not give budgets: replay with --profile)";
+  if (auto ok = sink.header(header); !ok) return ok.error();
+  std::map<std::string, std::uint64_t> skipped_kinds;
+  std::map<std::string, std::uint64_t> skipped_operations;
+  std::uint64_t row = 0;
+  for (;;) {
+    const int status = sqlite3_step(prepared);
+    if (status == SQLITE_DONE) break;
+    ++row;
+    if (status != SQLITE_ROW) {
+      return Error::parse_error(file + ": CUDA_GPU_MEMORY_USAGE_EVENTS row " + std::to_string(row) +
+                                ": " + sqlite3_errmsg(raw));
+    }
+    const auto text = [&](int column) {
+      const unsigned char* value = sqlite3_column_text(prepared, column);
+      return value == nullptr ? std::string("(none)")
+                              : std::string(reinterpret_cast<const char*>(value));
+    };
+    const std::string kind = text(4);
+    const std::string operation = text(5);
+    // Device memory: DEVICE, DEVICE_STATIC and ARRAY; host, pinned and managed memory are not
+    // on the GPU's budget.
+    const bool device_memory =
+        kind.ends_with("_DEVICE") || kind.ends_with("_DEVICE_STATIC") || kind.ends_with("_ARRAY");
+    if (!device_memory) {
+      ++skipped_kinds[kind];
+      continue;
+    }
+    const bool is_free = operation.find("DEALLOCATION") != std::string::npos;
+    const bool is_alloc = !is_free && operation.find("ALLOCATION") != std::string::npos;
+    if (!is_free && !is_alloc) {
+      ++skipped_operations[operation];
+      continue;
+    }
+    const sqlite3_int64 start = sqlite3_column_int64(prepared, 0);
+    const sqlite3_int64 device = sqlite3_column_int64(prepared, 1);
+    const sqlite3_int64 address = sqlite3_column_int64(prepared, 2);
+    const sqlite3_int64 size = sqlite3_column_int64(prepared, 3);
+    if (device < 0 || device > INT32_MAX || size < 0) {
+      return Error::parse_error(file + ": CUDA_GPU_MEMORY_USAGE_EVENTS row " + std::to_string(row) +
+                                ": expected deviceId >= 0 and bytes >= 0");
+    }
+    const DevicePlacement gpu = Gpu{static_cast<std::uint32_t>(device)};
+    TraceEvent event = is_alloc ? TraceEvent::allocate(gpu, static_cast<std::uint64_t>(size))
+                                : TraceEvent::free(gpu, static_cast<std::uint64_t>(size));
+    event.address = static_cast<std::uint64_t>(address);
+    if (start >= 0) event.time_ns = static_cast<std::uint64_t>(start);
+    if (has_stream && sqlite3_column_type(prepared, 6) == SQLITE_INTEGER) {
+      event.stream = static_cast<std::uint64_t>(sqlite3_column_int64(prepared, 6));
+    }
+    ++report.events;
+    if (auto ok = sink.event(event); !ok) return ok.error();
+  }
+  for (const auto& [kind, count] : skipped_kinds) {
+    report.skipped += count;
+    report.notes.push_back(std::to_string(count) + " events of memory kind " + kind +
+                           ": not device memory, not imported");
+  }
+  for (const auto& [operation, count] : skipped_operations) {
+    report.skipped += count;
+    report.notes.push_back(std::to_string(count) + " events of operation " + operation +
+                           ": neither allocation nor deallocation, not imported");
+  }
+  return report;
+}
+
+}  // namespace memtrack::traces

@@ -1,0 +1,374 @@
+#include <memtrack/traces/replay.hpp>
+
+#include <memtrack/units.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace memtrack::traces {
+namespace {
+
+struct Live {
+  std::uint64_t bytes{0};
+  DevicePlacement device{};  ///< where it is in the replay
+};
+
+std::string_view op_name(sim::Operation::Kind kind) {
+  switch (kind) {
+    case sim::Operation::Kind::Allocate:
+      return "alloc";
+    case sim::Operation::Kind::Deallocate:
+      return "free";
+    case sim::Operation::Kind::ResetPeakAll:
+    case sim::Operation::Kind::ResetPeak:
+      return "reset_peak";
+  }
+  return "?";
+}
+
+std::string_view failure_name(ReplayFailure::Kind kind) {
+  switch (kind) {
+    case ReplayFailure::Kind::Divergence:
+      return "divergence between the production tracker and the reference model";
+    case ReplayFailure::Kind::Checkpoint:
+      return "failed checkpoint: the replay disagrees with what the recording itself recorded";
+    case ReplayFailure::Kind::Outcome:
+      return "the replay's outcome differs from the recording's, on the recording's own budgets";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string ReplayFailure::to_string() const {
+  std::ostringstream out;
+  out << failure_name(kind) << "\n"
+      << "  at " << at.trace << ":" << at.line << ", event " << at.event << ": " << event_text
+      << "\n"
+      << "  " << what << "\n"
+      << "production tracker after it:\n"
+      << core_state;
+  if (!reference_state.empty()) out << "reference model after it:\n" << reference_state;
+  return out.str();
+}
+
+struct Replayer::State {
+  GpuConfig config;
+  ReplayOptions options;
+  std::optional<sim::LockstepChecker<>> checker;
+  std::optional<MemoryTracker> production;
+  ReplaySummary summary;
+  std::vector<DevicePlacement> devices;
+
+  [[nodiscard]] const MemoryTracker& tracker() const {
+    return checker ? checker->core() : *production;
+  }
+
+  /// @return the outcome, and the divergence when lockstep found one
+  std::pair<sim::CoreOutcome, std::optional<sim::Divergence>> apply(const sim::Operation& op) {
+    if (checker) {
+      auto divergence = checker->apply(op);
+      return {checker->last_core_outcome(), std::move(divergence)};
+    }
+    return {sim::apply_to_core(*production, op), std::nullopt};
+  }
+
+  [[nodiscard]] std::string core_state() const { return sim::describe(tracker(), devices); }
+  [[nodiscard]] std::string reference_state() const {
+    return checker ? sim::detail::describe_reference(checker->reference()) : std::string();
+  }
+};
+
+Replayer::Replayer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Replayer::Replayer(Replayer&&) noexcept = default;
+Replayer& Replayer::operator=(Replayer&&) noexcept = default;
+Replayer::~Replayer() = default;
+
+Result<Replayer> Replayer::create(const GpuConfig& config, ReplayOptions options) {
+  auto state = std::make_unique<State>();
+  state->config = config;
+  state->options = options;
+  if (options.lockstep) {
+    auto start = sim::LockstepChecker<>::create(config);
+    if (start.divergence) {
+      return Error::invalid_config(
+          "the production tracker and the reference model disagree on "
+          "the configuration: " +
+          start.divergence->what);
+    }
+    if (!start.checker) return *start.rejection;
+    state->checker = std::move(start.checker);
+  } else {
+    auto tracker = MemoryTracker::create(config);
+    if (!tracker) return tracker.error();
+    state->production = std::move(*tracker);
+  }
+  for (const std::uint32_t id : state->tracker().gpu_ids())
+    state->devices.emplace_back(Gpu{id});
+  state->devices.emplace_back(Cpu{});
+  for (const DevicePlacement d : state->devices)
+    state->summary.high_water[d] = 0;
+  return Replayer(std::move(state));
+}
+
+const ReplaySummary& Replayer::summary() const {
+  return state_->summary;
+}
+const MemoryTracker& Replayer::tracker() const {
+  return state_->tracker();
+}
+std::vector<DevicePlacement> Replayer::devices() const {
+  return state_->devices;
+}
+
+Result<void> Replayer::replay(TraceReader& reader,
+                              const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+                              const std::function<void(const ReplayStep&)>& on_step) {
+  State& s = *state_;
+  ReplaySummary& summary = s.summary;
+  const bool auto_placement = s.options.placement == Placement::Auto;
+  const auto map_device = [&gpu_map](DevicePlacement device) -> DevicePlacement {
+    if (!device.is_gpu()) return device;
+    const auto it = gpu_map.find(device.gpu_id());
+    return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
+  };
+
+  std::unordered_map<std::uint64_t, Live> live_by_address;
+  std::unordered_set<std::uint64_t> refused_addresses;
+  // Under auto placement, where address-less allocations went, by (trace device, bytes).
+  std::map<std::pair<DevicePlacement, std::uint64_t>, std::vector<DevicePlacement>> placed;
+  std::unordered_set<std::uint32_t> departed_gpus;  // trace GPU ids whose replay left the recording
+  bool departed_cpu = false;
+  const auto departed = [&](DevicePlacement trace_device) {
+    return trace_device.is_gpu() ? departed_gpus.count(trace_device.gpu_id()) != 0 : departed_cpu;
+  };
+  const auto depart = [&](DevicePlacement trace_device) {
+    if (trace_device.is_gpu()) {
+      departed_gpus.insert(trace_device.gpu_id());
+    } else if (trace_device.is_cpu()) {
+      departed_cpu = true;
+    } else {  // auto: every device may have changed
+      departed_cpu = true;
+      for (const DevicePlacement d : s.devices) {
+        if (d.is_gpu()) departed_gpus.insert(d.gpu_id());
+      }
+      for (const auto& [from, to] : gpu_map)
+        departed_gpus.insert(from);
+    }
+  };
+
+  TraceEvent event;
+  for (;;) {
+    auto more = reader.next(event);
+    if (!more) return more.error();
+    if (!*more) return {};
+    ++summary.events;
+    const TracePosition position{reader.name(), reader.events_read(), reader.line_number()};
+    const auto fail = [&](ReplayFailure::Kind kind, std::string what, std::string core_state,
+                          std::string reference_state) {
+      summary.failure = ReplayFailure{kind,
+                                      position,
+                                      format_event(event),
+                                      std::move(what),
+                                      std::move(core_state),
+                                      std::move(reference_state)};
+    };
+
+    sim::Operation op;
+    switch (event.kind) {
+      case TraceEvent::Kind::Mark:
+        ++summary.marks;
+        continue;
+      case TraceEvent::Kind::Check: {
+        const DevicePlacement device = map_device(event.device);
+        const MemoryTracker& tracker = s.tracker();
+        const bool known =
+            device.is_cpu() || (device.is_gpu() && tracker.limit(device) != 0) || device.is_auto();
+        if (auto_placement || departed(event.device) || !known) {
+          ++summary.checkpoints_skipped;
+          continue;
+        }
+        const std::uint64_t allocated = tracker.allocated(device);
+        if (allocated != *event.check_allocated) {
+          fail(ReplayFailure::Kind::Checkpoint,
+               "the recording says " + event.device.to_string() + " had " +
+                   std::to_string(*event.check_allocated) + " bytes allocated; the replay has " +
+                   std::to_string(allocated) + " on " + device.to_string(),
+               s.core_state(), s.reference_state());
+          return {};
+        }
+        ++summary.checkpoints_verified;
+        continue;
+      }
+      case TraceEvent::Kind::ResetPeakAll:
+        op = sim::Operation::reset_peak_all();
+        break;
+      case TraceEvent::Kind::ResetPeak:
+        op = sim::Operation::reset_peak(map_device(event.device));
+        break;
+      case TraceEvent::Kind::Baseline:
+      case TraceEvent::Kind::Allocate: {
+        DevicePlacement device = map_device(event.device);
+        if (auto_placement && device.is_gpu()) device = Auto{};
+        op = sim::Operation::allocate(device, *event.bytes);
+        break;
+      }
+      case TraceEvent::Kind::Free: {
+        DevicePlacement device = map_device(event.device);
+        std::optional<std::uint64_t> bytes = event.bytes;
+        bool resolved = false;
+        if (event.address) {
+          if (const auto it = live_by_address.find(*event.address); it != live_by_address.end()) {
+            device = it->second.device;
+            if (!bytes) bytes = it->second.bytes;
+            live_by_address.erase(it);
+            ++summary.frees_by_address;
+            resolved = true;
+          } else if (refused_addresses.erase(*event.address) != 0) {
+            ++summary.frees_of_refused;
+            continue;
+          } else if (bytes) {
+            ++summary.frees_of_unseen_address;
+          } else {
+            ++summary.frees_unresolved;
+            continue;
+          }
+        }
+        if (!resolved && auto_placement) {
+          const auto it = placed.find({event.device, *bytes});
+          if (it != placed.end() && !it->second.empty()) {
+            device = it->second.back();
+            it->second.pop_back();
+          }
+        }
+        op = sim::Operation::deallocate(device, *bytes);
+        break;
+      }
+    }
+
+    ++summary.operations;
+    auto [outcome, divergence] = s.apply(op);
+    if (divergence) {
+      fail(ReplayFailure::Kind::Divergence, divergence->what, divergence->core_state,
+           divergence->reference_state);
+      return {};
+    }
+    const MemoryTracker& tracker = s.tracker();
+    if (outcome.ok) {
+      ++summary.ok;
+    } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
+      ++summary.refused;
+      if (!summary.first_refusal) {
+        summary.first_refusal = Refusal{position, op.bytes, op.device,
+                                        outcome.error->available_bytes, format_event(event)};
+      }
+    } else {
+      ++summary.other_errors;
+    }
+
+    // Bookkeeping for later frees.
+    const bool is_allocation = op.kind == sim::Operation::Kind::Allocate;
+    if (is_allocation && outcome.ok) {
+      if (event.address) {
+        live_by_address[*event.address] = Live{op.bytes, *outcome.resolved};
+        refused_addresses.erase(*event.address);
+      } else if (auto_placement) {
+        placed[{event.device, op.bytes}].push_back(*outcome.resolved);
+      }
+      if (op.device.is_auto() && outcome.resolved->is_cpu()) {
+        // Saturates rather than wraps on an astronomically long trace.
+        summary.cpu_fallback_bytes =
+            checked_add(summary.cpu_fallback_bytes, op.bytes).value_or(UINT64_MAX);
+      }
+      std::uint64_t& high = summary.high_water[*outcome.resolved];
+      high = std::max(high, tracker.allocated(*outcome.resolved));
+    } else if (is_allocation && event.address) {
+      refused_addresses.insert(*event.address);
+    }
+
+    // The recording's own outcome.
+    if (event.kind != TraceEvent::Kind::ResetPeakAll && event.kind != TraceEvent::Kind::ResetPeak) {
+      std::string difference;
+      const std::optional<ErrorKind> got =
+          outcome.ok ? std::nullopt : std::optional<ErrorKind>(outcome.error->kind);
+      if (got != event.recorded_error) {
+        difference =
+            "the recording " +
+            (event.recorded_error
+                 ? "refused it (" + std::string(to_string(*event.recorded_error)) + ")"
+                 : std::string("did it")) +
+            "; the replay " +
+            (outcome.ok ? std::string("did it") : "refused it: " + outcome.error->to_string());
+      } else if (outcome.ok && event.recorded_resolved && !auto_placement &&
+                 *outcome.resolved != map_device(*event.recorded_resolved)) {
+        difference = "the recording placed it on " + event.recorded_resolved->to_string() +
+                     "; the replay on " + outcome.resolved->to_string();
+      }
+      if (!difference.empty()) {
+        if (s.options.recorded_budgets && !auto_placement) {
+          fail(ReplayFailure::Kind::Outcome, difference, s.core_state(), s.reference_state());
+          return {};
+        }
+        ++summary.outcome_differences;
+        depart(event.device);
+      }
+    }
+
+    if (on_step) {
+      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker});
+    }
+  }
+}
+
+std::map<std::uint32_t, std::uint32_t> map_onto_first_gpus(const TraceHeader& header) {
+  std::map<std::uint32_t, std::uint32_t> map;
+  if (!header.config) return map;
+  std::vector<std::uint32_t> ids;
+  for (const GpuSpec& gpu : header.config->gpus)
+    ids.push_back(gpu.id);
+  std::sort(ids.begin(), ids.end());
+  for (std::uint32_t i = 0; i < ids.size(); ++i)
+    map[ids[i]] = i;
+  return map;
+}
+
+std::string state_json(const ReplayStep& step, const std::vector<DevicePlacement>& devices) {
+  const MemoryTracker& t = *step.after;
+  std::string line =
+      "{\"seq\":" + std::to_string(step.event) + ",\"op\":\"" +
+      std::string(op_name(step.operation.kind)) + "\",\"device\":\"" +
+      (step.operation.kind == sim::Operation::Kind::ResetPeakAll
+           ? std::string("all")
+           : step.operation.device.to_string()) +
+      "\",\"bytes\":" + std::to_string(step.operation.bytes) +
+      ",\"ok\":" + (step.outcome.ok ? "true" : "false") + ",\"error\":" +
+      (step.outcome.ok ? std::string("null")
+                       : "\"" + std::string(to_string(step.outcome.error->kind)) + "\"") +
+      ",\"resolved\":" +
+      (step.outcome.resolved ? "\"" + step.outcome.resolved->to_string() + "\""
+                             : std::string("null")) +
+      ",\"devices\":{";
+  // The CPU first, then the GPUs ascending.
+  std::vector<DevicePlacement> ordered;
+  ordered.emplace_back(Cpu{});
+  for (const DevicePlacement d : devices) {
+    if (d.is_gpu()) ordered.push_back(d);
+  }
+  bool first = true;
+  for (const DevicePlacement d : ordered) {
+    if (!first) line += ',';
+    first = false;
+    line += "\"" + d.to_string() + "\":{\"allocated\":" + std::to_string(t.allocated(d)) +
+            ",\"available\":" + std::to_string(t.available(d)) +
+            ",\"peak\":" + std::to_string(t.peak(d)) +
+            ",\"count\":" + std::to_string(t.allocation_count(d)) + "}";
+  }
+  line += "},\"total_peak\":" + std::to_string(t.peak(Auto{})) + "}";
+  return line;
+}
+
+}  // namespace memtrack::traces

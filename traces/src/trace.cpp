@@ -1,0 +1,267 @@
+#include <memtrack/traces/trace.hpp>
+
+#include <memtrack/units.hpp>
+
+#include <array>
+#include <charconv>
+
+namespace memtrack::traces {
+namespace {
+
+/// Splits off the next blank-separated word.
+std::string_view next_word(std::string_view& rest) {
+  std::size_t start = 0;
+  while (start < rest.size() && (rest[start] == ' ' || rest[start] == '\t'))
+    ++start;
+  std::size_t end = start;
+  while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t')
+    ++end;
+  const std::string_view word = rest.substr(start, end - start);
+  rest.remove_prefix(end);
+  return word;
+}
+
+Result<std::uint64_t> parse_decimal(std::string_view text, std::string_view what) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) return value;
+  return Error::parse_error("expected " + std::string(what) +
+                            " as a decimal number of at most 2^64 - 1, got '" + std::string(text) +
+                            "'");
+}
+
+Result<std::uint64_t> parse_bytes(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) [[likely]] {
+    return value;
+  }
+  auto bytes = parse_byte_size(text);  // also 24GiB, 512MiB...
+  if (!bytes) {
+    return Error::parse_error("expected a byte count (e.g. 1024 or 24GiB), got '" +
+                              std::string(text) + "'");
+  }
+  return *bytes;
+}
+
+Result<std::uint64_t> parse_hex(std::string_view text) {
+  if (!text.starts_with("0x")) {
+    return Error::parse_error("expected addr=0x followed by hexadecimal digits, got '" +
+                              std::string(text) + "'");
+  }
+  text.remove_prefix(2);
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    return Error::parse_error(
+        "expected addr=0x followed by at most 16 hexadecimal digits, got '0x" + std::string(text) +
+        "'");
+  }
+  return value;
+}
+
+Result<DevicePlacement> parse_device(std::string_view text) {
+  if (text == "gpu:0") [[likely]]
+    return DevicePlacement(Gpu{0});
+  auto device = DevicePlacement::parse(text);
+  if (!device) {
+    return Error::parse_error("expected a device (cpu, gpu:N or auto), got '" + std::string(text) +
+                              "'");
+  }
+  return *device;
+}
+
+Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
+  const std::size_t equals = item.find('=');
+  if (equals == std::string_view::npos) {
+    return Error::parse_error("expected KEY=VALUE, got '" + std::string(item) + "'");
+  }
+  const std::string_view key = item.substr(0, equals);
+  const std::string_view value = item.substr(equals + 1);
+  const auto set_once = [&](std::optional<std::uint64_t>& field,
+                            Result<std::uint64_t> parsed) -> Result<void> {
+    if (!parsed) return parsed.error();
+    if (field) return Error::parse_error(std::string(key) + "= given twice");
+    field = *parsed;
+    return {};
+  };
+  if (key == "t") return set_once(event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
+  if (key == "addr") return set_once(event.address, parse_hex(value));
+  if (key == "stream") return set_once(event.stream, parse_decimal(value, "stream="));
+  if (key == "requested") return set_once(event.requested, parse_bytes(value));
+  if (key == "allocated" && event.kind == TraceEvent::Kind::Check) {
+    return set_once(event.check_allocated, parse_bytes(value));
+  }
+  if (key == "reserved" && event.kind == TraceEvent::Kind::Check) {
+    return set_once(event.check_reserved, parse_bytes(value));
+  }
+  if (key == "tag") {
+    if (value.empty()) return Error::parse_error("expected tag=NAME with a non-empty NAME");
+    event.tag = std::string(value);
+    return {};
+  }
+  if (key == "result") {
+    auto kind = parse_error_kind(value);
+    if (!kind) {
+      return Error::parse_error(
+          "expected result= an error kind (OutOfMemory, UnknownDevice, "
+          "AmbiguousDevice, InvalidDeallocation), got '" +
+          std::string(value) + "'");
+    }
+    event.recorded_error = *kind;
+    return {};
+  }
+  if (key == "resolved") {
+    auto device = parse_device(value);
+    if (!device) return device.error();
+    if (device->is_auto()) return Error::parse_error("resolved= must name a concrete device");
+    event.recorded_resolved = *device;
+    return {};
+  }
+  return Error::parse_error("unknown field '" + std::string(key) +
+                            "=': expected t=, addr=, stream=, tag=, requested=, result=, "
+                            "resolved= (and allocated=, reserved= on check lines)");
+}
+
+}  // namespace
+
+std::optional<ErrorKind> parse_error_kind(std::string_view name) {
+  for (auto kind :
+       {ErrorKind::InvalidConfig, ErrorKind::UnknownDevice, ErrorKind::OutOfMemory,
+        ErrorKind::AmbiguousDevice, ErrorKind::InvalidDeallocation, ErrorKind::ParseError}) {
+    if (to_string(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+std::string_view keyword(TraceEvent::Kind kind) {
+  switch (kind) {
+    case TraceEvent::Kind::Baseline:
+      return "baseline";
+    case TraceEvent::Kind::Allocate:
+      return "alloc";
+    case TraceEvent::Kind::Free:
+      return "free";
+    case TraceEvent::Kind::ResetPeakAll:
+    case TraceEvent::Kind::ResetPeak:
+      return "reset_peak";
+    case TraceEvent::Kind::Check:
+      return "check";
+    case TraceEvent::Kind::Mark:
+      return "mark";
+  }
+  return "?";
+}
+
+std::string format_event(const TraceEvent& event) {
+  std::string line(keyword(event.kind));
+  const auto number = [&line](std::string_view key, std::optional<std::uint64_t> value) {
+    if (!value) return;
+    line += ' ';
+    line += key;
+    line += std::to_string(*value);
+  };
+  switch (event.kind) {
+    case TraceEvent::Kind::ResetPeakAll:
+      return line;
+    case TraceEvent::Kind::Mark:
+      if (!event.text.empty()) line += ' ' + event.text;
+      return line;
+    case TraceEvent::Kind::ResetPeak:
+      return line + ' ' + event.device.to_string();
+    default:
+      break;
+  }
+  line += ' ';
+  line += event.device.to_string();
+  if (event.kind == TraceEvent::Kind::Check) {
+    number("allocated=", event.check_allocated);
+    number("reserved=", event.check_reserved);
+    return line;
+  }
+  number("", event.bytes);
+  number("t=", event.time_ns);
+  if (event.address) {
+    std::array<char, 16> hex{};
+    const auto [end, ec] = std::to_chars(hex.begin(), hex.end(), *event.address, 16);
+    line += " addr=0x";
+    line.append(hex.data(), end);
+  }
+  number("stream=", event.stream);
+  number("requested=", event.requested);
+  if (!event.tag.empty()) line += " tag=" + event.tag;
+  if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
+  if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
+  return line;
+}
+
+Result<TraceEvent> parse_event(std::string_view line) {
+  std::string_view rest = line;
+  const std::string_view word = next_word(rest);
+  TraceEvent event;
+  if (word == "alloc") {
+    event.kind = TraceEvent::Kind::Allocate;
+  } else if (word == "free") {
+    event.kind = TraceEvent::Kind::Free;
+  } else if (word == "baseline") {
+    event.kind = TraceEvent::Kind::Baseline;
+  } else if (word == "check") {
+    event.kind = TraceEvent::Kind::Check;
+  } else if (word == "reset_peak") {
+    const std::string_view device = next_word(rest);
+    if (device.empty()) {
+      event.kind = TraceEvent::Kind::ResetPeakAll;
+      return event;
+    }
+    event.kind = TraceEvent::Kind::ResetPeak;
+    auto parsed = parse_device(device);
+    if (!parsed) return parsed.error();
+    if (parsed->is_auto()) return Error::parse_error("reset_peak takes cpu or gpu:N, not auto");
+    event.device = *parsed;
+    if (!next_word(rest).empty()) return Error::parse_error("reset_peak takes at most a device");
+    return event;
+  } else if (word == "mark") {
+    event.kind = TraceEvent::Kind::Mark;
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
+      rest.remove_prefix(1);
+    event.text = std::string(rest);
+    return event;
+  } else {
+    return Error::parse_error(
+        "expected an event (baseline, alloc, free, reset_peak, check, mark "
+        "or the trailer 'end N'), got '" +
+        std::string(word) + "'");
+  }
+  auto device = parse_device(next_word(rest));
+  if (!device) return device.error();
+  event.device = *device;
+  if (event.kind != TraceEvent::Kind::Allocate && device->is_auto()) {
+    return Error::parse_error(std::string(word) + " needs a concrete device (cpu or gpu:N)");
+  }
+  std::string_view item = next_word(rest);
+  if (event.kind != TraceEvent::Kind::Check && !item.empty() &&
+      item.find('=') == std::string_view::npos) {
+    auto bytes = parse_bytes(item);
+    if (!bytes) return bytes.error();
+    event.bytes = *bytes;
+    item = next_word(rest);
+  }
+  for (; !item.empty(); item = next_word(rest)) {
+    if (auto ok = parse_attribute(item, event); !ok) return ok.error();
+  }
+  if (!event.bytes) {
+    if (event.kind == TraceEvent::Kind::Free) {
+      if (!event.address) {
+        return Error::parse_error("free needs its bytes or addr= (to find the allocation)");
+      }
+    } else if (event.kind != TraceEvent::Kind::Check) {
+      return Error::parse_error(std::string(word) + " needs its bytes after the device");
+    }
+  }
+  if (event.kind == TraceEvent::Kind::Check && !event.check_allocated) {
+    return Error::parse_error("check needs allocated=BYTES");
+  }
+  return event;
+}
+
+}  // namespace memtrack::traces

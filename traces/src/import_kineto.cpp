@@ -17,6 +17,162 @@ namespace {
 
 using nlohmann::json;
 
+/// A JSON number as the file wrote it.
+struct Number {
+  bool present{false};
+  bool integral{false};  ///< fits in a signed 64-bit integer
+  std::int64_t integer{0};
+  double real{0};
+};
+
+/// One Chrome-trace event, with the fields memory events use.
+struct RawEvent {
+  std::string name;
+  Number ts;
+  Number device_type, device_id, address, bytes, total_allocated, total_reserved;
+  bool has_args{false};
+};
+
+/// One entry of deviceProperties.
+struct RawDevice {
+  Number id, total;
+  std::string name;
+};
+
+/**
+ * @brief A SAX handler that keeps only "[memory]" events and deviceProperties: memory follows
+ * the memory events, not the size of the trace, and the work is linear in the file.
+ */
+class KinetoHandler final : public nlohmann::json_sax<json> {
+ public:
+  std::vector<RawEvent> events;
+  std::vector<RawDevice> devices;
+  std::string error;
+  std::size_t error_byte{0};
+
+  bool null() override { return scalar(Number{}, nullptr); }
+  bool boolean(bool /*value*/) override { return scalar(Number{}, nullptr); }
+  bool number_integer(number_integer_t value) override {
+    return scalar(Number{true, true, value, static_cast<double>(value)}, nullptr);
+  }
+  bool number_unsigned(number_unsigned_t value) override {
+    const bool fits = value <= static_cast<std::uint64_t>(INT64_MAX);
+    return scalar(
+        Number{true, fits, fits ? static_cast<std::int64_t>(value) : 0, static_cast<double>(value)},
+        nullptr);
+  }
+  bool number_float(number_float_t value, const string_t& /*text*/) override {
+    return scalar(Number{true, false, 0, value}, nullptr);
+  }
+  bool string(string_t& value) override { return scalar(Number{}, &value); }
+  bool binary(binary_t& /*value*/) override { return scalar(Number{}, nullptr); }
+  bool key(string_t& value) override {
+    key_ = value;
+    return true;
+  }
+  bool start_object(std::size_t /*elements*/) override {
+    Frame next = Frame::Ignored;
+    switch (top()) {
+      case Frame::Start:
+        next = Frame::RootObject;
+        break;
+      case Frame::RootArray:
+      case Frame::EventsArray:
+        next = Frame::Event;
+        events.emplace_back();
+        break;
+      case Frame::Event:
+        if (key_ == "args") {
+          next = Frame::Args;
+          events.back().has_args = true;
+        }
+        break;
+      case Frame::DevicesArray:
+        next = Frame::Device;
+        devices.emplace_back();
+        break;
+      default:
+        break;
+    }
+    frames_.push_back(next);
+    return true;
+  }
+  bool end_object() override {
+    const Frame done = top();
+    frames_.pop_back();
+    // Drop every event that is not a memory event as soon as it ends.
+    if (done == Frame::Event && events.back().name != "[memory]") events.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t /*elements*/) override {
+    Frame next = Frame::Ignored;
+    if (top() == Frame::Start) {
+      next = Frame::RootArray;
+    } else if (top() == Frame::RootObject && key_ == "traceEvents") {
+      next = Frame::EventsArray;
+    } else if (top() == Frame::RootObject && key_ == "deviceProperties") {
+      next = Frame::DevicesArray;
+    }
+    frames_.push_back(next);
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& /*token*/,
+                   const nlohmann::detail::exception& e) override {
+    error_byte = position;
+    error = e.what();
+    return false;
+  }
+
+ private:
+  enum class Frame : std::uint8_t {
+    Start,
+    RootObject,
+    RootArray,
+    EventsArray,
+    Event,
+    Args,
+    DevicesArray,
+    Device,
+    Ignored
+  };
+
+  [[nodiscard]] Frame top() const { return frames_.empty() ? Frame::Start : frames_.back(); }
+
+  bool scalar(const Number& number, const std::string* text) {
+    switch (top()) {
+      case Frame::Event:
+        if (key_ == "name" && text != nullptr) events.back().name = *text;
+        if (key_ == "ts") events.back().ts = number;
+        break;
+      case Frame::Args: {
+        RawEvent& e = events.back();
+        if (key_ == "Device Type") e.device_type = number;
+        if (key_ == "Device Id") e.device_id = number;
+        if (key_ == "Addr") e.address = number;
+        if (key_ == "Bytes") e.bytes = number;
+        if (key_ == "Total Allocated") e.total_allocated = number;
+        if (key_ == "Total Reserved") e.total_reserved = number;
+        break;
+      }
+      case Frame::Device:
+        if (key_ == "id") devices.back().id = number;
+        if (key_ == "totalGlobalMem") devices.back().total = number;
+        if (key_ == "name" && text != nullptr) devices.back().name = *text;
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+  std::string key_;
+};
+
 struct MemoryEvent {
   std::size_t index{0};  ///< position among the memory events, in file order
   double ts{0};
@@ -28,104 +184,68 @@ struct MemoryEvent {
   std::optional<std::uint64_t> total_reserved;
 };
 
-std::optional<std::int64_t> integer(const json& object, std::string_view key) {
-  const auto it = object.find(key);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  if (it->is_number_unsigned()) {
-    const auto value = it->get<std::uint64_t>();
-    if (value <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(value);
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink) {
   const std::string file(name);
-  // Keep only what is needed: "[memory]" events and deviceProperties; drop the rest while
-  // parsing, so memory follows the memory events, not the whole trace.
-  std::string top_key;
-  bool top_is_array = false;
-  const json::parser_callback_t keep = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth == 0 && event == json::parse_event_t::array_start) top_is_array = true;
-    if (depth == 1 && event == json::parse_event_t::key) top_key = parsed.get<std::string>();
-    const bool is_event = top_is_array ? depth == 1 : (depth == 2 && top_key == "traceEvents");
-    if (is_event && event == json::parse_event_t::object_end) {
-      const auto it = parsed.find("name");
-      return it != parsed.end() && it->is_string() && *it == "[memory]";
-    }
-    return true;
-  };
-  json document;
-  try {
-    document = json::parse(bytes.begin(), bytes.end(), keep);
-  } catch (const json::parse_error& e) {
+  KinetoHandler handler;
+  const bool parsed = json::sax_parse(bytes.begin(), bytes.end(), &handler);
+  if (!parsed) {
     return Error::parse_error(
-        file + ": byte " + std::to_string(e.byte) +
-        ": not valid JSON (expected a Chrome trace from torch.profiler): " + e.what());
+        file + ": byte " + std::to_string(handler.error_byte) +
+        ": not valid JSON (expected a Chrome trace from torch.profiler): " + handler.error);
   }
-  const json* events = nullptr;
-  if (document.is_array()) {
-    events = &document;
-  } else if (document.is_object() && document.contains("traceEvents") &&
-             document["traceEvents"].is_array()) {
-    events = &document["traceEvents"];
-  } else {
-    return Error::parse_error(file +
-                              ": expected a Chrome trace: an object with 'traceEvents' or "
-                              "an array of events");
+  if (handler.events.empty() && handler.devices.empty()) {
+    const std::size_t first = bytes.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || (bytes[first] != '{' && bytes[first] != '[')) {
+      return Error::parse_error(file +
+                                ": expected a Chrome trace: an object with 'traceEvents' "
+                                "or an array of events");
+    }
   }
 
   ImportReport report;
   std::vector<MemoryEvent> memory;
   std::map<std::int64_t, std::uint64_t> other_device_types;
-  for (std::size_t i = 0; i < events->size(); ++i) {
-    const json& e = (*events)[i];
-    if (!e.is_object()) continue;
-    const auto name_it = e.find("name");
-    if (name_it == e.end() || *name_it != "[memory]") continue;
+  for (const RawEvent& e : handler.events) {
     const std::string where = file + ": [memory] event " + std::to_string(memory.size() + 1);
-    const auto args = e.find("args");
-    if (args == e.end() || !args->is_object()) return Error::parse_error(where + ": no 'args'");
-    const auto type = integer(*args, "Device Type");
-    const auto id = integer(*args, "Device Id");
-    const auto delta = integer(*args, "Bytes");
-    if (!type || !id || !delta) {
+    if (!e.has_args) return Error::parse_error(where + ": no 'args'");
+    if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
       return Error::parse_error(where +
                                 ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
     }
     MemoryEvent event;
     event.index = memory.size();
-    if (*type == 1) {
-      if (*id < 0 || *id > INT32_MAX) {
-        return Error::parse_error(where + ": CUDA 'Device Id' " + std::to_string(*id) +
+    const std::int64_t type = e.device_type.integer;
+    const std::int64_t id = e.device_id.integer;
+    if (type == 1) {
+      if (id < 0 || id > INT32_MAX) {
+        return Error::parse_error(where + ": CUDA 'Device Id' " + std::to_string(id) +
                                   " out of range");
       }
-      event.device = Gpu{static_cast<std::uint32_t>(*id)};
-    } else if (*type == 0) {
+      event.device = Gpu{static_cast<std::uint32_t>(id)};
+    } else if (type == 0) {
       event.device = Cpu{};
     } else {
-      ++other_device_types[*type];
+      ++other_device_types[type];
       continue;
     }
-    const auto ts = e.find("ts");
-    if (ts == e.end() || !ts->is_number()) return Error::parse_error(where + ": no numeric 'ts'");
-    event.ts = ts->get<double>();
-    if (const auto exact = integer(e, "ts"); exact && *exact >= 0) {
-      event.ts_integer = static_cast<std::uint64_t>(*exact);
+    if (!e.ts.present) return Error::parse_error(where + ": no numeric 'ts'");
+    event.ts = e.ts.real;
+    if (e.ts.integral && e.ts.integer >= 0) {
+      event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
     }
-    event.bytes = *delta;
-    if (const auto address = integer(*args, "Addr")) {
-      event.address = static_cast<std::uint64_t>(*address);
+    event.bytes = e.bytes.integer;
+    if (event.bytes == INT64_MIN) return Error::parse_error(where + ": 'Bytes' out of range");
+    if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
+    if (e.total_allocated.present) {
+      if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
+        return Error::parse_error(where + ": expected 'Total Allocated' as a non-negative integer");
+      }
+      event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
     }
-    const auto total = integer(*args, "Total Allocated");
-    if (total) {
-      if (*total < 0) return Error::parse_error(where + ": negative 'Total Allocated'");
-      event.total_allocated = static_cast<std::uint64_t>(*total);
-    }
-    if (const auto reserved = integer(*args, "Total Reserved"); reserved && *reserved >= 0) {
-      event.total_reserved = static_cast<std::uint64_t>(*reserved);
+    if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
+      event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
     }
     memory.push_back(event);
   }
@@ -141,21 +261,18 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
   // Devices: deviceProperties gives each GPU's total; the recording ran on the whole device.
   TraceHeader header;
   header.source = "kineto " + file + " (" + std::to_string(memory.size()) + " [memory] events)";
-  if (document.is_object() && document.contains("deviceProperties") &&
-      document["deviceProperties"].is_array()) {
+  if (!handler.devices.empty()) {
     GpuConfig config;
     config.memory_fraction = Fraction::of(1, 1).value();
-    for (const json& device : document["deviceProperties"]) {
-      if (!device.is_object()) continue;
-      const auto id = integer(device, "id");
-      const auto total = integer(device, "totalGlobalMem");
-      if (!id || !total || *id < 0 || *id > INT32_MAX || *total <= 0) continue;
-      GpuSpec gpu;
-      gpu.id = static_cast<std::uint32_t>(*id);
-      gpu.total_bytes = static_cast<std::uint64_t>(*total);
-      if (const auto it = device.find("name"); it != device.end() && it->is_string()) {
-        gpu.name = it->get<std::string>();
+    for (const RawDevice& device : handler.devices) {
+      if (!device.id.integral || !device.total.integral || device.id.integer < 0 ||
+          device.id.integer > INT32_MAX || device.total.integer <= 0) {
+        continue;
       }
+      GpuSpec gpu;
+      gpu.id = static_cast<std::uint32_t>(device.id.integer);
+      gpu.total_bytes = static_cast<std::uint64_t>(device.total.integer);
+      gpu.name = detail::printable(device.name);
       config.gpus.push_back(std::move(gpu));
     }
     bool every_gpu_declared = true;
@@ -189,7 +306,8 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
     if (before < 0) {
       return Error::parse_error(file + ": [memory] event " + std::to_string(event.index + 1) +
                                 ": 'Total Allocated' " + std::to_string(*event.total_allocated) +
-                                " is less than the bytes it frees");
+                                " is less than its own allocation of " +
+                                std::to_string(event.bytes) + " bytes");
     }
     if (before > 0) {
       TraceEvent baseline = TraceEvent::allocate(event.device, static_cast<std::uint64_t>(before));

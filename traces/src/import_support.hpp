@@ -25,4 +25,13 @@ inline std::string_view trim(std::string_view text) {
   return text;
 }
 
+/// @return `text` fit for one header line: control characters and '#' become '_', at most 200
+inline std::string printable(std::string_view text) {
+  std::string out(text.substr(0, 200));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '#' || c == 0x7F) c = '_';
+  }
+  return std::string(trim(out));
+}
+
 }  // namespace memtrack::traces::detail

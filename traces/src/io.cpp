@@ -358,6 +358,7 @@ Result<AtomicOutput> AtomicOutput::create(const std::filesystem::path& path) {
     state->compressed.resize(ZSTD_CStreamOutSize());
     if (state->zstd == nullptr) return Error::parse_error(path.string() + ": zstd: out of memory");
     ZSTD_CCtx_setParameter(state->zstd, ZSTD_c_compressionLevel, 6);
+    ZSTD_CCtx_setParameter(state->zstd, ZSTD_c_checksumFlag, 1);  // corruption is detected
   }
   return AtomicOutput(std::move(state));
 }

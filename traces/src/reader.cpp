@@ -57,6 +57,11 @@ Result<bool> TraceReader::next_line(std::string_view& line) {
     const char* start = buffer_.data() + begin_;
     if (const void* newline = std::memchr(start, '\n', end_ - begin_); newline != nullptr) {
       const auto length = static_cast<std::size_t>(static_cast<const char*>(newline) - start);
+      if (length > max_line_bytes) {
+        ++line_number_;
+        return located("line longer than " + std::to_string(max_line_bytes) +
+                       " bytes: not a trace, or corrupt");
+      }
       line = std::string_view(start, length);
       begin_ += length + 1;
       ++line_number_;
@@ -188,7 +193,13 @@ Result<bool> TraceReader::next(TraceEvent& event) {
 std::string format_header(const TraceHeader& header) {
   std::string text(trace_magic);
   text += '\n';
-  if (!header.source.empty()) text += "source " + header.source + "\n";
+  if (!header.source.empty()) {
+    std::string source = header.source;  // one line, no comment sign
+    for (char& c : source) {
+      if (c == '\n' || c == '\r' || c == '#') c = '_';
+    }
+    text += "source " + source + "\n";
+  }
   if (!header.profile.empty()) text += "profile " + header.profile + "\n";
   if (header.config) text += sim::config_to_text(*header.config);
   text += "events\n";

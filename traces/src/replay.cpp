@@ -290,6 +290,10 @@ Result<void> Replayer::replay(TraceReader& reader,
       refused_addresses.insert(*event.address);
     }
 
+    if (on_step) {
+      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker});
+    }
+
     // The recording's own outcome.
     if (event.kind != TraceEvent::Kind::ResetPeakAll && event.kind != TraceEvent::Kind::ResetPeak) {
       std::string difference;
@@ -316,10 +320,6 @@ Result<void> Replayer::replay(TraceReader& reader,
         ++summary.outcome_differences;
         depart(event.device);
       }
-    }
-
-    if (on_step) {
-      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker});
     }
   }
 }

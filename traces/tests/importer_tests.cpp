@@ -1,0 +1,329 @@
+// Importers on small recordings built here, each checked against numbers worked out by hand.
+#include "pickle_writer.hpp"
+#include "test_support.hpp"
+
+#include <memtrack/traces/importers.hpp>
+#include <memtrack/traces/replay.hpp>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+namespace memtrack::traces {
+namespace {
+
+using testing::pickle_of;
+using testing::Py;
+using testing::PyDict;
+using testing::PyList;
+using testing::ScratchDir;
+
+/// Imports, then replays on `config` (or the recording's devices); @return the replayer
+Replayer import_and_replay(const MemorySink& sink, const GpuConfig& config) {
+  auto reader = TraceReader::from_source(
+      memory_source(format_trace(sink.header_, sink.events_), "imported"), "imported");
+  EXPECT_TRUE(reader) << reader.error().to_string();
+  auto replayer = Replayer::create(config, {});
+  EXPECT_TRUE(replayer);
+  auto ok = replayer->replay(*reader, {});
+  EXPECT_TRUE(ok) << ok.error().to_string();
+  EXPECT_FALSE(replayer->summary().failure) << replayer->summary().failure->to_string();
+  return std::move(*replayer);
+}
+
+GpuConfig one_gpu(std::uint64_t total = 1ULL << 40U) {
+  GpuConfig config;
+  config.memory_fraction = Fraction::of(1, 1).value();
+  config.gpus.push_back({0, total});
+  return config;
+}
+
+std::size_t count(const std::vector<TraceEvent>& events, TraceEvent::Kind kind) {
+  return static_cast<std::size_t>(std::count_if(
+      events.begin(), events.end(), [kind](const TraceEvent& e) { return e.kind == kind; }));
+}
+
+// ---- PyTorch snapshots ----
+
+PyDict block(std::int64_t address, std::int64_t size, std::int64_t requested, const char* state) {
+  return PyDict{{"address", address},
+                {"size", size},
+                {"requested_size", requested},
+                {"state", state},
+                {"frames", PyList{}}};
+}
+
+PyDict entry(const char* action, std::int64_t addr, std::int64_t size, std::int64_t time) {
+  return PyDict{{"action", action}, {"addr", addr},    {"size", size},
+                {"stream", 0},      {"time_us", time}, {"frames", PyList{}}};
+}
+
+TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
+  // At snapshot time: blocks at 0x1000 (100 requested, active, from before the trace), 0x2000
+  // (active, allocated in the trace), 0x3000 inactive. The trace frees 0x4000 (allocated before
+  // it started: 50 bytes) and allocates 0x2000 (30 bytes) and 0x5000 (7, freed again).
+  const std::string bytes = pickle_of(PyDict{
+      {"segments", PyList{PyDict{{"device", 0},
+                                 {"address", 0x1000},
+                                 {"total_size", 0x4000},
+                                 {"blocks", PyList{block(0x1000, 512, 100, "active_allocated"),
+                                                   block(0x2000, 512, 30, "active_pending_free"),
+                                                   block(0x3000, 512, 512, "inactive")}}}}},
+      {"device_traces",
+       PyList{PyList{entry("free_requested", 0x4000, 50, 1), entry("free_completed", 0x4000, 50, 2),
+                     entry("segment_alloc", 0x9000, 4096, 3), entry("alloc", 0x2000, 30, 4),
+                     entry("alloc", 0x5000, 7, 5), entry("free_completed", 0x5000, 7, 6)}}}});
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "snap.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_FALSE(sink.header_.has_devices());  // a snapshot does not say how big the GPU is
+  // Baseline: 0x1000 (100) and 0x4000 (50).
+  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Baseline), 2U);
+  EXPECT_EQ(sink.events_[0].address, 0x1000U);
+  EXPECT_EQ(sink.events_[0].bytes, 100U);
+  EXPECT_EQ(sink.events_[1].bytes, 50U);
+  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Allocate), 2U);
+  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Free), 2U);
+  EXPECT_EQ(report->skipped, 2U);  // free_requested, segment_alloc
+  ASSERT_EQ(sink.events_.back().kind, TraceEvent::Kind::Check);
+  EXPECT_EQ(sink.events_.back().check_allocated, 130U);  // 100 + 30: the active blocks
+  Replayer replayer = import_and_replay(sink, one_gpu());
+  EXPECT_EQ(replayer.tracker().allocated(Gpu{0}), 130U);
+  EXPECT_EQ(replayer.summary().checkpoints_verified, 1U);
+  EXPECT_EQ(replayer.summary().high_water.at(Gpu{0}), 150U);  // the baseline was the most
+}
+
+TEST(PytorchSnapshot, OldLayoutsBareListAndBlocksWithoutAddresses) {
+  // A bare list of segments whose blocks have no address or requested_size (oldest layout).
+  const std::string bytes = pickle_of(
+      PyList{PyDict{{"device", 1},
+                    {"address", 0x10000},
+                    {"blocks", PyList{PyDict{{"size", 1024}, {"state", "active_allocated"}},
+                                      PyDict{{"size", 2048}, {"state", "inactive"}},
+                                      PyDict{{"size", 512}, {"state", "active_allocated"}}}}}});
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "old.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Baseline), 2U);
+  EXPECT_EQ(sink.events_[0].device, DevicePlacement(Gpu{1}));
+  EXPECT_EQ(sink.events_[1].address, 0x10000U + 1024 + 2048);  // computed from the sizes
+  EXPECT_EQ(sink.events_.back().check_allocated, 1536U);
+}
+
+TEST(PytorchSnapshot, InconsistentSnapshotsAndBadFieldsAreLocated) {
+  // The trace allocates 0x2000 but no active block is there at the end, and it is never freed.
+  const std::string lost = pickle_of(PyDict{
+      {"segments", PyList{}}, {"device_traces", PyList{PyList{entry("alloc", 0x2000, 30, 1)}}}});
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(lost, "lost.pickle", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("lost.pickle: device_traces[0][0]: inconsistent"),
+            std::string::npos)
+      << report.error().to_string();
+  const std::string bad_size = pickle_of(PyDict{
+      {"segments", PyList{PyDict{{"device", 0}, {"blocks", PyList{PyDict{{"size", "big"}}}}}}}});
+  report = import_pytorch_snapshot(bad_size, "bad.pickle", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("(segments[0].blocks[0].size): expected a "
+                                            "non-negative integer, got a str"),
+            std::string::npos)
+      << report.error().to_string();
+}
+
+// ---- Kineto ----
+
+TEST(Kineto, MemoryEventsSortedByTimeWithBaselineAndCheckpoints) {
+  // Written out of time order (two threads); 1000 bytes were allocated before the recording.
+  const std::string json = R"({
+    "deviceProperties": [{"id": 0, "name": "Test GPU", "totalGlobalMem": 4096}],
+    "traceEvents": [
+      {"ph": "X", "name": "aten::mm", "ts": 1, "dur": 5, "args": {}},
+      {"ph": "i", "name": "[memory]", "ts": 30, "args": {"Device Type": 1, "Device Id": 0,
+        "Addr": 16, "Bytes": -200, "Total Allocated": 1300, "Total Reserved": 2048}},
+      {"ph": "i", "name": "[memory]", "ts": 10, "args": {"Device Type": 1, "Device Id": 0,
+        "Addr": 16, "Bytes": 200, "Total Allocated": 1200, "Total Reserved": 2048}},
+      {"ph": "i", "name": "[memory]", "ts": 20, "args": {"Device Type": 1, "Device Id": 0,
+        "Addr": 32, "Bytes": 300, "Total Allocated": 1500, "Total Reserved": 2048}},
+      {"ph": "i", "name": "[memory]", "ts": 25, "args": {"Device Type": 0, "Device Id": -1,
+        "Addr": 48, "Bytes": 64, "Total Allocated": 64, "Total Reserved": 0}},
+      {"ph": "i", "name": "[memory]", "ts": 26, "args": {"Device Type": 13, "Device Id": 0,
+        "Addr": 48, "Bytes": 64, "Total Allocated": 64, "Total Reserved": 0}}
+    ]})";
+  MemorySink sink;
+  auto report = import_kineto(json, "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->skipped, 1U);  // device type 13
+  ASSERT_TRUE(sink.header_.config);
+  EXPECT_EQ(sink.header_.config->gpus.at(0).total_bytes, 4096U);
+  EXPECT_EQ(sink.header_.config->gpus.at(0).name, "Test GPU");
+  ASSERT_EQ(sink.events_.front().kind, TraceEvent::Kind::Baseline);
+  EXPECT_EQ(sink.events_.front().bytes, 1000U);
+  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Check), 4U);
+  EXPECT_EQ(sink.events_[1].time_ns, 10000U);  // the first by time, in nanoseconds
+  Replayer replayer = import_and_replay(sink, *sink.header_.config);
+  EXPECT_EQ(replayer.summary().checkpoints_verified, 4U);
+  EXPECT_EQ(replayer.summary().high_water.at(Gpu{0}), 1500U);
+  EXPECT_EQ(replayer.tracker().allocated(Cpu{}), 64U);
+}
+
+TEST(Kineto, BadJsonIsLocatedByByte) {
+  MemorySink sink;
+  auto report = import_kineto(R"({"traceEvents": [ {"name": "[memory]", )", "k.json", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("k.json: byte "), std::string::npos)
+      << report.error().to_string();
+  report = import_kineto(R"({"traceEvents": [{"name": "[memory]", "ts": 1,
+      "args": {"Device Type": 1, "Device Id": 0, "Bytes": 1.5}}]})",
+                         "k.json", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("k.json: [memory] event 1: expected integer args"),
+            std::string::npos);
+  report = import_kineto(R"({"traceEvents": [{"name": "[memory]", "ts": 1, "args": {
+      "Device Type": 1, "Device Id": 0, "Bytes": 5, "Total Allocated": 1}}]})",
+                         "k.json", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(
+      report.error().to_string().find(
+          "k.json: [memory] event 1: 'Total Allocated' 1 is less than its own allocation of 5"),
+      std::string::npos);
+}
+
+// ---- RMM ----
+
+TEST(Rmm, AllocationsFreesAndFailuresFromTheCsv) {
+  const std::string csv =
+      "Thread,Time,Action,Pointer,Size,Stream\n"
+      "23110,22:30:49.650739,allocate,0x7f141ba00000,1024,0x0\n"
+      "23110,22:30:49.650800,allocate failure,(nil),99999999999,0x0\n"
+      "23111,22:30:49.650900,allocate,0x7f141ba00400,2048,0x1\n"
+      "23110,22:30:49.651000,free,0x7f141ba00000,1024,0x0\n";
+  MemorySink sink;
+  auto report = import_rmm(csv, "rmm_log.dev3.csv", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_EQ(sink.events_.size(), 4U);
+  EXPECT_EQ(sink.events_[0].device, DevicePlacement(Gpu{3}));  // from .dev3
+  EXPECT_EQ(sink.events_[0].time_ns, (22ULL * 3600 + 30 * 60 + 49) * 1'000'000'000 + 650739000);
+  EXPECT_EQ(sink.events_[1].recorded_error, ErrorKind::OutOfMemory);
+  EXPECT_EQ(sink.events_[2].stream, 1U);
+  EXPECT_EQ(sink.events_[3].kind, TraceEvent::Kind::Free);
+  GpuConfig config = one_gpu(1ULL << 30U);
+  config.gpus[0].id = 3;
+  Replayer replayer = import_and_replay(sink, config);
+  EXPECT_EQ(replayer.tracker().allocated(Gpu{3}), 2048U);
+  EXPECT_EQ(replayer.summary().refused, 1U);  // refused here too: 99999999999 > 1 GiB
+}
+
+TEST(Rmm, BadRowsNameTheLine) {
+  MemorySink sink;
+  auto report = import_rmm(
+      "Thread,Time,Action,Pointer,Size,Stream\n1,10:00:00.1,allocate,0x1,"
+      "12x,0x0\n",
+      "r.csv", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("r.csv:2: expected Size"), std::string::npos);
+  report = import_rmm("Thread,Time\n", "r.csv", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("r.csv:1: expected the RMM log header"),
+            std::string::npos);
+  report = import_rmm("Thread,Time,Action,Pointer,Size,Stream\n1,10:00:00,resize,0x1,1,0\n",
+                      "r.csv", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("r.csv:2: expected Action"), std::string::npos);
+}
+
+// ---- Nsight ----
+
+/// Builds an Nsight-like export. The enum ids are deliberately not NVIDIA's: the importer must
+/// join by name.
+std::string nsight_database(const ScratchDir& dir, bool with_stream) {
+  const auto path = dir / "report.sqlite";
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string sql =
+      std::string(
+          "CREATE TABLE ENUM_CUDA_MEM_KIND (id INTEGER PRIMARY KEY, name TEXT, label "
+          "TEXT);"
+          "INSERT INTO ENUM_CUDA_MEM_KIND VALUES (7, 'CUDA_MEMOPR_MEMORY_KIND_PINNED', "
+          "'Pinned'), (3, 'CUDA_MEMOPR_MEMORY_KIND_DEVICE', 'Device');"
+          "CREATE TABLE ENUM_CUDA_DEV_MEM_EVENT_OPER (id INTEGER PRIMARY KEY, name TEXT, "
+          "label TEXT);"
+          "INSERT INTO ENUM_CUDA_DEV_MEM_EVENT_OPER VALUES (5, "
+          "'CUDA_DEV_MEM_EVENT_OPR_DEALLOCATION', 'Deallocation'), (9, "
+          "'CUDA_DEV_MEM_EVENT_OPR_ALLOCATION', 'Allocation');"
+          "CREATE TABLE CUDA_GPU_MEMORY_USAGE_EVENTS (start INT, globalPid INT, deviceId "
+          "INT, contextId INT, address INT, pc INT, bytes INT, memKind INT, "
+          "memoryOperationType INT, name INT, correlationId INT") +
+      (with_stream ? ", streamId INT" : "") +
+      ");"
+      "INSERT INTO CUDA_GPU_MEMORY_USAGE_EVENTS (start, deviceId, address, bytes, memKind, "
+      "memoryOperationType) VALUES "
+      "(300, 0, 4096, 1000, 3, 5),"   // free, last by time
+      "(100, 0, 4096, 1000, 3, 9),"   // alloc
+      "(150, 0, 8192, 64, 7, 9),"     // pinned host memory: skipped
+      "(200, 1, 12288, 500, 3, 9);";  // alloc on gpu:1
+  char* message = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(db);
+  return testing::read_bytes(path);
+}
+
+TEST(Nsight, EventsJoinedWithTheEnumTablesByName) {
+  ScratchDir dir;
+  for (const bool with_stream : {true, false}) {
+    MemorySink sink;
+    auto report = import_nsight(nsight_database(dir, with_stream), "report.sqlite", sink);
+    ASSERT_TRUE(report) << report.error().to_string();
+    EXPECT_EQ(report->skipped, 1U);
+    ASSERT_EQ(sink.events_.size(), 3U);
+    EXPECT_EQ(sink.events_[0].kind, TraceEvent::Kind::Allocate);
+    EXPECT_EQ(sink.events_[0].time_ns, 100U);
+    EXPECT_EQ(sink.events_[1].device, DevicePlacement(Gpu{1}));
+    EXPECT_EQ(sink.events_[2].kind, TraceEvent::Kind::Free);
+    EXPECT_EQ(sink.events_[2].bytes, 1000U);
+    std::filesystem::remove(dir / "report.sqlite");
+  }
+}
+
+TEST(Nsight, NotADatabaseOrMissingTables) {
+  MemorySink sink;
+  auto report = import_nsight("SQLite format 3" + std::string(1, '\0') + std::string(200, 'x'),
+                              "broken.sqlite", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("broken.sqlite"), std::string::npos);
+  ScratchDir dir;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "empty.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "CREATE TABLE x (a INT);", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  report = import_nsight(testing::read_bytes(dir / "empty.sqlite"), "empty.sqlite", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("no table CUDA_GPU_MEMORY_USAGE_EVENTS"),
+            std::string::npos);
+}
+
+// ---- detection and files ----
+
+TEST(Import, FormatsAreDetectedFromTheContent) {
+  EXPECT_EQ(detect_format("memtrack-trace 1\n", "x").value(), SourceFormat::Canonical);
+  EXPECT_EQ(detect_format(pickle_of(PyList{}), "x").value(), SourceFormat::PytorchSnapshot);
+  EXPECT_EQ(detect_format("  {\"traceEvents\": []}", "x").value(), SourceFormat::Kineto);
+  EXPECT_EQ(detect_format("Thread,Time,Action,Pointer,Size,Stream\n", "x").value(),
+            SourceFormat::Rmm);
+  EXPECT_EQ(detect_format(std::string("SQLite format 3\0", 16), "x").value(), SourceFormat::Nsight);
+  auto unknown = detect_format("hello", "mystery.bin");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().to_string().find("mystery.bin: byte 0"), std::string::npos);
+}
+
+TEST(Import, AFailedImportWritesNothing) {
+  ScratchDir dir;
+  testing::write_bytes(dir / "bad.csv", "Thread,Time,Action,Pointer,Size,Stream\n1,x,free,0,1,0\n");
+  auto report = import_file(dir / "bad.csv", dir / "out.trace", std::nullopt);
+  ASSERT_FALSE(report);
+  const auto files = dir.files();
+  EXPECT_EQ(files, std::vector<std::string>{"bad.csv"});
+}
+
+}  // namespace
+}  // namespace memtrack::traces

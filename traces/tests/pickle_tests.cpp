@@ -1,0 +1,105 @@
+// The restricted pickle reader: plain data in, anything that builds objects or runs code refused.
+#include "pickle_writer.hpp"
+
+#include <memtrack/traces/pickle.hpp>
+
+#include <gtest/gtest.h>
+
+namespace memtrack::traces {
+namespace {
+
+using testing::pickle_of;
+using testing::Py;
+using testing::PyDict;
+using testing::PyList;
+
+TEST(Pickle, ReadsNestedPlainData) {
+  const std::string bytes = pickle_of(PyDict{
+      {"segments", PyList{PyDict{{"device", 0}, {"address", std::int64_t{140000000000000}}}}},
+      {"n", -5},
+      {"big", std::int64_t{-1234567890123}},
+      {"f", 0.5},
+      {"t", true},
+      {"none", Py()}});
+  auto doc = pickle::parse(bytes, "p");
+  ASSERT_TRUE(doc) << doc.error().to_string();
+  const pickle::Value& root = *doc->root;
+  ASSERT_TRUE(root.is(pickle::Value::Kind::Dict));
+  EXPECT_EQ(root.get("n")->integer, -5);
+  EXPECT_EQ(root.get("big")->integer, -1234567890123);
+  EXPECT_EQ(root.get("f")->number, 0.5);
+  EXPECT_TRUE(root.get("t")->boolean);
+  EXPECT_TRUE(root.get("none")->is(pickle::Value::Kind::None));
+  const pickle::Value* segment = root.get("segments")->items.at(0);
+  EXPECT_EQ(segment->get("address")->integer, 140000000000000);
+  EXPECT_EQ(root.get("missing"), nullptr);
+}
+
+TEST(Pickle, MemoReferencesShareTheValue) {
+  // [ "x" (memoized as 1), BINGET 1 ] -> two references to the same string.
+  const std::string bytes = std::string(
+      "\x80\x04]\x94(\x8c\x01x\x94h\x01"
+      "e.",
+      13);
+  auto doc = pickle::parse(bytes, "p");
+  ASSERT_TRUE(doc) << doc.error().to_string();
+  ASSERT_EQ(doc->root->items.size(), 2U);
+  EXPECT_EQ(doc->root->items[0], doc->root->items[1]);
+  EXPECT_EQ(doc->root->items[1]->text, "x");
+}
+
+TEST(Pickle, LongIntegersAreSignExtended) {
+  // LONG1 with 2 bytes 0xff 0xff is -1; with 9 bytes it is refused.
+  auto minus_one = pickle::parse(std::string("\x80\x04\x8a\x02\xff\xff.", 7), "p");
+  ASSERT_TRUE(minus_one);
+  EXPECT_EQ(minus_one->root->integer, -1);
+  auto huge = pickle::parse(std::string("\x80\x04\x8a\x09") + std::string(9, '\x01') + ".", "p");
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().to_string().find("p: byte 2: an integer of 9 bytes"), std::string::npos);
+}
+
+TEST(Pickle, RefusesCodeAndObjects) {
+  // cos\nsystem\n  (GLOBAL), then REDUCE: the classic pickle exploit.
+  const std::string exploit =
+      "\x80\x02"
+      "cos\nsystem\n"
+      "(\x8c\x02id\x85R.";
+  auto doc = pickle::parse(exploit, "evil.pickle");
+  ASSERT_FALSE(doc);
+  EXPECT_NE(doc.error().to_string().find("evil.pickle: byte 2: opcode 0x63 imports a name"),
+            std::string::npos)
+      << doc.error().to_string();
+  for (const char op : {'\x93', 'R', 'b', 'i', 'o', '\x81', '\x92', 'Q'}) {
+    auto refused = pickle::parse(std::string("\x80\x04") + op + ".", "p");
+    ASSERT_FALSE(refused) << static_cast<int>(op);
+    EXPECT_NE(refused.error().to_string().find("refused"), std::string::npos);
+  }
+}
+
+TEST(Pickle, CorruptionIsLocated) {
+  const std::string good = pickle_of(PyDict{{"key", "value"}});
+  // Truncated: no STOP.
+  auto cut = pickle::parse(good.substr(0, good.size() - 3), "p");
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.error().to_string().find("truncated"), std::string::npos);
+  // A string length far beyond the data: refused without allocating it.
+  const std::string huge = std::string("\x80\x04X\xff\xff\xff\x7f", 7) + "abc.";
+  auto long_string = pickle::parse(huge, "p");
+  ASSERT_FALSE(long_string);
+  EXPECT_NE(long_string.error().to_string().find("p: byte 2: truncated: needs 2147483647"),
+            std::string::npos)
+      << long_string.error().to_string();
+  // Unknown opcode, stack underflow, a memo never set, two values at STOP.
+  for (const std::string& bad : {std::string("\x80\x04\xff.", 4), std::string("\x80\x04s.", 4),
+                                 std::string("\x80\x04h\x05.", 5), std::string("\x80\x04NN.", 5),
+                                 std::string("\x80\x09N.", 4), std::string("\x80\x04N\x61.", 5)}) {
+    auto doc = pickle::parse(bad, "p");
+    EXPECT_FALSE(doc);
+    if (!doc) {
+      EXPECT_NE(doc.error().to_string().find("p: byte "), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace memtrack::traces

@@ -1,0 +1,261 @@
+// The replay engine: lockstep, checkpoints, frees resolved by address, budgets other than the
+// recording's, auto placement; and the recorder, whose traces must replay to the same outcomes.
+#include "test_support.hpp"
+
+#include <memtrack/shared_memory_tracker.hpp>
+#include <memtrack/traces/recorder.hpp>
+#include <memtrack/traces/replay.hpp>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace memtrack::traces {
+namespace {
+
+using namespace memtrack::literals;
+using testing::reader_of;
+using testing::ScratchDir;
+
+/// A one-GPU node: gpu:0 limit 1000 (total 1000, fraction 1), CPU limit 500.
+constexpr const char* small_node =
+    "memtrack-trace 1\nmemory_fraction 1\ncpu_memory_limit 500\ngpu 0 total=1000\nevents\n";
+
+GpuConfig small_config() {
+  GpuConfig config;
+  config.memory_fraction = Fraction::of(1, 1).value();
+  config.cpu_memory_limit = 500;
+  config.gpus.push_back({0, 1000});
+  return config;
+}
+
+/// Replays `events` (lines, without the trailer) on `config`.
+ReplaySummary replay_text(const std::string& head, const std::vector<std::string>& lines,
+                          const GpuConfig& config, ReplayOptions options = {},
+                          const std::map<std::uint32_t, std::uint32_t>& map = {}) {
+  std::string text = head;
+  for (const std::string& line : lines)
+    text += line + "\n";
+  text += "end " + std::to_string(lines.size()) + "\n";
+  auto reader = reader_of(text);
+  EXPECT_TRUE(reader) << reader.error().to_string();
+  auto replayer = Replayer::create(config, options);
+  EXPECT_TRUE(replayer);
+  auto ok = replayer->replay(*reader, map);
+  EXPECT_TRUE(ok) << ok.error().to_string();
+  return replayer->summary();
+}
+
+TEST(Replay, CheckpointsAreVerifiedAndAFailedOneStopsTheReplay) {
+  const auto good = replay_text(small_node,
+                                {"baseline gpu:0 100", "check gpu:0 allocated=100",
+                                 "alloc gpu:0 50", "check gpu:0 allocated=150"},
+                                small_config());
+  EXPECT_FALSE(good.failure);
+  EXPECT_EQ(good.checkpoints_verified, 2U);
+  EXPECT_EQ(good.high_water.at(Gpu{0}), 150U);
+
+  const auto bad = replay_text(
+      small_node, {"alloc gpu:0 50", "check gpu:0 allocated=51", "alloc gpu:0 1"}, small_config());
+  ASSERT_TRUE(bad.failure);
+  EXPECT_EQ(bad.failure->kind, ReplayFailure::Kind::Checkpoint);
+  EXPECT_EQ(bad.failure->at.event, 2U);
+  EXPECT_EQ(bad.failure->at.line, 7U);
+  EXPECT_NE(bad.failure->what.find("51"), std::string::npos);
+  EXPECT_NE(bad.failure->core_state.find("gpu:0: allocated 50"), std::string::npos);
+  EXPECT_NE(bad.failure->reference_state.find("50"), std::string::npos);
+  EXPECT_EQ(bad.operations, 1U);  // stopped at the checkpoint
+}
+
+TEST(Replay, FreesAreResolvedByAddressAndUnknownOnesCounted) {
+  const auto s = replay_text(small_node,
+                             {"alloc gpu:0 300 addr=0xa", "alloc cpu 20 addr=0xb",
+                              "free gpu:0 addr=0xa",     // size from the allocation
+                              "free cpu addr=0xb",       // device from the allocation, too
+                              "baseline gpu:0 10",       // memory from before the recording
+                              "free gpu:0 10 addr=0xc",  // address never seen: by size
+                              "free gpu:0 addr=0xd",     // no size, unknown address
+                              "check gpu:0 allocated=0", "check cpu allocated=0"},
+                             small_config());
+  EXPECT_FALSE(s.failure) << s.failure->to_string();
+  EXPECT_EQ(s.frees_by_address, 2U);
+  EXPECT_EQ(s.frees_of_unseen_address, 1U);
+  EXPECT_EQ(s.frees_unresolved, 1U);
+  EXPECT_EQ(s.checkpoints_verified, 2U);
+  EXPECT_EQ(s.high_water.at(Gpu{0}), 300U);
+  EXPECT_EQ(s.high_water.at(Cpu{}), 20U);
+}
+
+TEST(Replay, OnTheRecordingsOwnBudgetsAnOutcomeChangeIsAFailure) {
+  // The recording says this allocation succeeded; on its own budget it cannot.
+  const auto s = replay_text(small_node, {"alloc gpu:0 1001"}, small_config());
+  ASSERT_TRUE(s.failure);
+  EXPECT_EQ(s.failure->kind, ReplayFailure::Kind::Outcome);
+  // A refusal the recording also saw is no failure.
+  const auto same =
+      replay_text(small_node, {"alloc gpu:0 1001 result=OutOfMemory"}, small_config());
+  EXPECT_FALSE(same.failure);
+  EXPECT_EQ(same.refused, 1U);
+}
+
+TEST(Replay, OnOtherBudgetsRefusalsAreTheAnswer) {
+  GpuConfig tight = small_config();
+  tight.gpus[0].total_bytes = 400;
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s =
+      replay_text(small_node,
+                  {"alloc gpu:0 300 addr=0x1", "alloc gpu:0 200 addr=0x2", "free gpu:0 addr=0x2",
+                   "check gpu:0 allocated=300", "free gpu:0 300 addr=0x1", "alloc gpu:0 100"},
+                  tight, options);
+  EXPECT_FALSE(s.failure);
+  EXPECT_EQ(s.refused, 1U);
+  ASSERT_TRUE(s.first_refusal);
+  EXPECT_EQ(s.first_refusal->at.event, 2U);
+  EXPECT_EQ(s.first_refusal->bytes, 200U);
+  EXPECT_EQ(s.first_refusal->available, 100U);
+  EXPECT_EQ(s.frees_of_refused, 1U);     // the free of the refused block is skipped
+  EXPECT_EQ(s.checkpoints_skipped, 1U);  // gpu:0 left the recording
+  EXPECT_EQ(s.outcome_differences, 1U);
+  EXPECT_EQ(s.high_water.at(Gpu{0}), 300U);
+}
+
+TEST(Replay, AutoPlacementFallsBackToTheCpuAndFreesFollow) {
+  GpuConfig config = small_config();
+  ReplayOptions options;
+  options.placement = Placement::Auto;
+  options.recorded_budgets = false;
+  const auto s = replay_text(small_node,
+                             {"alloc gpu:0 900", "alloc gpu:0 200", "alloc gpu:0 250",
+                              "free gpu:0 200", "free gpu:0 250", "check gpu:0 allocated=1"},
+                             config, options);
+  EXPECT_FALSE(s.failure);
+  EXPECT_EQ(s.refused, 0U);
+  EXPECT_EQ(s.cpu_fallback_bytes, 450U);  // 200 and 250 did not fit on gpu:0
+  EXPECT_EQ(s.high_water.at(Cpu{}), 450U);
+  EXPECT_EQ(s.checkpoints_skipped,
+            1U);                  // placement changed: the recording's truth no longer applies
+  EXPECT_EQ(s.other_errors, 0U);  // the frees found their CPU allocations
+}
+
+TEST(Replay, GpuMapPutsTraceGpusOntoTheReplaysGpus) {
+  const std::string head = "memtrack-trace 1\nmemory_fraction 1\ngpu 5 total=1000\nevents\n";
+  TraceHeader header;
+  header.config = GpuConfig{};
+  header.config->gpus.push_back({5, 1000});
+  const auto map = map_onto_first_gpus(header);
+  ASSERT_EQ(map.at(5), 0U);
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s = replay_text(head, {"alloc gpu:5 700", "check gpu:5 allocated=700"}, small_config(),
+                             options, map);
+  EXPECT_FALSE(s.failure);
+  EXPECT_EQ(s.checkpoints_verified, 1U);
+  EXPECT_EQ(s.high_water.at(Gpu{0}), 700U);
+}
+
+TEST(Replay, StateJsonLineHasEveryField) {
+  auto reader = reader_of(std::string(small_node) + "alloc auto 1001 result=OutOfMemory\nend 1\n");
+  ASSERT_TRUE(reader);
+  auto replayer = Replayer::create(small_config(), {});
+  ASSERT_TRUE(replayer);
+  std::vector<std::string> lines;
+  const auto devices = replayer->devices();
+  ASSERT_TRUE(replayer->replay(
+      *reader, {}, [&](const ReplayStep& step) { lines.push_back(state_json(step, devices)); }));
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0],
+            "{\"seq\":1,\"op\":\"alloc\",\"device\":\"auto\",\"bytes\":1001,\"ok\":false,"
+            "\"error\":\"OutOfMemory\",\"resolved\":null,\"devices\":{\"cpu\":{\"allocated\":0,"
+            "\"available\":500,\"peak\":0,\"count\":0},\"gpu:0\":{\"allocated\":0,\"available\":"
+            "1000,\"peak\":0,\"count\":0}},\"total_peak\":0}");
+}
+
+TEST(Recorder, ATrackersRecordingReplaysToTheSameOutcomes) {
+  ScratchDir dir;
+  GpuConfig config;
+  config.gpus.push_back({0, 10_GiB});
+  config.gpus.push_back({2, 20_GiB});
+  RecorderOptions options;
+  options.checkpoint_every = 3;
+  options.tag = "unit";
+  auto recorder = TraceRecorder::create(dir / "r.trace.zst", config, "recorder test", options);
+  ASSERT_TRUE(recorder);
+  auto tracker = MemoryTracker::create(config);
+  ASSERT_TRUE(tracker);
+  tracker->set_observer(recorder->get());
+  ASSERT_TRUE(tracker->allocate(Auto{}, 9_GiB));
+  ASSERT_TRUE(tracker->allocate(Auto{}, 9_GiB));      // to gpu:2
+  ASSERT_FALSE(tracker->allocate(Gpu{0}, 1_GiB));     // refused
+  ASSERT_FALSE(tracker->deallocate(Gpu{2}, 10_GiB));  // invalid
+  ASSERT_FALSE(tracker->allocate(Gpu{7}, 1));         // unknown device
+  ASSERT_TRUE(tracker->deallocate(Gpu{0}, 9_GiB));
+  ASSERT_FALSE(tracker->deallocate(Auto{}, 1));  // ambiguous: kept as a note
+  tracker->reset_peak();
+  ASSERT_TRUE(tracker->reset_peak(Gpu{2}));
+  tracker->set_observer(nullptr);
+  ASSERT_TRUE((*recorder)->finish());
+
+  auto reader = TraceReader::open(dir / "r.trace.zst");
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  EXPECT_EQ(reader->header().config, config);
+  auto replayer = Replayer::create(config, {});
+  ASSERT_TRUE(replayer);
+  ASSERT_TRUE(replayer->replay(*reader, {}));
+  const ReplaySummary& s = replayer->summary();
+  EXPECT_FALSE(s.failure) << s.failure->to_string();
+  EXPECT_EQ(s.operations, 8U);
+  EXPECT_EQ(s.ok, 5U);
+  EXPECT_EQ(s.refused, 1U);
+  EXPECT_EQ(s.other_errors, 2U);
+  EXPECT_EQ(s.marks, 1U);
+  EXPECT_EQ(s.checkpoints_verified, 3U * 2);  // after operations 3 and 6, gpu:0 gpu:2 cpu
+  EXPECT_EQ(replayer->tracker().allocated(Gpu{2}), 9_GiB);
+  EXPECT_EQ(replayer->tracker().peak(Gpu{0}), tracker->peak(Gpu{0}));
+}
+
+TEST(Recorder, ASharedTrackersRecordingIsOrderedAcrossThreads) {
+  ScratchDir dir;
+  GpuConfig config;
+  config.gpus.push_back({0, 1_GiB});
+  auto recorder =
+      TraceRecorder::create(dir / "s.trace", config, "threads", RecorderOptions{false, 0, ""});
+  ASSERT_TRUE(recorder);
+  auto tracker = MemoryTracker::create(config);
+  ASSERT_TRUE(tracker);
+  SharedMemoryTracker shared(std::move(*tracker));
+  shared.set_observer(recorder->get());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&shared, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::uint64_t bytes = 1_MiB * static_cast<std::uint64_t>(1 + (i + t) % 200);
+        if (shared.allocate(Auto{}, bytes)) (void)shared.deallocate(Gpu{0}, bytes);
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  shared.set_observer(nullptr);
+  ASSERT_TRUE((*recorder)->finish());
+  // Replayed in lockstep, every outcome (and where auto went) must be the recording's.
+  auto reader = TraceReader::open(dir / "s.trace");
+  ASSERT_TRUE(reader);
+  auto replayer = Replayer::create(config, {});
+  ASSERT_TRUE(replayer);
+  ASSERT_TRUE(replayer->replay(*reader, {}));
+  EXPECT_FALSE(replayer->summary().failure) << replayer->summary().failure->to_string();
+  EXPECT_GE(replayer->summary().operations, 8000U);
+  EXPECT_EQ(replayer->tracker().allocated(Gpu{0}), 0U);
+}
+
+TEST(Recorder, ARefusedTagIsAnError) {
+  ScratchDir dir;
+  auto recorder = TraceRecorder::create(dir / "x.trace", GpuConfig{}, "x",
+                                        RecorderOptions{true, 0, "two words"});
+  EXPECT_FALSE(recorder);
+  EXPECT_TRUE(dir.files().empty());
+}
+
+}  // namespace
+}  // namespace memtrack::traces

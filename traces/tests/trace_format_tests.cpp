@@ -1,0 +1,309 @@
+// The canonical trace format: one event a line, a header, a trailer; streaming, compressed.
+#include "test_support.hpp"
+
+#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/trace.hpp>
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <cctype>
+
+namespace memtrack::traces {
+namespace {
+
+using testing::read_events;
+using testing::reader_of;
+using testing::ScratchDir;
+
+constexpr const char* header = "memtrack-trace 1\nsource test\ngpu 0 total=1024\nevents\n";
+
+TEST(TraceEventParse, AllocWithEveryAttribute) {
+  auto event = parse_event(
+      "alloc gpu:3 4096 t=17 addr=0x7f00ff stream=2 requested=4000 tag=bert result=OutOfMemory");
+  ASSERT_TRUE(event) << event.error().to_string();
+  EXPECT_EQ(event->kind, TraceEvent::Kind::Allocate);
+  EXPECT_EQ(event->device, DevicePlacement(Gpu{3}));
+  EXPECT_EQ(event->bytes, 4096U);
+  EXPECT_EQ(event->time_ns, 17U);
+  EXPECT_EQ(event->address, 0x7f00ffU);
+  EXPECT_EQ(event->stream, 2U);
+  EXPECT_EQ(event->requested, 4000U);
+  EXPECT_EQ(event->tag, "bert");
+  EXPECT_EQ(event->recorded_error, ErrorKind::OutOfMemory);
+}
+
+TEST(TraceEventParse, FreeBySizeOrByAddress) {
+  auto sized = parse_event("free cpu 12");
+  ASSERT_TRUE(sized);
+  EXPECT_EQ(sized->kind, TraceEvent::Kind::Free);
+  EXPECT_EQ(sized->device, DevicePlacement(Cpu{}));
+  EXPECT_EQ(sized->bytes, 12U);
+  auto by_address = parse_event("free gpu:0 addr=0x10");
+  ASSERT_TRUE(by_address);
+  EXPECT_FALSE(by_address->bytes.has_value());
+  EXPECT_EQ(by_address->address, 16U);
+  EXPECT_FALSE(parse_event("free gpu:0"));  // neither size nor address
+}
+
+TEST(TraceEventParse, ByteSizesWithUnits) {
+  auto event = parse_event("baseline gpu:0 24GiB");
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->kind, TraceEvent::Kind::Baseline);
+  EXPECT_EQ(event->bytes, 24ULL << 30U);
+}
+
+TEST(TraceEventParse, ResetPeakCheckMark) {
+  auto all = parse_event("reset_peak");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->kind, TraceEvent::Kind::ResetPeakAll);
+  auto one = parse_event("reset_peak gpu:1");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->kind, TraceEvent::Kind::ResetPeak);
+  EXPECT_EQ(one->device, DevicePlacement(Gpu{1}));
+  auto check = parse_event("check gpu:1 allocated=5 reserved=9");
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->check_allocated, 5U);
+  EXPECT_EQ(check->check_reserved, 9U);
+  auto mark = parse_event("mark oom   requested=1");
+  ASSERT_TRUE(mark);
+  EXPECT_EQ(mark->text, "oom   requested=1");
+}
+
+TEST(TraceEventParse, RefusesWhatIsNotAnEvent) {
+  const char* bad[] = {
+      "allocate gpu:0 1",                        // unknown keyword
+      "alloc gpu:x 1",                           // bad device
+      "alloc gpu:0 -1",                          // negative size
+      "alloc gpu:0 18446744073709551616",        // 2^64
+      "alloc gpu:0",                             // no size
+      "alloc gpu:0 1 addr=12",                   // address without 0x
+      "alloc gpu:0 1 addr=0x12345678901234567",  // 17 hex digits
+      "alloc gpu:0 1 color=red",                 // unknown field
+      "alloc gpu:0 1 t=1 t=2",                   // twice
+      "alloc gpu:0 1 result=Oops",               // unknown error kind
+      "alloc gpu:0 1 resolved=auto",             // not concrete
+      "free auto 1",                             // free needs a device
+      "reset_peak auto",                         //
+      "reset_peak gpu:0 1",                      // extra
+      "check gpu:0",                             // no allocated=
+      "check gpu:0 allocated=1 t=x",             // bad time
+  };
+  for (const char* line : bad) {
+    auto event = parse_event(line);
+    EXPECT_FALSE(event) << line;
+    if (!event) {
+      EXPECT_EQ(event.error().kind, ErrorKind::ParseError) << line;
+    }
+  }
+}
+
+TEST(TraceReader, ReadsHeaderEventsAndTrailer) {
+  auto events = read_events(std::string(header) +
+                            "# a comment\n\nalloc gpu:0 10\nfree gpu:0 10  # freed\nend 2\n");
+  ASSERT_TRUE(events) << events.error().to_string();
+  ASSERT_EQ(events->size(), 2U);
+  EXPECT_EQ((*events)[1].kind, TraceEvent::Kind::Free);
+  auto reader = reader_of(header + std::string("end 0\n"));
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->header().source, "test");
+  ASSERT_TRUE(reader->header().config);
+  EXPECT_EQ(reader->header().config->gpus.at(0).total_bytes, 1024U);
+}
+
+/// @return the error message of reading `text` to the end (empty when it reads)
+std::string error_of(const std::string& text) {
+  auto events = read_events(text);
+  return events ? std::string() : events.error().to_string();
+}
+
+TEST(TraceReader, TruncationIsAnErrorWithItsLine) {
+  // No trailer: the recording was cut at a line boundary.
+  EXPECT_NE(error_of(std::string(header) + "alloc gpu:0 1\n")
+                .find("t.trace:5: truncated: no "
+                      "trailer"),
+            std::string::npos)
+      << error_of(std::string(header) + "alloc gpu:0 1\n");
+  // Cut in the middle of a line.
+  EXPECT_NE(error_of(std::string(header) + "alloc gpu:0 1\nfree gp").find("t.trace:6: truncated"),
+            std::string::npos);
+  // Cut inside the header.
+  EXPECT_NE(error_of("memtrack-trace 1\nsource x\n").find("does not end"), std::string::npos);
+}
+
+TEST(TraceReader, TrailerMustCountTheEvents) {
+  EXPECT_NE(error_of(std::string(header) + "alloc gpu:0 1\nend 2\n")
+                .find("t.trace:6: the trailer "
+                      "says 2 events, but 1"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(header) + "end 0\nalloc gpu:0 1\n").find("after the trailer"),
+            std::string::npos);
+}
+
+TEST(TraceReader, BadLinesNameFileAndLine) {
+  EXPECT_NE(error_of(std::string(header) + "alloc gpu:0 1\nalloc gpu:0 lots\nend 2\n")
+                .find("t.trace:6: expected a byte count"),
+            std::string::npos);
+  EXPECT_NE(error_of("memtrack-trace 2\nevents\nend 0\n").find("t.trace:1: trace format version"),
+            std::string::npos);
+  EXPECT_NE(error_of("hello\n").find("t.trace:1: expected the header"), std::string::npos);
+  EXPECT_NE(error_of("").find("t.trace:1: empty"), std::string::npos);
+  EXPECT_NE(error_of("memtrack-trace 1\ngpu 0 total=0\nevents\nend 0\n")
+                .find("not a valid configuration"),
+            std::string::npos);
+  EXPECT_NE(error_of("memtrack-trace 1\nprofile rtx5090\ngpu 0 total=1\nevents\nend 0\n")
+                .find("not both"),
+            std::string::npos);
+}
+
+TEST(TraceReader, RefusesAnOverlongLineWithoutBufferingIt) {
+  const std::string text =
+      std::string(header) + "mark " + std::string(max_line_bytes + 10, 'x') + "\nend 1\n";
+  EXPECT_NE(error_of(text).find("t.trace:5: line longer than"), std::string::npos)
+      << error_of(text);
+}
+
+TEST(TraceWriter, WritesReadableCompressedAndPlainFiles) {
+  ScratchDir dir;
+  TraceHeader h;
+  h.source = "writer test";
+  h.profile = "2xrtx5090";
+  for (const char* name : {"a.trace", "a.trace.zst"}) {
+    auto writer = TraceWriter::create(dir / name, h);
+    ASSERT_TRUE(writer);
+    for (std::uint64_t i = 0; i < 50000; ++i) {
+      ASSERT_TRUE(writer->write(TraceEvent::allocate(Gpu{1}, i)));
+    }
+    // Nothing under the final name until finish().
+    EXPECT_FALSE(std::filesystem::exists(dir / name));
+    ASSERT_TRUE(writer->finish());
+    auto reader = TraceReader::open(dir / name);
+    ASSERT_TRUE(reader) << reader.error().to_string();
+    EXPECT_EQ(reader->header().profile, "2xrtx5090");
+    TraceEvent event;
+    std::uint64_t n = 0;
+    for (auto more = reader->next(event); more && *more; more = reader->next(event)) {
+      ASSERT_EQ(event.bytes, n);
+      ++n;
+    }
+    EXPECT_EQ(n, 50000U);
+  }
+  // The compressed file really is zstd, and much smaller.
+  EXPECT_EQ(detect_compression(testing::read_bytes(dir / "a.trace.zst")), Compression::Zstd);
+  EXPECT_LT(std::filesystem::file_size(dir / "a.trace.zst") * 4,
+            std::filesystem::file_size(dir / "a.trace"));
+}
+
+TEST(TraceWriter, AnUnfinishedWriterLeavesNoFile) {
+  ScratchDir dir;
+  {
+    auto writer = TraceWriter::create(dir / "gone.trace", TraceHeader{});
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE(writer->write(TraceEvent::allocate(Cpu{}, 1)));
+  }
+  EXPECT_TRUE(dir.files().empty());
+}
+
+TEST(TraceReader, CorruptCompressedFilesGiveALocatedError) {
+  ScratchDir dir;
+  {
+    auto writer = TraceWriter::create(dir / "c.trace.zst", TraceHeader{});
+    ASSERT_TRUE(writer);
+    for (int i = 0; i < 1000; ++i)
+      ASSERT_TRUE(writer->write(TraceEvent::allocate(Cpu{}, 7)));
+    ASSERT_TRUE(writer->finish());
+  }
+  const std::string good = testing::read_bytes(dir / "c.trace.zst");
+  testing::write_bytes(dir / "cut.trace.zst", good.substr(0, good.size() / 2));
+  std::string flipped = good;
+  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x5A);
+  testing::write_bytes(dir / "flipped.trace.zst", flipped);
+  for (const char* name : {"cut.trace.zst", "flipped.trace.zst"}) {
+    auto reader = TraceReader::open(dir / name);
+    std::string message;
+    if (!reader) {
+      message = reader.error().to_string();
+    } else {
+      TraceEvent event;
+      auto more = reader->next(event);
+      while (more && *more)
+        more = reader->next(event);
+      ASSERT_FALSE(more) << name << " was read without error";
+      message = more.error().to_string();
+    }
+    // Located: the file and a byte offset, or the file and a line.
+    const std::string prefix = (dir / name).string();
+    ASSERT_EQ(message.rfind(prefix, 0), 0U) << message;
+    const std::string rest = message.substr(prefix.size());
+    EXPECT_TRUE(rest.starts_with(": compressed byte ") ||
+                (rest.size() > 1 && rest[0] == ':' && std::isdigit(rest[1]) != 0))
+        << message;
+  }
+}
+
+// Any event survives format then parse: the text form loses nothing.
+RC_GTEST_PROP(TraceEventText, FormatThenParseGivesTheEventBack, ()) {
+  TraceEvent event;
+  const auto kind = *rc::gen::element(TraceEvent::Kind::Baseline, TraceEvent::Kind::Allocate,
+                                      TraceEvent::Kind::Free, TraceEvent::Kind::ResetPeakAll,
+                                      TraceEvent::Kind::ResetPeak, TraceEvent::Kind::Check,
+                                      TraceEvent::Kind::Mark);
+  event.kind = kind;
+  const auto device = [] {
+    return *rc::gen::oneOf(rc::gen::just(DevicePlacement(Cpu{})),
+                           rc::gen::map(rc::gen::arbitrary<std::uint32_t>(),
+                                        [](std::uint32_t id) { return DevicePlacement(Gpu{id}); }));
+  };
+  const auto maybe = []() -> std::optional<std::uint64_t> {
+    if (*rc::gen::arbitrary<bool>()) return std::nullopt;
+    return *rc::gen::arbitrary<std::uint64_t>();
+  };
+  switch (kind) {
+    case TraceEvent::Kind::ResetPeakAll:
+      break;
+    case TraceEvent::Kind::ResetPeak:
+      event.device = device();
+      break;
+    case TraceEvent::Kind::Mark:
+      event.text = *rc::gen::container<std::string>(rc::gen::element('a', 'z', ' ', '=', '9'));
+      while (!event.text.empty() && event.text.front() == ' ')
+        event.text.erase(0, 1);
+      while (!event.text.empty() && event.text.back() == ' ')
+        event.text.pop_back();
+      break;
+    case TraceEvent::Kind::Check:
+      event.device = device();
+      event.check_allocated = *rc::gen::arbitrary<std::uint64_t>();
+      event.check_reserved = maybe();
+      break;
+    default:
+      event.device =
+          kind == TraceEvent::Kind::Allocate
+              ? *rc::gen::oneOf(rc::gen::just(DevicePlacement(Auto{})), rc::gen::just(device()))
+              : device();
+      event.bytes = *rc::gen::arbitrary<std::uint64_t>();
+      if (kind == TraceEvent::Kind::Free && *rc::gen::arbitrary<bool>()) {
+        event.bytes.reset();
+        event.address = *rc::gen::arbitrary<std::uint64_t>();
+      } else {
+        event.address = maybe();
+      }
+      event.time_ns = maybe();
+      event.stream = maybe();
+      event.requested = maybe();
+      if (*rc::gen::arbitrary<bool>())
+        event.tag = "model-" + std::to_string(*rc::gen::inRange(0, 99));
+      if (*rc::gen::arbitrary<bool>()) event.recorded_error = ErrorKind::OutOfMemory;
+      if (kind == TraceEvent::Kind::Allocate && *rc::gen::arbitrary<bool>()) {
+        event.recorded_resolved = device();
+      }
+      break;
+  }
+  const std::string line = format_event(event);
+  auto parsed = parse_event(line);
+  RC_ASSERT(parsed.has_value());
+  RC_ASSERT(*parsed == event);
+}
+
+}  // namespace
+}  // namespace memtrack::traces

@@ -106,6 +106,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
                                  {"headroom_bytes", d.headroom},
                                  {"headroom_percent", format_percent(d.headroom, d.budget)}});
     }
+    json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
     if (s.first_refusal) {
       const traces::Refusal& r = *s.first_refusal;
@@ -143,9 +144,11 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   }
   table.print(out);
   out << "\nrefused allocations: " << s.refused << "\n";
-  if (placement == traces::Placement::Auto) {
-    out << "bytes placed on the CPU by auto: " << s.cpu_fallback_bytes << " ("
-        << format_gib(s.cpu_fallback_bytes) << " GiB)\n";
+  if (placement == traces::Placement::Auto || s.cpu_fallback_allocations != 0) {
+    out << "auto placed " << s.cpu_fallback_allocations
+        << " allocations on the CPU: " << s.cpu_fallback_bytes << " bytes ("
+        << format_gib(s.cpu_fallback_bytes)
+        << " GiB) in all over the run (the CPU's peak is in the table)\n";
   }
   if (s.failure) {
     out << "verdict: REPLAY FAILED, " << s.failure->to_string();

@@ -5,6 +5,7 @@
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
 #include <memtrack/sim/simulation.hpp>
+#include <memtrack/traces/recorder.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +29,7 @@ struct SimOptions {
   std::string shard;
   std::string cpu_limit;
   std::string out_dir = ".";
+  std::string record;
   bool json = false;
   bool production_only = false;
   bool no_progress = false;
@@ -154,6 +156,24 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
   run.seed = sim::shard_seed(options.seed, shard->index);
   run.operations = options.operations;
   run.lockstep = !options.production_only;
+  std::unique_ptr<traces::TraceRecorder> recorder;
+  if (!options.record.empty()) {
+    traces::RecorderOptions record_options;
+    record_options.timestamps = false;  // the same seed gives the same file
+    record_options.checkpoint_every = 1000;
+    record_options.tag = options.workload;
+    auto created = traces::TraceRecorder::create(
+        options.record, node->config,
+        reproduce_command(options, run.seed, options.operations) +
+            " (the production tracker, recorded by memtrack's TraceRecorder)",
+        record_options);
+    if (!created) {
+      err << "memtrack sim: --record: " << created.error().to_string() << "\n";
+      return 2;
+    }
+    recorder = std::move(*created);
+    run.observer = recorder.get();
+  }
   const bool terminal = &err == &std::cerr && isatty(STDERR_FILENO) == 1 && !options.no_progress;
   ProgressBar bar(err, options.operations, terminal);
   run.progress = [&bar](std::uint64_t done) { bar.update(done); };
@@ -162,6 +182,12 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
   if (!result) {
     err << "memtrack sim: " << result.error().to_string() << "\n";
     return 2;
+  }
+  if (recorder) {
+    if (auto saved = recorder->finish(); !saved) {
+      err << "memtrack sim: --record: " << saved.error().to_string() << "\n";
+      return 2;
+    }
   }
 
   std::string divergence_file;
@@ -264,9 +290,11 @@ void add_sim_command(CLI::App& app, Command& chosen) {
                   "a .profile file; see 'memtrack profiles'")
       ->capture_default_str();
   sim->add_option("--gpus", options->gpus, "Repeat a single-profile node this many times");
-  sim->add_option("--workload", options->workload,
-                  "registry (model loading with LRU eviction), churn (activations), adversarial "
-                  "(boundary sizes), ramp (fill until refused)")
+  sim->add_option(
+         "--workload", options->workload,
+         "registry (model loading with LRU eviction), churn (activations), adversarial "
+         "(boundary sizes), ramp (fill until refused), serving (one model set loaded once, then "
+         "serving batches)")
       ->capture_default_str();
   sim->add_option("--ops", options->operations, "Operations to run (ramp may finish sooner)")
       ->capture_default_str();
@@ -278,6 +306,9 @@ void add_sim_command(CLI::App& app, Command& chosen) {
   sim->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit (default 16GiB)");
   sim->add_option("--out", options->out_dir, "Folder for a divergence's minimal scenario file")
       ->capture_default_str();
+  sim->add_option("--record", options->record,
+                  "Record every operation of the production tracker to this trace (.zst "
+                  "compresses); replay it with 'memtrack replay', fit it with 'memtrack fit'");
   sim->add_flag("--production-only", options->production_only,
                 "Run the production tracker alone (no reference model), to measure its speed");
   sim->add_flag("--no-progress", options->no_progress, "No progress bar on stderr");

@@ -139,6 +139,73 @@ class RegistryWorkload final : public Workload {
   Step in_flight_{Step::Load, 0, Operation{}};
 };
 
+// One service's fixed model set on a node: the nine small-to-large embedding models and
+// e5-mistral-7b-instruct (about 19.6 GB of weights) are loaded once with `auto` placement, then
+// serve batches (activation buffers of a sixteenth of the model, up to four in flight); now and
+// then a model is reloaded (a new version: freed, then loaded again).
+class ServingWorkload final : public Workload {
+ public:
+  explicit ServingWorkload(std::uint64_t seed) : random_(seed) {
+    for (std::size_t i = 0; i < 9; ++i)
+      to_load_.push_back(i);
+    to_load_.push_back(10);  // e5-mistral-7b-instruct
+  }
+
+  std::optional<Operation> next(const TrackerView& /*state*/) override {
+    if (!to_load_.empty()) {
+      in_flight_ = Step{Step::Load, to_load_.front()};
+      return Operation::allocate(Auto{}, bytes_of(to_load_.front()));
+    }
+    if (loaded_.empty()) return std::nullopt;  // nothing could be loaded: the run ends
+    if (random_.below(1000) < 5) {
+      // Reload: free a model; it is loaded again next.
+      auto it = loaded_.begin();
+      std::advance(it, static_cast<std::ptrdiff_t>(random_.below(loaded_.size())));
+      const auto [model, device] = *it;
+      loaded_.erase(it);
+      to_load_.push_back(model);
+      in_flight_ = Step{Step::Unload, model};
+      return Operation::deallocate(device, bytes_of(model));
+    }
+    if (batches_.size() >= 4 || (!batches_.empty() && random_.below(2) == 0)) {
+      const auto [device, bytes] = batches_.front();
+      batches_.pop_front();
+      in_flight_ = Step{Step::Free, 0};
+      return Operation::deallocate(device, bytes);
+    }
+    // Smaller models serve more requests: the minimum of two picks.
+    auto it = loaded_.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(
+                         std::min(random_.below(loaded_.size()), random_.below(loaded_.size()))));
+    in_flight_ = Step{Step::Batch, it->first};
+    return Operation::allocate(it->second,
+                               std::max<std::uint64_t>(bytes_of(it->first) / 16, 1_MiB));
+  }
+
+  void observe(const Operation& operation, const CoreOutcome& outcome) override {
+    if (in_flight_.kind == Step::Load) {
+      to_load_.pop_front();
+      if (outcome.ok) loaded_[in_flight_.model] = *outcome.resolved;
+    } else if (in_flight_.kind == Step::Batch && outcome.ok) {
+      batches_.emplace_back(*outcome.resolved, operation.bytes);
+    }
+  }
+
+ private:
+  struct Step {
+    enum Kind { Load, Unload, Batch, Free } kind;
+    std::size_t model;
+  };
+
+  static std::uint64_t bytes_of(std::size_t model) { return registry_models()[model].bytes; }
+
+  SplitMix64 random_;
+  std::deque<std::size_t> to_load_;
+  std::map<std::size_t, DevicePlacement> loaded_;
+  std::deque<std::pair<DevicePlacement, std::uint64_t>> batches_;
+  Step in_flight_{Step::Load, 0};
+};
+
 // An inference server's activations: many short-lived allocations of mixed sizes (4 KiB to
 // 64 MiB, log-uniform), mostly with auto placement, freed soon after in random order.
 class ChurnWorkload final : public Workload {
@@ -281,8 +348,9 @@ Result<std::unique_ptr<Workload>> make_workload(std::string_view name, std::uint
   if (name == "churn") return std::unique_ptr<Workload>(new ChurnWorkload(seed));
   if (name == "adversarial") return std::unique_ptr<Workload>(new AdversarialWorkload(seed));
   if (name == "ramp") return std::unique_ptr<Workload>(new RampWorkload(seed));
+  if (name == "serving") return std::unique_ptr<Workload>(new ServingWorkload(seed));
   return Error::parse_error("unknown workload '" + std::string(name) +
-                            "': expected registry, churn, adversarial or ramp");
+                            "': expected registry, churn, adversarial, ramp or serving");
 }
 
 }  // namespace memtrack::sim

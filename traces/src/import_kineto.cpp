@@ -255,8 +255,9 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
                            std::to_string(type) + " (neither CPU 0 nor CUDA 1): not imported");
   }
   // Events are written per thread; their time orders them (ties keep file order).
-  std::stable_sort(memory.begin(), memory.end(),
-                   [](const MemoryEvent& a, const MemoryEvent& b) { return a.ts < b.ts; });
+  std::sort(memory.begin(), memory.end(), [](const MemoryEvent& a, const MemoryEvent& b) {
+    return a.ts != b.ts ? a.ts < b.ts : a.index < b.index;
+  });
 
   // Devices: deviceProperties gives each GPU's total; the recording ran on the whole device.
   TraceHeader header;

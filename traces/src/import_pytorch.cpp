@@ -245,8 +245,9 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
   const bool timed = std::all_of(entries.begin(), entries.end(),
                                  [](const Entry& e) { return e.time_us.has_value(); });
   if (timed) {
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const Entry& a, const Entry& b) { return *a.time_us < *b.time_us; });
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return *a.time_us != *b.time_us ? *a.time_us < *b.time_us : a.order < b.order;
+    });
   }
   for (const Entry& entry : entries) {
     TraceEvent event;

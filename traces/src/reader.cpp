@@ -180,9 +180,7 @@ Result<bool> TraceReader::next(TraceEvent& event) {
       finished_ = true;
       return false;
     }
-    auto parsed = parse_event(text);
-    if (!parsed) return located(parsed.error().detail);
-    event = std::move(*parsed);
+    if (auto parsed = parse_event(text, event); !parsed) return located(parsed.error().detail);
     ++events_;
     return true;
   }

@@ -17,6 +17,91 @@ struct Live {
   DevicePlacement device{};  ///< where it is in the replay
 };
 
+/**
+ * @brief Live allocations by address: open addressing with linear probing and backward-shift
+ * deletion, so a replay allocates nothing per event. Memory follows the live allocations: the
+ * table doubles at 1/2 load and never holds more than twice the most live at once.
+ */
+class AddressMap {
+ public:
+  AddressMap() : slots_(64) {}
+
+  /// @return the allocation at `address`, or null
+  Live* find(std::uint64_t address) {
+    for (std::size_t i = home(address);; i = next(i)) {
+      Slot& slot = slots_[i];
+      if (!slot.used) return nullptr;
+      if (slot.address == address) return &slot.live;
+    }
+  }
+
+  /// Inserts or replaces.
+  void put(std::uint64_t address, Live live) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (std::size_t i = home(address);; i = next(i)) {
+      Slot& slot = slots_[i];
+      if (!slot.used) {
+        slot = Slot{address, live, true};
+        ++size_;
+        return;
+      }
+      if (slot.address == address) {
+        slot.live = live;
+        return;
+      }
+    }
+  }
+
+  /// Removes `address`. @return whether it was there
+  bool erase(std::uint64_t address) {
+    std::size_t i = home(address);
+    for (;; i = next(i)) {
+      if (!slots_[i].used) return false;
+      if (slots_[i].address == address) break;
+    }
+    // Backward shift: move later entries of the same run into the hole.
+    std::size_t hole = i;
+    for (std::size_t j = next(i); slots_[j].used; j = next(j)) {
+      const std::size_t want = home(slots_[j].address);
+      // Move j to the hole unless its home lies cyclically in (hole, j].
+      const bool stays = hole < j ? (want > hole && want <= j) : (want > hole || want <= j);
+      if (!stays) {
+        slots_[hole] = slots_[j];
+        hole = j;
+      }
+    }
+    slots_[hole].used = false;
+    --size_;
+    return true;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t address{0};
+    Live live;
+    bool used{false};
+  };
+
+  [[nodiscard]] std::size_t home(std::uint64_t address) const {
+    std::uint64_t h = address * 0x9E3779B97F4A7C15ULL;  // Fibonacci hashing
+    h ^= h >> 29U;
+    return static_cast<std::size_t>(h) & (slots_.size() - 1);
+  }
+  [[nodiscard]] std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    size_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.used) put(slot.address, slot.live);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t size_{0};
+};
+
 std::string_view op_name(sim::Operation::Kind kind) {
   switch (kind) {
     case sim::Operation::Kind::Allocate:
@@ -63,6 +148,13 @@ struct Replayer::State {
   std::optional<MemoryTracker> production;
   ReplaySummary summary;
   std::vector<DevicePlacement> devices;
+  std::vector<std::uint64_t> high_water;  ///< by position in `devices`
+
+  /// Copies the high-water marks into the summary.
+  void publish_high_water() {
+    for (std::size_t i = 0; i < devices.size(); ++i)
+      summary.high_water[devices[i]] = high_water[i];
+  }
 
   [[nodiscard]] const MemoryTracker& tracker() const {
     return checker ? checker->core() : *production;
@@ -110,8 +202,8 @@ Result<Replayer> Replayer::create(const GpuConfig& config, ReplayOptions options
   for (const std::uint32_t id : state->tracker().gpu_ids())
     state->devices.emplace_back(Gpu{id});
   state->devices.emplace_back(Cpu{});
-  for (const DevicePlacement d : state->devices)
-    state->summary.high_water[d] = 0;
+  state->high_water.assign(state->devices.size(), 0);
+  state->publish_high_water();
   return Replayer(std::move(state));
 }
 
@@ -130,6 +222,17 @@ Result<void> Replayer::replay(TraceReader& reader,
                               const std::function<void(const ReplayStep&)>& on_step) {
   State& s = *state_;
   ReplaySummary& summary = s.summary;
+  // The summary's high-water marks are brought up to date however the replay ends.
+  class Publish {
+   public:
+    explicit Publish(State& state) : state_(state) {}
+    Publish(const Publish&) = delete;
+    Publish& operator=(const Publish&) = delete;
+    ~Publish() { state_.publish_high_water(); }
+
+   private:
+    State& state_;
+  } const publish(s);
   const bool auto_placement = s.options.placement == Placement::Auto;
   const auto map_device = [&gpu_map](DevicePlacement device) -> DevicePlacement {
     if (!device.is_gpu()) return device;
@@ -137,7 +240,7 @@ Result<void> Replayer::replay(TraceReader& reader,
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
   };
 
-  std::unordered_map<std::uint64_t, Live> live_by_address;
+  AddressMap live_by_address;
   std::unordered_set<std::uint64_t> refused_addresses;
   // Under auto placement, where address-less allocations went, by (trace device, bytes).
   std::map<std::pair<DevicePlacement, std::uint64_t>, std::vector<DevicePlacement>> placed;
@@ -167,11 +270,13 @@ Result<void> Replayer::replay(TraceReader& reader,
     if (!more) return more.error();
     if (!*more) return {};
     ++summary.events;
-    const TracePosition position{reader.name(), reader.events_read(), reader.line_number()};
+    const auto position = [&reader] {
+      return TracePosition{reader.name(), reader.events_read(), reader.line_number()};
+    };
     const auto fail = [&](ReplayFailure::Kind kind, std::string what, std::string core_state,
                           std::string reference_state) {
       summary.failure = ReplayFailure{kind,
-                                      position,
+                                      position(),
                                       format_event(event),
                                       std::move(what),
                                       std::move(core_state),
@@ -222,10 +327,10 @@ Result<void> Replayer::replay(TraceReader& reader,
         std::optional<std::uint64_t> bytes = event.bytes;
         bool resolved = false;
         if (event.address) {
-          if (const auto it = live_by_address.find(*event.address); it != live_by_address.end()) {
-            device = it->second.device;
-            if (!bytes) bytes = it->second.bytes;
-            live_by_address.erase(it);
+          if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
+            device = live->device;
+            if (!bytes) bytes = live->bytes;
+            live_by_address.erase(*event.address);
             ++summary.frees_by_address;
             resolved = true;
           } else if (refused_addresses.erase(*event.address) != 0) {
@@ -263,7 +368,7 @@ Result<void> Replayer::replay(TraceReader& reader,
     } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
       ++summary.refused;
       if (!summary.first_refusal) {
-        summary.first_refusal = Refusal{position, op.bytes, op.device,
+        summary.first_refusal = Refusal{position(), op.bytes, op.device,
                                         outcome.error->available_bytes, format_event(event)};
       }
     } else {
@@ -274,18 +379,22 @@ Result<void> Replayer::replay(TraceReader& reader,
     const bool is_allocation = op.kind == sim::Operation::Kind::Allocate;
     if (is_allocation && outcome.ok) {
       if (event.address) {
-        live_by_address[*event.address] = Live{op.bytes, *outcome.resolved};
+        live_by_address.put(*event.address, Live{op.bytes, *outcome.resolved});
         refused_addresses.erase(*event.address);
       } else if (auto_placement) {
         placed[{event.device, op.bytes}].push_back(*outcome.resolved);
       }
       if (op.device.is_auto() && outcome.resolved->is_cpu()) {
+        ++summary.cpu_fallback_allocations;
         // Saturates rather than wraps on an astronomically long trace.
         summary.cpu_fallback_bytes =
             checked_add(summary.cpu_fallback_bytes, op.bytes).value_or(UINT64_MAX);
       }
-      std::uint64_t& high = summary.high_water[*outcome.resolved];
-      high = std::max(high, tracker.allocated(*outcome.resolved));
+      const DevicePlacement where = *outcome.resolved;
+      std::size_t slot = 0;
+      while (s.devices[slot] != where)
+        ++slot;  // resolved devices are configured ones
+      s.high_water[slot] = std::max(s.high_water[slot], tracker.allocated(where));
     } else if (is_allocation && event.address) {
       refused_addresses.insert(*event.address);
     }

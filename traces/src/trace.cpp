@@ -45,17 +45,25 @@ Result<std::uint64_t> parse_bytes(std::string_view text) {
 }
 
 Result<std::uint64_t> parse_hex(std::string_view text) {
-  if (!text.starts_with("0x")) {
-    return Error::parse_error("expected addr=0x followed by hexadecimal digits, got '" +
+  const auto bad = [&text] {
+    return Error::parse_error("expected addr=0x followed by 1 to 16 hexadecimal digits, got '" +
                               std::string(text) + "'");
-  }
-  text.remove_prefix(2);
+  };
+  if (text.size() < 3 || text.size() > 18 || text[0] != '0' || text[1] != 'x') return bad();
   std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
-  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
-    return Error::parse_error(
-        "expected addr=0x followed by at most 16 hexadecimal digits, got '0x" + std::string(text) +
-        "'");
+  for (std::size_t i = 2; i < text.size(); ++i) {
+    const char c = text[i];
+    unsigned digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<unsigned>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      digit = static_cast<unsigned>(c - 'A' + 10);
+    } else {
+      return bad();
+    }
+    value = (value << 4U) | digit;
   }
   return value;
 }
@@ -196,9 +204,27 @@ std::string format_event(const TraceEvent& event) {
 }
 
 Result<TraceEvent> parse_event(std::string_view line) {
+  TraceEvent event;
+  if (auto ok = parse_event(line, event); !ok) return ok.error();
+  return event;
+}
+
+Result<void> parse_event(std::string_view line, TraceEvent& event) {
   std::string_view rest = line;
   const std::string_view word = next_word(rest);
-  TraceEvent event;
+  // Reset without giving back the strings' capacity.
+  event.device = DevicePlacement{};
+  event.bytes.reset();
+  event.requested.reset();
+  event.time_ns.reset();
+  event.address.reset();
+  event.stream.reset();
+  event.tag.clear();
+  event.recorded_error.reset();
+  event.recorded_resolved.reset();
+  event.check_allocated.reset();
+  event.check_reserved.reset();
+  event.text.clear();
   if (word == "alloc") {
     event.kind = TraceEvent::Kind::Allocate;
   } else if (word == "free") {
@@ -211,7 +237,7 @@ Result<TraceEvent> parse_event(std::string_view line) {
     const std::string_view device = next_word(rest);
     if (device.empty()) {
       event.kind = TraceEvent::Kind::ResetPeakAll;
-      return event;
+      return {};
     }
     event.kind = TraceEvent::Kind::ResetPeak;
     auto parsed = parse_device(device);
@@ -219,13 +245,13 @@ Result<TraceEvent> parse_event(std::string_view line) {
     if (parsed->is_auto()) return Error::parse_error("reset_peak takes cpu or gpu:N, not auto");
     event.device = *parsed;
     if (!next_word(rest).empty()) return Error::parse_error("reset_peak takes at most a device");
-    return event;
+    return {};
   } else if (word == "mark") {
     event.kind = TraceEvent::Kind::Mark;
     while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
       rest.remove_prefix(1);
     event.text = std::string(rest);
-    return event;
+    return {};
   } else {
     return Error::parse_error(
         "expected an event (baseline, alloc, free, reset_peak, check, mark "
@@ -261,7 +287,7 @@ Result<TraceEvent> parse_event(std::string_view line) {
   if (event.kind == TraceEvent::Kind::Check && !event.check_allocated) {
     return Error::parse_error("check needs allocated=BYTES");
   }
-  return event;
+  return {};
 }
 
 }  // namespace memtrack::traces

@@ -7,7 +7,10 @@
 #include <memtrack/traces/replay.hpp>
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
+#include <map>
+#include <sstream>
 #include <thread>
 
 namespace memtrack::traces {
@@ -169,6 +172,49 @@ TEST(Replay, StateJsonLineHasEveryField) {
             "\"error\":\"OutOfMemory\",\"resolved\":null,\"devices\":{\"cpu\":{\"allocated\":0,"
             "\"available\":500,\"peak\":0,\"count\":0},\"gpu:0\":{\"allocated\":0,\"available\":"
             "1000,\"peak\":0,\"count\":0}},\"total_peak\":0}");
+}
+
+// Frees by address find their allocation among many live ones (the replay's address table:
+// collisions, growth, deletion in the middle of a probe run), checked against a std::map.
+RC_GTEST_PROP(Replay, FreesByAddressFindTheirAllocation, ()) {
+  const auto steps = *rc::gen::inRange<std::size_t>(1, 3000);
+  const auto spread = *rc::gen::element<std::uint64_t>(1, 64, 4096, 1ULL << 40U);
+  std::map<std::uint64_t, std::uint64_t> model;  // address -> bytes
+  std::string text = small_node;
+  std::uint64_t events = 0;
+  std::uint64_t frees = 0;
+  for (std::size_t i = 0; i < steps; ++i) {
+    const std::uint64_t address = *rc::gen::inRange<std::uint64_t>(0, 512) * spread;
+    if (const auto it = model.find(address); it != model.end()) {
+      text += "free gpu:0 addr=0x" + [address] {
+        std::ostringstream hex;
+        hex << std::hex << address;
+        return hex.str();
+      }() + "\n";
+      model.erase(it);
+      ++frees;
+    } else {
+      const std::uint64_t bytes = *rc::gen::inRange<std::uint64_t>(0, 2);
+      std::ostringstream line;
+      line << "alloc gpu:0 " << bytes << " addr=0x" << std::hex << address << "\n";
+      text += line.str();
+      model[address] = bytes;
+    }
+    ++events;
+  }
+  text += "end " + std::to_string(events) + "\n";
+  auto reader = reader_of(text);
+  RC_ASSERT(reader.has_value());
+  auto replayer = Replayer::create(small_config(), {});
+  RC_ASSERT(replayer.has_value());
+  RC_ASSERT(replayer->replay(*reader, {}).has_value());
+  RC_ASSERT(!replayer->summary().failure.has_value());
+  RC_ASSERT(replayer->summary().frees_by_address == frees);
+  std::uint64_t live = 0;
+  for (const auto& [address, bytes] : model)
+    live += bytes;
+  RC_ASSERT(replayer->tracker().allocated(Gpu{0}) == live);
+  RC_ASSERT(replayer->tracker().allocation_count(Gpu{0}) == model.size());
 }
 
 TEST(Recorder, ATrackersRecordingReplaysToTheSameOutcomes) {

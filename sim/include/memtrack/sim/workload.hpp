@@ -72,7 +72,7 @@ class Workload {
   virtual void observe(const Operation& operation, const CoreOutcome& outcome) = 0;
 };
 
-/// The workloads, by name: registry, churn, adversarial, ramp.
+/// The workloads, by name: registry, churn, adversarial, ramp, serving.
 [[nodiscard]] const std::vector<std::string_view>& workload_names();
 
 /// @return a workload by name, seeded, or a `ParseError` naming the known ones

@@ -81,11 +81,12 @@ struct ReplaySummary {
   std::uint64_t checkpoints_skipped{0};  ///< on a device whose replay departed from the recording
   std::uint64_t outcome_differences{0};  ///< outcomes unlike the recording's (other budgets)
   std::uint64_t marks{0};
-  std::uint64_t frees_by_address{0};         ///< frees whose allocation was found by address
-  std::uint64_t frees_of_unseen_address{0};  ///< address never allocated in the trace; by size
-  std::uint64_t frees_unresolved{0};         ///< no size and an unknown address: not applied
-  std::uint64_t frees_of_refused{0};         ///< of an allocation the replay refused: skipped
-  std::uint64_t cpu_fallback_bytes{0};       ///< `auto` allocations that went to the CPU
+  std::uint64_t frees_by_address{0};          ///< frees whose allocation was found by address
+  std::uint64_t frees_of_unseen_address{0};   ///< address never allocated in the trace; by size
+  std::uint64_t frees_unresolved{0};          ///< no size and an unknown address: not applied
+  std::uint64_t frees_of_refused{0};          ///< of an allocation the replay refused: skipped
+  std::uint64_t cpu_fallback_allocations{0};  ///< `auto` allocations that went to the CPU
+  std::uint64_t cpu_fallback_bytes{0};        ///< their bytes, summed over the run (saturating)
   std::map<DevicePlacement, std::uint64_t> high_water;  ///< max allocated seen, resets ignored
   std::optional<Refusal> first_refusal;
   std::optional<ReplayFailure> failure;  ///< the replay stops at the first

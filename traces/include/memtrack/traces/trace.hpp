@@ -114,6 +114,9 @@ struct TraceEvent {
  */
 [[nodiscard]] Result<TraceEvent> parse_event(std::string_view line);
 
+/// The same, into `event` (reusing its storage: the streaming reader's path).
+[[nodiscard]] Result<void> parse_event(std::string_view line, TraceEvent& event);
+
 /// @return an `ErrorKind` from its name (`OutOfMemory`), or nothing
 [[nodiscard]] std::optional<ErrorKind> parse_error_kind(std::string_view name);
 

@@ -1,0 +1,85 @@
+#include "fuzz_entries.hpp"
+
+#include <memtrack/traces/importers.hpp>
+#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/replay.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace memtrack::traces::fuzz {
+namespace {
+
+/// Stops the fuzzer on a broken invariant (a crash it will save).
+[[noreturn]] void broken(const std::string& what) {
+  std::fprintf(stderr, "fuzz invariant broken: %s\n", what.c_str());
+  std::abort();
+}
+
+/// Reads a trace to its end and replays it (production tracker only: fast).
+void read_and_replay(TraceReader& reader) {
+  GpuConfig config;
+  for (std::uint32_t id = 0; id < 4; ++id)
+    config.gpus.push_back({id, std::uint64_t{1} << 40U});
+  auto replayer = Replayer::create(config, ReplayOptions{false, Placement::Recorded, false});
+  if (!replayer) broken("the fixed config was refused");
+  (void)replayer->replay(reader, {});
+}
+
+/// An importer's output must be a valid trace: written, it reads back event for event.
+void check_round_trip(const MemorySink& sink) {
+  const std::string text = format_trace(sink.header_, sink.events_);
+  auto reader = TraceReader::from_source(memory_source(text, "round-trip"), "round-trip");
+  if (!reader) broken("an imported header does not read back: " + reader.error().to_string());
+  TraceEvent event;
+  for (const TraceEvent& expected : sink.events_) {
+    auto more = reader->next(event);
+    if (!more || !*more) broken("an imported trace ends early on reading back");
+    if (!(event == expected))
+      broken("an imported event reads back differently: " + format_event(expected));
+  }
+  auto end = reader->next(event);
+  if (!end || *end) broken("an imported trace does not end where it should");
+}
+
+void run_importer(SourceFormat format, const std::uint8_t* data, std::size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  MemorySink sink;
+  ImportOptions options;
+  if (auto report = import_bytes(format, bytes, "fuzz-input", sink, options)) {
+    check_round_trip(sink);
+  }
+}
+
+}  // namespace
+
+void canonical(const std::uint8_t* data, std::size_t size) {
+  auto reader = TraceReader::from_source(
+      memory_source(std::string(reinterpret_cast<const char*>(data), size), "fuzz"), "fuzz");
+  if (reader) read_and_replay(*reader);
+}
+
+void pytorch(const std::uint8_t* data, std::size_t size) {
+  run_importer(SourceFormat::PytorchSnapshot, data, size);
+}
+void kineto(const std::uint8_t* data, std::size_t size) {
+  run_importer(SourceFormat::Kineto, data, size);
+}
+void rmm(const std::uint8_t* data, std::size_t size) {
+  run_importer(SourceFormat::Rmm, data, size);
+}
+void nsight(const std::uint8_t* data, std::size_t size) {
+  run_importer(SourceFormat::Nsight, data, size);
+}
+
+Entry entry(std::string_view name) {
+  if (name == "canonical") return &canonical;
+  if (name == "pytorch") return &pytorch;
+  if (name == "kineto") return &kineto;
+  if (name == "rmm") return &rmm;
+  if (name == "nsight") return &nsight;
+  return nullptr;
+}
+
+}  // namespace memtrack::traces::fuzz

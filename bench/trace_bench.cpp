@@ -110,6 +110,21 @@ void BM_PlainRead(benchmark::State& state) {
   state.SetItemsProcessed(state.range(0) * state.iterations());
 }
 
+// Parsing every event, without replaying: where the time between the floor and a replay goes.
+void BM_ReadEvents(benchmark::State& state) {
+  const auto path = generate(static_cast<std::uint64_t>(state.range(0)));
+  for (auto _ : state) {
+    auto reader = TraceReader::open(path);
+    TraceEvent event;
+    std::uint64_t bytes = 0;
+    for (auto more = reader->next(event); more && *more; more = reader->next(event)) {
+      bytes += event.bytes.value_or(0);
+    }
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.range(0) * state.iterations());
+}
+
 void replay(benchmark::State& state, bool lockstep) {
   const auto path = generate(static_cast<std::uint64_t>(state.range(0)));
   std::uint64_t growth = 0;
@@ -140,6 +155,7 @@ void BM_ReplayLockstep(benchmark::State& state) {
 
 const auto events = static_cast<std::int64_t>(event_count());
 BENCHMARK(BM_PlainRead)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadEvents)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReplayProductionOnly)
     ->Arg(events / 10)
     ->Arg(events)
@@ -154,7 +170,8 @@ int main(int argc, char** argv) {
   std::cout << "generating a " << n << "-event trace (once; in the temporary folder)...\n";
   const int code = memtrack::bench::run_with_ratios(
       argc, argv,
-      {{"BM_ReplayProductionOnly/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1",
+      {{"BM_ReadEvents/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0},
+       {"BM_ReplayProductionOnly/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1",
         3.0},
        {"BM_ReplayLockstep/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0}});
   for (const auto& entry :

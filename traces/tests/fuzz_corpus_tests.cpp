@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 namespace memtrack::traces {
@@ -24,9 +23,9 @@ TEST(FuzzCorpus, SeedsAndSavedCrashesRunCleanly) {
       if (!std::filesystem::exists(dir)) continue;
       for (const auto& file : std::filesystem::directory_iterator(dir)) {
         if (!file.is_regular_file() || file.path().filename() == ".gitkeep") continue;
-        std::ifstream in(file.path(), std::ios::binary);
-        const std::string bytes{std::istreambuf_iterator<char>(in),
-                                std::istreambuf_iterator<char>()};
+        std::string bytes(static_cast<std::size_t>(std::filesystem::file_size(file.path())), '\0');
+        std::ifstream(file.path(), std::ios::binary)
+            .read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
         SCOPED_TRACE(file.path().string());
         entry(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
         ++inputs;

@@ -52,8 +52,10 @@ inline void write_bytes(const std::filesystem::path& path, const std::string& by
 }
 
 inline std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string bytes(static_cast<std::size_t>(std::filesystem::file_size(path)), '\0');
+  std::ifstream(path, std::ios::binary)
+      .read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return bytes;
 }
 
 /// A reader over trace text (the name `t.trace` appears in errors).

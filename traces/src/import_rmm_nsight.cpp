@@ -9,9 +9,9 @@
 
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
-#include <regex>
 
 namespace memtrack::traces {
 namespace {
@@ -102,13 +102,22 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
                                 const ImportOptions& options) {
   const std::string file(name);
   std::uint32_t device = options.device.value_or(0);
-  static const std::regex per_device(R"(\.dev([0-9]+))");
-  std::match_results<std::string::const_iterator> match;
-  if (!options.device && std::regex_search(file, match, per_device)) {
-    const auto id = decimal(match[1].str());
-    if (!id || *id > UINT32_MAX)
-      return Error::parse_error(file + ": device id in '.devN' too large");
-    device = static_cast<std::uint32_t>(*id);
+  if (!options.device) {
+    // RMM's per-device logs are named NAME.devN...: take the last ".dev" followed by digits.
+    const std::string base = std::filesystem::path(file).filename().string();
+    for (std::size_t at = base.rfind(".dev"); at != std::string::npos;
+         at = at == 0 ? std::string::npos : base.rfind(".dev", at - 1)) {
+      std::size_t end = at + 4;
+      while (end < base.size() && base[end] >= '0' && base[end] <= '9')
+        ++end;
+      if (end == at + 4) continue;
+      const auto id = decimal(std::string_view(base).substr(at + 4, end - at - 4));
+      if (!id || *id > UINT32_MAX) {
+        return Error::parse_error(file + ": device id in '.devN' too large");
+      }
+      device = static_cast<std::uint32_t>(*id);
+      break;
+    }
   }
   ImportReport report;
   TraceHeader header;

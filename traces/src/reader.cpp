@@ -2,6 +2,8 @@
 
 #include <memtrack/sim/scenario.hpp>
 
+#include "import_support.hpp"
+
 #include <charconv>
 #include <cstring>
 
@@ -11,14 +13,7 @@ namespace {
 constexpr std::size_t read_chunk = 256 * 1024;
 constexpr std::size_t flush_bytes = 256 * 1024;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using detail::trim;
 
 /// @return the line without a `#` comment and surrounding blanks
 std::string_view content(std::string_view line) {

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache git python3   # toolchain and the mutation-check driver
-  clang-19 clang-format                                  # the second compiler CI builds with
+  clang-19 libclang-rt-19-dev clang-format               # the second compiler; libFuzzer, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev             # GoogleTest, Google Benchmark
   librapidcheck-dev                                      # RapidCheck (static, not PIC)
   libboost-dev                                           # Boost.Multiprecision (reference model)

@@ -69,9 +69,10 @@ TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
                                                    block(0x2000, 512, 30, "active_pending_free"),
                                                    block(0x3000, 512, 512, "inactive")}}}}},
       {"device_traces",
-       PyList{PyList{entry("free_requested", 0x4000, 50, 1), entry("free_completed", 0x4000, 50, 2),
+       PyList{
+           Py(PyList{entry("free_requested", 0x4000, 50, 1), entry("free_completed", 0x4000, 50, 2),
                      entry("segment_alloc", 0x9000, 4096, 3), entry("alloc", 0x2000, 30, 4),
-                     entry("alloc", 0x5000, 7, 5), entry("free_completed", 0x5000, 7, 6)}}}});
+                     entry("alloc", 0x5000, 7, 5), entry("free_completed", 0x5000, 7, 6)})}}});
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "snap.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
@@ -111,8 +112,9 @@ TEST(PytorchSnapshot, OldLayoutsBareListAndBlocksWithoutAddresses) {
 
 TEST(PytorchSnapshot, InconsistentSnapshotsAndBadFieldsAreLocated) {
   // The trace allocates 0x2000 but no active block is there at the end, and it is never freed.
-  const std::string lost = pickle_of(PyDict{
-      {"segments", PyList{}}, {"device_traces", PyList{PyList{entry("alloc", 0x2000, 30, 1)}}}});
+  const std::string lost =
+      pickle_of(PyDict{{"segments", PyList{}},
+                       {"device_traces", PyList{Py(PyList{entry("alloc", 0x2000, 30, 1)})}}});
   MemorySink sink;
   auto report = import_pytorch_snapshot(lost, "lost.pickle", sink);
   ASSERT_FALSE(report);

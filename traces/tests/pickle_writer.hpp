@@ -15,6 +15,8 @@ struct Py;
 using PyList = std::vector<Py>;
 using PyDict = std::vector<std::pair<std::string, Py>>;
 
+/// A Python-like value. Note: write a list inside a list as `PyList{Py(PyList{...})}`; a bare
+/// `PyList{PyList{...}}` may be taken as a copy of the inner list.
 struct Py {
   std::variant<std::monostate, bool, std::int64_t, std::string, PyList, PyDict, double> value;
   Py() = default;

@@ -392,11 +392,4 @@ const std::filesystem::path& AtomicOutput::path() const {
   return state_->path;
 }
 
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
-  auto output = AtomicOutput::create(path);
-  if (!output) return output.error();
-  if (auto ok = output->write(bytes); !ok) return ok;
-  return output->commit();
-}
-
 }  // namespace memtrack::traces

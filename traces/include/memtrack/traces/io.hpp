@@ -82,8 +82,4 @@ class AtomicOutput {
   std::unique_ptr<State> state_;
 };
 
-/// Writes `bytes` to `path` through `AtomicOutput`.
-[[nodiscard]] Result<void> write_file_atomically(const std::filesystem::path& path,
-                                                 std::string_view bytes);
-
 }  // namespace memtrack::traces

@@ -96,9 +96,6 @@ struct TraceEvent {
     return event;
   }
 
-  /// @return whether the event changes a tracker (baseline, alloc, free, reset_peak)
-  [[nodiscard]] bool is_operation() const { return kind != Kind::Check && kind != Kind::Mark; }
-
   friend bool operator==(const TraceEvent&, const TraceEvent&) = default;
 };
 

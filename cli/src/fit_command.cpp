@@ -38,7 +38,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   }
   // Open every trace first: bad input is reported before any replay.
   std::vector<OpenedTrace> opened;
-  std::size_t declared_gpus = 1;
+  std::size_t declared_gpus = 0;
   for (const std::string& file : options.files) {
     auto trace = open_trace(file);
     if (!trace) {
@@ -51,11 +51,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     opened.push_back(std::move(*trace));
   }
   // The node: the profile, repeated to the most GPUs any trace declares unless --gpus says.
-  traces::TraceHeader widest;
-  widest.config = GpuConfig{};
-  for (std::uint32_t i = 0; i < declared_gpus; ++i)
-    widest.config->gpus.push_back({i, 1});
-  auto budgets = choose_budgets(widest, options.profile, options.gpus, options.files.front());
+  auto budgets = profile_budgets(options.profile, options.gpus, declared_gpus);
   if (!budgets) {
     err << "memtrack fit: " << budgets.error().to_string() << "\n";
     return exit_bad_input;

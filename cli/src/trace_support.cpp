@@ -45,10 +45,14 @@ Result<Budgets> choose_budgets(const traces::TraceHeader& header, const std::str
                               ": the trace declares no devices (its source did not record "
                               "them): give --profile, e.g. --profile h100-sxm");
   }
+  return profile_budgets(profile, gpus, header.config ? header.config->gpus.size() : 0);
+}
+
+Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::uint32_t> gpus,
+                                std::size_t declared_gpus) {
   auto node = sim::make_node(profile);
   if (!node) return node.error();
-  const std::size_t declared = header.config ? header.config->gpus.size() : 0;
-  const std::size_t wanted = gpus ? *gpus : std::max<std::size_t>(declared, 1);
+  const std::size_t wanted = gpus ? *gpus : std::max<std::size_t>(declared_gpus, 1);
   if (node->config.gpus.size() == 1 && wanted != 1) {
     node = sim::make_node(profile, static_cast<std::uint32_t>(wanted));
     if (!node) return node.error();

@@ -39,6 +39,13 @@ struct Budgets {
 Result<Budgets> choose_budgets(const traces::TraceHeader& header, const std::string& profile,
                                std::optional<std::uint32_t> gpus, const std::string& trace_name);
 
+/**
+ * @brief A profile's budgets: `profile` repeated to `gpus`, or by default to `declared_gpus`
+ * (at least one), when it is a single-GPU profile.
+ */
+Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::uint32_t> gpus,
+                                std::size_t declared_gpus);
+
 /// @return how the trace's GPU ids map onto the replay's
 std::map<std::uint32_t, std::uint32_t> gpu_map_for(const traces::TraceHeader& header,
                                                    const Budgets& budgets);

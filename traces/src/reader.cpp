@@ -114,6 +114,12 @@ Result<void> TraceReader::read_header() {
       header_.source = std::string(trim(line.substr(line.find("source") + 6)));
       continue;
     }
+    if (text.starts_with("device ")) {
+      auto record = parse_device_record(text);
+      if (!record) return located(record.error().to_string());
+      header_.devices.push_back(std::move(*record));
+      continue;
+    }
     if (text.starts_with("profile ")) {
       if (header_.config) return located("a header names a profile or declares devices, not both");
       header_.profile = std::string(trim(text.substr(8)));
@@ -125,7 +131,7 @@ Result<void> TraceReader::read_header() {
     if (!*handled) {
       return located(
           "expected a header line (source, profile, memory_fraction, "
-          "cpu_memory_limit, gpu) or 'events', got '" +
+          "cpu_memory_limit, gpu, device) or 'events', got '" +
           std::string(text) + "'");
     }
     if (!header_.profile.empty()) {
@@ -195,6 +201,9 @@ std::string format_header(const TraceHeader& header) {
   }
   if (!header.profile.empty()) text += "profile " + header.profile + "\n";
   if (header.config) text += sim::config_to_text(*header.config);
+  for (const DeviceRecord& record : header.devices) {
+    text += format_device_record(record) + "\n";
+  }
   text += "events\n";
   return text;
 }

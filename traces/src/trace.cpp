@@ -4,6 +4,7 @@
 
 #include <array>
 #include <charconv>
+#include <limits>
 
 namespace memtrack::traces {
 namespace {
@@ -288,6 +289,80 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
     return Error::parse_error("check needs allocated=BYTES");
   }
   return {};
+}
+
+std::string format_device_record(const DeviceRecord& record) {
+  std::string line = "device " + std::to_string(record.id);
+  const auto add = [&line](std::string_view key, const std::string& value) {
+    if (!value.empty()) line += " " + std::string(key) + "=" + value;
+  };
+  const auto add_number = [&line](std::string_view key, const std::optional<std::uint64_t>& value) {
+    if (value) line += " " + std::string(key) + "=" + std::to_string(*value);
+  };
+  add("uuid", record.uuid);
+  add("cc", record.compute_capability);
+  add_number("total_global_mem", record.total_global_mem);
+  add_number("free_at_start", record.free_at_start);
+  add_number("total_at_start", record.total_at_start);
+  add("name", record.name);
+  return line;
+}
+
+Result<DeviceRecord> parse_device_record(std::string_view line) {
+  std::string_view rest = line;
+  if (next_word(rest) != "device") {
+    return Error::parse_error("expected 'device ID [key=value]... [name=TEXT]'");
+  }
+  DeviceRecord record;
+  const std::string_view id_text = next_word(rest);
+  auto id = parse_decimal(id_text, "a device id");
+  if (!id) return id.error();
+  if (*id > std::numeric_limits<std::uint32_t>::max()) {
+    return Error::parse_error("device id '" + std::string(id_text) + "' is too large");
+  }
+  record.id = static_cast<std::uint32_t>(*id);
+  for (;;) {
+    const std::string_view before = rest;
+    const std::string_view item = next_word(rest);
+    if (item.empty()) break;
+    const std::size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      return Error::parse_error("expected key=value in a device line, got '" + std::string(item) +
+                                "'");
+    }
+    const std::string_view key = item.substr(0, equals);
+    const std::string_view value = item.substr(equals + 1);
+    if (key == "name") {  // to the end of the line: names have blanks
+      const std::size_t at = before.find("name=");
+      std::string_view name = before.substr(at + 5);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+        name.remove_suffix(1);
+      record.name = std::string(name);
+      break;
+    }
+    std::optional<std::uint64_t>* number = nullptr;
+    if (key == "uuid") {
+      record.uuid = std::string(value);
+    } else if (key == "cc") {
+      record.compute_capability = std::string(value);
+    } else if (key == "total_global_mem") {
+      number = &record.total_global_mem;
+    } else if (key == "free_at_start") {
+      number = &record.free_at_start;
+    } else if (key == "total_at_start") {
+      number = &record.total_at_start;
+    } else {
+      return Error::parse_error("unknown device attribute '" + std::string(key) +
+                                "': expected uuid, cc, total_global_mem, free_at_start, "
+                                "total_at_start or name");
+    }
+    if (number != nullptr) {
+      auto parsed = parse_decimal(value, key);
+      if (!parsed) return parsed.error();
+      *number = *parsed;
+    }
+  }
+  return record;
 }
 
 }  // namespace memtrack::traces

@@ -117,6 +117,60 @@ std::string error_of(const std::string& text) {
   return events ? std::string() : events.error().to_string();
 }
 
+TEST(TraceDeviceRecord, HeaderLinesRoundTripAndKeepTheirNames) {
+  DeviceRecord record;
+  record.id = 1;
+  record.uuid = "GPU-5a1c0d2e-0000-1111-2222-333344445555";
+  record.compute_capability = "9.0";
+  record.total_global_mem = 150121545728ULL;
+  record.free_at_start = 149500000256ULL;
+  record.total_at_start = 150121545728ULL;
+  record.name = "NVIDIA H200 NVL";
+  const std::string line = format_device_record(record);
+  EXPECT_EQ(line,
+            "device 1 uuid=GPU-5a1c0d2e-0000-1111-2222-333344445555 cc=9.0 "
+            "total_global_mem=150121545728 free_at_start=149500000256 "
+            "total_at_start=150121545728 name=NVIDIA H200 NVL");
+  auto parsed = parse_device_record(line);
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(*parsed, record);
+
+  DeviceRecord bare;
+  bare.id = 0;
+  EXPECT_EQ(format_device_record(bare), "device 0");
+  EXPECT_EQ(parse_device_record("device 0").value(), bare);
+
+  EXPECT_FALSE(parse_device_record("device"));
+  EXPECT_FALSE(parse_device_record("device x"));
+  EXPECT_FALSE(parse_device_record("device 0 free_at_start=lots"));
+  EXPECT_FALSE(parse_device_record("device 0 colour=green"));
+  EXPECT_FALSE(parse_device_record("device 0 uuid"));
+}
+
+TEST(TraceReader, KeepsTheDeviceTableOfARecording) {
+  ScratchDir dir;
+  const auto path = dir.path() / "devices.trace";
+  TraceHeader recorded;
+  recorded.source = "memtrack record";
+  recorded.config = GpuConfig{};
+  recorded.config->gpus.push_back(GpuSpec{0, 1ULL << 30U, {}, {}, "A"});
+  DeviceRecord record;
+  record.name = "NVIDIA A";
+  record.free_at_start = 1000;
+  recorded.devices.push_back(record);
+  auto writer = TraceWriter::create(path, recorded);
+  ASSERT_TRUE(writer) << writer.error().to_string();
+  ASSERT_TRUE(writer->finish());
+  auto reader = TraceReader::open(path);
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  ASSERT_EQ(reader->header().devices.size(), 1U);
+  EXPECT_EQ(reader->header().devices[0], record);
+
+  auto bad = reader_of("memtrack-trace 1\ndevice 0 total_global_mem=-1\nevents\nend 0\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().to_string().find(":2:"), std::string::npos) << bad.error().to_string();
+}
+
 TEST(TraceReader, TruncationIsAnErrorWithItsLine) {
   // No trailer: the recording was cut at a line boundary.
   EXPECT_NE(error_of(std::string(header) + "alloc gpu:0 1\n")

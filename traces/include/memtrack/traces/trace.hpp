@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace memtrack::traces {
 
@@ -40,6 +41,34 @@ inline constexpr std::string_view trace_magic = "memtrack-trace 1";
 /// The longest line a reader accepts (a longer one is refused as corrupt, not buffered).
 inline constexpr std::size_t max_line_bytes = 64 * 1024;
 
+/**
+ * @brief A recorded device's identity and memory when the recording started: a `device` header
+ * line, written by the CUPTI recorder (informational; budgets come from the `gpu` lines).
+ *
+ *     device 0 uuid=GPU-5a1c... cc=9.0 total_global_mem=150121545728 free_at_start=149500000256
+ *         total_at_start=150121545728 name=NVIDIA H200
+ */
+struct DeviceRecord {
+  std::uint32_t id{0};
+  std::string uuid;                               ///< `uuid=`: e.g. GPU-5a1c...; no blanks
+  std::string compute_capability;                 ///< `cc=`: MAJOR.MINOR
+  std::optional<std::uint64_t> total_global_mem;  ///< `total_global_mem=`: cudaDeviceProp
+  std::optional<std::uint64_t> free_at_start;     ///< `free_at_start=`: cudaMemGetInfo free
+  std::optional<std::uint64_t> total_at_start;    ///< `total_at_start=`: cudaMemGetInfo total
+  std::string name;                               ///< `name=`: last, to the end of the line
+
+  friend bool operator==(const DeviceRecord&, const DeviceRecord&) = default;
+};
+
+/// @return the record as a header line, `device ...`, without the newline
+[[nodiscard]] std::string format_device_record(const DeviceRecord& record);
+
+/**
+ * @brief Parses a `device ...` header line.
+ * @return the record, or a `ParseError` saying what was expected
+ */
+[[nodiscard]] Result<DeviceRecord> parse_device_record(std::string_view line);
+
 /// What a trace says about the devices and where it came from.
 struct TraceHeader {
   /// Free text: the tool, file and anything else about the recording's origin.
@@ -48,6 +77,8 @@ struct TraceHeader {
   std::optional<GpuConfig> config;
   /// A node spec (`2xrtx5090`) naming the devices instead of `config`.
   std::string profile;
+  /// What a recorder knew of each device (`device` lines), in id order.
+  std::vector<DeviceRecord> devices;
 
   /// @return whether the header says which devices the recording ran on
   [[nodiscard]] bool has_devices() const { return config.has_value() || !profile.empty(); }

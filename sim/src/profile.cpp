@@ -141,6 +141,42 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
   return profile;
 }
 
+std::string format_profile(const DeviceProfile& profile, const std::vector<std::string>& comment) {
+  const auto one_line = [](std::string text) {
+    for (char& c : text) {
+      if (c == '|' || c == '\n' || c == '\r') c = ' ';
+    }
+    return text;
+  };
+  std::string text;
+  for (const std::string& line : comment)
+    text += "# " + one_line(line) + "\n";
+  text += "name = " + profile.name + "\n";
+  if (!profile.display_name.empty()) text += "display_name = " + profile.display_name + "\n";
+  if (profile.is_cpu) text += "kind = cpu\n";
+  const auto field = [&](std::string_view key, const auto& sourced, const std::string& value) {
+    text += std::string(key) + " = " + value + " | " + std::string(to_string(sourced.provenance)) +
+            " | " + one_line(sourced.source) + "\n";
+  };
+  const auto bytes = [&](std::string_view key, const std::optional<Sourced<std::uint64_t>>& f) {
+    if (f) field(key, *f, std::to_string(f->value));
+  };
+  bytes("cuda_total_bytes", profile.cuda_total_bytes);
+  bytes("nvidia_smi_total_mib", profile.nvidia_smi_total_mib);
+  if (profile.compute_capability) {
+    field("compute_capability", *profile.compute_capability, profile.compute_capability->value);
+  }
+  bytes("memory_bandwidth_gbps", profile.memory_bandwidth_gbps);
+  if (profile.memory_fraction) {
+    field("memory_fraction", *profile.memory_fraction, profile.memory_fraction->value.to_string());
+  }
+  bytes("usable_bytes", profile.usable_bytes);
+  bytes("context_overhead_bytes", profile.context_overhead_bytes);
+  bytes("allocation_granularity_bytes", profile.allocation_granularity_bytes);
+  bytes("cpu_memory_limit_bytes", profile.cpu_memory_limit_bytes);
+  return text;
+}
+
 Result<DeviceProfile> load_profile(const std::filesystem::path& path) {
   auto text = detail::read_text_file(path, max_profile_bytes, "a profile");
   if (!text) return text.error();

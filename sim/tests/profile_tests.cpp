@@ -122,3 +122,44 @@ TEST(Profiles, CustomProfileFromAFile) {
 
 }  // namespace
 }  // namespace memtrack::sim
+
+namespace memtrack::sim {
+namespace {
+
+TEST(Profiles, EveryBuiltInProfileFormatsToTextThatParsesBackToIt) {
+  auto profiles = load_builtin_profiles();
+  ASSERT_TRUE(profiles) << profiles.error().to_string();
+  ASSERT_FALSE(profiles->empty());
+  for (const DeviceProfile& profile : *profiles) {
+    const std::string text = format_profile(profile, {"written by a test", "second | line"});
+    EXPECT_TRUE(text.starts_with("# written by a test\n# second   line\nname = ")) << text;
+    auto again = parse_profile(text, profile.file);
+    ASSERT_TRUE(again) << again.error().to_string() << "\n" << text;
+    EXPECT_EQ(again->name, profile.name);
+    EXPECT_EQ(again->display_name, profile.display_name);
+    EXPECT_EQ(again->is_cpu, profile.is_cpu);
+    EXPECT_EQ(again->cuda_total_bytes, profile.cuda_total_bytes) << profile.name;
+    EXPECT_EQ(again->nvidia_smi_total_mib, profile.nvidia_smi_total_mib) << profile.name;
+    EXPECT_EQ(again->compute_capability, profile.compute_capability) << profile.name;
+    EXPECT_EQ(again->memory_bandwidth_gbps, profile.memory_bandwidth_gbps) << profile.name;
+    EXPECT_EQ(again->memory_fraction, profile.memory_fraction) << profile.name;
+    EXPECT_EQ(again->usable_bytes, profile.usable_bytes) << profile.name;
+    EXPECT_EQ(again->context_overhead_bytes, profile.context_overhead_bytes) << profile.name;
+    EXPECT_EQ(again->allocation_granularity_bytes, profile.allocation_granularity_bytes)
+        << profile.name;
+    EXPECT_EQ(again->cpu_memory_limit_bytes, profile.cpu_memory_limit_bytes) << profile.name;
+  }
+}
+
+TEST(Profiles, ABarInASourceCannotBreakTheLine) {
+  DeviceProfile profile;
+  profile.name = "x";
+  profile.cuda_total_bytes = Sourced<std::uint64_t>{1024, Provenance::Measured, "a | b\nc"};
+  auto again = parse_profile(format_profile(profile), "x.profile");
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(again->cuda_total_bytes->source, "a   b c");
+  EXPECT_EQ(again->cuda_total_bytes->provenance, Provenance::Measured);
+}
+
+}  // namespace
+}  // namespace memtrack::sim

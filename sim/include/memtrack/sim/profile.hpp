@@ -32,6 +32,8 @@ struct Sourced {
   T value{};
   Provenance provenance{Provenance::Estimated};
   std::string source;
+
+  friend bool operator==(const Sourced&, const Sourced&) = default;
 };
 
 /// One device model.
@@ -62,6 +64,14 @@ struct DeviceProfile {
 [[nodiscard]] Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file);
 
 /// Reads and parses a profile file (at most 1 MiB).
+/**
+ * @brief The profile in the `.profile` format, `parse_profile` reads back field for field (`file`
+ * aside): `key = value | provenance | source`, one field a line, after `comment` lines (`# ` is
+ * added). A `|` or line break inside a source becomes a blank.
+ */
+[[nodiscard]] std::string format_profile(const DeviceProfile& profile,
+                                         const std::vector<std::string>& comment = {});
+
 [[nodiscard]] Result<DeviceProfile> load_profile(const std::filesystem::path& path);
 
 /// The folder of built-in profiles: `MEMTRACK_PROFILES_DIR` when set, else the installed or

@@ -24,6 +24,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   add_replay_command(app, chosen);
   add_fit_command(app, chosen);
   add_import_command(app, chosen);
+  add_record_command(app, chosen);
+  add_probe_command(app, chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
   try {

@@ -1,7 +1,13 @@
 // One function per subcommand: each adds itself to the app and sets `run` when chosen.
 #pragma once
 
+#include <memtrack/recorder/probe.hpp>
+
 #include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include <functional>
 #include <ostream>
@@ -19,5 +25,20 @@ void add_sim_command(CLI::App& app, Command& chosen);
 void add_replay_command(CLI::App& app, Command& chosen);
 void add_fit_command(CLI::App& app, Command& chosen);
 void add_import_command(CLI::App& app, Command& chosen);
+void add_record_command(CLI::App& app, Command& chosen);
+void add_probe_command(CLI::App& app, Command& chosen);
+
+/// `memtrack probe`'s options.
+struct ProbeCommandOptions {
+  std::vector<std::uint32_t> devices;
+  std::string output;
+  std::string name;
+  std::string check;
+  bool samples{false};
+};
+
+/// `memtrack probe` on any backend (tests use a simulated device).
+int run_probe(recorder::ProbeBackend& backend, const ProbeCommandOptions& options,
+              std::ostream& out, std::ostream& err);
 
 }  // namespace memtrack::cli

@@ -169,8 +169,18 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
   out << "memtrack replay: " << options.file;
   if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
   out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
-      << "\n  budgets: " << budgets->description << "\n  " << s.events << " events, "
-      << s.operations << " operations "
+      << "\n";
+  for (const traces::DeviceRecord& device : reader.header().devices) {
+    out << "  recorded on: gpu:" << device.id << " " << (device.name.empty() ? "?" : device.name);
+    if (!device.uuid.empty()) out << " " << device.uuid;
+    if (device.free_at_start && device.total_at_start) {
+      out << ", " << *device.free_at_start << " of " << *device.total_at_start
+          << " bytes free at start";
+    }
+    out << "\n";
+  }
+  out << "  budgets: " << budgets->description << "\n  " << s.events << " events, " << s.operations
+      << " operations "
       << (options.production_only ? "(production tracker only)"
                                   : "checked in lockstep with the reference model")
       << "\n\n";

@@ -70,6 +70,21 @@ TEST_F(TraceCommands, ReplayAgreesAndPrintsPeaksAndCounts) {
       << r.out;
 }
 
+TEST_F(TraceCommands, ReplayNamesTheDevicesARecorderSaw) {
+  const std::string trace =
+      write("r.trace", std::string(node).replace(std::string(node).find("events\n"), 7,
+                                                 "device 0 uuid=GPU-12ab free_at_start=900 "
+                                                 "total_at_start=1000 name=NVIDIA Test GPU\n"
+                                                 "events\n") +
+                           "alloc gpu:0 10\nend 1\n");
+  const CliRun r = memtrack({"replay", trace});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(
+      r.out.find("recorded on: gpu:0 NVIDIA Test GPU GPU-12ab, 900 of 1000 bytes free at start"),
+      std::string::npos)
+      << r.out;
+}
+
 TEST_F(TraceCommands, ReplayFailedCheckpointExitsOneWithTheEventAndBothStates) {
   const std::string trace = write("b.trace", std::string(node) +
                                                  "alloc gpu:0 600\n"

@@ -1,0 +1,77 @@
+#include <memtrack/recorder/recording.hpp>
+
+#include <charconv>
+#include <cstdlib>
+
+namespace memtrack::recorder {
+namespace {
+
+std::uint32_t major_of(std::uint32_t version) {
+  // From CUDA 13 the version is xxyyzz (130001); before it, a plain counter (v28 = 12.9 Update 1).
+  return version >= 10000 ? version / 10000 : 12;
+}
+
+}  // namespace
+
+std::string format_status(const RecordingStatus& status) {
+  if (status.ok) {
+    return "ok " + std::to_string(status.events) + " " + std::to_string(status.devices) + "\n";
+  }
+  std::string message = status.message;
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return "error " + message + "\n";
+}
+
+Result<RecordingStatus> parse_status(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+    text.remove_suffix(1);
+  RecordingStatus status;
+  if (text.starts_with("error ")) {
+    status.message = std::string(text.substr(6));
+    return status;
+  }
+  const auto bad = [&text] {
+    return Error::parse_error("expected 'ok EVENTS DEVICES' or 'error MESSAGE', got '" +
+                              std::string(text.substr(0, 80)) + "'");
+  };
+  if (!text.starts_with("ok ")) return bad();
+  const char* at = text.data() + 3;
+  const char* end = text.data() + text.size();
+  auto [after_events, e1] = std::from_chars(at, end, status.events);
+  if (e1 != std::errc{} || after_events == end || *after_events != ' ') return bad();
+  auto [after_devices, e2] = std::from_chars(after_events + 1, end, status.devices);
+  if (e2 != std::errc{} || after_devices != end) return bad();
+  status.ok = true;
+  return status;
+}
+
+std::optional<std::string> cupti_version_problem(std::uint32_t runtime, std::uint32_t built_with) {
+  if (runtime == 0) return std::string("CUPTI did not report its version");
+  const std::uint32_t want = major_of(built_with);
+  if (major_of(runtime) != want) {
+    return "CUPTI API version " + std::to_string(runtime) + " is not the one this library was " +
+           "built for (" + std::to_string(built_with) + ", CUDA " + std::to_string(want) +
+           "): its activity records would be misread; use the CUPTI of CUDA " +
+           std::to_string(want) + " (LD_LIBRARY_PATH) or rebuild memtrack against this toolkit";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::filesystem::path> find_injection_library(
+    const std::filesystem::path& executable) {
+  if (const char* chosen = std::getenv("MEMTRACK_INJECT_LIBRARY"); chosen != nullptr && *chosen) {
+    return std::filesystem::path(chosen);
+  }
+  const std::filesystem::path dir = executable.parent_path();
+  for (const auto& candidate : {dir / injection_library, dir / ".." / "lib" / injection_library}) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec)) {
+      return std::filesystem::weakly_canonical(candidate, ec);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace memtrack::recorder

@@ -1,0 +1,322 @@
+// CUPTI activity records and driver callbacks -> trace events, on synthetic records laid out as
+// the CUPTI of this toolkit lays them out (no GPU needed).
+#include <memtrack/recorder/cupti_convert.hpp>
+#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/replay.hpp>
+#include <memtrack/units.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace memtrack::recorder {
+namespace {
+
+using traces::TraceEvent;
+
+CUpti_ActivityMemory4 memory_record(CUpti_ActivityMemoryOperationType operation,
+                                    CUpti_ActivityMemoryKind kind, std::uint32_t device,
+                                    std::uint64_t address, std::uint64_t bytes,
+                                    std::uint64_t time) {
+  CUpti_ActivityMemory4 record{};
+  record.kind = CUPTI_ACTIVITY_KIND_MEMORY2;
+  record.memoryOperationType = operation;
+  record.memoryKind = kind;
+  record.deviceId = device;
+  record.address = address;
+  record.bytes = bytes;
+  record.timestamp = time;
+  record.streamId = 7;
+  return record;
+}
+
+CUpti_ActivityMemory4 alloc_record(std::uint64_t address, std::uint64_t bytes, std::uint64_t time,
+                                   std::uint32_t device = 0) {
+  return memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                       CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, device, address, bytes, time);
+}
+
+CUpti_ActivityMemory4 free_record(std::uint64_t address, std::uint64_t bytes, std::uint64_t time,
+                                  std::uint32_t device = 0) {
+  return memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE,
+                       CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, device, address, bytes, time);
+}
+
+template <class Record>
+void feed(CuptiConverter& converter, const Record& record) {
+  converter.consume(reinterpret_cast<const CUpti_Activity&>(record));
+}
+
+traces::DeviceRecord device_record(std::uint32_t id, std::uint64_t total, std::uint64_t free) {
+  traces::DeviceRecord record;
+  record.id = id;
+  record.name = "NVIDIA H200";
+  record.uuid = "GPU-" + std::to_string(id);
+  record.compute_capability = "9.0";
+  record.total_global_mem = total;
+  record.total_at_start = total;
+  record.free_at_start = free;
+  return record;
+}
+
+/// A CUPTI buffer: records back to back, as CUPTI fills one.
+class Buffer {
+ public:
+  template <class Record>
+  void add(const Record& record) {
+    const std::size_t at = bytes_.size();
+    bytes_.resize(at + sizeof(Record));
+    std::memcpy(bytes_.data() + at, &record, sizeof(Record));
+  }
+  std::uint8_t* data() { return reinterpret_cast<std::uint8_t*>(bytes_.data()); }
+  [[nodiscard]] std::size_t size() const { return bytes_.size(); }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+TEST(CuptiConvert, DeviceAllocationsAndFreesBecomeEvents) {
+  CuptiConverter converter;
+  feed(converter, alloc_record(0x7f0000000000, 1_MiB + 1, 100));
+  feed(converter, free_record(0x7f0000000000, 1_MiB + 1, 200));
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 2U);
+  const TraceEvent& alloc = conversion.events[0];
+  EXPECT_EQ(alloc.kind, TraceEvent::Kind::Allocate);
+  EXPECT_EQ(alloc.device, DevicePlacement(Gpu{0}));
+  EXPECT_EQ(alloc.bytes, 1_MiB + 1);
+  EXPECT_EQ(alloc.address, 0x7f0000000000U);
+  EXPECT_EQ(alloc.time_ns, 100U);
+  EXPECT_FALSE(alloc.stream.has_value());  // cudaMalloc is not stream-ordered
+  EXPECT_EQ(traces::format_event(conversion.events[1]),
+            "free gpu:0 1048577 t=200 addr=0x7f0000000000");
+  EXPECT_EQ(converter.counts().memory_records, 2U);
+}
+
+TEST(CuptiConvert, KindsOfMemoryGoWhereTheyBelong) {
+  CuptiConverter converter;
+  auto pinned = memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                              CUPTI_ACTIVITY_MEMORY_KIND_PINNED, 0, 0x1000, 4096, 1);
+  auto managed = memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                               CUPTI_ACTIVITY_MEMORY_KIND_MANAGED, 0, 0x2000, 4096, 2);
+  auto statics = memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                               CUPTI_ACTIVITY_MEMORY_KIND_DEVICE_STATIC, 1, 0x3000, 512, 3);
+  auto array = memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                             CUPTI_ACTIVITY_MEMORY_KIND_ARRAY, 1, 0x4000, 8192, 4);
+  auto pooled = alloc_record(0x5000, 300, 5, 1);
+  pooled.isAsync = 1;
+  pooled.streamId = 13;
+  pooled.memoryPoolConfig.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL;
+  auto invalid = alloc_record(0x6000, 1, 6);
+  invalid.memoryOperationType = CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_INVALID;
+  for (const auto& record : {pinned, managed, statics, array, pooled, invalid}) {
+    feed(converter, record);
+  }
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 4U);
+  EXPECT_EQ(traces::format_event(conversion.events[0]),
+            "alloc cpu 4096 t=1 addr=0x1000 tag=pinned");
+  EXPECT_EQ(conversion.events[1].device, DevicePlacement(Gpu{1}));
+  EXPECT_EQ(conversion.events[1].tag, "static");
+  EXPECT_EQ(conversion.events[2].tag, "array");
+  EXPECT_EQ(conversion.events[3].tag, "pool");
+  EXPECT_EQ(conversion.events[3].stream, 13U);          // stream-ordered: the stream is kept
+  EXPECT_EQ(converter.counts().unaccounted_kinds, 1U);  // managed
+  EXPECT_EQ(converter.counts().other_records, 1U);      // the invalid operation
+}
+
+TEST(CuptiConvert, PoolRecordsBecomeMarksWithGrantedAndUsedBytes) {
+  CuptiConverter converter;
+  CUpti_ActivityMemoryPool3 pool{};
+  pool.kind = CUPTI_ACTIVITY_KIND_MEMORY_POOL;
+  pool.memoryPoolOperationType = CUPTI_ACTIVITY_MEMORY_POOL_OPERATION_TYPE_CREATED;
+  pool.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL;
+  pool.deviceId = 2;
+  pool.address = 0xabc000;
+  pool.size = 32_MiB;
+  pool.utilizedSize = 3_MiB;
+  pool.timestamp = 50;
+  feed(converter, pool);
+  pool.memoryPoolOperationType = CUPTI_ACTIVITY_MEMORY_POOL_OPERATION_TYPE_TRIMMED;
+  pool.size = 4_MiB;
+  pool.timestamp = 60;
+  feed(converter, pool);
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 2U);
+  EXPECT_EQ(conversion.events[0].kind, TraceEvent::Kind::Mark);
+  EXPECT_EQ(conversion.events[0].text,
+            "pool created gpu:2 pool=0xabc000 size=33554432 utilized=3145728 "
+            "release_threshold=0 t=50");
+  EXPECT_NE(conversion.events[1].text.find("pool trimmed gpu:2"), std::string::npos);
+  EXPECT_EQ(converter.counts().pool_records, 2U);
+}
+
+TEST(CuptiConvert, OutOfOrderDeliveryIsSortedByTimeTiesInArrivalOrder) {
+  CuptiConverter converter;
+  // CUPTI delivers the buffer holding the free before the one holding its allocation
+  feed(converter, free_record(0xa000, 64, 300));
+  feed(converter, alloc_record(0xb000, 32, 250));
+  feed(converter, alloc_record(0xa000, 64, 100));
+  feed(converter, free_record(0xb000, 32, 300));  // same time as the first free: after it
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 4U);
+  EXPECT_EQ(conversion.events[0].time_ns, 100U);
+  EXPECT_EQ(conversion.events[1].time_ns, 250U);
+  EXPECT_EQ(conversion.events[2].address, 0xa000U);
+  EXPECT_EQ(conversion.events[3].address, 0xb000U);
+}
+
+TEST(CuptiConvert, BuffersAreReadRecordByRecordAcrossBoundaries) {
+  CuptiConverter converter;
+  Buffer first;
+  first.add(alloc_record(0x1000, 10, 1));
+  CUpti_ActivityMemoryPool3 pool{};
+  pool.kind = CUPTI_ACTIVITY_KIND_MEMORY_POOL;
+  pool.memoryPoolOperationType = CUPTI_ACTIVITY_MEMORY_POOL_OPERATION_TYPE_CREATED;
+  pool.timestamp = 2;
+  first.add(pool);
+  first.add(alloc_record(0x2000, 20, 3));
+  Buffer second;  // the frees arrive in the next buffer
+  second.add(free_record(0x2000, 20, 4));
+  second.add(free_record(0x1000, 10, 5));
+  Buffer empty;
+
+  auto read_first = converter.consume_buffer(first.data(), first.size());
+  ASSERT_TRUE(read_first) << read_first.error().to_string();
+  EXPECT_EQ(*read_first, 3U);
+  auto read_empty = converter.consume_buffer(empty.data(), 0);
+  ASSERT_TRUE(read_empty) << read_empty.error().to_string();
+  EXPECT_EQ(*read_empty, 0U);
+  auto read_second = converter.consume_buffer(second.data(), second.size());
+  ASSERT_TRUE(read_second);
+  EXPECT_EQ(*read_second, 2U);
+
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 5U);
+  std::vector<std::uint64_t> times;
+  for (const auto& event : conversion.events)
+    times.push_back(event.time_ns.value_or(2));
+  EXPECT_EQ(times, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(conversion.events[4].address, 0x1000U);
+}
+
+TEST(CuptiConvert, VirtualMemoryIsAccountedFromCreateToTheLastOfReleaseAndUnmap) {
+  CuptiConverter converter;
+  const auto call = [&converter](VmmCall::Kind kind, std::uint64_t handle, std::uint64_t size,
+                                 std::uint64_t address, std::uint64_t time) {
+    VmmCall c;
+    c.kind = kind;
+    c.handle = handle;
+    c.size = size;
+    c.address = address;
+    c.device = Gpu{0};
+    c.time_ns = time;
+    converter.on_vmm(c);
+  };
+  using K = VmmCall::Kind;
+  // handle 1: released while mapped -> freed at the unmap (t=40)
+  call(K::Create, 1, 4_MiB, 0, 10);
+  call(K::Map, 1, 4_MiB, 0x10000000, 11);
+  call(K::Release, 1, 0, 0, 20);
+  // handle 2 and 3 mapped side by side, one unmap covers both
+  call(K::Create, 2, 2_MiB, 0, 21);
+  call(K::Create, 3, 2_MiB, 0, 22);
+  call(K::Map, 2, 2_MiB, 0x20000000, 23);
+  call(K::Map, 3, 2_MiB, 0x20200000, 24);
+  call(K::Release, 2, 0, 0, 25);
+  call(K::Release, 3, 0, 0, 26);
+  call(K::Unmap, 0, 4_MiB, 0x20000000, 30);
+  call(K::Unmap, 0, 4_MiB, 0x10000000, 40);
+  // handle 4: never mapped -> freed at its release
+  call(K::Create, 4, 6_MiB, 0, 50);
+  call(K::Release, 4, 0, 0, 51);
+  // a release of a handle never created, an unmap of nothing mapped
+  call(K::Release, 99, 0, 0, 60);
+  call(K::Unmap, 0, 2_MiB, 0x90000000, 61);
+
+  const Conversion conversion = converter.finish("test");
+  std::vector<std::string> lines;
+  for (const auto& event : conversion.events)
+    lines.push_back(traces::format_event(event));
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "alloc gpu:0 4194304 t=10 tag=vmm",
+                       "alloc gpu:0 2097152 t=21 tag=vmm",
+                       "alloc gpu:0 2097152 t=22 tag=vmm",
+                       "free gpu:0 2097152 t=30 tag=vmm",
+                       "free gpu:0 2097152 t=30 tag=vmm",
+                       "free gpu:0 4194304 t=40 tag=vmm",
+                       "alloc gpu:0 6291456 t=50 tag=vmm",
+                       "free gpu:0 6291456 t=51 tag=vmm",
+                   }));
+  EXPECT_EQ(converter.counts().vmm_creates, 4U);
+  EXPECT_EQ(converter.counts().vmm_maps, 3U);
+  EXPECT_EQ(converter.counts().vmm_unmaps, 3U);
+  EXPECT_EQ(converter.counts().vmm_releases, 5U);
+  EXPECT_EQ(converter.counts().vmm_unknown_handles, 2U);
+}
+
+TEST(CuptiConvert, DevicesGiveTheHeaderABaselineAndTheirBudgets) {
+  CuptiConverter converter;
+  converter.set_host_memory(64_GiB);
+  converter.add_device(device_record(1, 140_GiB, 139_GiB), 5);
+  converter.add_device(device_record(0, 140_GiB, 130_GiB), 3);
+  converter.add_device(device_record(0, 140_GiB, 1_GiB), 9);  // a second context: ignored
+  converter.add_dropped(4);
+  const Conversion conversion = converter.finish("memtrack record: python serve.py");
+  EXPECT_EQ(conversion.header.source, "memtrack record: python serve.py");
+  ASSERT_EQ(conversion.header.devices.size(), 2U);
+  EXPECT_EQ(conversion.header.devices[0].id, 0U);
+  EXPECT_EQ(conversion.header.devices[0].free_at_start, 130_GiB);
+  ASSERT_TRUE(conversion.header.config);
+  const GpuConfig& config = *conversion.header.config;
+  ASSERT_EQ(config.gpus.size(), 2U);
+  EXPECT_EQ(config.gpus[0].total_bytes, 140_GiB);
+  EXPECT_EQ(config.gpus[0].name, "NVIDIA H200");
+  EXPECT_EQ(config.memory_fraction, Fraction::of(1, 1).value());
+  EXPECT_EQ(config.cpu_memory_limit, 64_GiB);
+  ASSERT_EQ(conversion.events.size(), 3U);
+  EXPECT_EQ(traces::format_event(conversion.events[0]), "baseline gpu:0 10737418240 t=3");
+  EXPECT_EQ(traces::format_event(conversion.events[1]), "baseline gpu:1 1073741824 t=5");
+  EXPECT_EQ(conversion.events[2].kind, TraceEvent::Kind::Mark);  // dropped records: incomplete
+  EXPECT_NE(conversion.events[2].text.find("dropped 4"), std::string::npos);
+}
+
+TEST(CuptiConvert, AConversionIsATraceThatReplaysInLockstep) {
+  CuptiConverter converter;
+  converter.add_device(device_record(0, 80_GiB, 79_GiB), 1);
+  std::uint64_t time = 10;
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    feed(converter, alloc_record(0x7000000000 + i * 0x100000, (i + 1) * 4097, time++));
+  }
+  VmmCall create;
+  create.kind = VmmCall::Kind::Create;
+  create.handle = 5;
+  create.size = 2_MiB;
+  create.device = Gpu{0};
+  create.time_ns = time++;
+  converter.on_vmm(create);
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    feed(converter, free_record(0x7000000000 + i * 0x100000, (i + 1) * 4097, time++));
+  }
+  const Conversion conversion = converter.finish("test");
+  const std::string text = traces::format_trace(conversion.header, conversion.events);
+  auto reader = traces::TraceReader::from_source(traces::memory_source(text, "c.trace"), "c.trace");
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  auto replayer = traces::Replayer::create(*reader->header().config, traces::ReplayOptions{});
+  ASSERT_TRUE(replayer);
+  auto replayed = replayer->replay(*reader, {});
+  ASSERT_TRUE(replayed) << replayed.error().to_string();
+  const auto& summary = replayer->summary();
+  EXPECT_FALSE(summary.failure.has_value());
+  EXPECT_EQ(summary.frees_by_address, 200U);
+  // peak: the baseline, every allocation at once, and the VMM handle still held at the end
+  std::uint64_t all = 0;
+  for (std::uint64_t i = 0; i < 200; ++i)
+    all += (i + 1) * 4097;
+  EXPECT_EQ(summary.high_water.at(Gpu{0}), 1_GiB + all + 2_MiB);
+  EXPECT_EQ(replayer->tracker().allocated(Gpu{0}), 1_GiB + 2_MiB);
+}
+
+}  // namespace
+}  // namespace memtrack::recorder

@@ -14,6 +14,7 @@ packages=(
   libboost-dev                                           # Boost.Multiprecision (reference model)
   libcli11-dev nlohmann-json3-dev                        # command line, JSON (output, Kineto)
   libzstd-dev zlib1g-dev libsqlite3-dev                  # .zst/.gz traces, Nsight SQLite exports
+  chromium chromium-driver fonts-dejavu-core             # memtrack report's headless browser test
 )
 
 missing=()

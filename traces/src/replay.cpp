@@ -219,7 +219,8 @@ std::vector<DevicePlacement> Replayer::devices() const {
 
 Result<void> Replayer::replay(TraceReader& reader,
                               const std::map<std::uint32_t, std::uint32_t>& gpu_map,
-                              const std::function<void(const ReplayStep&)>& on_step) {
+                              const std::function<void(const ReplayStep&)>& on_step,
+                              const std::function<void(std::uint64_t, const TraceEvent&)>& on_check) {
   State& s = *state_;
   ReplaySummary& summary = s.summary;
   // The summary's high-water marks are brought up to date however the replay ends.
@@ -289,6 +290,7 @@ Result<void> Replayer::replay(TraceReader& reader,
         ++summary.marks;
         continue;
       case TraceEvent::Kind::Check: {
+        if (on_check) on_check(reader.events_read(), event);
         const DevicePlacement device = map_device(event.device);
         const MemoryTracker& tracker = s.tracker();
         const bool known =

@@ -1,0 +1,387 @@
+#include "report.hpp"
+
+#include "trace_support.hpp"
+
+#include <memtrack/units.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+
+namespace memtrack::cli::report {
+namespace {
+
+using traces::TraceEvent;
+
+}  // namespace
+
+std::string grouped(std::uint64_t value) {
+  std::string digits = std::to_string(value);
+  std::string out;
+  const std::size_t first = digits.size() % 3 == 0 ? 3 : digits.size() % 3;
+  out += digits.substr(0, first);
+  for (std::size_t i = first; i < digits.size(); i += 3) out += "," + digits.substr(i, 3);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ColumnSeries
+
+ColumnSeries::ColumnSeries(std::size_t columns) : columns_(std::max<std::size_t>(columns, 1)) {}
+
+void ColumnSeries::include(Bucket& bucket, const Sample& sample) {
+  bucket.min = std::min(bucket.min, sample.value);
+  if (sample.value > bucket.max.value) bucket.max = sample;
+}
+
+ColumnSeries::Bucket ColumnSeries::merge(const Bucket& a, const Bucket& b) {
+  if (!b.used) return a;  // b's events held a's last value, already counted
+  if (!a.used) {
+    // a's events held the value b started from: it is inside the merged column now
+    Bucket merged = b;
+    if (merged.carry_defined && !merged.carry_inside) {
+      include(merged, merged.carry_in);
+      merged.carry_inside = true;
+    }
+    return merged;
+  }
+  Bucket merged = a;
+  merged.min = std::min(a.min, b.min);
+  if (b.max.value > a.max.value) merged.max = b.max;
+  merged.last = b.last;
+  return merged;
+}
+
+void ColumnSeries::merge_pairs(std::vector<Bucket>& buckets) {
+  std::vector<Bucket> merged((buckets.size() + 1) / 2);
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    merged[i] = 2 * i + 1 < buckets.size() ? merge(buckets[2 * i], buckets[2 * i + 1])
+                                           : buckets[2 * i];
+  }
+  buckets = std::move(merged);
+}
+
+void ColumnSeries::add(std::uint64_t event, std::uint64_t value, std::string_view op,
+                       std::uint64_t op_bytes) {
+  const Sample sample{value, event, std::string(op), op_bytes};
+  std::uint64_t index = (event - 1) / width_;
+  while (index >= 2 * columns_) {
+    merge_pairs(buckets_);
+    width_ *= 2;
+    index = (event - 1) / width_;
+  }
+  if (buckets_.size() <= index) buckets_.resize(index + 1);
+  Bucket& bucket = buckets_[index];
+  if (!bucket.used) {
+    bucket.used = true;
+    bucket.min = value;
+    bucket.max = sample;
+    bucket.carry_in = last_;
+    bucket.carry_defined = seen_;  // before the first value nothing is held, not even 0
+    // earlier events of the bucket held the carry
+    bucket.carry_inside = seen_ && event > index * width_ + 1;
+    if (bucket.carry_inside) include(bucket, last_);
+  } else {
+    include(bucket, sample);
+  }
+  bucket.last = sample;
+  last_ = sample;
+  seen_ = true;
+}
+
+std::vector<Column> ColumnSeries::finish(std::uint64_t events) const {
+  std::vector<Column> columns;
+  if (events == 0) return columns;
+  std::vector<Bucket> buckets = buckets_;
+  std::uint64_t width = width_;
+  const auto needed = [&width, events] { return (events + width - 1) / width; };
+  while (needed() > columns_) {
+    merge_pairs(buckets);
+    width *= 2;
+  }
+  buckets.resize(needed());
+  Sample carry;
+  bool defined = false;
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    const Bucket& b = buckets[i];
+    Column column;
+    column.first_event = i * width + 1;
+    column.last_event = std::min<std::uint64_t>((i + 1) * width, events);
+    if (b.used) {
+      column.min = b.min;
+      column.max = b.max.value;
+      column.max_event = b.max.event;
+      column.max_op = b.max.op;
+      column.max_op_bytes = b.max.op_bytes;
+      column.last = b.last.value;
+      carry = b.last;
+    } else {  // no value in it: the one before holds throughout
+      column.min = column.max = column.last = carry.value;
+      column.max_event = carry.event;
+      column.max_op = carry.op;
+      column.max_op_bytes = carry.op_bytes;
+      column.defined = defined;
+    }
+    defined = defined || b.used;
+    columns.push_back(std::move(column));
+  }
+  return columns;
+}
+
+std::uint64_t ColumnSeries::events_per_column(std::uint64_t events) const {
+  std::uint64_t width = width_;
+  while ((events + width - 1) / width > columns_) width *= 2;
+  return width;
+}
+
+// ---------------------------------------------------------------------------------------------
+// build_report
+
+namespace {
+
+std::string_view op_keyword(const traces::ReplayStep& step) {
+  return traces::keyword(step.trace_event->kind);
+}
+
+/// What replaying gives a device (pass 1) and the allocations alive at its peak (pass 2).
+struct DeviceState {
+  DevicePlacement device;
+  ColumnSeries allocated;
+  ColumnSeries recorded;
+  ColumnSeries reserved;
+  std::vector<RefusalMarker> refusals;
+  std::uint64_t refused{0};
+  std::uint64_t peak{0};
+  std::uint64_t peak_event{0};
+  explicit DeviceState(DevicePlacement d, std::size_t columns)
+      : device(d), allocated(columns), recorded(columns), reserved(columns) {}
+};
+
+constexpr std::size_t max_kept_refusals = 1'000'000;
+
+struct Live {
+  std::uint64_t bytes;
+  std::string tag;
+  std::optional<std::uint64_t> address;
+  std::uint64_t event;
+  std::optional<std::uint64_t> time_ns;
+};
+
+Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
+  auto trace = open_trace(options.file);
+  if (!trace) return trace.error();
+  auto budgets = choose_budgets(trace->reader.header(), options.profile, options.gpus,
+                                options.file);
+  if (!budgets) return budgets.error();
+  return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
+}
+
+traces::ReplayOptions replay_options_for(const Budgets& budgets) {
+  traces::ReplayOptions options;
+  options.lockstep = false;  // the picture; `memtrack replay` checks it against the model
+  options.recorded_budgets = budgets.recorded;
+  return options;
+}
+
+}  // namespace
+
+Result<Report> build_report(const ReportOptions& options) {
+  // Pass 1: the series, the peaks, the refusals.
+  auto opened = open_with_budgets(options);
+  if (!opened) return opened.error();
+  auto& [trace, budgets] = *opened;
+  auto replayer = traces::Replayer::create(budgets.config, replay_options_for(budgets));
+  if (!replayer) return replayer.error();
+  const std::vector<DevicePlacement> devices = replayer->devices();
+  std::vector<DeviceState> states;
+  for (const DevicePlacement d : devices) states.emplace_back(d, options.columns);
+  const auto slot_of = [&devices](DevicePlacement d) -> std::size_t {
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+      if (devices[i] == d) return i;
+    }
+    return devices.size();
+  };
+  const auto gpu_map = gpu_map_for(trace.reader.header(), budgets);
+  const auto mapped = [&gpu_map](DevicePlacement d) {
+    if (!d.is_gpu()) return d;
+    const auto found = gpu_map.find(d.gpu_id());
+    return found == gpu_map.end() ? d : DevicePlacement(Gpu{found->second});
+  };
+  auto replayed = replayer->replay(
+      trace.reader, gpu_map,
+      [&](const traces::ReplayStep& step) {
+        const std::string_view op = op_keyword(step);
+        const std::uint64_t bytes = step.operation.bytes;
+        for (DeviceState& state : states) {
+          const std::uint64_t now = step.after->allocated(state.device);
+          state.allocated.add(step.event, now, op, bytes);
+          if (now > state.peak) {
+            state.peak = now;
+            state.peak_event = step.event;
+          }
+        }
+        if (!step.outcome.ok && step.outcome.error &&
+            step.outcome.error->kind == ErrorKind::OutOfMemory) {
+          // an `auto` refusal found room nowhere: it is drawn on the CPU, the last resort
+          DevicePlacement where = step.operation.device;
+          if (where.is_auto()) where = Cpu{};
+          const std::size_t slot = slot_of(where);
+          if (slot == states.size()) return;
+          DeviceState& state = states[slot];
+          ++state.refused;
+          if (state.refusals.size() < max_kept_refusals) {
+            state.refusals.push_back({step.event, bytes, 1});
+          } else {
+            ++state.refusals.back().count;
+          }
+        }
+      },
+      [&](std::uint64_t event, const TraceEvent& check) {
+        const std::size_t slot = slot_of(mapped(check.device));
+        if (slot == states.size()) return;
+        if (check.check_allocated) {
+          states[slot].recorded.add(event, *check.check_allocated, "check", 0);
+        }
+        if (check.check_reserved) {
+          states[slot].reserved.add(event, *check.check_reserved, "check", 0);
+        }
+      });
+  if (!replayed) return replayed.error();
+  const traces::ReplaySummary& summary = replayer->summary();
+
+  Report report;
+  report.file = options.file;
+  report.source = trace.reader.header().source;
+  report.budgets = budgets.description;
+  report.events = summary.events;
+  report.operations = summary.operations;
+  report.refused = summary.refused;
+  report.cpu_fallback_allocations = summary.cpu_fallback_allocations;
+  report.cpu_fallback_bytes = summary.cpu_fallback_bytes;
+  if (summary.first_refusal) {
+    const traces::Refusal& r = *summary.first_refusal;
+    report.first_refusal = "event " + std::to_string(r.at.event) + " (" + r.at.trace + ":" +
+                           std::to_string(r.at.line) + "), " + grouped(r.bytes) + " bytes (" +
+                           format_gib(r.bytes) + " GiB) on " + r.device.to_string() + " with " +
+                           grouped(r.available) + " bytes available";
+  }
+  if (summary.failure) report.failure = summary.failure->to_string();
+  const MemoryTracker& tracker = replayer->tracker();
+  for (DeviceState& state : states) {
+    DeviceReport device;
+    device.device = state.device;
+    device.budget = tracker.limit(state.device);
+    device.total = device.budget;
+    device.name = state.device.to_string();
+    if (state.device.is_gpu()) {
+      for (const GpuSpec& gpu : budgets.config.gpus) {
+        if (gpu.id != state.device.gpu_id()) continue;
+        device.total = gpu.total_bytes;
+        if (!gpu.name.empty()) device.name += " " + gpu.name;
+      }
+    }
+    device.peak = summary.high_water.count(state.device) ? summary.high_water.at(state.device)
+                                                         : state.peak;
+    device.peak_event = state.peak_event;
+    device.headroom = device.budget >= device.peak ? device.budget - device.peak : 0;
+    device.final_bytes = tracker.allocated(state.device);
+    device.refused = state.refused;
+    device.allocated = state.allocated.finish(report.events);
+    if (!state.recorded.empty()) device.recorded = state.recorded.finish(report.events);
+    if (!state.reserved.empty()) device.reserved = state.reserved.finish(report.events);
+    report.events_per_column = state.allocated.events_per_column(report.events);
+    // past max_markers, one marker per column with the count
+    if (state.refusals.size() <= options.max_markers) {
+      device.refusals = std::move(state.refusals);
+    } else {
+      const std::uint64_t width = report.events_per_column;
+      for (const RefusalMarker& r : state.refusals) {
+        if (!device.refusals.empty() &&
+            (device.refusals.back().event - 1) / width == (r.event - 1) / width) {
+          device.refusals.back().count += r.count;
+        } else {
+          device.refusals.push_back(r);
+        }
+      }
+    }
+    report.devices.push_back(std::move(device));
+  }
+
+  // Pass 2: what was alive at each device's peak.
+  auto again = open_with_budgets(options);
+  if (!again) return again.error();
+  auto& [trace2, budgets2] = *again;
+  auto replayer2 = traces::Replayer::create(budgets2.config, replay_options_for(budgets2));
+  if (!replayer2) return replayer2.error();
+  std::uint64_t last_peak_event = 0;
+  for (const DeviceReport& d : report.devices) last_peak_event = std::max(last_peak_event, d.peak_event);
+  std::vector<std::unordered_map<std::uint64_t, Live>> by_address(states.size());
+  std::vector<std::map<std::uint64_t, std::vector<Live>>> by_size(states.size());  // no address
+  const auto snapshot = [&](std::size_t slot) {
+    std::vector<Live> all;
+    for (const auto& [address, live] : by_address[slot]) all.push_back(live);
+    for (const auto& [size, stack] : by_size[slot]) all.insert(all.end(), stack.begin(), stack.end());
+    DeviceReport& device = report.devices[slot];
+    device.live_at_peak = all.size();
+    const std::size_t keep = std::min(options.largest, all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+                      [](const Live& a, const Live& b) {
+                        return a.bytes != b.bytes ? a.bytes > b.bytes : a.event < b.event;
+                      });
+    for (std::size_t i = 0; i < keep; ++i) {
+      device.largest_at_peak.push_back(
+          {all[i].bytes, all[i].tag, all[i].address, all[i].event, all[i].time_ns});
+    }
+  };
+  auto replayed2 = replayer2->replay(
+      trace2.reader, gpu_map_for(trace2.reader.header(), budgets2),
+      [&](const traces::ReplayStep& step) {
+        if (step.event > last_peak_event) return;
+        const TraceEvent& event = *step.trace_event;
+        if (step.outcome.ok) {
+          const bool allocates = event.kind == TraceEvent::Kind::Allocate ||
+                                 event.kind == TraceEvent::Kind::Baseline;
+          DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
+          const std::size_t slot = slot_of(where);
+          if (slot < states.size() && allocates) {
+            Live live{step.operation.bytes,
+                      event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+                      event.address, step.event, event.time_ns};
+            if (event.address) {
+              by_address[slot][*event.address] = std::move(live);
+            } else {
+              by_size[slot][live.bytes].push_back(std::move(live));
+            }
+          } else if (slot < states.size() && event.kind == TraceEvent::Kind::Free) {
+            bool found = false;
+            if (event.address) found = by_address[slot].erase(*event.address) != 0;
+            if (!found) {
+              auto stack = by_size[slot].find(step.operation.bytes);
+              if (stack != by_size[slot].end() && !stack->second.empty()) {
+                stack->second.pop_back();  // a free by size: the latest of that size
+                if (stack->second.empty()) by_size[slot].erase(stack);
+              } else {
+                // freed by size but allocated with an address: the latest of that size
+                auto& table = by_address[slot];
+                auto latest = table.end();
+                for (auto it = table.begin(); it != table.end(); ++it) {
+                  if (it->second.bytes == step.operation.bytes &&
+                      (latest == table.end() || it->second.event > latest->second.event)) {
+                    latest = it;
+                  }
+                }
+                if (latest != table.end()) table.erase(latest);
+              }
+            }
+          }
+        }
+        for (std::size_t slot = 0; slot < report.devices.size(); ++slot) {
+          if (report.devices[slot].peak_event == step.event) snapshot(slot);
+        }
+      });
+  if (!replayed2) return replayed2.error();
+  return report;
+}
+
+}  // namespace memtrack::cli::report

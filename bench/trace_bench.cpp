@@ -5,6 +5,7 @@
 //
 //   MEMTRACK_TRACE_EVENTS=1000000 build/release/bin/memtrack_trace_bench   a shorter trace
 #include "ratio_reporter.hpp"
+#include "report.hpp"
 
 #include <memtrack/sim/workload.hpp>
 #include <memtrack/traces/reader.hpp>
@@ -153,6 +154,24 @@ void BM_ReplayLockstep(benchmark::State& state) {
   replay(state, true);
 }
 
+/// memtrack report: two replays (the series, then what was alive at the peak) and the HTML.
+void BM_Report(benchmark::State& state) {
+  const auto path = generate(static_cast<std::uint64_t>(state.range(0)));
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    memtrack::cli::report::ReportOptions options;
+    options.file = path.string();
+    auto built = memtrack::cli::report::build_report(options);
+    if (!built) {
+      state.SkipWithError(built.error().to_string().c_str());
+      return;
+    }
+    bytes = memtrack::cli::report::render_html(*built).size();
+  }
+  state.SetItemsProcessed(state.range(0) * state.iterations());
+  state.counters["html_MiB"] = static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
 const auto events = static_cast<std::int64_t>(event_count());
 BENCHMARK(BM_PlainRead)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadEvents)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -162,6 +181,7 @@ BENCHMARK(BM_ReplayProductionOnly)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReplayLockstep)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Report)->Arg(events)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
@@ -173,7 +193,10 @@ int main(int argc, char** argv) {
       {{"BM_ReadEvents/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0},
        {"BM_ReplayProductionOnly/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1",
         3.0},
-       {"BM_ReplayLockstep/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0}});
+       {"BM_ReplayLockstep/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0},
+       // a report replays twice and draws: within 3x of one production-only replay
+       {"BM_Report/" + n + "/iterations:1", "BM_ReplayProductionOnly/" + n + "/iterations:1",
+        3.0}});
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
     const std::string name = entry.path().filename().string();

@@ -95,6 +95,7 @@ int run_child(const RecordOptions& options, const std::string& library, const st
     ::setenv(recorder::injection_env, library.c_str(), 1);
     ::setenv(recorder::output_env, output.c_str(), 1);
     ::setenv(recorder::status_env, status.c_str(), 1);
+    ::setenv(recorder::pid_env, std::to_string(::getpid()).c_str(), 1);
     ::execvp(argv[0], argv.data());
     const std::string message =
         "memtrack record: cannot run '" + options.command[0] + "': " + std::strerror(errno) + "\n";
@@ -157,6 +158,7 @@ int run_record(const RecordOptions& options, std::ostream& err) {
     return exit_bad_input;
   }
 
+  const auto started = fs::file_time_type::clock::now();
   const int code = run_child(options, library, output.string(), status.path(), err);
   const std::string text = status.read();
   if (text.empty()) {
@@ -179,6 +181,16 @@ int run_record(const RecordOptions& options, std::ostream& err) {
       << parsed->devices << (parsed->devices == 1 ? " device" : " devices");
   if (code != 0) err << " ('" << options.command[0] << "' exited with " << code << ")";
   err << "\n";
+  // child processes that used CUDA wrote their own traces beside it
+  const std::string stem = recorder::per_process_path(output.filename().string(), 0);
+  const std::string prefix = stem.substr(0, stem.find(".pid0") + 4);
+  for (const auto& entry : fs::directory_iterator(output.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(prefix) && name != output.filename().string() &&
+        fs::last_write_time(entry.path(), ec) >= started) {
+      err << "memtrack record: also " << entry.path().string() << " (a child process)\n";
+    }
+  }
   return code;
 }
 

@@ -20,8 +20,11 @@ std::string grouped(std::uint64_t value) {
   std::string digits = std::to_string(value);
   std::string out;
   const std::size_t first = digits.size() % 3 == 0 ? 3 : digits.size() % 3;
-  out += digits.substr(0, first);
-  for (std::size_t i = first; i < digits.size(); i += 3) out += "," + digits.substr(i, 3);
+  out.append(digits, 0, first);
+  for (std::size_t i = first; i < digits.size(); i += 3) {
+    out += ',';
+    out.append(digits, i, 3);
+  }
   return out;
 }
 
@@ -56,8 +59,8 @@ ColumnSeries::Bucket ColumnSeries::merge(const Bucket& a, const Bucket& b) {
 void ColumnSeries::merge_pairs(std::vector<Bucket>& buckets) {
   std::vector<Bucket> merged((buckets.size() + 1) / 2);
   for (std::size_t i = 0; i < merged.size(); ++i) {
-    merged[i] = 2 * i + 1 < buckets.size() ? merge(buckets[2 * i], buckets[2 * i + 1])
-                                           : buckets[2 * i];
+    merged[i] =
+        2 * i + 1 < buckets.size() ? merge(buckets[2 * i], buckets[2 * i + 1]) : buckets[2 * i];
   }
   buckets = std::move(merged);
 }
@@ -131,7 +134,8 @@ std::vector<Column> ColumnSeries::finish(std::uint64_t events) const {
 
 std::uint64_t ColumnSeries::events_per_column(std::uint64_t events) const {
   std::uint64_t width = width_;
-  while ((events + width - 1) / width > columns_) width *= 2;
+  while ((events + width - 1) / width > columns_)
+    width *= 2;
   return width;
 }
 
@@ -171,8 +175,8 @@ struct Live {
 Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
   auto trace = open_trace(options.file);
   if (!trace) return trace.error();
-  auto budgets = choose_budgets(trace->reader.header(), options.profile, options.gpus,
-                                options.file);
+  auto budgets =
+      choose_budgets(trace->reader.header(), options.profile, options.gpus, options.file);
   if (!budgets) return budgets.error();
   return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
 }
@@ -195,7 +199,8 @@ Result<Report> build_report(const ReportOptions& options) {
   if (!replayer) return replayer.error();
   const std::vector<DevicePlacement> devices = replayer->devices();
   std::vector<DeviceState> states;
-  for (const DevicePlacement d : devices) states.emplace_back(d, options.columns);
+  for (const DevicePlacement d : devices)
+    states.emplace_back(d, options.columns);
   const auto slot_of = [&devices](DevicePlacement d) -> std::size_t {
     for (std::size_t i = 0; i < devices.size(); ++i) {
       if (devices[i] == d) return i;
@@ -281,8 +286,8 @@ Result<Report> build_report(const ReportOptions& options) {
         if (!gpu.name.empty()) device.name += " " + gpu.name;
       }
     }
-    device.peak = summary.high_water.count(state.device) ? summary.high_water.at(state.device)
-                                                         : state.peak;
+    device.peak =
+        summary.high_water.count(state.device) ? summary.high_water.at(state.device) : state.peak;
     device.peak_event = state.peak_event;
     device.headroom = device.budget >= device.peak ? device.budget - device.peak : 0;
     device.final_bytes = tracker.allocated(state.device);
@@ -315,13 +320,16 @@ Result<Report> build_report(const ReportOptions& options) {
   auto replayer2 = traces::Replayer::create(budgets2.config, replay_options_for(budgets2));
   if (!replayer2) return replayer2.error();
   std::uint64_t last_peak_event = 0;
-  for (const DeviceReport& d : report.devices) last_peak_event = std::max(last_peak_event, d.peak_event);
+  for (const DeviceReport& d : report.devices)
+    last_peak_event = std::max(last_peak_event, d.peak_event);
   std::vector<std::unordered_map<std::uint64_t, Live>> by_address(states.size());
   std::vector<std::map<std::uint64_t, std::vector<Live>>> by_size(states.size());  // no address
   const auto snapshot = [&](std::size_t slot) {
     std::vector<Live> all;
-    for (const auto& [address, live] : by_address[slot]) all.push_back(live);
-    for (const auto& [size, stack] : by_size[slot]) all.insert(all.end(), stack.begin(), stack.end());
+    for (const auto& [address, live] : by_address[slot])
+      all.push_back(live);
+    for (const auto& [size, stack] : by_size[slot])
+      all.insert(all.end(), stack.begin(), stack.end());
     DeviceReport& device = report.devices[slot];
     device.live_at_peak = all.size();
     const std::size_t keep = std::min(options.largest, all.size());
@@ -340,14 +348,15 @@ Result<Report> build_report(const ReportOptions& options) {
         if (step.event > last_peak_event) return;
         const TraceEvent& event = *step.trace_event;
         if (step.outcome.ok) {
-          const bool allocates = event.kind == TraceEvent::Kind::Allocate ||
-                                 event.kind == TraceEvent::Kind::Baseline;
+          const bool allocates =
+              event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline;
           DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
           const std::size_t slot = slot_of(where);
           if (slot < states.size() && allocates) {
-            Live live{step.operation.bytes,
-                      event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-                      event.address, step.event, event.time_ns};
+            Live live{
+                step.operation.bytes,
+                event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+                event.address, step.event, event.time_ns};
             if (event.address) {
               by_address[slot][*event.address] = std::move(live);
             } else {

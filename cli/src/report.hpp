@@ -19,9 +19,9 @@ struct Column {
   std::uint64_t last_event{0};
   std::uint64_t min{0};
   std::uint64_t max{0};
-  std::uint64_t last{0};        ///< the value after the column's last event
-  std::uint64_t max_event{0};   ///< the event that set the maximum (earlier, when carried in)
-  std::string max_op;           ///< the keyword of that event: alloc, free, baseline, check...
+  std::uint64_t last{0};       ///< the value after the column's last event
+  std::uint64_t max_event{0};  ///< the event that set the maximum (earlier, when carried in)
+  std::string max_op;          ///< the keyword of that event: alloc, free, baseline, check...
   std::uint64_t max_op_bytes{0};
   bool defined{true};  ///< false before the series' first value (nothing to draw there)
 
@@ -64,7 +64,7 @@ class ColumnSeries {
     std::uint64_t min{0};
     Sample max;
     Sample last;
-    Sample carry_in;             ///< the value before the bucket's first value
+    Sample carry_in;            ///< the value before the bucket's first value
     bool carry_defined{false};  ///< whether there was one (not before the series' first value)
     bool carry_inside{false};   ///< whether an event of the bucket held it (then it is counted)
   };

@@ -33,7 +33,8 @@ int run_report(const ReportCommandOptions& options, std::ostream& out, std::ostr
     err << "memtrack report: " << built.error().to_string() << "\n";
     return exit_bad_input;
   }
-  const std::string text = format == "svg" ? report::render_svg(*built) : report::render_html(*built);
+  const std::string text =
+      format == "svg" ? report::render_svg(*built) : report::render_html(*built);
   auto output = traces::AtomicOutput::create(options.output);
   if (!output) {
     err << "memtrack report: " << output.error().to_string() << "\n";
@@ -73,11 +74,11 @@ void add_report_command(CLI::App& app, Command& chosen) {
       "and GiB, refused allocations marked, the largest allocations alive at the peak, and the "
       "summary table `memtrack fit` prints. Hover shows a column's events, click pins it. "
       "Exit 0 written, 2 bad input.");
-  command->add_option("trace", options->report.file,
-                      "The recording (a memtrack trace or anything `memtrack import` reads)")
+  command
+      ->add_option("trace", options->report.file,
+                   "The recording (a memtrack trace or anything `memtrack import` reads)")
       ->required();
-  command->add_option("-o,--output", options->output, "The file to write (atomically)")
-      ->required();
+  command->add_option("-o,--output", options->output, "The file to write (atomically)")->required();
   command->add_option("--profile", options->report.profile,
                       "Draw it on this device profile's budgets (as `memtrack fit` does) instead "
                       "of the recording's own");

@@ -57,8 +57,7 @@ struct Scale {
   std::uint64_t ymax{1};
   std::size_t columns{1};
   double y(std::uint64_t bytes) const {
-    return top + plot_height -
-           static_cast<double>(bytes) / static_cast<double>(ymax) * plot_height;
+    return top + plot_height - static_cast<double>(bytes) / static_cast<double>(ymax) * plot_height;
   }
   double x(std::size_t column) const {
     return left + static_cast<double>(column) * plot_width / static_cast<double>(columns);
@@ -68,7 +67,8 @@ struct Scale {
 Scale scale_for(const DeviceReport& device) {
   std::uint64_t top_value = std::max({device.total, device.budget, device.peak, std::uint64_t{1}});
   for (const auto* series : {&device.recorded, &device.reserved}) {
-    for (const Column& c : *series) top_value = std::max(top_value, c.max);
+    for (const Column& c : *series)
+      top_value = std::max(top_value, c.max);
   }
   Scale scale;
   scale.ymax = top_value + top_value / 12 + 1;  // room above the highest line
@@ -81,11 +81,12 @@ std::pair<std::string, std::string> band(const std::vector<Column>& columns, con
   std::string upper;
   std::string outline;
   std::size_t first = 0;  // nothing is drawn before the series' first value
-  while (first < columns.size() && !columns[first].defined) ++first;
+  while (first < columns.size() && !columns[first].defined)
+    ++first;
   for (std::size_t i = first; i < columns.size(); ++i) {
     const std::string y = num(s.y(columns[i].max));
-    upper += (i == first ? "M" : "L") + num(s.x(i)) + " " + y + " L" + num(s.x(i + 1)) + " " + y +
-             " ";
+    upper += i == first ? 'M' : 'L';
+    upper += num(s.x(i)) + " " + y + " L" + num(s.x(i + 1)) + " " + y + " ";
   }
   if (upper.empty()) return {"", ""};
   outline = upper;
@@ -136,8 +137,8 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            "\" text-anchor=\"middle\">" + grouped(event) + "</text>";
   }
   svg += "<text x=\"" + num(left + plot_width / 2) + "\" y=\"" + num(top + plot_height + 34) +
-         "\" text-anchor=\"middle\" fill=\"#555\">event (" + grouped(report.events) +
-         " events, " + grouped(report.events_per_column) + " per column)</text>";
+         "\" text-anchor=\"middle\" fill=\"#555\">event (" + grouped(report.events) + " events, " +
+         grouped(report.events_per_column) + " per column)</text>";
 
   if (!device.allocated.empty()) {
     const auto [area, outline] = band(device.allocated, s);
@@ -151,7 +152,8 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
         std::tuple{&device.reserved, "series-reserved", "#9467bd"}}) {
     if (series->empty()) continue;
     svg += "<path class=\"series " + std::string(cls) + "\" d=\"" + band(*series, s).second +
-           "\" fill=\"none\" stroke=\"" + colour + "\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>";
+           "\" fill=\"none\" stroke=\"" + colour +
+           "\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>";
   }
   if (device.total != device.budget) {
     svg += horizontal(s, device.total, "total-line", "total " + bytes_label(device.total));
@@ -187,7 +189,8 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            grouped(r.event) + ": " + bytes_label(r.bytes) + "</title></path>";
   }
   svg += "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"" + num(top) + "\" y2=\"" +
-         num(top + plot_height) + "\" stroke=\"#333\" stroke-dasharray=\"2 2\" visibility=\"hidden\"/>";
+         num(top + plot_height) +
+         "\" stroke=\"#333\" stroke-dasharray=\"2 2\" visibility=\"hidden\"/>";
   svg += "</svg>";
   return svg;
 }
@@ -279,21 +282,21 @@ std::string summary_table(const Report& report) {
       "bytes</th><th class=\"num\">headroom %</th><th class=\"num\">refused</th><th "
       "class=\"num\">final bytes</th></tr>";
   for (const DeviceReport& d : report.devices) {
-    html += "<tr class=\"device-row\" data-device=\"" + d.device.to_string() +
-            "\" data-budget=\"" + std::to_string(d.budget) + "\" data-peak=\"" +
-            std::to_string(d.peak) + "\" data-headroom=\"" + std::to_string(d.headroom) +
-            "\" data-refused=\"" + std::to_string(d.refused) + "\"><td>" + esc(d.name) +
-            "</td><td class=\"num\">" + grouped(d.budget) + "</td><td class=\"num\">" +
-            grouped(d.peak) + "</td><td class=\"num\">" + format_gib(d.peak) +
-            "</td><td class=\"num\">" + grouped(d.headroom) + "</td><td class=\"num\">" +
-            format_percent(d.headroom, d.budget) + "</td><td class=\"num\">" + grouped(d.refused) +
-            "</td><td class=\"num\">" + grouped(d.final_bytes) + "</td></tr>";
+    html += "<tr class=\"device-row\" data-device=\"" + d.device.to_string() + "\" data-budget=\"" +
+            std::to_string(d.budget) + "\" data-peak=\"" + std::to_string(d.peak) +
+            "\" data-headroom=\"" + std::to_string(d.headroom) + "\" data-refused=\"" +
+            std::to_string(d.refused) + "\"><td>" + esc(d.name) + "</td><td class=\"num\">" +
+            grouped(d.budget) + "</td><td class=\"num\">" + grouped(d.peak) +
+            "</td><td class=\"num\">" + format_gib(d.peak) + "</td><td class=\"num\">" +
+            grouped(d.headroom) + "</td><td class=\"num\">" + format_percent(d.headroom, d.budget) +
+            "</td><td class=\"num\">" + grouped(d.refused) + "</td><td class=\"num\">" +
+            grouped(d.final_bytes) + "</td></tr>";
   }
   html += "</table>";
   html += "<p id=\"totals\" data-refused=\"" + std::to_string(report.refused) +
           "\" data-cpu-fallback-bytes=\"" + std::to_string(report.cpu_fallback_bytes) +
-          "\">refused allocations: " + grouped(report.refused) + "; CPU fallback: " +
-          grouped(report.cpu_fallback_allocations) + " allocations, " +
+          "\">refused allocations: " + grouped(report.refused) +
+          "; CPU fallback: " + grouped(report.cpu_fallback_allocations) + " allocations, " +
           grouped(report.cpu_fallback_bytes) + " bytes (" + format_gib(report.cpu_fallback_bytes) +
           " GiB) over the run</p>";
   if (!report.first_refusal.empty()) {
@@ -338,7 +341,8 @@ std::string verdict(const Report& report) {
 
 std::string render_html(const Report& report) {
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>";
-  html += "memtrack report: " + esc(report.file) + "</title><style>" + style + "</style></head><body>";
+  html +=
+      "memtrack report: " + esc(report.file) + "</title><style>" + style + "</style></head><body>";
   html += "<h1>memtrack report: " + esc(report.file) + "</h1>";
   html += "<p>source: " + esc(report.source.empty() ? "(not given)" : report.source) +
           "<br>budgets: " + esc(report.budgets) + "<br>" + grouped(report.events) + " events, " +
@@ -356,7 +360,8 @@ std::string render_html(const Report& report) {
     const DeviceReport& d = report.devices[i];
     html += "<section class=\"device\" data-device=\"" + d.device.to_string() + "\"><h2>" +
             esc(d.name) + "</h2>" + chart(report, d, i) + "<div class=\"info\" id=\"info-" +
-            std::to_string(i) + "\">hover over the chart for the events of a column; click to pin</div>";
+            std::to_string(i) +
+            "\">hover over the chart for the events of a column; click to pin</div>";
     html += "<script type=\"application/json\" id=\"series-" + std::to_string(i) + "\">" +
             series_json(report, d) + "</script>";
     html += largest_table(d) + "</section>";
@@ -371,11 +376,14 @@ std::string render_svg(const Report& report) {
   const double width = left + plot_width + right;
   const double height =
       static_cast<double>(report.devices.size()) * (chart_height + title) + title + 4;
-  std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-                    num(width) + "\" height=\"" + num(height) + "\" viewBox=\"0 0 " + num(width) +
-                    " " + num(height) + "\" font-family=\"sans-serif\" font-size=\"11\">";
-  svg += "<style>line.budget-line{stroke:#d62728;stroke-dasharray:6 4;stroke-width:1.3}"
-         "line.total-line{stroke:#7f7f7f}text.budget-line-label{fill:#d62728}</style>";
+  std::string svg =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+      "width=\"" +
+      num(width) + "\" height=\"" + num(height) + "\" viewBox=\"0 0 " + num(width) + " " +
+      num(height) + "\" font-family=\"sans-serif\" font-size=\"11\">";
+  svg +=
+      "<style>line.budget-line{stroke:#d62728;stroke-dasharray:6 4;stroke-width:1.3}"
+      "line.total-line{stroke:#7f7f7f}text.budget-line-label{fill:#d62728}</style>";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>";
   svg += "<text x=\"8\" y=\"16\" font-size=\"13\" font-weight=\"bold\">memtrack report: " +
          esc(report.file) + " on " + esc(report.budgets) + " (" +

@@ -46,10 +46,16 @@ TEST_F(RecordCommand, SetsUpTheInjectionAndReportsWhatTheRecorderWrote) {
   const auto run =
       memtrack({"record", "-o", out.string(), "--inject", library_.string(), "--", "sh", "-c",
                 "printf 'ok 42 2\\n' > \"$MEMTRACK_RECORD_STATUS\"; "
-                "printf '%s' \"$CUDA_INJECTION64_PATH\" > \"$MEMTRACK_RECORD_OUTPUT\""});
+                "printf '%s' \"$CUDA_INJECTION64_PATH\" > \"$MEMTRACK_RECORD_OUTPUT\"; "
+                "[ \"$MEMTRACK_RECORD_PID\" = \"$$\" ] && "
+                "touch \"$(dirname \"$MEMTRACK_RECORD_OUTPUT\")/run.pid99.trace\""});
   EXPECT_EQ(run.code, 0) << run.err;
   EXPECT_EQ(slurp(out), fs::absolute(library_).string());
   EXPECT_NE(run.err.find("42 events on 2 devices"), std::string::npos) << run.err;
+  // the command is the recorded process; a child's trace beside it is named
+  EXPECT_NE(run.err.find("also " + (dir_ / "run.pid99.trace").string() + " (a child process)"),
+            std::string::npos)
+      << run.err;
 }
 
 TEST_F(RecordCommand, ItsExitCodeIsTheCommands) {

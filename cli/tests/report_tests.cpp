@@ -3,8 +3,8 @@
 #include "report.hpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <rapidcheck/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -27,10 +27,11 @@ struct Add {
 
 RC_GTEST_PROP(ReportColumns, EveryColumnHoldsTheExactMinimumAndMaximumOfItsEvents, ()) {
   const auto columns = *rc::gen::inRange<std::size_t>(1, 40);
-  const auto steps = *rc::gen::container<std::vector<std::tuple<std::uint64_t, std::uint64_t, bool>>>(
-      rc::gen::tuple(rc::gen::inRange<std::uint64_t>(0, 6),   // gap to the next event
-                     rc::gen::inRange<std::uint64_t>(0, 1000),  // value
-                     rc::gen::arbitrary<bool>()));              // a second value, same event
+  const auto steps =
+      *rc::gen::container<std::vector<std::tuple<std::uint64_t, std::uint64_t, bool>>>(
+          rc::gen::tuple(rc::gen::inRange<std::uint64_t>(0, 6),     // gap to the next event
+                         rc::gen::inRange<std::uint64_t>(0, 1000),  // value
+                         rc::gen::arbitrary<bool>()));              // a second value, same event
   std::vector<Add> adds;
   std::uint64_t event = 0;
   for (const auto& [gap, value, twice] : steps) {
@@ -41,7 +42,8 @@ RC_GTEST_PROP(ReportColumns, EveryColumnHoldsTheExactMinimumAndMaximumOfItsEvent
   const std::uint64_t events = event + *rc::gen::inRange<std::uint64_t>(0, 5);
   RC_PRE(events > 0);
   ColumnSeries series(columns);
-  for (const Add& add : adds) series.add(add.event, add.value, "alloc", add.value);
+  for (const Add& add : adds)
+    series.add(add.event, add.value, "alloc", add.value);
   const std::vector<Column> result = series.finish(events);
 
   RC_ASSERT(!result.empty());
@@ -51,8 +53,10 @@ RC_GTEST_PROP(ReportColumns, EveryColumnHoldsTheExactMinimumAndMaximumOfItsEvent
   // the value after each event, and every value an event passed through
   std::vector<std::uint64_t> after(events + 1, 0);
   std::vector<std::vector<std::uint64_t>> at(events + 1);
-  for (const Add& add : adds) at[add.event].push_back(add.value);
-  for (std::uint64_t e = 1; e <= events; ++e) after[e] = at[e].empty() ? after[e - 1] : at[e].back();
+  for (const Add& add : adds)
+    at[add.event].push_back(add.value);
+  for (std::uint64_t e = 1; e <= events; ++e)
+    after[e] = at[e].empty() ? after[e - 1] : at[e].back();
   const std::uint64_t first_add = adds.empty() ? events + 1 : adds.front().event;
   for (std::size_t i = 0; i < result.size(); ++i) {
     const Column& c = result[i];
@@ -80,7 +84,8 @@ RC_GTEST_PROP(ReportColumns, EveryColumnHoldsTheExactMinimumAndMaximumOfItsEvent
     RC_ASSERT(c.last == after[c.last_event]);
     // the event named for the maximum did reach it
     bool reached = false;
-    for (const std::uint64_t v : at[c.max_event]) reached = reached || v == c.max;
+    for (const std::uint64_t v : at[c.max_event])
+      reached = reached || v == c.max;
     RC_ASSERT(reached);
   }
 }
@@ -142,19 +147,19 @@ class ReportCommand : public ::testing::Test {
 };
 
 TEST_F(ReportCommand, PeaksRefusalsAndWhatWasAliveAtThePeak) {
-  const std::string trace = write(
-      "small.trace",
-      "memtrack-trace 1\nsource test\nmemory_fraction 1\ncpu_memory_limit 100\n"
-      "gpu 0 total=1000 name=Tiny\nevents\n"
-      "baseline gpu:0 50\n"
-      "alloc gpu:0 600 addr=0x10 tag=weights t=5\n"
-      "check gpu:0 allocated=650 reserved=800\n"
-      "alloc gpu:0 500 addr=0x20 result=OutOfMemory\n"
-      "alloc gpu:0 300 addr=0x30 tag=kv\n"
-      "free gpu:0 addr=0x30\n"
-      "alloc gpu:0 2000 result=OutOfMemory\n"
-      "alloc cpu 40\n"
-      "end 8\n");
+  const std::string trace =
+      write("small.trace",
+            "memtrack-trace 1\nsource test\nmemory_fraction 1\ncpu_memory_limit 100\n"
+            "gpu 0 total=1000 name=Tiny\nevents\n"
+            "baseline gpu:0 50\n"
+            "alloc gpu:0 600 addr=0x10 tag=weights t=5\n"
+            "check gpu:0 allocated=650 reserved=800\n"
+            "alloc gpu:0 500 addr=0x20 result=OutOfMemory\n"
+            "alloc gpu:0 300 addr=0x30 tag=kv\n"
+            "free gpu:0 addr=0x30\n"
+            "alloc gpu:0 2000 result=OutOfMemory\n"
+            "alloc cpu 40\n"
+            "end 8\n");
   report::ReportOptions options;
   options.file = trace;
   auto built = report::build_report(options);
@@ -211,7 +216,8 @@ Drawn drawn(const std::string& html) {
 }
 
 TEST_F(ReportCommand, ItsNumbersAreFitsForTheSameInput) {
-  const std::string trace = std::string(MEMTRACK_SOURCE_DIR) + "/traces/recorded/serving-h100-sxm.trace.zst";
+  const std::string trace =
+      std::string(MEMTRACK_SOURCE_DIR) + "/traces/recorded/serving-h100-sxm.trace.zst";
   const std::string profile = std::string(MEMTRACK_SOURCE_DIR) + "/cli/tests/data/gpu16.profile";
   for (const std::string& on : {std::string("rtx5090"), profile}) {
     const std::string html = (dir_ / "r.html").string();
@@ -238,7 +244,8 @@ TEST_F(ReportCommand, ItsNumbersAreFitsForTheSameInput) {
 }
 
 TEST_F(ReportCommand, SvgFormatAndBadInput) {
-  const std::string trace = std::string(MEMTRACK_SOURCE_DIR) + "/traces/recorded/serving-h100-sxm.trace.zst";
+  const std::string trace =
+      std::string(MEMTRACK_SOURCE_DIR) + "/traces/recorded/serving-h100-sxm.trace.zst";
   const std::string svg = (dir_ / "r.svg").string();
   const CliRun made = memtrack({"report", trace, "-o", svg});
   ASSERT_EQ(made.code, 0) << made.err;

@@ -217,10 +217,10 @@ std::vector<DevicePlacement> Replayer::devices() const {
   return state_->devices;
 }
 
-Result<void> Replayer::replay(TraceReader& reader,
-                              const std::map<std::uint32_t, std::uint32_t>& gpu_map,
-                              const std::function<void(const ReplayStep&)>& on_step,
-                              const std::function<void(std::uint64_t, const TraceEvent&)>& on_check) {
+Result<void> Replayer::replay(
+    TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+    const std::function<void(const ReplayStep&)>& on_step,
+    const std::function<void(std::uint64_t, const TraceEvent&)>& on_check) {
   State& s = *state_;
   ReplaySummary& summary = s.summary;
   // The summary's high-water marks are brought up to date however the replay ends.

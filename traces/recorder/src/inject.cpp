@@ -350,6 +350,12 @@ int initialize() {
     return 0;
   }
   s.output = output;
+  if (const char* root = std::getenv(pid_env);
+      root != nullptr && *root != '\0' && std::to_string(::getpid()) != root) {
+    // a child of the recorded command: its own trace beside the first, no say in the status
+    s.output = per_process_path(s.output, static_cast<long>(::getpid()));
+    s.status.clear();
+  }
   if (!load_driver(s.driver)) {
     fail(
         "the CUDA driver (libcuda.so.1) is not loaded in this process: libmemtrack_inject.so is "

@@ -59,6 +59,16 @@ std::optional<std::string> cupti_version_problem(std::uint32_t runtime, std::uin
   return std::nullopt;
 }
 
+std::string per_process_path(const std::string& output, long pid) {
+  const std::string tag = ".pid" + std::to_string(pid);
+  const std::size_t slash = output.rfind('/');
+  const std::size_t trace = output.rfind(".trace");
+  if (trace != std::string::npos && (slash == std::string::npos || trace > slash)) {
+    return output.substr(0, trace) + tag + output.substr(trace);
+  }
+  return output + tag;
+}
+
 std::optional<std::filesystem::path> find_injection_library(
     const std::filesystem::path& executable) {
   if (const char* chosen = std::getenv("MEMTRACK_INJECT_LIBRARY"); chosen != nullptr && *chosen) {

@@ -33,6 +33,13 @@ TEST(RecordingStatus, AnythingElseIsRefused) {
   }
 }
 
+TEST(RecordingPaths, ChildProcessesWriteBesideTheFirst) {
+  EXPECT_EQ(per_process_path("out.trace", 42), "out.pid42.trace");
+  EXPECT_EQ(per_process_path("/runs/a.b/serve.trace.zst", 7), "/runs/a.b/serve.pid7.trace.zst");
+  EXPECT_EQ(per_process_path("/runs/x.trace.d/log", 7), "/runs/x.trace.d/log.pid7");
+  EXPECT_EQ(per_process_path("capture", 1), "capture.pid1");
+}
+
 TEST(CuptiVersion, SameMajorOnly) {
   EXPECT_FALSE(cupti_version_problem(130001, 130001));
   EXPECT_FALSE(cupti_version_problem(130000, 130001));  // 13.0 GA records are 13.0 Update 1's

@@ -21,6 +21,8 @@ inline constexpr const char* output_env = "MEMTRACK_RECORD_OUTPUT";
 inline constexpr const char* status_env = "MEMTRACK_RECORD_STATUS";
 /// The CUDA driver loads the library named here and calls its `InitializeInjection`.
 inline constexpr const char* injection_env = "CUDA_INJECTION64_PATH";
+/// The process `memtrack record` started; the others (its children) write `per_process_path`.
+inline constexpr const char* pid_env = "MEMTRACK_RECORD_PID";
 /// The library's file name.
 inline constexpr const char* injection_library = "libmemtrack_inject.so";
 
@@ -42,6 +44,12 @@ struct RecordingStatus {
  */
 [[nodiscard]] std::optional<std::string> cupti_version_problem(std::uint32_t runtime,
                                                                std::uint32_t built_with);
+
+/**
+ * @brief Where a child process of the recorded command writes its own trace: `.pidN` before the
+ * `.trace` of the name (`out.trace.zst` -> `out.pid42.trace.zst`), or after it when there is none.
+ */
+[[nodiscard]] std::string per_process_path(const std::string& output, long pid);
 
 /**
  * @brief The injection library for the `memtrack` at `executable`: `MEMTRACK_INJECT_LIBRARY`

@@ -104,18 +104,6 @@ bool load_driver(Driver& driver) {
          resolve(library, "cuDriverGetVersion", driver.driver_version);
 }
 
-std::string uuid_text(const CUuuid& uuid) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string text = "GPU-";
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
-    const auto byte = static_cast<unsigned char>(uuid.bytes[i]);
-    text += hex[byte >> 4U];
-    text += hex[byte & 15U];
-  }
-  return text;
-}
-
 std::uint64_t now_ns() {
   std::uint64_t timestamp = 0;
   cuptiGetTimestamp(&timestamp);
@@ -135,7 +123,7 @@ void on_context_created(CUcontext context) {
     char name[256] = {};
     if (driver.device_name(name, sizeof name - 1, device) == CUDA_SUCCESS) record.name = name;
     CUuuid uuid{};
-    if (driver.device_uuid(&uuid, device) == CUDA_SUCCESS) record.uuid = uuid_text(uuid);
+    if (driver.device_uuid(&uuid, device) == CUDA_SUCCESS) record.uuid = gpu_uuid_text(uuid.bytes);
     std::size_t global = 0;
     if (driver.device_total(&global, device) == CUDA_SUCCESS) record.total_global_mem = global;
     int major = 0;

@@ -1,6 +1,7 @@
 // The real ProbeBackend: the CUDA runtime (linked statically, so this binary starts on machines
 // without a driver and reports that instead), and driver calls through cudaGetDriverEntryPoint.
 #include <memtrack/recorder/probe.hpp>
+#include <memtrack/recorder/recording.hpp>
 
 #include <cuda.h>
 #include <cuda_runtime_api.h>
@@ -90,7 +91,7 @@ class CudaProbeBackend final : public ProbeBackend {
     identity.cc_major = properties.major;
     identity.cc_minor = properties.minor;
     identity.total_global_mem = properties.totalGlobalMem;
-    identity.uuid = format_uuid(properties.uuid.bytes);
+    identity.uuid = gpu_uuid_text(properties.uuid.bytes);
     return identity;
   }
 
@@ -180,18 +181,6 @@ class CudaProbeBackend final : public ProbeBackend {
   }
 
  private:
-  static std::string format_uuid(const char (&bytes)[16]) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string text = "GPU-";
-    for (int i = 0; i < 16; ++i) {
-      if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
-      const auto byte = static_cast<unsigned char>(bytes[i]);
-      text += hex[byte >> 4U];
-      text += hex[byte & 15U];
-    }
-    return text;
-  }
-
   DriverCalls driver_;
   bool driver_ready_{false};
   int device_{0};

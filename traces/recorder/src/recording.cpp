@@ -59,6 +59,18 @@ std::optional<std::string> cupti_version_problem(std::uint32_t runtime, std::uin
   return std::nullopt;
 }
 
+std::string gpu_uuid_text(const char* bytes) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string text = "GPU-";
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
+    const auto byte = static_cast<unsigned char>(bytes[i]);
+    text += hex[byte >> 4U];
+    text += hex[byte & 15U];
+  }
+  return text;
+}
+
 std::string per_process_path(const std::string& output, long pid) {
   const std::string tag = ".pid" + std::to_string(pid);
   const std::size_t slash = output.rfind('/');

@@ -40,6 +40,11 @@ TEST(RecordingPaths, ChildProcessesWriteBesideTheFirst) {
   EXPECT_EQ(per_process_path("capture", 1), "capture.pid1");
 }
 
+TEST(RecordingPaths, UuidsAsNvidiaWritesThem) {
+  const char bytes[16] = {'\x5a', '\x1c', 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, '\xff'};
+  EXPECT_EQ(gpu_uuid_text(bytes), "GPU-5a1c0001-0203-0405-0607-08090a0b0cff");
+}
+
 TEST(CuptiVersion, SameMajorOnly) {
   EXPECT_FALSE(cupti_version_problem(130001, 130001));
   EXPECT_FALSE(cupti_version_problem(130000, 130001));  // 13.0 GA records are 13.0 Update 1's

@@ -45,6 +45,9 @@ struct RecordingStatus {
 [[nodiscard]] std::optional<std::string> cupti_version_problem(std::uint32_t runtime,
                                                                std::uint32_t built_with);
 
+/// @return 16 UUID bytes as NVIDIA writes them: GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
+[[nodiscard]] std::string gpu_uuid_text(const char* bytes);
+
 /**
  * @brief Where a child process of the recorded command writes its own trace: `.pidN` before the
  * `.trace` of the name (`out.trace.zst` -> `out.pid42.trace.zst`), or after it when there is none.

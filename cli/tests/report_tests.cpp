@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <regex>
 #include <sstream>
 
 namespace memtrack::cli {
@@ -194,23 +193,41 @@ struct Drawn {
   std::vector<std::uint64_t> peak_labels;
 };
 
+/// @return the text of every start tag whose class attribute is `cls` (no std::regex: gcc 12
+/// warns inside <regex> under ASan)
+std::vector<std::string> tags_of_class(const std::string& html, const std::string& cls) {
+  std::vector<std::string> tags;
+  const std::string needle = "class=\"" + cls + "\"";
+  for (std::size_t at = html.find(needle); at != std::string::npos;
+       at = html.find(needle, at + 1)) {
+    const std::size_t start = html.rfind('<', at);
+    const std::size_t end = html.find('>', at);
+    tags.push_back(html.substr(start, end - start + 1));
+  }
+  return tags;
+}
+
+std::string attribute(const std::string& tag, const std::string& name) {
+  const std::string needle = " " + name + "=\"";
+  const std::size_t at = tag.find(needle);
+  if (at == std::string::npos) return {};
+  const std::size_t begin = at + needle.size();
+  return tag.substr(begin, tag.find('"', begin) - begin);
+}
+
 Drawn drawn(const std::string& html) {
   Drawn d;
-  const std::regex marker("class=\"refusal\"[^>]*data-count=\"(\\d+)\"");
-  for (std::sregex_iterator it(html.begin(), html.end(), marker), end; it != end; ++it) {
-    d.markers += std::stoull((*it)[1]);
+  for (const std::string& tag : tags_of_class(html, "refusal")) {
+    d.markers += std::stoull(attribute(tag, "data-count"));
   }
-  const std::regex row(
-      "class=\"device-row\" data-device=\"([^\"]+)\" data-budget=\"(\\d+)\" data-peak=\"(\\d+)\" "
-      "data-headroom=\"(\\d+)\" data-refused=\"(\\d+)\"");
-  for (std::sregex_iterator it(html.begin(), html.end(), row), end; it != end; ++it) {
-    d.rows[(*it)[1]] = {{"budget", std::stoull((*it)[2])},
-                        {"peak", std::stoull((*it)[3])},
-                        {"headroom", std::stoull((*it)[4])}};
+  for (const std::string& tag : tags_of_class(html, "device-row")) {
+    d.rows[attribute(tag, "data-device")] = {
+        {"budget", std::stoull(attribute(tag, "data-budget"))},
+        {"peak", std::stoull(attribute(tag, "data-peak"))},
+        {"headroom", std::stoull(attribute(tag, "data-headroom"))}};
   }
-  const std::regex label("class=\"peak-label\"[^>]*data-bytes=\"(\\d+)\"");
-  for (std::sregex_iterator it(html.begin(), html.end(), label), end; it != end; ++it) {
-    d.peak_labels.push_back(std::stoull((*it)[1]));
+  for (const std::string& tag : tags_of_class(html, "peak-label")) {
+    d.peak_labels.push_back(std::stoull(attribute(tag, "data-bytes")));
   }
   return d;
 }

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 SKIP = 77
@@ -74,8 +75,15 @@ class WebDriver:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen([driver_binary, f"--port={self.port}"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Chromium writes under $HOME and the XDG folders even with --user-data-dir: give it a
+        # writable one of its own (a fresh user's may be missing or read-only)
+        env = dict(os.environ, HOME=profile_dir, XDG_CONFIG_HOME=profile_dir,
+                   XDG_CACHE_HOME=profile_dir, XDG_RUNTIME_DIR=profile_dir)
+        self.log = os.path.join(profile_dir, "chromedriver.log")
+        self.process = subprocess.Popen([driver_binary, f"--port={self.port}",
+                                         f"--log-path={self.log}", "--verbose"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        env=env)
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(100):
             try:
@@ -90,10 +98,23 @@ class WebDriver:
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
                 f"--user-data-dir={profile_dir}", f"--window-size=1400,{height}"]
-        session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args}}}})
+        try:
+            session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": chromium, "args": args}}}})
+        except urllib.error.HTTPError as error:
+            body = error.read().decode(errors="replace")
+            self.close()
+            fail(f"chromedriver could not start {chromium}: {body[:2000]}\n"
+                 f"--- the end of chromedriver's log:\n{self.log_tail()}")
         self.session = session["value"]["sessionId"]
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log, errors="replace") as file:
+                return "".join(file.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     def call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()

@@ -94,7 +94,9 @@ class WebDriver:
         else:
             self.close()
             fail("chromedriver did not start")
-        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        # DevTools over a pipe, not a socket: nothing depends on how this machine resolves
+        # localhost (a fresh container's may not reach the browser's port)
+        args = ["--remote-debugging-pipe", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--hide-scrollbars",
                 f"--user-data-dir={profile_dir}", f"--window-size=1400,{height}"]

@@ -133,8 +133,10 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
     const std::size_t column = s.columns * static_cast<std::size_t>(i) / 4;
     const std::uint64_t event =
         column < device.allocated.size() ? device.allocated[column].first_event : report.events;
+    // the end labels stay inside the picture
+    const char* anchor = i == 0 ? "start" : i == 4 ? "end" : "middle";
     svg += "<text x=\"" + num(s.x(column)) + "\" y=\"" + num(top + plot_height + 16) +
-           "\" text-anchor=\"middle\">" + grouped(event) + "</text>";
+           "\" text-anchor=\"" + anchor + "\">" + grouped(event) + "</text>";
   }
   svg += "<text x=\"" + num(left + plot_width / 2) + "\" y=\"" + num(top + plot_height + 34) +
          "\" text-anchor=\"middle\" fill=\"#555\">event (" + grouped(report.events) + " events, " +

@@ -67,7 +67,7 @@ void ColumnSeries::merge_pairs(std::vector<Bucket>& buckets) {
 
 void ColumnSeries::add(std::uint64_t event, std::uint64_t value, std::string_view op,
                        std::uint64_t op_bytes) {
-  const Sample sample{value, event, std::string(op), op_bytes};
+  const Sample sample{value, event, op, op_bytes};
   std::uint64_t index = (event - 1) / width_;
   while (index >= 2 * columns_) {
     merge_pairs(buckets_);
@@ -115,14 +115,14 @@ std::vector<Column> ColumnSeries::finish(std::uint64_t events) const {
       column.min = b.min;
       column.max = b.max.value;
       column.max_event = b.max.event;
-      column.max_op = b.max.op;
+      column.max_op = std::string(b.max.op);
       column.max_op_bytes = b.max.op_bytes;
       column.last = b.last.value;
       carry = b.last;
     } else {  // no value in it: the one before holds throughout
       column.min = column.max = column.last = carry.value;
       column.max_event = carry.event;
-      column.max_op = carry.op;
+      column.max_op = std::string(carry.op);
       column.max_op_bytes = carry.op_bytes;
       column.defined = defined;
     }

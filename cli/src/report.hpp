@@ -37,7 +37,8 @@ class ColumnSeries {
  public:
   explicit ColumnSeries(std::size_t columns);
 
-  /// The value after event `event` (events ascending; several values for one event: the last
+  /// The value after event `event` (`op`: a keyword with static storage, e.g. from
+  /// `traces::keyword`; events ascending; several values for one event: the last
   /// counts as `last`, all count for min and max).
   void add(std::uint64_t event, std::uint64_t value, std::string_view op, std::uint64_t op_bytes);
 
@@ -56,7 +57,7 @@ class ColumnSeries {
   struct Sample {
     std::uint64_t value{0};
     std::uint64_t event{0};
-    std::string op;
+    std::string_view op;  ///< a keyword with static storage: no copy per event
     std::uint64_t op_bytes{0};
   };
   struct Bucket {

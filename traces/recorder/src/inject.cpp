@@ -227,7 +227,7 @@ void CUPTIAPI buffer_completed(CUcontext context, std::uint32_t stream, std::uin
 }
 
 /// Flushes CUPTI's buffers and writes the whole trace so far (atomically: a temporary, renamed).
-void write_trace(const char* why) {
+void write_trace() {
   if (!state().recording.load()) return;
   std::lock_guard writing(state().write_mutex);
   cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
@@ -256,11 +256,10 @@ void write_trace(const char* why) {
                                conversion.events.size(),
                                static_cast<std::uint32_t>(conversion.header.devices.size()),
                                {}});
-  (void)why;
 }
 
 void at_exit() {
-  write_trace("exit");
+  write_trace();
 }
 
 /// The handler only wakes the writer thread (nothing else is safe in a handler), then chains.
@@ -282,7 +281,7 @@ void signal_writer() {
     const ssize_t got = ::read(state().signal_pipe[0], &signal, 1);
     if (got < 0 && errno == EINTR) continue;
     if (got != 1) return;
-    write_trace("signal");
+    write_trace();
     const struct sigaction& previous =
         signal == SIGINT ? state().previous_int : state().previous_term;
     if ((previous.sa_flags & SA_SIGINFO) == 0 && previous.sa_handler == SIG_DFL) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Mutation check: proves the property suites have teeth.
 
-Applies each mutant of catalog.txt to a scratch copy of the source tree, rebuilds only what it
-touches (one Ninja build, ccache), and runs the property suites. Every mutant must make the suite
-fail. Prints killed / total and the time each mutant took to be killed; exits 1 if any survived.
+Applies each mutant of catalog.txt and of every catalog.d/*.txt (one file per component) to a
+scratch copy of the source tree, rebuilds only what it touches (one Ninja build, ccache), and runs
+the suites that guard it: the property suites, or the test executables a mutant names on a
+`suites:` line. Every mutant must make a suite fail. Prints killed / total and the time each mutant
+took to be killed; exits 1 if any survived.
 
   tools/mutation/run.py                 the whole catalog
   tools/mutation/run.py --only NAME...  some mutants
@@ -19,8 +21,21 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SUITES = ["proptests/memtrack_proptests", "proptests/memtrack_concurrency_tests"]
+# Every test executable a mutant may name on a `suites:` line, by target, with its path in the build.
+SUITE_PATHS = {
+    "memtrack_proptests": "proptests/memtrack_proptests",
+    "memtrack_concurrency_tests": "proptests/memtrack_concurrency_tests",
+    "memtrack_core_tests": "core/tests/memtrack_core_tests",
+    "memtrack_sim_tests": "sim/tests/memtrack_sim_tests",
+    "memtrack_traces_tests": "traces/tests/memtrack_traces_tests",
+}
+# The suites a mutant without a `suites:` line is run against.
 TARGETS = ["memtrack_proptests", "memtrack_concurrency_tests"]
+
+
+def catalogs(main_catalog):
+    """The main catalog, then every component's catalog.d/*.txt beside it, in name order."""
+    return [main_catalog, *sorted((main_catalog.parent / "catalog.d").glob("*.txt"))]
 
 
 class CatalogError(Exception):
@@ -39,6 +54,8 @@ def parse_catalog(path):
             continue
         elif block is None and stripped.startswith("file: "):
             current["file"] = stripped[6:].strip()
+        elif block is None and stripped.startswith("suites: "):
+            current["suites"] = stripped[8:].split()
         elif stripped == "--- find":
             block = "find"
         elif stripped == "+++ replace":
@@ -46,8 +63,14 @@ def parse_catalog(path):
         elif block is not None:
             current[block] += line
         else:
-            raise CatalogError(f"{path}:{number}: expected 'file:', '--- find' or '+++ replace'")
+            raise CatalogError(f"{path}:{number}: expected 'file:', 'suites:', '--- find' or '+++ replace'")
     for mutant in mutants:
+        mutant["catalog"] = path
+        mutant.setdefault("suites", TARGETS)
+        unknown = [suite for suite in mutant["suites"] if suite not in SUITE_PATHS]
+        if unknown:
+            raise CatalogError(f"{path}:{mutant['line']}: mutant {mutant['name']} names unknown suites "
+                               f"{', '.join(unknown)} (known: {', '.join(SUITE_PATHS)})")
         if "file" not in mutant or not mutant["find"]:
             raise CatalogError(f"{path}:{mutant['line']}: mutant {mutant['name']} needs file: and a find block")
         # The block ends before the blank line that separates mutants.
@@ -101,13 +124,17 @@ def main():
     args = parser.parse_args()
 
     try:
-        mutants = parse_catalog(args.catalog)
+        mutants = [m for catalog in catalogs(args.catalog) for m in parse_catalog(catalog)]
+        names = [m["name"] for m in mutants]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise CatalogError(f"mutant names used twice: {', '.join(duplicates)}")
     except CatalogError as error:
         print(f"mutation: {error}", file=sys.stderr)
         return 2
     if args.list:
         for mutant in mutants:
-            print(f"{mutant['name']:55} {mutant['file']}")
+            print(f"{mutant['name']:55} {mutant['file']}  [{' '.join(mutant['suites'])}]")
         return 0
     if args.check:
         problems = []
@@ -115,7 +142,7 @@ def main():
             path = ROOT / mutant["file"]
             count = path.read_text().count(mutant["find"]) if path.exists() else 0
             if count != 1:
-                problems.append(f"catalog line {mutant['line']} ({mutant['name']}): the find text "
+                problems.append(f"{mutant['catalog'].name} line {mutant['line']} ({mutant['name']}): the find text "
                                 f"occurs {count} times in {mutant['file']}, expected exactly once")
         for problem in problems:
             print(f"mutation: {problem}", file=sys.stderr)
@@ -143,7 +170,7 @@ def main():
         text = (source / mutant["file"]).read_text() if (source / mutant["file"]).exists() else ""
         count = text.count(mutant["find"])
         if count != 1:
-            print(f"mutation: catalog line {mutant['line']} ({mutant['name']}): the find text occurs "
+            print(f"mutation: {mutant['catalog'].name} line {mutant['line']} ({mutant['name']}): the find text occurs "
                   f"{count} times in {mutant['file']}, expected exactly once", file=sys.stderr)
             return 2
 
@@ -159,8 +186,10 @@ def main():
     # Fail fast: no shrinking, stop at the first failing test.
     env_base["RC_PARAMS"] = "noshrink=1"
 
-    def build_suites():
-        return run(["cmake", "--build", str(build), "--target", *TARGETS])
+    all_targets = sorted({suite for mutant in mutants for suite in mutant["suites"]} | set(TARGETS))
+
+    def build_suites(targets):
+        return run(["cmake", "--build", str(build), "--target", *targets])
 
     def first_reason(output):
         """The line of a failing suite's output that says why (a divergence, a failed check)."""
@@ -170,14 +199,14 @@ def main():
                     return line.strip()[:150]
         return output.strip().splitlines()[-1][:150] if output.strip() else "(no output)"
 
-    def run_suites():
+    def run_suites(targets):
         """Returns (failed suite and why, or None; seconds)."""
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as scratch:
             # Found counterexamples go to a scratch copy of the regressions, not the source tree.
             shutil.copytree(regressions, pathlib.Path(scratch) / "regressions")
             env = dict(env_base, MEMTRACK_REGRESSIONS_DIR=str(pathlib.Path(scratch) / "regressions"))
-            for suite in SUITES:
+            for suite in (SUITE_PATHS[target] for target in targets):
                 try:
                     result = run([str(build / suite), "--gtest_fail_fast", "--gtest_brief=1"],
                                  env=env, timeout=args.timeout)
@@ -188,11 +217,11 @@ def main():
         return None, time.monotonic() - started
 
     print(f"mutation: building the unmutated suites in {build}", flush=True)
-    result = build_suites()
+    result = build_suites(all_targets)
     if result.returncode != 0:
         print(result.stdout, file=sys.stderr)
         return 2
-    failed, seconds = run_suites()
+    failed, seconds = run_suites(all_targets)
     if failed:
         print(f"mutation: the unmutated suites fail ({failed}); fix that first", file=sys.stderr)
         return 2
@@ -206,13 +235,13 @@ def main():
         path.write_text(original.replace(mutant["find"], mutant["replace"], 1))
         try:
             build_started = time.monotonic()
-            result = build_suites()
+            result = build_suites(mutant["suites"])
             build_seconds = time.monotonic() - build_started
             if result.returncode != 0:
                 print(result.stdout[-3000:], file=sys.stderr)
                 print(f"mutation: mutant {mutant['name']} does not compile: fix the catalog", file=sys.stderr)
                 return 2
-            failed, seconds = run_suites()
+            failed, seconds = run_suites(mutant["suites"])
         finally:
             path.write_text(original)
             marker.unlink()

@@ -1,0 +1,655 @@
+// PyTorch's CUDA caching allocator. Each member below is one step of c10's DeviceCachingAllocator
+// (named after it), re-derived from its behaviour; docs/allocator-model.md explains each rule.
+#include <memtrack/sim/allocators/pytorch_model.hpp>
+#include <memtrack/units.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+
+namespace memtrack::sim::allocators {
+namespace {
+
+struct Segment;
+
+struct Block {
+  std::uint64_t address{0};
+  std::uint64_t size{0};
+  std::uint64_t stream{0};
+  Segment* segment{nullptr};
+  Block* prev{nullptr};      ///< the neighbour below in the segment
+  Block* next{nullptr};      ///< the neighbour above
+  std::uint64_t gc_base{0};  ///< the pool's free-block lookups when the block was last cached
+  bool allocated{false};
+  bool mapped{true};
+
+  [[nodiscard]] bool is_split() const noexcept { return prev != nullptr || next != nullptr; }
+};
+
+struct Segment {
+  std::uint64_t address{0};
+  std::uint64_t size{0};
+  std::uint64_t stream{0};
+  PoolKind pool{PoolKind::large};
+  bool expandable{false};
+  std::uint64_t page{0};  ///< an expandable segment's mapping granularity
+  Block* head{nullptr};   ///< Invariant: the block at `address` (head->prev == nullptr).
+};
+
+/// A search key: the smallest block of `stream` with at least `size` bytes.
+struct Key {
+  std::uint64_t stream;
+  std::uint64_t size;
+  std::uint64_t address;
+};
+
+/// Best fit order: (stream, size, address), as BlockComparatorSize.
+struct BySize {
+  using is_transparent = void;
+  static std::tuple<std::uint64_t, std::uint64_t, std::uint64_t> key(const Block* b) noexcept {
+    return {b->stream, b->size, b->address};
+  }
+  static std::tuple<std::uint64_t, std::uint64_t, std::uint64_t> key(const Key& k) noexcept {
+    return {k.stream, k.size, k.address};
+  }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return key(a) < key(b);
+  }
+};
+
+/// Unmapped ranges by (stream, address), as BlockComparatorAddress.
+struct ByAddress {
+  using is_transparent = void;
+  static std::pair<std::uint64_t, std::uint64_t> key(const Block* b) noexcept {
+    return {b->stream, b->address};
+  }
+  static std::pair<std::uint64_t, std::uint64_t> key(const Key& k) noexcept {
+    return {k.stream, k.address};
+  }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return key(a) < key(b);
+  }
+};
+
+struct Pool {
+  bool small{false};
+  std::set<Block*, BySize> blocks;       ///< cached free (mapped) blocks
+  std::set<Block*, ByAddress> unmapped;  ///< unmapped ranges of expandable segments
+  std::uint64_t free_block_lookups{0};   ///< get_free_blocks_call_count, for the GC's ages
+
+  void insert_into_blocks(Block* block) {
+    block->gc_base = free_block_lookups;
+    blocks.insert(block);
+  }
+};
+
+std::uint64_t add_or_throw(std::uint64_t a, std::uint64_t b) {
+  const auto sum = checked_add(a, b);
+  if (!sum) throw std::overflow_error("allocator model: byte count past 2^64 - 1");
+  return *sum;
+}
+
+}  // namespace
+
+struct PytorchModel::State {
+  AllocatorSettings settings;
+  std::uint64_t capacity{0};
+  std::uint64_t device_total{0};
+  std::optional<std::uint64_t> allowed;       ///< per_process_memory_fraction x device_total
+  std::optional<std::uint64_t> gc_threshold;  ///< garbage_collection_threshold x allowed
+  std::unique_ptr<SequentialAddressSource> own_addresses;
+  SegmentAddressSource* addresses{nullptr};
+
+  Pool small_pool{true, {}, {}, 0};
+  Pool large_pool{false, {}, {}, 0};
+  std::map<std::uint64_t, std::unique_ptr<Segment>> segments;  ///< by address
+  std::unordered_map<std::uint64_t, Block*> live;              ///< allocated blocks by address
+  std::uint64_t allocated{0};  ///< Invariant: the sum of the allocated blocks' sizes.
+  std::uint64_t reserved{0};   ///< Invariant: the sum of segments' sizes (mapped pages).
+  std::size_t blocks{0};
+
+  Pool& pool_of(PoolKind kind) noexcept {
+    return kind == PoolKind::small ? small_pool : large_pool;
+  }
+  Pool& pool_of(const Block* b) noexcept { return pool_of(b->segment->pool); }
+
+  [[nodiscard]] bool gc_enabled() const noexcept { return gc_threshold.has_value(); }
+
+  Block* new_block(Segment* segment, std::uint64_t address, std::uint64_t size) {
+    auto* block =
+        new Block{address, size, segment->stream, segment, nullptr, nullptr, 0, false, true};
+    ++blocks;
+    return block;
+  }
+  void delete_block(Block* block) noexcept {
+    delete block;
+    --blocks;
+  }
+
+  // --- Choosing a cached block -------------------------------------------------------------------
+
+  /// get_free_block: the best fit on the stream, unless an oversize block would be wasted.
+  Block* get_free_block(Pool& pool, std::uint64_t stream, std::uint64_t size) {
+    if (gc_enabled()) ++pool.free_block_lookups;
+    auto it = pool.blocks.lower_bound(Key{stream, size, 0});
+    if (it == pool.blocks.end() || (*it)->stream != stream) return nullptr;
+    if ((*it)->segment->expandable) {
+      // A block followed by unmapped pages can grow: its size for best fit is what it can become.
+      auto expandable_size = [](const Block* b) {
+        return b->size + (b->next != nullptr && !b->next->mapped ? b->next->size : 0);
+      };
+      auto next = std::next(it);
+      while ((*it)->segment->expandable && next != pool.blocks.end() && (*next)->stream == stream &&
+             expandable_size(*next) < expandable_size(*it)) {
+        it = next++;
+      }
+    }
+    const Block* found = *it;
+    const std::uint64_t max_split = settings.max_split_size;
+    if (size < max_split && found->size >= max_split) return nullptr;
+    if (size >= max_split) {
+      const auto limit = checked_add(size, settings.max_non_split_rounding);
+      if (limit && found->size >= *limit) return nullptr;
+    }
+    Block* block = *it;
+    pool.blocks.erase(it);
+    return block;
+  }
+
+  // --- Getting memory from the driver ------------------------------------------------------------
+
+  /// alloc_block: a new segment (or pages of an expandable one), if the device has room.
+  Block* alloc_block(Pool& pool, std::uint64_t stream, std::uint64_t size,
+                     std::uint64_t segment_bytes) {
+    if (allowed) {
+      const auto after = checked_add(reserved, segment_bytes);
+      if (!after || *after > *allowed) return nullptr;
+    }
+    if (settings.expandable_segments) return try_allocate_expandable_block(pool, stream, size);
+    const auto after = checked_add(reserved, segment_bytes);
+    if (!after || *after > capacity) return nullptr;
+    const std::uint64_t address = addresses->segment_address(segment_bytes, stream, false);
+    auto segment = std::make_unique<Segment>();
+    *segment = Segment{
+        address, segment_bytes, stream, pool.small ? PoolKind::small : PoolKind::large, false,
+        0,       nullptr};
+    Block* block = new_block(segment.get(), address, segment_bytes);
+    segment->head = block;
+    if (!segments.emplace(address, std::move(segment)).second) {
+      throw std::logic_error("allocator model: two segments at one address");
+    }
+    reserved = *after;
+    addresses->segment_event({SegmentEvent::Kind::alloc, address, segment_bytes, stream});
+    return block;
+  }
+
+  /// try_allocate_expandable_block: map pages until a free block of `size` exists, lowest first.
+  Block* try_allocate_expandable_block(Pool& pool, std::uint64_t stream, std::uint64_t size) {
+    Block* candidate = find_expandable_block(pool, stream, size);
+    if (!candidate->mapped && !map_block(candidate, std::min(candidate->size, size)))
+      return nullptr;
+    while (candidate->size < size) {
+      // candidate is free and followed by unmapped pages: map enough of them (they merge into it).
+      Block* next = candidate->next;
+      if (!map_block(next, std::min(size - candidate->size, next->size))) return nullptr;
+      candidate = next;
+    }
+    pool.blocks.erase(candidate);
+    return candidate;
+  }
+
+  /// find_expandable_block: the lowest unmapped range (with a free block before it) that can hold
+  /// `size`, else a new expandable segment's address range.
+  Block* find_expandable_block(Pool& pool, std::uint64_t stream, std::uint64_t size) {
+    auto allocatable = [](const Block* b) { return b != nullptr && !b->allocated; };
+    auto has_room = [&](const Block* b) {
+      std::uint64_t bytes = 0;
+      while (bytes < size && allocatable(b)) {
+        bytes = add_or_throw(bytes, b->size);
+        b = b->next;
+      }
+      return bytes >= size;
+    };
+    for (auto it = pool.unmapped.lower_bound(Key{stream, 0, 0});
+         it != pool.unmapped.end() && (*it)->stream == stream; ++it) {
+      Block* candidate = *it;
+      if (allocatable(candidate->prev)) candidate = candidate->prev;
+      if (has_room(candidate)) return candidate;
+    }
+    // Address space for 1 1/8 of the device, in whole pages.
+    const std::uint64_t page = pool.small ? small_buffer : large_buffer;
+    const std::uint64_t wanted = add_or_throw(device_total, device_total / 8);
+    const std::uint64_t pages = wanted / page + (wanted % page != 0 ? 1 : 0);
+    const auto bytes = checked_mul(pages, page);
+    if (!bytes) throw std::overflow_error("allocator model: expandable segment past 2^64 - 1");
+    const std::uint64_t address = addresses->segment_address(*bytes, stream, true);
+    auto segment = std::make_unique<Segment>();
+    *segment = Segment{address, *bytes, stream, pool.small ? PoolKind::small : PoolKind::large,
+                       true,    page,   nullptr};
+    Block* block = new_block(segment.get(), address, *bytes);
+    block->mapped = false;
+    segment->head = block;
+    if (!segments.emplace(address, std::move(segment)).second) {
+      throw std::logic_error("allocator model: two segments at one address");
+    }
+    pool.unmapped.insert(block);
+    return block;
+  }
+
+  /// map_block: back the first `size` bytes of an unmapped range (whole pages) with memory.
+  bool map_block(Block* to_map, std::uint64_t size) {
+    const Segment& segment = *to_map->segment;
+    // Unmapped ranges start on a page boundary; map whole pages covering `size`.
+    const std::uint64_t pages = size / segment.page + (size % segment.page != 0 ? 1 : 0);
+    const std::uint64_t bytes = pages * segment.page;  // <= to_map->size: both whole pages
+    const auto after = checked_add(reserved, bytes);
+    if (!after || *after > capacity) return false;
+    Pool& pool = pool_of(to_map);
+    pool.unmapped.erase(to_map);
+    to_map->mapped = true;
+    const std::uint64_t mapped_address = to_map->address;
+    if (bytes < to_map->size) {
+      Block* rest = new_block(to_map->segment, to_map->address + bytes, to_map->size - bytes);
+      rest->mapped = false;
+      splice(rest, to_map, to_map->next);
+      pool.unmapped.insert(rest);
+      to_map->size = bytes;
+    }
+    try_merge_blocks(to_map, to_map->prev, pool);
+    try_merge_blocks(to_map, to_map->next, pool);
+    pool.insert_into_blocks(to_map);
+    reserved = *after;
+    addresses->segment_event({SegmentEvent::Kind::map, mapped_address, bytes, segment.stream});
+    return true;
+  }
+
+  /// unmap_block: give back the whole pages inside a free block of an expandable segment.
+  void unmap_block(Block* block) {
+    Segment& segment = *block->segment;
+    const std::uint64_t offset = block->address - segment.address;
+    const std::uint64_t first_page = offset / segment.page + (offset % segment.page != 0 ? 1 : 0);
+    const std::uint64_t end_page = (offset + block->size) / segment.page;
+    if (first_page >= end_page) return;
+    Pool& pool = pool_of(block);
+    pool.blocks.erase(block);
+    const std::uint64_t start = segment.address + first_page * segment.page;
+    const std::uint64_t bytes = (end_page - first_page) * segment.page;
+    const std::uint64_t before = start - block->address;
+    if (before > 0) {
+      Block* below = new_block(&segment, block->address, before);
+      splice(below, block->prev, block);
+      pool.insert_into_blocks(below);
+    }
+    const std::uint64_t after = block->size - before - bytes;
+    if (after > 0) {
+      Block* above = new_block(&segment, start + bytes, after);
+      splice(above, block, block->next);
+      pool.insert_into_blocks(above);
+    }
+    block->address = start;
+    block->size = bytes;
+    block->mapped = false;
+    try_merge_blocks(block, block->prev, pool);
+    try_merge_blocks(block, block->next, pool);
+    pool.unmapped.insert(block);
+    reserved -= bytes;
+    addresses->segment_event({SegmentEvent::Kind::unmap, start, bytes, segment.stream});
+  }
+
+  void splice(Block* block, Block* before, Block* after) noexcept {
+    if (before != nullptr) before->next = block;
+    block->prev = before;
+    if (after != nullptr) after->prev = block;
+    block->next = after;
+    if (before == nullptr) block->segment->head = block;
+  }
+
+  // --- Giving memory back ------------------------------------------------------------------------
+
+  /// release_block: cudaFree of a wholly free, unsplit segment.
+  void release_block(Block* block) {
+    Pool& pool = pool_of(block);
+    pool.blocks.erase(block);
+    const Segment& segment = *block->segment;
+    const SegmentEvent event{SegmentEvent::Kind::free, segment.address, segment.size,
+                             segment.stream};
+    reserved -= segment.size;
+    const std::uint64_t address = segment.address;
+    delete_block(block);
+    segments.erase(address);
+    addresses->segment_event(event);
+  }
+
+  /// release_expandable_segment: an expandable segment with nothing mapped any more.
+  void release_expandable_segment(Block* block) {
+    pool_of(block).unmapped.erase(block);
+    const std::uint64_t address = block->segment->address;
+    delete_block(block);
+    segments.erase(address);
+  }
+
+  /// release_available_cached_blocks: free oversize cached segments, one large enough or the
+  /// largest ones, before the failure path frees everything.
+  bool release_available_cached_blocks(Pool& pool, std::uint64_t stream, std::uint64_t size) {
+    const std::uint64_t max_split = settings.max_split_size;
+    if (max_split == UINT64_MAX) return false;
+    const std::uint64_t wanted = std::max(size, max_split);
+    auto it = pool.blocks.lower_bound(Key{stream, wanted, 0});
+    if (it != pool.blocks.end() && (*it)->stream == stream && !(*it)->segment->expandable) {
+      release_block(*it);
+      return true;
+    }
+    // No single block is large enough: release the largest oversize ones of the stream.
+    if (it == pool.blocks.begin()) return false;
+    --it;
+    std::uint64_t released = 0;
+    while (released < wanted && (*it)->size >= max_split && (*it)->stream == stream) {
+      Block* current = *it;
+      const bool first = it == pool.blocks.begin();
+      if (!first) --it;
+      if (!current->segment->expandable) {
+        released = add_or_throw(released, current->size);
+        release_block(current);
+      }
+      if (first) break;
+    }
+    return released >= wanted;
+  }
+
+  /// release_cached_blocks: every unsplit cached segment (large pool first), and every whole free
+  /// page of the expandable segments.
+  void release_cached_blocks() {
+    release_blocks(large_pool);
+    release_blocks(small_pool);
+  }
+
+  void release_blocks(Pool& pool) {
+    std::vector<Block*> to_unmap;
+    for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
+      Block* block = *it++;
+      if (block->segment->expandable) {
+        to_unmap.push_back(block);
+      } else if (!block->is_split()) {
+        release_block(block);
+      }
+    }
+    for (Block* block : to_unmap) {
+      unmap_block(block);
+      if (!block->mapped && !block->is_split()) release_expandable_segment(block);
+    }
+  }
+
+  /// garbage_collect_cached_blocks: above the threshold, release unsplit large cached segments
+  /// whose age (free-block lookups since cached) is at least the average, until enough is back.
+  void garbage_collect_cached_blocks() {
+    if (reserved <= *gc_threshold) return;
+    const std::uint64_t target = reserved - *gc_threshold;
+    Pool& pool = large_pool;
+    auto age = [&](const Block* b) { return pool.free_block_lookups - b->gc_base; };
+    std::uint64_t total_age = 0;
+    std::uint64_t freeable = 0;
+    for (const Block* block : pool.blocks) {
+      if (!block->is_split()) {
+        total_age = add_or_throw(total_age, age(block));
+        ++freeable;
+      }
+    }
+    std::uint64_t reclaimed = 0;
+    bool freed = true;
+    while (reclaimed < target && freed && freeable > 0) {
+      // A block at least as old as the average: age >= total_age / freeable, compared exactly.
+      const detail::uint128 threshold_total = total_age;
+      const detail::uint128 threshold_count = freeable;
+      freed = false;
+      for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
+        Block* block = *it++;
+        if (block->is_split() ||
+            static_cast<detail::uint128>(age(block)) * threshold_count < threshold_total) {
+          continue;
+        }
+        freed = true;
+        reclaimed = add_or_throw(reclaimed, block->size);
+        total_age -= age(block);
+        --freeable;
+        release_block(block);
+      }
+    }
+  }
+
+  // --- Handing out and taking back ---------------------------------------------------------------
+
+  /// try_merge_blocks: `src` joins `dst` if both are free (or both unmapped).
+  void try_merge_blocks(Block* dst, Block* src, Pool& pool) {
+    if (src == nullptr || src->allocated || dst->mapped != src->mapped) return;
+    if (dst->prev == src) {
+      dst->address = src->address;
+      dst->prev = src->prev;
+      if (dst->prev != nullptr) {
+        dst->prev->next = dst;
+      } else {
+        dst->segment->head = dst;
+      }
+    } else {
+      dst->next = src->next;
+      if (dst->next != nullptr) dst->next->prev = dst;
+    }
+    dst->size += src->size;
+    if (src->mapped) {
+      pool.blocks.erase(src);
+    } else {
+      pool.unmapped.erase(src);
+    }
+    delete_block(src);
+  }
+
+  /// should_split: small pool (or expandable segments): a remainder of 512 bytes or more; large
+  /// pool: a request below max_split_size leaving more than 1 MiB.
+  [[nodiscard]] bool should_split(const Block* block, std::uint64_t size) const noexcept {
+    const std::uint64_t remaining = block->size - size;
+    if (block->segment->pool == PoolKind::small || settings.expandable_segments) {
+      return remaining >= min_block_size;
+    }
+    return size < settings.max_split_size && remaining > small_size;
+  }
+
+  /// alloc_found_block: the low `size` bytes of the block are handed out, the rest stays cached.
+  Allocation alloc_found_block(Pool& pool, Block* block, std::uint64_t size,
+                               std::uint64_t requested) {
+    if (should_split(block, size)) {
+      Block* remaining = block;
+      block = new_block(remaining->segment, remaining->address, size);
+      splice(block, remaining->prev, remaining);
+      remaining->address += size;
+      remaining->size -= size;
+      pool.insert_into_blocks(remaining);
+    }
+    block->allocated = true;
+    live.emplace(block->address, block);
+    allocated += block->size;
+    return Allocation{block->address, block->size, requested};
+  }
+
+  AllocateOutcome allocate(std::uint64_t stream, std::uint64_t bytes) {
+    if (bytes == 0) return Allocation{0, 0, 0};
+    const auto rounded = round_size(settings, bytes);
+    const auto segment_bytes = rounded ? segment_size(*rounded) : std::nullopt;
+    if (!segment_bytes) return out_of_memory(bytes, rounded.value_or(UINT64_MAX), UINT64_MAX);
+    Pool& pool = *rounded <= small_size ? small_pool : large_pool;
+    Block* block = get_free_block(pool, stream, *rounded);
+    if (block == nullptr) {
+      if (gc_enabled()) garbage_collect_cached_blocks();
+      block = alloc_block(pool, stream, *rounded, *segment_bytes);
+      if (block == nullptr && release_available_cached_blocks(pool, stream, *rounded)) {
+        block = alloc_block(pool, stream, *rounded, *segment_bytes);
+      }
+      if (block == nullptr) {
+        release_cached_blocks();
+        block = alloc_block(pool, stream, *rounded, *segment_bytes);
+      }
+      if (block == nullptr) return out_of_memory(bytes, *rounded, *segment_bytes);
+    }
+    return alloc_found_block(pool, block, *rounded, bytes);
+  }
+
+  [[nodiscard]] OutOfMemory out_of_memory(std::uint64_t requested, std::uint64_t rounded,
+                                          std::uint64_t segment_bytes) const {
+    return OutOfMemory{requested,           rounded, segment_bytes, device_total,
+                       capacity - reserved, allowed, allocated,     reserved};
+  }
+
+  bool free(std::uint64_t address) {
+    if (address == 0) return true;
+    const auto found = live.find(address);
+    if (found == live.end()) return false;
+    Block* block = found->second;
+    live.erase(found);
+    allocated -= block->size;
+    block->allocated = false;
+    Pool& pool = pool_of(block);
+    try_merge_blocks(block, block->prev, pool);
+    try_merge_blocks(block, block->next, pool);
+    pool.insert_into_blocks(block);
+    return true;
+  }
+
+  [[nodiscard]] std::uint64_t largest_free_block() const {
+    std::uint64_t largest = 0;
+    for (const Pool* pool : {&small_pool, &large_pool}) {
+      // The last block of each stream is its largest: hop from stream to stream, high to low.
+      auto it = pool->blocks.end();
+      while (it != pool->blocks.begin()) {
+        --it;
+        largest = std::max(largest, (*it)->size);
+        it = pool->blocks.lower_bound(Key{(*it)->stream, 0, 0});
+      }
+    }
+    return largest;
+  }
+
+  ~State() {
+    for (auto& [address, segment] : segments) {
+      Block* block = segment->head;
+      while (block != nullptr) {
+        Block* next = block->next;
+        delete block;
+        block = next;
+      }
+    }
+  }
+};
+
+PytorchModel::PytorchModel(const AllocatorSettings& settings, DeviceLimits limits,
+                           SegmentAddressSource* addresses)
+    : state_(std::make_unique<State>()) {
+  if (limits.device_total == 0) limits.device_total = limits.capacity;
+  if (limits.device_total < limits.capacity) {
+    throw std::invalid_argument("allocator model: device total below the capacity");
+  }
+  State& s = *state_;
+  s.settings = settings;
+  s.capacity = limits.capacity;
+  s.device_total = limits.device_total;
+  if (settings.per_process_memory_fraction) {
+    s.allowed =
+        *mul_div_floor(limits.device_total, settings.per_process_memory_fraction->numerator(),
+                       settings.per_process_memory_fraction->denominator());
+    if (settings.garbage_collection_threshold) {
+      s.gc_threshold =
+          *mul_div_floor(*s.allowed, settings.garbage_collection_threshold->numerator(),
+                         settings.garbage_collection_threshold->denominator());
+    }
+  }
+  if (addresses == nullptr) {
+    s.own_addresses = std::make_unique<SequentialAddressSource>();
+    addresses = s.own_addresses.get();
+  }
+  s.addresses = addresses;
+}
+
+PytorchModel::~PytorchModel() = default;
+
+AllocateOutcome PytorchModel::allocate(std::uint64_t stream, std::uint64_t bytes) {
+  return state_->allocate(stream, bytes);
+}
+
+bool PytorchModel::free(std::uint64_t address) {
+  return state_->free(address);
+}
+
+void PytorchModel::empty_cache() {
+  state_->release_cached_blocks();
+}
+
+std::uint64_t PytorchModel::allocated() const noexcept {
+  return state_->allocated;
+}
+
+std::uint64_t PytorchModel::reserved() const noexcept {
+  return state_->reserved;
+}
+
+std::uint64_t PytorchModel::capacity() const noexcept {
+  return state_->capacity;
+}
+
+std::uint64_t PytorchModel::largest_free_block() const {
+  return state_->largest_free_block();
+}
+
+std::size_t PytorchModel::block_count() const noexcept {
+  return state_->blocks;
+}
+
+std::vector<SegmentInfo> PytorchModel::segments() const {
+  std::vector<SegmentInfo> result;
+  result.reserve(state_->segments.size());
+  for (const auto& [address, segment] : state_->segments) {
+    SegmentInfo info{segment->address, segment->size,       segment->stream,
+                     segment->pool,    segment->expandable, {}};
+    for (const Block* block = segment->head; block != nullptr; block = block->next) {
+      const BlockState state = block->allocated ? BlockState::allocated
+                               : block->mapped  ? BlockState::free
+                                                : BlockState::unmapped;
+      info.blocks.push_back(BlockInfo{block->address - segment->address, block->size, state});
+    }
+    result.push_back(std::move(info));
+  }
+  return result;
+}
+
+std::optional<std::uint64_t> PytorchModel::round_size(const AllocatorSettings& settings,
+                                                      std::uint64_t bytes) noexcept {
+  if (bytes < min_block_size) return min_block_size;
+  // The interval: sizes below 2 MiB use entry 0, [2^(20+k), 2^(21+k)) entry k, the last the rest.
+  const auto log2 = static_cast<std::uint64_t>(std::bit_width(bytes) - 1);
+  const std::uint64_t index =
+      std::min<std::uint64_t>(log2 > 20 ? log2 - 20 : 0, roundup_intervals - 1);
+  const std::uint64_t divisions = settings.roundup_power2_divisions[index];
+  if (divisions > 1 && bytes > min_block_size * divisions) {
+    if (std::has_single_bit(bytes)) return bytes;
+    const std::uint64_t floor = std::bit_floor(bytes);
+    const std::uint64_t step = floor >> static_cast<unsigned>(std::bit_width(divisions) - 1);
+    if (step == 0) return checked_mul(floor, 2);
+    const std::uint64_t below = bytes & ~(step - 1);
+    return below == bytes ? std::optional<std::uint64_t>(bytes) : checked_add(below, step);
+  }
+  const auto padded = checked_add(bytes, min_block_size - 1);
+  if (!padded) return std::nullopt;
+  return *padded / min_block_size * min_block_size;
+}
+
+std::optional<std::uint64_t> PytorchModel::segment_size(std::uint64_t rounded) noexcept {
+  if (rounded <= small_size) return small_buffer;
+  if (rounded < min_large_alloc) return large_buffer;
+  const auto padded = checked_add(rounded, round_large - 1);
+  if (!padded) return std::nullopt;
+  return *padded / round_large * round_large;
+}
+
+}  // namespace memtrack::sim::allocators

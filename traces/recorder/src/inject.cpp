@@ -2,22 +2,22 @@
 // CUDA_INJECTION64_PATH names it and calls InitializeInjection once, during cuInit. It records
 // every device allocation and free of the process (activity records MEMORY2 and MEMORY_POOL, and
 // the virtual-memory driver calls through callbacks) and writes the canonical trace at exit, on
-// SIGINT/SIGTERM, atomically. `memtrack record` sets it up; docs/recorder.md explains it.
+// SIGINT/SIGTERM and at checkpoints, atomically (process_hooks.cpp holds the process: signals,
+// forks, exit). `memtrack record` sets it up; docs/recorder.md explains it.
 //
 // Nothing here is exported but InitializeInjection (a version script hides the rest), so the
 // program's own copies of the libraries memtrack uses do not meet ours.
 #include <memtrack/recorder/cupti_convert.hpp>
+#include <memtrack/recorder/process_hooks.hpp>
 #include <memtrack/recorder/recording.hpp>
 #include <memtrack/traces/reader.hpp>
 
 #include <cuda.h>
 #include <cupti.h>
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -25,7 +25,6 @@
 #include <fstream>
 #include <mutex>
 #include <string>
-#include <thread>
 
 namespace memtrack::recorder {
 namespace {
@@ -47,18 +46,18 @@ struct Driver {
 };
 
 struct State {
-  std::mutex mutex;
+  std::mutex mutex;  // the converter; never held while calling CUPTI (its own locks: no ABBA)
   CuptiConverter converter;
-  std::string output;
+  std::string root_output;  // MEMTRACK_RECORD_OUTPUT: the recorded command's trace
+  std::string output;       // this process's: root_output, or its .pidN
   std::string status;
   std::string source;
   Driver driver;
   CUpti_SubscriberHandle subscriber{};
   std::atomic<bool> recording{false};
-  std::mutex write_mutex;  // one writer at a time (exit and a signal may race)
-  int signal_pipe[2]{-1, -1};
-  struct sigaction previous_int {};
-  struct sigaction previous_term {};
+  std::mutex write_mutex;         // one writer at a time (exit, a signal and a checkpoint may race)
+  std::size_t written_events{0};  // what the last write held (a checkpoint skips when unchanged)
+  bool forked{false};  // a forked child: CUPTI has no worker thread here, nothing to flush
 };
 
 State& state() {
@@ -146,6 +145,81 @@ void on_context_created(CUcontext context) {
   state().converter.add_device(record, time);
 }
 
+/// A context is going away (cudaDeviceReset, cuCtxDestroy): what it holds goes with it.
+void on_context_destroyed(CUcontext context) {
+  std::uint32_t context_id = 0;
+  if (cuptiGetContextId(context, &context_id) != CUPTI_SUCCESS) return;
+  const Driver& driver = state().driver;
+  CUdevice device = 0;
+  if (driver.ctx_push(context) == CUDA_SUCCESS) {
+    if (driver.ctx_get_device(&device) != CUDA_SUCCESS) device = 0;
+    CUcontext popped = nullptr;
+    driver.ctx_pop(&popped);
+  }
+  const std::uint64_t time = now_ns();
+  std::lock_guard lock(state().mutex);
+  state().converter.on_context_destroyed(context_id, static_cast<std::uint32_t>(device), time);
+}
+
+/// Runtime calls in progress on this thread: the driver calls a runtime call makes are not
+/// counted twice by the subscriber check.
+thread_local int runtime_depth = 0;
+
+void count_call(bool allocation) {
+  std::lock_guard lock(state().mutex);
+  state().converter.count_call(allocation);
+}
+
+/// The subscriber check's count of runtime allocation and free calls that made or freed memory.
+void on_runtime_call(CUpti_CallbackId id, const CUpti_CallbackData& data) {
+  if (data.callbackSite == CUPTI_API_ENTER) {
+    ++runtime_depth;
+    return;
+  }
+  --runtime_depth;
+  if (data.functionReturnValue == nullptr ||
+      *static_cast<const cudaError_t*>(data.functionReturnValue) != cudaSuccess) {
+    return;
+  }
+  // Every allocation call here has `void** devPtr` first, every free `void* devPtr`.
+  switch (id) {
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_ptsz_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_ptsz_v11020: {
+      void** made = static_cast<const cudaMalloc_v3020_params*>(data.functionParams)->devPtr;
+      if (made != nullptr && *made != nullptr) count_call(true);
+      return;
+    }
+    default: {
+      const void* freed = static_cast<const cudaFree_v3020_params*>(data.functionParams)->devPtr;
+      if (freed != nullptr) count_call(false);  // cudaFree(nullptr) frees nothing, records nothing
+      return;
+    }
+  }
+}
+
+/// The same for the driver's allocation calls a program makes itself (JAX / XLA, CuPy...).
+void on_driver_allocation_call(CUpti_CallbackId id, const CUpti_CallbackData& data) {
+  if (runtime_depth > 0) return;
+  switch (id) {
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync_ptsz:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync_ptsz: {
+      const CUdeviceptr* made = static_cast<const cuMemAlloc_v2_params*>(data.functionParams)->dptr;
+      if (made != nullptr && *made != 0) count_call(true);
+      return;
+    }
+    default:
+      if (static_cast<const cuMemFree_v2_params*>(data.functionParams)->dptr != 0)
+        count_call(false);
+      return;
+  }
+}
+
 void on_driver_call(CUpti_CallbackId id, const CUpti_CallbackData& data) {
   if (data.callbackSite != CUPTI_API_EXIT) return;
   if (data.functionReturnValue == nullptr ||
@@ -190,6 +264,7 @@ void on_driver_call(CUpti_CallbackId id, const CUpti_CallbackData& data) {
       break;
     }
     default:
+      on_driver_allocation_call(id, data);
       return;
   }
   std::lock_guard lock(state().mutex);
@@ -200,8 +275,13 @@ void CUPTIAPI on_callback(void* /*user*/, CUpti_CallbackDomain domain, CUpti_Cal
                           const void* data) {
   if (domain == CUPTI_CB_DOMAIN_RESOURCE && id == CUPTI_CBID_RESOURCE_CONTEXT_CREATED) {
     on_context_created(static_cast<const CUpti_ResourceData*>(data)->context);
+  } else if (domain == CUPTI_CB_DOMAIN_RESOURCE &&
+             id == CUPTI_CBID_RESOURCE_CONTEXT_DESTROY_STARTING) {
+    on_context_destroyed(static_cast<const CUpti_ResourceData*>(data)->context);
   } else if (domain == CUPTI_CB_DOMAIN_DRIVER_API) {
     on_driver_call(id, *static_cast<const CUpti_CallbackData*>(data));
+  } else if (domain == CUPTI_CB_DOMAIN_RUNTIME_API) {
+    on_runtime_call(id, *static_cast<const CUpti_CallbackData*>(data));
   }
 }
 
@@ -213,30 +293,48 @@ void CUPTIAPI buffer_requested(std::uint8_t** buffer, std::size_t* size, std::si
 
 void CUPTIAPI buffer_completed(CUcontext context, std::uint32_t stream, std::uint8_t* buffer,
                                std::size_t /*size*/, std::size_t valid) {
+  // Asked before taking the lock: CUPTI holds its own while it calls us (Kineto documents the
+  // ABBA deadlock of calling it under a lock its callbacks take).
+  std::size_t dropped = 0;
+  if (cuptiActivityGetNumDroppedRecords(context, stream, &dropped) != CUPTI_SUCCESS) dropped = 0;
   {
     std::lock_guard lock(state().mutex);
     auto records = state().converter.consume_buffer(buffer, valid);
     if (!records) std::fprintf(stderr, "memtrack: %s\n", records.error().to_string().c_str());
-    std::size_t dropped = 0;
-    if (cuptiActivityGetNumDroppedRecords(context, stream, &dropped) == CUPTI_SUCCESS &&
-        dropped != 0) {
-      state().converter.add_dropped(dropped);
-    }
+    if (dropped != 0) state().converter.add_dropped(dropped);
   }
   std::free(buffer);
 }
 
 /// Flushes CUPTI's buffers and writes the whole trace so far (atomically: a temporary, renamed).
-void write_trace() {
+/// A checkpoint (the writer thread, every few seconds) writes only when there is something new,
+/// marked incomplete: what a process that leaves with _exit leaves behind.
+void write_trace(WriteReason reason) {
   if (!state().recording.load()) return;
   std::lock_guard writing(state().write_mutex);
-  cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  const bool checkpoint = reason == WriteReason::Checkpoint;
+  if (!state().forked) {
+    cuptiActivityFlushAll(checkpoint ? 0 : CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  }
   Conversion conversion;
   ConversionCounts counts;
+  std::optional<std::string> subscriber;
   {
     std::lock_guard lock(state().mutex);
-    conversion = state().converter.finish(state().source);
+    const std::size_t kept = state().converter.event_count();
+    if (checkpoint && kept == state().written_events) return;
+    // a forked child that did nothing itself writes nothing (never its parent's trace)
+    if (state().forked && kept == 0) return;
+    state().written_events = kept;
+    conversion = state().converter.finish(state().source, !checkpoint);
     counts = state().converter.counts();
+    if (!checkpoint) subscriber = state().converter.subscriber_problem();
+  }
+  if (checkpoint) {
+    traces::TraceEvent mark;
+    mark.kind = traces::TraceEvent::Kind::Mark;
+    mark.text = "incomplete: a checkpoint written while the process ran (it left without exit())";
+    conversion.events.push_back(std::move(mark));
   }
   auto writer = traces::TraceWriter::create(state().output, conversion.header);
   Result<void> written = writer ? Result<void>{} : Result<void>{writer.error()};
@@ -248,9 +346,16 @@ void write_trace() {
     fail("writing " + state().output + ": " + written.error().to_string());
     return;
   }
+  if (checkpoint) return;  // the status is the final write's
   if (counts.dropped_records != 0) {
     std::fprintf(stderr, "memtrack: CUPTI dropped %llu activity records: %s is incomplete\n",
                  static_cast<unsigned long long>(counts.dropped_records), state().output.c_str());
+  }
+  if (subscriber) {
+    std::fprintf(stderr, "memtrack: %s is incomplete: %s\n", state().output.c_str(),
+                 subscriber->c_str());
+    write_status(RecordingStatus{false, 0, 0, "incomplete: " + *subscriber});
+    return;
   }
   write_status(RecordingStatus{true,
                                conversion.events.size(),
@@ -258,61 +363,28 @@ void write_trace() {
                                {}});
 }
 
-void at_exit() {
-  write_trace();
+/// Nobody else may hold the locks a forked child will need.
+void before_fork() {
+  state().write_mutex.lock();
+  state().mutex.lock();
 }
 
-/// The handler only wakes the writer thread (nothing else is safe in a handler), then chains.
-void on_signal(int signal) {
-  const auto number = static_cast<unsigned char>(signal);
-  const ssize_t ignored = ::write(state().signal_pipe[1], &number, 1);
-  (void)ignored;
-  const struct sigaction& previous =
-      signal == SIGINT ? state().previous_int : state().previous_term;
-  if ((previous.sa_flags & SA_SIGINFO) == 0 && previous.sa_handler != SIG_DFL &&
-      previous.sa_handler != SIG_IGN) {
-    previous.sa_handler(signal);  // the program's own handler (Python's KeyboardInterrupt...)
-  }
+void after_fork_parent() {
+  state().mutex.unlock();
+  state().write_mutex.unlock();
 }
 
-void signal_writer() {
-  for (;;) {
-    unsigned char signal = 0;
-    const ssize_t got = ::read(state().signal_pipe[0], &signal, 1);
-    if (got < 0 && errno == EINTR) continue;
-    if (got != 1) return;
-    write_trace();
-    const struct sigaction& previous =
-        signal == SIGINT ? state().previous_int : state().previous_term;
-    if ((previous.sa_flags & SA_SIGINFO) == 0 && previous.sa_handler == SIG_DFL) {
-      // Nobody else handles it: end the process as the signal would have, trace written.
-      ::signal(signal, SIG_DFL);
-      ::raise(signal);
-    }
-  }
-}
-
-void install_signal_handlers() {
-  if (::pipe2(state().signal_pipe, O_CLOEXEC) != 0) return;
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  for (const int signal : {SIGINT, SIGTERM}) {
-    struct sigaction& previous = signal == SIGINT ? state().previous_int : state().previous_term;
-    sigaction(signal, nullptr, &previous);
-    if ((previous.sa_flags & SA_SIGINFO) == 0 && previous.sa_handler == SIG_IGN) continue;
-    sigaction(signal, &action, nullptr);
-  }
-  // Blocking both signals in the writer thread keeps the handler on the program's threads.
-  sigset_t blocked;
-  sigemptyset(&blocked);
-  sigaddset(&blocked, SIGINT);
-  sigaddset(&blocked, SIGTERM);
-  sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &blocked, &old);
-  std::thread(signal_writer).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+/// A forked child: its own .pidN trace of what it does itself (CUDA cannot run in a child forked
+/// after the parent initialised it, so usually nothing), no say in the status, no CUPTI flush.
+void forked_child() {
+  State& s = state();
+  s.mutex.unlock();
+  s.write_mutex.unlock();
+  s.forked = true;
+  s.output = per_process_path(s.root_output, static_cast<long>(::getpid()));
+  s.status.clear();
+  s.converter.forget_events();
+  s.written_events = 0;
 }
 
 std::string command_line() {
@@ -327,6 +399,17 @@ std::string command_line() {
   return text;
 }
 
+/// MEMTRACK_RECORD_CHECKPOINT seconds; by default 10 in the recorded command's children (worker
+/// processes often leave with _exit), none in the command itself.
+std::uint32_t checkpoint_seconds(bool child) {
+  const char* text = std::getenv(checkpoint_env);
+  if (text == nullptr || *text == '\0') return child ? 10 : 0;
+  char* end = nullptr;
+  const unsigned long seconds = std::strtoul(text, &end, 10);
+  return end != nullptr && *end == '\0' ? static_cast<std::uint32_t>(std::min(seconds, 86400UL))
+                                        : 0;
+}
+
 int initialize() {
   State& s = state();
   const char* output = std::getenv(output_env);
@@ -336,12 +419,15 @@ int initialize() {
          " is not set: run the program through 'memtrack record -o FILE -- COMMAND...'");
     return 0;
   }
+  s.root_output = output;
   s.output = output;
+  bool child = false;
   if (const char* root = std::getenv(pid_env);
       root != nullptr && *root != '\0' && std::to_string(::getpid()) != root) {
     // a child of the recorded command: its own trace beside the first, no say in the status
     s.output = per_process_path(s.output, static_cast<long>(::getpid()));
     s.status.clear();
+    child = true;
   }
   if (!load_driver(s.driver)) {
     fail(
@@ -369,15 +455,33 @@ int initialize() {
   const auto enable = [&s](CUpti_CallbackDomain domain, CUpti_CallbackId id) {
     return cuptiEnableCallback(1, s.subscriber, domain, id);
   };
-  for (const auto& [domain, id] :
-       {std::pair{CUPTI_CB_DOMAIN_RESOURCE, CUpti_CallbackId{CUPTI_CBID_RESOURCE_CONTEXT_CREATED}},
-        std::pair{CUPTI_CB_DOMAIN_DRIVER_API,
-                  CUpti_CallbackId{CUPTI_DRIVER_TRACE_CBID_cuMemCreate}},
-        std::pair{CUPTI_CB_DOMAIN_DRIVER_API,
-                  CUpti_CallbackId{CUPTI_DRIVER_TRACE_CBID_cuMemRelease}},
-        std::pair{CUPTI_CB_DOMAIN_DRIVER_API, CUpti_CallbackId{CUPTI_DRIVER_TRACE_CBID_cuMemMap}},
-        std::pair{CUPTI_CB_DOMAIN_DRIVER_API,
-                  CUpti_CallbackId{CUPTI_DRIVER_TRACE_CBID_cuMemUnmap}}}) {
+  using Callback = std::pair<CUpti_CallbackDomain, CUpti_CallbackId>;
+  const Callback callbacks[] = {
+      {CUPTI_CB_DOMAIN_RESOURCE, CUPTI_CBID_RESOURCE_CONTEXT_CREATED},
+      {CUPTI_CB_DOMAIN_RESOURCE, CUPTI_CBID_RESOURCE_CONTEXT_DESTROY_STARTING},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemCreate},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemRelease},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemMap},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemUnmap},
+      // the subscriber check: allocation calls counted beside the MEMORY2 records
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemFree_v2},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync_ptsz},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemFreeAsync},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemFreeAsync_ptsz},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync},
+      {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync_ptsz},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_v11020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_ptsz_v11020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_v11020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_ptsz_v11020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_v11020},
+      {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_ptsz_v11020},
+  };
+  for (const auto& [domain, id] : callbacks) {
     if (const CUptiResult r = enable(domain, id); r != CUPTI_SUCCESS) {
       fail(cupti_error("cuptiEnableCallback", r));
       return 0;
@@ -407,8 +511,13 @@ int initialize() {
                                 static_cast<std::uint64_t>(page_size));
   }
   s.recording.store(true);
-  std::atexit(at_exit);
-  install_signal_handlers();
+  ProcessHooks hooks;
+  hooks.write = write_trace;
+  hooks.before_fork = before_fork;
+  hooks.after_fork_parent = after_fork_parent;
+  hooks.forked_child = forked_child;
+  hooks.checkpoint_seconds = checkpoint_seconds(child);
+  install_process_hooks(hooks);
   return 1;
 }
 
@@ -416,6 +525,10 @@ int initialize() {
 }  // namespace memtrack::recorder
 
 extern "C" __attribute__((visibility("default"))) int InitializeInjection() {
+  // The driver calls it once per process, but nothing stops a second cuInit path (or a program
+  // calling it) from coming back: one subscription, one set of hooks.
+  static std::atomic<bool> entered{false};
+  if (entered.exchange(true)) return 1;
   try {
     return memtrack::recorder::initialize();
   } catch (const std::exception& e) {

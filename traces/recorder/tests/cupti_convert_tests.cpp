@@ -143,12 +143,18 @@ TEST(CuptiConvert, PoolRecordsBecomeMarksWithGrantedAndUsedBytes) {
   pool.timestamp = 60;
   feed(converter, pool);
   const Conversion conversion = converter.finish("test");
-  ASSERT_EQ(conversion.events.size(), 2U);
-  EXPECT_EQ(conversion.events[0].kind, TraceEvent::Kind::Mark);
-  EXPECT_EQ(conversion.events[0].text,
-            "pool created gpu:2 pool=0xabc000 size=33554432 utilized=3145728 "
-            "release_threshold=0 t=50");
-  EXPECT_NE(conversion.events[1].text.find("pool trimmed gpu:2"), std::string::npos);
+  std::vector<std::string> lines;
+  for (const auto& event : conversion.events)
+    lines.push_back(traces::format_event(event));
+  // the pool's size is held by the trace: 32 MiB granted, trimmed to 4 MiB (28 MiB returned)
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "mark pool created gpu:2 pool=0xabc000 size=33554432 utilized=3145728 "
+                       "release_threshold=0 t=50",
+                       "alloc gpu:2 33554432 t=50 tag=pool-reserve",
+                       "free gpu:2 29360128 t=60 tag=pool-reserve",
+                       "mark pool trimmed gpu:2 pool=0xabc000 size=4194304 utilized=3145728 "
+                       "release_threshold=0 t=60",
+                   }));
   EXPECT_EQ(converter.counts().pool_records, 2U);
 }
 
@@ -261,7 +267,9 @@ TEST(CuptiConvert, DevicesGiveTheHeaderABaselineAndTheirBudgets) {
   converter.set_host_memory(64_GiB);
   converter.add_device(device_record(1, 140_GiB, 139_GiB), 5);
   converter.add_device(device_record(0, 140_GiB, 130_GiB), 3);
-  converter.add_device(device_record(0, 140_GiB, 1_GiB), 9);  // a second context: ignored
+  // a second context on device 0: the header keeps the first; the baseline grows by what the
+  // device shows in use beyond what the trace holds there (11 GiB - 10 GiB)
+  converter.add_device(device_record(0, 140_GiB, 129_GiB), 9);
   converter.add_dropped(4);
   const Conversion conversion = converter.finish("memtrack record: python serve.py");
   EXPECT_EQ(conversion.header.source, "memtrack record: python serve.py");
@@ -275,11 +283,12 @@ TEST(CuptiConvert, DevicesGiveTheHeaderABaselineAndTheirBudgets) {
   EXPECT_EQ(config.gpus[0].name, "NVIDIA H200");
   EXPECT_EQ(config.memory_fraction, Fraction::of(1, 1).value());
   EXPECT_EQ(config.cpu_memory_limit, 64_GiB);
-  ASSERT_EQ(conversion.events.size(), 3U);
+  ASSERT_EQ(conversion.events.size(), 4U);
   EXPECT_EQ(traces::format_event(conversion.events[0]), "baseline gpu:0 10737418240 t=3");
   EXPECT_EQ(traces::format_event(conversion.events[1]), "baseline gpu:1 1073741824 t=5");
-  EXPECT_EQ(conversion.events[2].kind, TraceEvent::Kind::Mark);  // dropped records: incomplete
-  EXPECT_NE(conversion.events[2].text.find("dropped 4"), std::string::npos);
+  EXPECT_EQ(traces::format_event(conversion.events[2]), "baseline gpu:0 1073741824 t=9");
+  EXPECT_EQ(conversion.events[3].kind, TraceEvent::Kind::Mark);  // dropped records: incomplete
+  EXPECT_NE(conversion.events[3].text.find("incomplete: CUPTI dropped 4"), std::string::npos);
 }
 
 TEST(CuptiConvert, AConversionIsATraceThatReplaysInLockstep) {
@@ -316,6 +325,186 @@ TEST(CuptiConvert, AConversionIsATraceThatReplaysInLockstep) {
     all += (i + 1) * 4097;
   EXPECT_EQ(summary.high_water.at(Gpu{0}), 1_GiB + all + 2_MiB);
   EXPECT_EQ(replayer->tracker().allocated(Gpu{0}), 1_GiB + 2_MiB);
+}
+
+std::vector<std::string> lines_of(const Conversion& conversion) {
+  std::vector<std::string> lines;
+  for (const auto& event : conversion.events)
+    lines.push_back(traces::format_event(event));
+  return lines;
+}
+
+CUpti_ActivityMemory4 pooled(CUpti_ActivityMemoryOperationType operation, std::uint64_t address,
+                             std::uint64_t bytes, std::uint64_t pool_size, std::uint64_t time) {
+  auto record =
+      memory_record(operation, CUPTI_ACTIVITY_MEMORY_KIND_DEVICE, 0, address, bytes, time);
+  record.isAsync = 1;
+  record.memoryPoolConfig.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL;
+  record.memoryPoolConfig.address = 0x900000000;
+  record.memoryPoolConfig.pool.size = pool_size;
+  record.memoryPoolConfig.utilizedSize = 0;  // not used: the requested bytes live are counted
+  return record;
+}
+
+TEST(CuptiConvert, PooledRecordsMakeTheTraceHoldThePoolsSize) {
+  using Op = CUpti_ActivityMemoryOperationType;
+  const Op alloc = CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION;
+  const Op release = CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE;
+  CuptiConverter converter;
+  // delivered out of order (another stream's buffer first): the reserve follows the time order
+  feed(converter, pooled(release, 0xa00, 1_MiB, 32_MiB, 30));
+  feed(converter, pooled(alloc, 0xa00, 1_MiB, 32_MiB, 10));   // pool grows to 32 MiB
+  feed(converter, pooled(alloc, 0xb00, 3_MiB, 32_MiB, 20));   // taken from the pool
+  feed(converter, pooled(alloc, 0xc00, 40_MiB, 64_MiB, 40));  // the pool grows to 64 MiB
+  feed(converter, pooled(release, 0xb00, 3_MiB, 64_MiB, 50));
+  feed(converter, pooled(release, 0xc00, 40_MiB, 2_MiB, 60));  // released above the threshold
+  const Conversion conversion = converter.finish("test");
+  // after each record the pool's allocations plus its reserve are its size
+  // the reserve shrinks before an allocation taken from it and grows after: never more than
+  // the pool held
+  EXPECT_EQ(lines_of(conversion), (std::vector<std::string>{
+                                      "alloc gpu:0 1048576 t=10 addr=0xa00 stream=7 tag=pool",
+                                      "alloc gpu:0 32505856 t=10 tag=pool-reserve",  // 32 - 1
+                                      "free gpu:0 3145728 t=20 tag=pool-reserve",    // 28 MiB
+                                      "alloc gpu:0 3145728 t=20 addr=0xb00 stream=7 tag=pool",
+                                      "free gpu:0 1048576 t=30 addr=0xa00 stream=7 tag=pool",
+                                      "alloc gpu:0 1048576 t=30 tag=pool-reserve",  // 29 MiB
+                                      "free gpu:0 8388608 t=40 tag=pool-reserve",   // 64-43=21
+                                      "alloc gpu:0 41943040 t=40 addr=0xc00 stream=7 tag=pool",
+                                      "free gpu:0 3145728 t=50 addr=0xb00 stream=7 tag=pool",
+                                      "alloc gpu:0 3145728 t=50 tag=pool-reserve",  // 24 MiB
+                                      "free gpu:0 23068672 t=60 tag=pool-reserve",  // 2 MiB
+                                      "free gpu:0 41943040 t=60 addr=0xc00 stream=7 tag=pool",
+                                  }));
+  // replayed, the device holds the pool's size at its peak and 2 MiB at the end
+  const std::string text = traces::format_trace(conversion.header, conversion.events);
+  GpuConfig config;
+  GpuSpec gpu;
+  gpu.id = 0;
+  gpu.total_bytes = 80_GiB;
+  config.gpus.push_back(gpu);
+  auto reader = traces::TraceReader::from_source(traces::memory_source(text, "p.trace"), "p.trace");
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  auto replayer = traces::Replayer::create(config, traces::ReplayOptions{});
+  ASSERT_TRUE(replayer);
+  ASSERT_TRUE(replayer->replay(*reader, {}));
+  EXPECT_EQ(replayer->summary().high_water.at(Gpu{0}), 64_MiB);
+  EXPECT_EQ(replayer->tracker().allocated(Gpu{0}), 2_MiB);
+}
+
+TEST(CuptiConvert, AnImportedPoolsSizeFieldIsAProcessIdNotBytes) {
+  CuptiConverter converter;
+  auto record = pooled(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, 0xa00, 1_MiB, 0, 10);
+  record.memoryPoolConfig.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_IMPORTED;
+  record.memoryPoolConfig.pool.processId = 4242;
+  feed(converter, record);
+  EXPECT_EQ(lines_of(converter.finish("test")),
+            (std::vector<std::string>{"alloc gpu:0 1048576 t=10 addr=0xa00 stream=7 tag=pool"}));
+}
+
+TEST(CuptiConvert, AZeroByteReleaseFreesWhatWasAllocatedThere) {
+  CuptiConverter converter;
+  feed(converter, free_record(0xa000, 0, 20));  // delivered first, happened after the allocation
+  feed(converter, alloc_record(0xa000, 5_MiB, 10));
+  feed(converter, free_record(0xf000, 0, 30));  // never seen allocated: its size is unknown
+  EXPECT_EQ(lines_of(converter.finish("test")),
+            (std::vector<std::string>{"alloc gpu:0 5242880 t=10 addr=0xa000",
+                                      "free gpu:0 5242880 t=20 addr=0xa000",
+                                      "free gpu:0 t=30 addr=0xf000"}));
+}
+
+TEST(CuptiConvert, ATornDownContextFreesWhatItHeldAndTheNextOneGetsABaseline) {
+  CuptiConverter converter;
+  converter.add_device(device_record(0, 80_GiB, 79_GiB), 1);  // 1 GiB in use: the context
+  auto a = alloc_record(0xa000, 2_MiB, 10);
+  a.contextId = 1;
+  auto b = alloc_record(0xb000, 3_MiB, 11);
+  b.contextId = 1;
+  auto other = alloc_record(0xc000, 4_MiB, 12);
+  other.contextId = 2;  // another context: it stays
+  auto freed = free_record(0xa000, 2_MiB, 13);
+  freed.contextId = 1;
+  for (const auto& record : {a, b, other, freed})
+    feed(converter, record);
+  auto pooled_alloc =
+      pooled(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, 0xd000, 1_MiB, 8_MiB, 14);
+  pooled_alloc.contextId = 1;
+  feed(converter, pooled_alloc);
+  converter.on_context_destroyed(1, 0, 20);  // cudaDeviceReset
+  // a new primary context: 1 GiB + 4 MiB in use then, the trace still holds 1 GiB + 4 MiB
+  converter.add_device(device_record(0, 80_GiB, 79_GiB - 4_MiB - 512_MiB), 30);
+  EXPECT_EQ(lines_of(converter.finish("test")),
+            (std::vector<std::string>{
+                "baseline gpu:0 1073741824 t=1", "alloc gpu:0 2097152 t=10 addr=0xa000",
+                "alloc gpu:0 3145728 t=11 addr=0xb000", "alloc gpu:0 4194304 t=12 addr=0xc000",
+                "free gpu:0 2097152 t=13 addr=0xa000",
+                "alloc gpu:0 1048576 t=14 addr=0xd000 stream=7 tag=pool",
+                "alloc gpu:0 7340032 t=14 tag=pool-reserve",
+                "free gpu:0 3145728 t=20 addr=0xb000 tag=teardown",
+                "free gpu:0 1048576 t=20 addr=0xd000 tag=teardown",
+                "free gpu:0 7340032 t=20 tag=teardown",  // the pool's reserve
+                "baseline gpu:0 536870912 t=30",         // what the new context adds
+            }));
+  EXPECT_EQ(converter.counts().contexts_destroyed, 1U);
+}
+
+TEST(CuptiConvert, FewerRecordsThanAllocationCallsMarkTheTraceIncomplete) {
+  CuptiConverter converter;
+  feed(converter, alloc_record(0xa000, 64, 1));
+  feed(converter, free_record(0xa000, 64, 2));
+  converter.count_call(true);
+  converter.count_call(false);
+  EXPECT_FALSE(converter.subscriber_problem().has_value());
+  EXPECT_EQ(converter.finish("test").events.size(), 2U);
+  // a torch.profiler took the buffers: two more allocations and a free, no records
+  converter.count_call(true);
+  converter.count_call(true);
+  converter.count_call(false);
+  const auto problem = converter.subscriber_problem();
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_NE(problem->find("1 MEMORY2 device allocation records for 3 allocation calls"),
+            std::string::npos)
+      << *problem;
+  EXPECT_NE(problem->find("1 release records for 2 free calls"), std::string::npos) << *problem;
+  const Conversion conversion = converter.finish("test");
+  ASSERT_EQ(conversion.events.size(), 3U);
+  EXPECT_EQ(conversion.events[2].kind, TraceEvent::Kind::Mark);
+  EXPECT_EQ(conversion.events[2].text, "incomplete: " + *problem);
+  // a checkpoint (records still in flight) does not judge
+  EXPECT_EQ(converter.finish("test", false).events.size(), 2U);
+  // pinned memory and static memory are not what the counted calls make
+  CuptiConverter other;
+  feed(other, memory_record(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION,
+                            CUPTI_ACTIVITY_MEMORY_KIND_PINNED, 0, 0x1000, 64, 1));
+  other.count_call(true);
+  EXPECT_TRUE(other.subscriber_problem().has_value());
+}
+
+TEST(CuptiConvert, AnUnknownRecordKindEndsTheBufferLikeItsEnd) {
+  CuptiConverter converter;
+  Buffer buffer;
+  buffer.add(alloc_record(0x1000, 10, 1));
+  auto unknown = alloc_record(0x2000, 20, 2);
+  unknown.kind = static_cast<CUpti_ActivityKind>(0x7ffffff0);
+  buffer.add(unknown);
+  auto read = converter.consume_buffer(buffer.data(), buffer.size());
+  ASSERT_TRUE(read) << read.error().to_string();
+  EXPECT_EQ(*read, 1U);
+  EXPECT_EQ(converter.counts().invalid_kind_stops, 1U);
+  EXPECT_EQ(converter.finish("test").events.size(), 1U);
+}
+
+TEST(CuptiConvert, AForkedChildForgetsItsParentsEventsNotItsDevices) {
+  CuptiConverter converter;
+  converter.add_device(device_record(0, 80_GiB, 79_GiB), 1);
+  feed(converter, alloc_record(0xa000, 64, 2));
+  converter.count_call(true);
+  converter.forget_events();
+  EXPECT_EQ(converter.event_count(), 0U);
+  const Conversion conversion = converter.finish("child");
+  EXPECT_TRUE(conversion.events.empty());
+  EXPECT_EQ(conversion.header.devices.size(), 1U);
+  EXPECT_FALSE(converter.subscriber_problem().has_value());
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ inline constexpr const char* status_env = "MEMTRACK_RECORD_STATUS";
 inline constexpr const char* injection_env = "CUDA_INJECTION64_PATH";
 /// The process `memtrack record` started; the others (its children) write `per_process_path`.
 inline constexpr const char* pid_env = "MEMTRACK_RECORD_PID";
+/// Seconds between the checkpoints the library writes (0: none); by default 10 in the recorded
+/// command's children, none in the command itself.
+inline constexpr const char* checkpoint_env = "MEMTRACK_RECORD_CHECKPOINT";
 /// The library's file name.
 inline constexpr const char* injection_library = "libmemtrack_inject.so";
 

@@ -8,9 +8,10 @@ namespace memtrack::cli {
 
 Result<OpenedTrace> open_trace(const std::string& path) {
   // Peek at the start to tell a canonical trace from a recording to import.
-  auto head = traces::read_head(path, 64);
+  auto head = traces::read_head(path, traces::format_head_bytes);
   if (!head) return head.error();
   auto format = traces::detect_format(*head, path);
+  if (!format) return format.error();  // refused from the first bytes, never read whole
   if (format && *format == traces::SourceFormat::Canonical) {
     auto reader = traces::TraceReader::open(path);
     if (!reader) return reader.error();
@@ -21,8 +22,7 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   }
   auto bytes = traces::read_all(path, traces::max_import_bytes);
   if (!bytes) return bytes.error();
-  auto detected = traces::detect_format(*bytes, path);
-  if (!detected) return detected.error();
+  const auto detected = format;
   traces::MemorySink sink;
   auto report = traces::import_bytes(*detected, *bytes, path, sink);
   if (!report) return report.error();

@@ -397,3 +397,42 @@ TEST(AllocatorSettings, RejectsWhatPytorchRejects) {
 
 }  // namespace
 }  // namespace memtrack::sim::allocators
+
+namespace memtrack::sim::allocators {
+namespace {
+
+// A restored state is the state: the same segments, and the next allocation lands where it would
+// have in the original (the 4 MiB free hole at base + 4 MiB, by best fit).
+TEST(PytorchModelRestore, RestoredStateBehavesAsTheOriginal) {
+  PytorchModel original(AllocatorSettings{}, DeviceLimits{1_GiB, 0});
+  // [0, 4) allocated, [4, 8) free, [8, 16) allocated, [16, 20) free.
+  for (int i = 0; i < 4; ++i)
+    static_cast<void>(allocation(original.allocate(0, 4_MiB)));
+  ASSERT_TRUE(original.free(base + 4_MiB));
+  ASSERT_TRUE(original.free(base + 16_MiB));
+  PytorchModel restored(AllocatorSettings{}, DeviceLimits{1_GiB, 0});
+  restored.restore(original.segments());
+  EXPECT_EQ(restored.segments(), original.segments());
+  EXPECT_EQ(restored.allocated(), 8_MiB);
+  EXPECT_EQ(restored.reserved(), 20_MiB);
+  EXPECT_EQ(allocation(restored.allocate(0, 3_MiB)).address, base + 4_MiB);
+  EXPECT_TRUE(restored.free(base));
+}
+
+TEST(PytorchModelRestore, RefusesStatesPytorchCannotBeIn) {
+  PytorchModel model(AllocatorSettings{}, DeviceLimits{1_GiB, 0});
+  const auto refuse = [&](std::vector<BlockInfo> blocks, std::uint64_t size = 20_MiB) {
+    EXPECT_THROW(
+        model.restore({SegmentInfo{base, size, 0, PoolKind::large, false, std::move(blocks)}}),
+        std::invalid_argument);
+    EXPECT_TRUE(model.segments().empty());
+  };
+  refuse({free_block(0, 10_MiB)});                               // does not cover the segment
+  refuse({free_block(0, 10_MiB), free_block(10_MiB, 10_MiB)});   // free neighbours unmerged
+  refuse({alloc_block(0, 10_MiB), alloc_block(12_MiB, 8_MiB)});  // a hole
+  refuse({unmapped_block(0, 20_MiB)});                           // unmapped, not expandable
+  refuse({alloc_block(0, 2_GiB)}, 2_GiB);                        // beyond the capacity
+}
+
+}  // namespace
+}  // namespace memtrack::sim::allocators

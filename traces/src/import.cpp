@@ -94,14 +94,20 @@ Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
 
 Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,
                                  std::optional<SourceFormat> format, const ImportOptions& options) {
-  auto bytes = read_all(in, max_import_bytes);
-  if (!bytes) return bytes.error();
   if (!format) {
-    auto detected = detect_format(*bytes, in.string());
+    // From the first bytes only: what is no recording is refused before it is read whole.
+    auto head = read_head(in, format_head_bytes);
+    if (!head) return head.error();
+    auto detected = detect_format(*head, in.string());
     if (!detected) return detected.error();
     format = *detected;
   }
   WriterSink sink(out);
+  if (*format == SourceFormat::Canonical || *format == SourceFormat::Scenario) {
+    return import_bytes(*format, {}, in.string(), sink, options);  // refused, nothing read
+  }
+  auto bytes = read_all(in, max_import_bytes);
+  if (!bytes) return bytes.error();
   auto report = import_bytes(*format, *bytes, in.string(), sink, options);
   if (!report) return report.error();  // the sink's temporary is removed with it
   if (auto ok = sink.finish(); !ok) return ok.error();

@@ -36,11 +36,12 @@ Result<std::uint64_t> unsigned_field(const Value& dict, std::string_view key,
   const Value* value = dict.get(key);
   if (value == nullptr)
     return locate.at(dict, where, "expected the key '" + std::string(key) + "'");
-  if (!value->is(Value::Kind::Int) || value->integer < 0) {
+  const auto number = value->as_unsigned();
+  if (!number) {
     return locate.at(*value, where + "." + std::string(key),
-                     "expected a non-negative integer, got a " + std::string(value->kind_name()));
+                     "expected a non-negative integer, got " + value->describe());
   }
-  return static_cast<std::uint64_t>(value->integer);
+  return *number;
 }
 
 struct Entry {

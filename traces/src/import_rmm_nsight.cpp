@@ -10,8 +10,10 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace memtrack::traces {
 namespace {
@@ -86,6 +88,113 @@ bool has_table(sqlite3* db, const char* table) {
   return sqlite3_step(raw) == SQLITE_ROW;
 }
 
+/// @return the big-endian number of `n` bytes at `at` in `bytes`
+std::uint64_t big_endian(std::string_view bytes, std::size_t at, std::size_t n) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    value = (value << 8U) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+/**
+ * @brief Refuses a database file that is cut short or padded, from its header: SQLite reads a
+ * truncated file without complaint (missing pages read as absent rows). The size must be a whole
+ * number of pages, and as many as the header declares (when that count is valid: the
+ * version-valid-for number at offset 92 equals the change counter at 24).
+ */
+Result<void> check_size(std::string_view bytes, const std::string& file) {
+  constexpr std::size_t header_bytes = 100;
+  if (bytes.size() < header_bytes) {
+    return Error::parse_error(file + ": byte " + std::to_string(bytes.size()) +
+                              ": truncated SQLite database (shorter than its 100-byte header)");
+  }
+  std::uint64_t page = big_endian(bytes, 16, 2);
+  if (page == 1) page = 65536;
+  if (page < 512 || page > 65536 || (page & (page - 1)) != 0) {
+    return Error::parse_error(file + ": byte 16: expected an SQLite page size (a power of two " +
+                              "from 512 to 65536), got " + std::to_string(page));
+  }
+  const bool count_valid = big_endian(bytes, 92, 4) == big_endian(bytes, 24, 4);
+  const std::uint64_t declared = big_endian(bytes, 28, 4);
+  if (bytes.size() % page != 0 || (count_valid && bytes.size() / page != declared)) {
+    return Error::parse_error(
+        file + ": byte " + std::to_string(bytes.size()) +
+        ": truncated or padded SQLite database (" + std::to_string(bytes.size()) +
+        " bytes, expected " +
+        (count_valid ? std::to_string(declared) + " pages of " : "whole pages of ") +
+        std::to_string(page) + " bytes): the export was cut short?");
+  }
+  return {};
+}
+
+/// Refuses a damaged database: `PRAGMA quick_check` must say ok.
+Result<void> check_intact(sqlite3* db, const std::string& file) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &raw, nullptr) != SQLITE_OK) {
+    return Error::parse_error(file + ": not a valid SQLite database: " + sqlite3_errmsg(db));
+  }
+  const Statement statement(raw);
+  const int status = sqlite3_step(raw);
+  const unsigned char* verdict = status == SQLITE_ROW ? sqlite3_column_text(raw, 0) : nullptr;
+  if (verdict == nullptr || std::string_view(reinterpret_cast<const char*>(verdict)) != "ok") {
+    return Error::parse_error(file + ": damaged SQLite database (PRAGMA quick_check: " +
+                              (verdict != nullptr
+                                   ? detail::printable(reinterpret_cast<const char*>(verdict))
+                                   : std::string(sqlite3_errmsg(db))) +
+                              ")");
+  }
+  return {};
+}
+
+/// One integer column of a row, strictly: SQLite's storage class INTEGER and in range.
+class RowReader {
+ public:
+  RowReader(sqlite3_stmt* statement, const std::string& file, sqlite3_int64 row_id)
+      : statement_(statement), file_(file), row_id_(row_id) {}
+
+  /// @return the column as an integer from `low` to `high`, or an error naming the row and column
+  Result<sqlite3_int64> integer(int column, const char* name, sqlite3_int64 low,
+                                sqlite3_int64 high) const {
+    const int type = sqlite3_column_type(statement_, column);
+    if (type == SQLITE_INTEGER) {
+      const sqlite3_int64 value = sqlite3_column_int64(statement_, column);
+      if (value >= low && value <= high) return value;
+      return fail(name, "expected an integer from " + std::to_string(low) + " to " +
+                            std::to_string(high) + ", got " + std::to_string(value));
+    }
+    return fail(name, "expected an integer, got " + shown(column, type));
+  }
+
+  [[nodiscard]] bool is_null(int column) const {
+    return sqlite3_column_type(statement_, column) == SQLITE_NULL;
+  }
+
+ private:
+  [[nodiscard]] std::string shown(int column, int type) const {
+    switch (type) {
+      case SQLITE_NULL:
+        return "NULL";
+      case SQLITE_FLOAT:
+        return "the real number " + std::to_string(sqlite3_column_double(statement_, column));
+      case SQLITE_BLOB:
+        return "a blob of " + std::to_string(sqlite3_column_bytes(statement_, column)) + " bytes";
+      default: {
+        const unsigned char* text = sqlite3_column_text(statement_, column);
+        return "the text '" +
+               detail::printable(text == nullptr ? "" : reinterpret_cast<const char*>(text)) + "'";
+      }
+    }
+  }
+  [[nodiscard]] Error fail(const char* name, const std::string& what) const {
+    return Error::parse_error(file_ + ": CUDA_GPU_MEMORY_USAGE_EVENTS row id " +
+                              std::to_string(row_id_) + ", column " + name + ": " + what);
+  }
+
+  sqlite3_stmt* statement_;
+  const std::string& file_;
+  sqlite3_int64 row_id_;
+};
+
 bool has_column(sqlite3* db, const char* table, const char* column) {
   sqlite3_stmt* raw = nullptr;
   const std::string sql =
@@ -137,6 +246,10 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
       return Error::parse_error(file + ":" + std::to_string(line_number) + ": " + what);
     };
     if (line.empty()) continue;
+    // RMM ends every row with a newline: a last row without one was cut, perhaps inside a field.
+    if (newline == std::string_view::npos) {
+      return fail("truncated: the last line has no newline (the log was cut short)");
+    }
     if (!seen_header) {
       if (line.find("Thread,Time,Action,Pointer,Size,Stream") != 0) {
         return fail("expected the RMM log header 'Thread,Time,Action,Pointer,Size,Stream'");
@@ -148,6 +261,10 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
     if (fields.size() < 6) {
       return fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
                   std::to_string(fields.size()));
+    }
+    if (!decimal(fields[0])) {
+      return fail("expected Thread as a decimal thread id, got '" + detail::printable(fields[0]) +
+                  "'");
     }
     const auto time = time_of_day(fields[1]);
     if (!time)
@@ -175,7 +292,12 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
                   std::string(action) + "'");
     }
     event.time_ns = *time;
-    if (const auto stream = pointer(fields[5])) event.stream = *stream;
+    const auto stream = pointer(fields[5]);
+    if (!stream) {
+      return fail("expected Stream as 0x followed by hexadecimal digits (or a decimal), got '" +
+                  detail::printable(fields[5]) + "'");
+    }
+    event.stream = *stream;
     ++report.events;
     if (auto ok = sink.event(event); !ok) return ok.error();
   }
@@ -194,6 +316,9 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
 
 Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name, TraceSink& sink) {
   const std::string file(name);
+  if (bytes.starts_with(std::string_view("SQLite format 3\0", 16))) {
+    if (auto size = check_size(bytes, file); !size) return size.error();
+  }
   sqlite3* raw = nullptr;
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, nullptr) !=
       SQLITE_OK) {
@@ -211,6 +336,7 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
       SQLITE_OK) {
     return Error::parse_error(file + ": not an SQLite database: " + sqlite3_errmsg(raw));
   }
+  if (auto intact = check_intact(raw, file); !intact) return intact.error();
   for (const char* table :
        {"CUDA_GPU_MEMORY_USAGE_EVENTS", "ENUM_CUDA_MEM_KIND", "ENUM_CUDA_DEV_MEM_EVENT_OPER"}) {
     if (!has_table(raw, table)) {
@@ -227,7 +353,7 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
   // The enum tables are joined by their names, never by NVIDIA's numbering, which changes.
   const std::string sql =
       std::string("SELECT e.start, e.deviceId, e.address, e.bytes, k.name, o.name, ") +
-      (has_stream ? "e.streamId" : "NULL") +
+      (has_stream ? "e.streamId" : "NULL") + ", e.rowid" +
       " FROM CUDA_GPU_MEMORY_USAGE_EVENTS e"
       " LEFT JOIN ENUM_CUDA_MEM_KIND k ON e.memKind = k.id"
       " LEFT JOIN ENUM_CUDA_DEV_MEM_EVENT_OPER o ON e.memoryOperationType = o.id"
@@ -277,21 +403,29 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
       ++skipped_operations[operation];
       continue;
     }
-    const sqlite3_int64 start = sqlite3_column_int64(prepared, 0);
-    const sqlite3_int64 device = sqlite3_column_int64(prepared, 1);
-    const sqlite3_int64 address = sqlite3_column_int64(prepared, 2);
-    const sqlite3_int64 size = sqlite3_column_int64(prepared, 3);
-    if (device < 0 || device > INT32_MAX || size < 0) {
-      return Error::parse_error(file + ": CUDA_GPU_MEMORY_USAGE_EVENTS row " + std::to_string(row) +
-                                ": expected deviceId >= 0 and bytes >= 0");
+    // Strictly typed: SQLite would turn text, NULL, a blob or a real into some integer.
+    constexpr sqlite3_int64 any_low = std::numeric_limits<sqlite3_int64>::min();
+    constexpr sqlite3_int64 any_high = std::numeric_limits<sqlite3_int64>::max();
+    const RowReader columns(prepared, file, sqlite3_column_int64(prepared, 7));
+    auto device = columns.integer(1, "deviceId", 0, INT32_MAX);
+    if (!device) return device.error();
+    auto size = columns.integer(3, "bytes", 0, any_high);
+    if (!size) return size.error();
+    auto address = columns.integer(2, "address", any_low, any_high);  // 2^63 and up: negative
+    if (!address) return address.error();
+    const DevicePlacement gpu = Gpu{static_cast<std::uint32_t>(*device)};
+    TraceEvent event = is_alloc ? TraceEvent::allocate(gpu, static_cast<std::uint64_t>(*size))
+                                : TraceEvent::free(gpu, static_cast<std::uint64_t>(*size));
+    event.address = static_cast<std::uint64_t>(*address);
+    if (!columns.is_null(0)) {
+      auto start = columns.integer(0, "start", 0, any_high);
+      if (!start) return start.error();
+      event.time_ns = static_cast<std::uint64_t>(*start);
     }
-    const DevicePlacement gpu = Gpu{static_cast<std::uint32_t>(device)};
-    TraceEvent event = is_alloc ? TraceEvent::allocate(gpu, static_cast<std::uint64_t>(size))
-                                : TraceEvent::free(gpu, static_cast<std::uint64_t>(size));
-    event.address = static_cast<std::uint64_t>(address);
-    if (start >= 0) event.time_ns = static_cast<std::uint64_t>(start);
-    if (has_stream && sqlite3_column_type(prepared, 6) == SQLITE_INTEGER) {
-      event.stream = static_cast<std::uint64_t>(sqlite3_column_int64(prepared, 6));
+    if (has_stream && !columns.is_null(6)) {
+      auto stream = columns.integer(6, "streamId", 0, any_high);
+      if (!stream) return stream.error();
+      event.stream = static_cast<std::uint64_t>(*stream);
     }
     ++report.events;
     if (auto ok = sink.event(event); !ok) return ok.error();

@@ -16,6 +16,9 @@ namespace memtrack::traces {
 namespace {
 
 constexpr std::size_t chunk_bytes = 256 * 1024;
+/// zstd reports an error only at the end of the input it was given (a whole block, up to
+/// 128 KiB): fed in slices this small, the offset it names is within a slice of the fault.
+constexpr std::size_t zstd_slice_bytes = 4 * 1024;
 
 /// Raw bytes of a file, counting the offset for error messages.
 class FileSource final : public ByteSource {
@@ -128,9 +131,10 @@ class ZstdSource final : public ByteSource {
         if (frame_open_) return input_.error("truncated zstd stream (the frame does not end)");
         return std::size_t{0};
       }
-      ZSTD_inBuffer in{input_.data(), input_.size(), 0};
+      ZSTD_inBuffer in{input_.data(), std::min(input_.size(), zstd_slice_bytes), 0};
       const std::size_t hint = ZSTD_decompressStream(stream_, &out, &in);
       if (ZSTD_isError(hint) != 0U) {
+        input_.consume(in.pos);  // the error names the compressed byte zstd had reached
         return input_.error(std::string("zstd: ") + ZSTD_getErrorName(hint));
       }
       input_.consume(in.pos);
@@ -232,6 +236,27 @@ Compression detect_compression(std::string_view prefix) {
 }
 
 Result<std::unique_ptr<ByteSource>> open_source(const std::filesystem::path& path) {
+  // Checked before opening: opening a FIFO waits for a writer (forever, if none comes), and a
+  // device or socket is not a recording. Each reader may open its input more than once (to
+  // detect the format, then to read), which only a regular file allows.
+  std::error_code status_error;
+  const auto type = std::filesystem::status(path, status_error).type();
+  const auto not_regular = [&path](std::string_view what) {
+    return Error::parse_error(path.string() + ": is " + std::string(what) +
+                              ", expected a regular file (save the stream to a file first)");
+  };
+  switch (type) {
+    case std::filesystem::file_type::fifo:
+      return not_regular("a FIFO (named pipe) or pipe");
+    case std::filesystem::file_type::socket:
+      return not_regular("a socket");
+    case std::filesystem::file_type::character:
+      return not_regular("a character device");
+    case std::filesystem::file_type::block:
+      return not_regular("a block device");
+    default:
+      break;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;

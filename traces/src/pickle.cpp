@@ -3,18 +3,30 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 
 namespace memtrack::traces::pickle {
 namespace {
 
-/// The most nested MARKs and values on the stack: far beyond any snapshot, and a bound on work.
-constexpr std::size_t max_stack = 1U << 24U;
+/// What one memo entry costs the reader (an unordered_map node and its bucket), for the bound.
+constexpr std::uint64_t memo_entry_bytes = 48;
+
+/// @return `a + b`, or the largest value when it does not fit (sizes past a bound are refused)
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > std::numeric_limits<std::uint64_t>::max() - b
+             ? std::numeric_limits<std::uint64_t>::max()
+             : a + b;
+}
 
 class Parser {
  public:
-  Parser(std::string_view bytes, std::string_view name) : bytes_(bytes), name_(name) {}
+  Parser(std::string_view bytes, std::string_view name)
+      : bytes_(bytes),
+        name_(name),
+        max_held_(saturating_add(held_bytes_floor, bytes.size() * max_held_bytes_per_input_byte)),
+        max_tree_size_(saturating_add(values_floor, bytes.size() * max_values_per_input_byte)) {}
 
   Result<Document> run() {
     while (true) {
@@ -29,13 +41,95 @@ class Parser {
                   " values on the stack, expected exactly one");
     }
     document_.root = stack_.back();
+    if (auto ok = measure(); !ok) return ok.error();
     return std::move(document_);
   }
 
  private:
-  Error fail(const std::string& what) const {
-    return Error::parse_error(std::string(name_) + ": byte " + std::to_string(opcode_offset_) +
-                              ": " + what);
+  Error fail(const std::string& what) const { return fail_at(opcode_offset_, what); }
+
+  Error fail_at(std::uint64_t offset, const std::string& what) const {
+    return Error::parse_error(std::string(name_) + ": byte " + std::to_string(offset) + ": " +
+                              what);
+  }
+
+  /// Counts `bytes` more held by the reader; refuses past the bound (a bomb of small opcodes).
+  Result<void> hold(std::uint64_t bytes) {
+    held_ = saturating_add(held_, bytes);
+    if (held_ > max_held_) {
+      return fail("the data needs more than " + std::to_string(max_held_) +
+                  " bytes of memory to read (at most " +
+                  std::to_string(max_held_bytes_per_input_byte) +
+                  " per input byte, see docs/limits.md): refused as a pickle bomb");
+    }
+    return {};
+  }
+
+  /**
+   * @brief Walks the finished document once (children before parents, shared values once) to
+   * give each value its tree size and to refuse cycles, nesting past `max_depth`, and data that
+   * expands through shared references past the bound: a consumer may then walk it as a tree.
+   */
+  Result<void> measure() {
+    struct Step {
+      Value* value;
+      std::size_t next;  ///< the next child to visit
+      std::uint64_t depth;
+    };
+    // Each value's deepest nesting below it, kept apart from Value (only this walk needs it).
+    std::unordered_map<const Value*, std::uint64_t> heights;
+    std::vector<Step> path;
+    const auto child = [](const Value& value, std::size_t i) -> const Value* {
+      return i < value.items.size() ? value.items[i] : nullptr;
+    };
+    auto* root = const_cast<Value*>(document_.root);  // NOLINT: built by this parser
+    root->visit = 1;
+    path.push_back({root, 0, 1});
+    while (!path.empty()) {
+      Step& step = path.back();
+      Value& value = *step.value;
+      if (const Value* next = child(value, step.next++); next != nullptr) {
+        auto* next_value = const_cast<Value*>(next);  // NOLINT: built by this parser
+        if (next_value->visit == 1) {
+          return fail_at(next_value->offset, "a " + std::string(next_value->kind_name()) +
+                                                 " that contains itself: a memory snapshot "
+                                                 "has no cycles");
+        }
+        if (next_value->visit == 0) {
+          if (step.depth + 1 > max_depth) {
+            return fail_at(next_value->offset, "nested deeper than " + std::to_string(max_depth) +
+                                                   " (see docs/limits.md)");
+          }
+          next_value->visit = 1;
+          path.push_back({next_value, 0, step.depth + 1});
+        }
+        continue;
+      }
+      // Every child is done: this value's size and height follow from theirs.
+      std::uint64_t size = 1;
+      std::uint64_t height = 1;
+      for (std::size_t i = 0; const Value* item = child(value, i); ++i) {
+        size = saturating_add(size, item->tree_size);
+        const auto it = heights.find(item);
+        height = std::max(height, (it == heights.end() ? 1 : it->second) + 1);
+      }
+      if (size > max_tree_size_) {
+        return fail_at(value.offset,
+                       "the data expands through shared (memo) references to more than " +
+                           std::to_string(max_tree_size_) + " values (at most " +
+                           std::to_string(max_values_per_input_byte) +
+                           " per input byte, see docs/limits.md): refused as a pickle bomb");
+      }
+      if (step.depth + height - 1 > max_depth) {
+        return fail_at(value.offset,
+                       "nested deeper than " + std::to_string(max_depth) + " (see docs/limits.md)");
+      }
+      value.tree_size = size;
+      value.visit = 2;
+      if (height > 1) heights[&value] = height;
+      path.pop_back();
+    }
+    return {};
   }
 
   Result<std::string_view> take(std::uint64_t n) {
@@ -58,17 +152,27 @@ class Parser {
     return value;
   }
 
-  Value& make(Value::Kind kind) {
+  Result<Value*> make(Value::Kind kind) {
+    if (auto ok = hold(sizeof(Value)); !ok) return ok.error();
     Value& value = document_.values.emplace_back();
     value.kind = kind;
     value.offset = opcode_offset_;
-    return value;
+    return &value;
   }
 
   Result<void> push(const Value* value) {
-    if (stack_.size() >= max_stack) return fail("stack deeper than " + std::to_string(max_stack));
+    if (stack_.size() == stack_high_water_) {
+      if (auto ok = hold(sizeof(const Value*)); !ok) return ok;
+      ++stack_high_water_;
+    }
     stack_.push_back(value);
     return {};
+  }
+
+  Result<void> push_new(Value::Kind kind) {
+    auto value = make(kind);
+    if (!value) return value.error();
+    return push(*value);
   }
 
   Result<const Value*> pop() {
@@ -113,6 +217,7 @@ class Parser {
   Result<void> add_items(const std::vector<const Value*>& items) {
     auto list = mutable_top(Value::Kind::List, "APPEND(S)");
     if (!list) return list.error();
+    if (auto ok = hold(items.size() * sizeof(const Value*)); !ok) return ok;
     (*list)->items.insert((*list)->items.end(), items.begin(), items.end());
     return {};
   }
@@ -121,8 +226,10 @@ class Parser {
     if (items.size() % 2 != 0) return fail("SETITEMS with an odd number of values");
     auto dict = mutable_top(Value::Kind::Dict, "SETITEM(S)");
     if (!dict) return dict.error();
+    if (auto ok = hold(items.size() * sizeof(const Value*)); !ok) return ok;
     for (std::size_t i = 0; i < items.size(); i += 2) {
-      (*dict)->entries.emplace_back(items[i], items[i + 1]);
+      (*dict)->items.push_back(items[i]);
+      (*dict)->items.push_back(items[i + 1]);
     }
     return {};
   }
@@ -130,36 +237,54 @@ class Parser {
   Result<void> push_text(Value::Kind kind, std::uint64_t length) {
     auto raw = take(length);
     if (!raw) return raw.error();
-    Value& value = make(kind);
-    value.text = std::string(*raw);
-    return push(&value);
+    if (auto ok = hold(length); !ok) return ok;
+    auto value = make(kind);
+    if (!value) return value.error();
+    (*value)->text = std::string(*raw);
+    return push(*value);
   }
 
-  Result<void> push_int(std::int64_t integer) {
-    Value& value = make(Value::Kind::Int);
-    value.integer = integer;
-    return push(&value);
+  Result<void> push_int(bool negative, std::uint64_t magnitude, bool wide = false) {
+    auto value = make(Value::Kind::Int);
+    if (!value) return value.error();
+    (*value)->negative = negative && (wide || magnitude != 0);
+    (*value)->magnitude = wide ? 0 : magnitude;
+    (*value)->wide = wide;
+    return push(*value);
   }
 
+  /// LONG1 / LONG4: a little-endian two's complement integer of any width, kept as its sign and
+  /// magnitude (Python 3.13 writes 2^64 - 1 as 9 bytes); the consumer decides what fits a field.
   Result<void> push_long(std::uint64_t length) {
-    if (length > 8) {
-      return fail("an integer of " + std::to_string(length) +
-                  " bytes: more than the 64 bits memtrack accepts");
-    }
-    auto raw = unsigned_le(static_cast<std::size_t>(length));
+    auto raw = take(length);
     if (!raw) return raw.error();
-    std::uint64_t value = *raw;
-    if (length > 0 && length < 8 && (value >> (8 * length - 1)) != 0) {
-      value |= ~std::uint64_t{0} << (8 * length);  // sign-extend
+    const bool negative = length > 0 && (static_cast<unsigned char>((*raw)[length - 1]) & 0x80U);
+    // The magnitude, byte by byte from the least significant: a negative value is negated
+    // (inverted, plus one, the carry running upward).
+    std::uint64_t magnitude = 0;
+    bool wide = false;
+    unsigned carry = negative ? 1U : 0U;
+    for (std::size_t i = 0; i < length; ++i) {
+      unsigned byte = static_cast<unsigned char>((*raw)[i]);
+      if (negative) {
+        byte = (~byte & 0xFFU) + carry;
+        carry = byte >> 8U;
+        byte &= 0xFFU;
+      }
+      if (i < 8) {
+        magnitude |= static_cast<std::uint64_t>(byte) << (8 * i);
+      } else if (byte != 0) {
+        wide = true;
+      }
     }
-    return push_int(static_cast<std::int64_t>(value));
+    return push_int(negative, magnitude, wide);
   }
 
   Result<void> memo_put(std::uint64_t index) {
     auto value = top();
     if (!value) return value.error();
-    if (index > max_stack * 4) return fail("memo index " + std::to_string(index) + " too large");
-    memo_[index] = *value;
+    auto [it, added] = memo_.insert_or_assign(index, *value);
+    if (added) return hold(memo_entry_bytes);
     return {};
   }
 
@@ -170,9 +295,11 @@ class Parser {
   }
 
   Result<void> make_tuple(std::vector<const Value*> items) {
-    Value& value = make(Value::Kind::Tuple);
-    value.items = std::move(items);
-    return push(&value);
+    auto value = make(Value::Kind::Tuple);
+    if (!value) return value.error();
+    if (auto ok = hold(items.size() * sizeof(const Value*)); !ok) return ok;
+    (*value)->items = std::move(items);
+    return push(*value);
   }
 
   Result<void> step(unsigned char op) {
@@ -192,27 +319,35 @@ class Parser {
         return {};
       }
       case '}':
-        return push(&make(Value::Kind::Dict));
+        return push_new(Value::Kind::Dict);
       case ']':
-        return push(&make(Value::Kind::List));
+        return push_new(Value::Kind::List);
       case ')':
         return make_tuple({});
       case '(':
-        if (marks_.size() >= max_stack) return fail("too many MARKs");
+        if (marks_.size() >= max_depth) {
+          return fail("MARKs nested deeper than " + std::to_string(max_depth) +
+                      " (see docs/limits.md)");
+        }
+        if (marks_.size() == marks_.capacity()) {
+          if (auto ok = hold(sizeof(std::size_t) * (marks_.size() + 1)); !ok) return ok;
+        }
         marks_.push_back(stack_.size());
         return {};
       case 'd': {  // DICT
         auto items = pop_mark();
         if (!items) return items.error();
-        if (auto ok = push(&make(Value::Kind::Dict)); !ok) return ok;
+        if (auto ok = push_new(Value::Kind::Dict); !ok) return ok;
         return set_items(*items);
       }
       case 'l': {  // LIST
         auto items = pop_mark();
         if (!items) return items.error();
-        Value& value = make(Value::Kind::List);
-        value.items = std::move(*items);
-        return push(&value);
+        auto value = make(Value::Kind::List);
+        if (!value) return value.error();
+        if (auto ok = hold(items->size() * sizeof(const Value*)); !ok) return ok;
+        (*value)->items = std::move(*items);
+        return push(*value);
       }
       case 't': {  // TUPLE
         auto items = pop_mark();
@@ -256,13 +391,15 @@ class Parser {
       case 'J': {  // BININT
         auto raw = unsigned_le(4);
         if (!raw) return raw.error();
-        return push_int(static_cast<std::int32_t>(static_cast<std::uint32_t>(*raw)));
+        const auto value = static_cast<std::int32_t>(static_cast<std::uint32_t>(*raw));
+        const auto wider = static_cast<std::int64_t>(value);
+        return push_int(value < 0, static_cast<std::uint64_t>(value < 0 ? -wider : wider));
       }
       case 'K':
       case 'M': {  // BININT1, BININT2
         auto raw = unsigned_le(op == 'K' ? 1 : 2);
         if (!raw) return raw.error();
-        return push_int(static_cast<std::int64_t>(*raw));
+        return push_int(false, *raw);
       }
       case 0x8a: {  // LONG1
         auto length = unsigned_le(1);
@@ -280,17 +417,19 @@ class Parser {
         std::uint64_t bits = 0;
         for (const char c : *raw)
           bits = (bits << 8U) | static_cast<unsigned char>(c);
-        Value& value = make(Value::Kind::Float);
-        value.number = std::bit_cast<double>(bits);
-        return push(&value);
+        auto value = make(Value::Kind::Float);
+        if (!value) return value.error();
+        (*value)->number = std::bit_cast<double>(bits);
+        return push(*value);
       }
       case 'N':
-        return push(&make(Value::Kind::None));
+        return push_new(Value::Kind::None);
       case 0x88:
       case 0x89: {  // NEWTRUE, NEWFALSE
-        Value& value = make(Value::Kind::Bool);
-        value.boolean = op == 0x88;
-        return push(&value);
+        auto value = make(Value::Kind::Bool);
+        if (!value) return value.error();
+        (*value)->boolean = op == 0x88;
+        return push(*value);
       }
       case 0x8c:
       case 'C':
@@ -378,16 +517,43 @@ class Parser {
   std::vector<const Value*> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint64_t, const Value*> memo_;
+  std::size_t stack_high_water_{0};
+  /// Bytes the reader holds for the document, the stack and the memo (an estimate from below
+  /// of its allocations), and the most it may: invariant held_ <= max_held_ while parsing.
+  std::uint64_t held_{0};
+  std::uint64_t max_held_;
+  std::uint64_t max_tree_size_;
 };
 
 }  // namespace
 
 const Value* Value::get(std::string_view key) const {
   if (kind != Kind::Dict) return nullptr;
-  for (const auto& [k, v] : entries) {
-    if (k->kind == Kind::String && k->text == key) return v;
+  // The last of equal keys, as Python's dict keeps it.
+  for (std::size_t i = items.size(); i >= 2; i -= 2) {
+    const Value* k = items[i - 2];
+    if (k->kind == Kind::String && k->text == key) return items[i - 1];
   }
   return nullptr;
+}
+
+std::optional<std::uint64_t> Value::as_unsigned() const {
+  if (kind != Kind::Int || wide || negative) return std::nullopt;
+  return magnitude;
+}
+
+std::optional<std::int64_t> Value::as_signed() const {
+  constexpr auto top = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (kind != Kind::Int || wide || magnitude > top + (negative ? 1 : 0)) return std::nullopt;
+  if (!negative) return static_cast<std::int64_t>(magnitude);
+  // -(2^63) has no positive counterpart: negate one less, then step down.
+  return magnitude == 0 ? 0 : -static_cast<std::int64_t>(magnitude - 1) - 1;
+}
+
+std::string Value::describe() const {
+  if (kind != Kind::Int) return "a " + std::string(kind_name());
+  if (wide) return negative ? "an integer of -2^64 or less" : "an integer of 2^64 or more";
+  return "the integer " + std::string(negative ? "-" : "") + std::to_string(magnitude);
 }
 
 std::string_view Value::kind_name() const {

@@ -115,6 +115,10 @@ Result<void> TraceReader::read_header() {
       continue;
     }
     if (text.starts_with("device ")) {
+      if (header_.devices.size() >= max_header_gpus) {
+        return located("more than " + std::to_string(max_header_gpus) +
+                       " device lines: more GPUs than a node has (see docs/limits.md)");
+      }
       auto record = parse_device_record(text);
       if (!record) return located(record.error().to_string());
       header_.devices.push_back(std::move(*record));
@@ -125,8 +129,17 @@ Result<void> TraceReader::read_header() {
       header_.profile = std::string(trim(text.substr(8)));
       continue;
     }
-    GpuConfig config = header_.config.value_or(GpuConfig{});
+    // Parsed in place (a copy of the configuration per line made long headers quadratic).
+    const bool had_config = header_.config.has_value();
+    GpuConfig& config = had_config ? *header_.config : header_.config.emplace();
+    if (text.starts_with("gpu ") && config.gpus.size() >= max_header_gpus) {
+      return located("more than " + std::to_string(max_header_gpus) +
+                     " gpu lines: more GPUs than a node has (see docs/limits.md)");
+    }
     auto handled = sim::parse_config_line(text, config);
+    if (!handled || !*handled || !header_.profile.empty()) {
+      if (!had_config) header_.config.reset();
+    }
     if (!handled) return located(handled.error().to_string());
     if (!*handled) {
       return located(
@@ -137,7 +150,6 @@ Result<void> TraceReader::read_header() {
     if (!header_.profile.empty()) {
       return located("a header names a profile or declares devices, not both");
     }
-    header_.config = std::move(config);
   }
   if (header_.config) {
     if (auto valid = validate(*header_.config); !valid) {

@@ -532,16 +532,81 @@ struct PytorchModel::State {
     return largest;
   }
 
-  ~State() {
+  void clear() noexcept {
     for (auto& [address, segment] : segments) {
       Block* block = segment->head;
       while (block != nullptr) {
         Block* next = block->next;
-        delete block;
+        delete_block(block);
         block = next;
       }
     }
+    segments.clear();
+    live.clear();
+    for (Pool* pool : {&small_pool, &large_pool}) {
+      pool->blocks.clear();
+      pool->unmapped.clear();
+    }
+    allocated = 0;
+    reserved = 0;
   }
+
+  void restore(const SegmentInfo& info) {
+    auto bad = [&](const std::string& what) {
+      return std::invalid_argument("allocator model: segment at " + std::to_string(info.address) +
+                                   ": " + what);
+    };
+    auto segment = std::make_unique<Segment>();
+    *segment = Segment{info.address,    info.size,
+                       info.stream,     info.pool,
+                       info.expandable, info.pool == PoolKind::small ? small_buffer : large_buffer,
+                       nullptr};
+    const auto end = checked_add(info.address, info.size);
+    const auto above = segments.lower_bound(info.address);
+    if (!end || info.size == 0 || (above != segments.end() && above->first < *end) ||
+        (above != segments.begin() &&
+         std::prev(above)->first + std::prev(above)->second->size > info.address)) {
+      throw bad("overlaps another segment or ends past 2^64");
+    }
+    Pool& pool = pool_of(info.pool);
+    Segment* owner = segment.get();
+    segments.emplace(info.address, std::move(segment));
+    std::uint64_t offset = 0;
+    Block* previous = nullptr;
+    for (const BlockInfo& b : info.blocks) {
+      if (b.offset != offset || b.size == 0 || b.size > info.size - offset) {
+        throw bad("blocks do not tile it");
+      }
+      Block* block = new_block(owner, info.address + offset, b.size);
+      splice(block, previous, nullptr);
+      offset += b.size;
+      if (previous != nullptr && b.state != BlockState::allocated &&
+          (previous->allocated
+               ? BlockState::allocated
+               : (previous->mapped ? BlockState::free : BlockState::unmapped)) == b.state) {
+        throw bad("two free (or unmapped) neighbours");
+      }
+      previous = block;
+      if (b.state == BlockState::unmapped) {
+        if (!info.expandable) throw bad("unmapped block in a segment that is not expandable");
+        block->mapped = false;
+        pool.unmapped.insert(block);
+        continue;
+      }
+      reserved = add_or_throw(reserved, b.size);
+      if (b.state == BlockState::allocated) {
+        block->allocated = true;
+        live.emplace(block->address, block);
+        allocated += b.size;
+      } else {
+        pool.insert_into_blocks(block);
+      }
+    }
+    if (offset != info.size) throw bad("blocks do not cover it");
+    if (reserved > capacity) throw bad("mapped bytes exceed the capacity");
+  }
+
+  ~State() { clear(); }
 };
 
 PytorchModel::PytorchModel(const AllocatorSettings& settings, DeviceLimits limits,
@@ -600,6 +665,17 @@ std::uint64_t PytorchModel::capacity() const noexcept {
 
 std::uint64_t PytorchModel::largest_free_block() const {
   return state_->largest_free_block();
+}
+
+void PytorchModel::restore(const std::vector<SegmentInfo>& segments) {
+  state_->clear();
+  try {
+    for (const SegmentInfo& segment : segments)
+      state_->restore(segment);
+  } catch (...) {
+    state_->clear();
+    throw;
+  }
 }
 
 std::size_t PytorchModel::block_count() const noexcept {

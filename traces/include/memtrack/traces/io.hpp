@@ -35,7 +35,13 @@ enum class Compression : std::uint8_t { None, Zstd, Gzip };
 /// @return the compression that `prefix` (the file's first bytes) announces
 [[nodiscard]] Compression detect_compression(std::string_view prefix);
 
-/// Opens a file for reading, decompressing zstd or gzip transparently.
+/**
+ * @brief Opens a file for reading, decompressing zstd or gzip transparently (streamed: memory
+ * stays a few buffers whatever the length).
+ *
+ * Only a regular file is opened: a FIFO, pipe, socket or device is refused at once with the
+ * reason (opening a FIFO would wait for a writer, and readers open their input more than once).
+ */
 [[nodiscard]] Result<std::unique_ptr<ByteSource>> open_source(const std::filesystem::path& path);
 
 /// A source over bytes in memory (decompressing them if they are zstd or gzip).
@@ -50,6 +56,10 @@ enum class Compression : std::uint8_t { None, Zstd, Gzip };
 /// The same for a source; `name` is used in the error.
 [[nodiscard]] Result<std::string> read_all(ByteSource& source, std::string_view name,
                                            std::uint64_t max_bytes);
+
+/// How many bytes (decompressed) format detection reads: a file that is no recording is refused
+/// before it is read whole.
+inline constexpr std::size_t format_head_bytes = 4096;
 
 /// @return the first `n` bytes of a file (fewer if it is shorter), decompressed
 [[nodiscard]] Result<std::string> read_head(const std::filesystem::path& path, std::size_t n);

@@ -3,6 +3,12 @@
  * @brief A restricted pickle reader for PyTorch memory snapshots: it accepts only the opcodes
  * that encode plain data (dicts, lists, tuples, strings, bytes, ints, floats, booleans, None,
  * the memo) and refuses any that would import a name, build an object or call code.
+ *
+ * Hostile input is bounded (docs/limits.md): the memory the reader holds is at most
+ * `max_held_bytes_per_input_byte` times the input plus `held_bytes_floor`; the data may expand
+ * through shared (memo) references to at most `max_values_per_input_byte` values per input byte
+ * plus `values_floor`, so a consumer that walks it as a tree does bounded work; it is nested at
+ * most `max_depth` deep and contains no cycle.
  */
 #pragma once
 
@@ -10,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,24 +24,50 @@
 
 namespace memtrack::traces::pickle {
 
+/// The deepest nesting of containers (and of MARKs) the reader accepts.
+inline constexpr std::uint64_t max_depth = 10'000;
+/// The values the data may stand for when walked as a tree, per input byte (real snapshots: < 2).
+inline constexpr std::uint64_t max_values_per_input_byte = 16;
+/// ... plus this many, so that small inputs are never refused for sharing.
+inline constexpr std::uint64_t values_floor = std::uint64_t{1} << 20U;
+/// The bytes the reader may hold for its values, per input byte (real snapshots: about 8).
+inline constexpr std::uint64_t max_held_bytes_per_input_byte = 32;
+/// ... plus this many.
+inline constexpr std::uint64_t held_bytes_floor = std::uint64_t{16} << 20U;
+
 /// One value of the pickled data. Values live in their `Document`; containers point at them.
 struct Value {
   enum class Kind : std::uint8_t { None, Bool, Int, Float, String, Bytes, List, Tuple, Dict };
 
   Kind kind{Kind::None};
   bool boolean{false};
-  std::int64_t integer{0};
+  /// Int: below zero. The value is `-magnitude` or `magnitude`.
+  bool negative{false};
+  /// Int: the magnitude does not fit in 64 bits (`magnitude` is then 0): no field can hold it.
+  bool wide{false};
+  /// The reader's walk: 0 not seen, 1 on the current path, 2 done.
+  std::uint8_t visit{0};
+  std::uint64_t magnitude{0};  ///< Int: |value| (unless `wide`)
   double number{0};
-  std::string text;                                            ///< String (UTF-8) or Bytes
-  std::vector<const Value*> items;                             ///< List, Tuple
-  std::vector<std::pair<const Value*, const Value*>> entries;  ///< Dict, in order
+  std::string text;  ///< String (UTF-8) or Bytes
+  /// List, Tuple: the items; Dict: its keys and values in order, alternating (key, value, ...)
+  std::vector<const Value*> items;
   std::uint64_t offset{0};  ///< the byte offset of the opcode that made it
+  /// How many values this one stands for walked as a tree (itself, and its contents counted
+  /// once per reference), up to the reader's bound.
+  std::uint64_t tree_size{1};
 
   [[nodiscard]] bool is(Kind k) const { return kind == k; }
-  /// @return a Dict's value for a string key, or null
+  /// @return a Dict's value for a string key (the last given, as in Python), or null
   [[nodiscard]] const Value* get(std::string_view key) const;
   /// @return the kind's name, for errors
   [[nodiscard]] std::string_view kind_name() const;
+  /// @return an Int's value when it is 0 to 2^64 - 1, else nothing (also for other kinds)
+  [[nodiscard]] std::optional<std::uint64_t> as_unsigned() const;
+  /// @return an Int's value when it is -2^63 to 2^63 - 1, else nothing (also for other kinds)
+  [[nodiscard]] std::optional<std::int64_t> as_signed() const;
+  /// @return for errors: `the integer -5`, `an integer beyond 64 bits`, or `a str`
+  [[nodiscard]] std::string describe() const;
 };
 
 /// The result of parsing: every value, and the top one.
@@ -46,6 +79,7 @@ struct Document {
 /**
  * @brief Parses pickle protocol 2-5 data.
  * @param name used in errors, which have the form `NAME: byte N: what`
+ * @return the document, or a `ParseError` (also past the bounds above, naming the limit)
  */
 [[nodiscard]] Result<Document> parse(std::string_view bytes, std::string_view name);
 

@@ -41,6 +41,10 @@ inline constexpr std::string_view trace_magic = "memtrack-trace 1";
 /// The longest line a reader accepts (a longer one is refused as corrupt, not buffered).
 inline constexpr std::size_t max_line_bytes = 64 * 1024;
 
+/// The most `gpu` lines (and `device` lines) a trace header may have: the GPUs of one node, as
+/// many as a node spec may name (`1024xh100-sxm`).
+inline constexpr std::size_t max_header_gpus = 1024;
+
 /**
  * @brief A recorded device's identity and memory when the recording started: a `device` header
  * line, written by the CUPTI recorder (informational; budgets come from the `gpu` lines).

@@ -55,6 +55,15 @@ class PytorchModel final : public DeviceMemoryModel {
   [[nodiscard]] std::uint64_t largest_free_block() const override;
   [[nodiscard]] std::vector<SegmentInfo> segments() const override;
 
+  /**
+   * @brief Replaces the model's state with `segments` (a recording that began mid-run: the
+   * segments that existed and their blocks). Free blocks are cached as if just freed.
+   * @throws std::invalid_argument when the blocks do not tile a segment, two free (or unmapped)
+   * blocks are neighbours, a non-expandable segment has unmapped blocks, two segments overlap, or
+   * the mapped bytes exceed the capacity; the model is then empty
+   */
+  void restore(const std::vector<SegmentInfo>& segments);
+
   /// @return the number of blocks (allocated, free and unmapped) the model holds
   [[nodiscard]] std::size_t block_count() const noexcept;
 

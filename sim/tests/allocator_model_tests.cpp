@@ -405,11 +405,11 @@ namespace {
 // have in the original (the 4 MiB free hole at base + 4 MiB, by best fit).
 TEST(PytorchModelRestore, RestoredStateBehavesAsTheOriginal) {
   PytorchModel original(AllocatorSettings{}, DeviceLimits{1_GiB, 0});
-  // [0, 4) allocated, [4, 8) free, [8, 16) allocated, [16, 20) free.
-  for (int i = 0; i < 4; ++i)
+  // [0, 4) allocated, [4, 8) free, [8, 12) allocated, [12, 20) free.
+  for (int i = 0; i < 3; ++i) {
     static_cast<void>(allocation(original.allocate(0, 4_MiB)));
+  }
   ASSERT_TRUE(original.free(base + 4_MiB));
-  ASSERT_TRUE(original.free(base + 16_MiB));
   PytorchModel restored(AllocatorSettings{}, DeviceLimits{1_GiB, 0});
   restored.restore(original.segments());
   EXPECT_EQ(restored.segments(), original.segments());

@@ -5,8 +5,12 @@
 #include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
+#include <memtrack/sim/profile.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <functional>
 
 namespace memtrack::cli {
 namespace {
@@ -27,6 +31,78 @@ struct DeviceFit {
   std::uint64_t headroom{0};
   std::uint64_t refused{0};
 };
+
+// The CUDA total varies with the driver (docs/profiles.md). Replays the recordings with each GPU
+// at the lowest and at the highest total its profile's figures allow (the budgets by the same
+// integer rules) and says whether the verdict holds across them; a total known only to the MiB
+// is named with its "± 1 MiB". Prints nothing when no profile's budget varies.
+void report_driver_variance(
+    const FitOptions& options, const Budgets& budgets, traces::Placement placement,
+    const std::function<std::map<std::uint32_t, std::uint32_t>(std::size_t, const OpenedTrace&)>&
+        gpu_map_of,
+    std::ostream& out) {
+  auto node = sim::make_node(options.profile);
+  if (!node) return;
+  std::vector<const sim::DeviceProfile*> distinct;
+  for (const sim::DeviceProfile& profile : node->gpus) {
+    const bool seen = std::any_of(distinct.begin(), distinct.end(),
+                                  [&](const auto* p) { return p->name == profile.name; });
+    if (!seen) distinct.push_back(&profile);
+  }
+  for (const sim::DeviceProfile* profile : distinct) {
+    if (!profile->cuda_total_precision_bytes) continue;
+    out << "CUDA total of " << profile->name << ": "
+        << sim::describe_figure(sim::cuda_total_figures(*profile).front()) << ", known only to ± "
+        << sim::format_precision(profile->cuda_total_precision_bytes->value) << "\n";
+  }
+  const auto verdict_at = [&](const GpuConfig& config) -> std::optional<bool> {
+    traces::ReplayOptions replay_options;
+    replay_options.lockstep = false;  // the lockstep check ran at the profile's own total
+    replay_options.placement = placement;
+    replay_options.recorded_budgets = false;
+    auto replayer = traces::Replayer::create(config, replay_options);
+    if (!replayer) return std::nullopt;
+    for (std::size_t i = 0; i < options.files.size(); ++i) {
+      auto trace = open_trace(options.files[i]);
+      if (!trace) return std::nullopt;
+      if (!replayer->replay(trace->reader, gpu_map_of(i, *trace))) return std::nullopt;
+      if (replayer->summary().failure) break;
+    }
+    return replayer->summary().refused == 0 && !replayer->summary().failure;
+  };
+  const auto limits_of = [](const GpuConfig& config) {
+    std::vector<std::uint64_t> limits;
+    for (const GpuSpec& gpu : config.gpus)
+      limits.push_back(gpu_limit(gpu, config.memory_fraction));
+    return limits;
+  };
+  const GpuConfig lowest = sim::config_at_total(budgets.config, node->gpus, sim::TotalEnd::Lowest);
+  const GpuConfig highest =
+      sim::config_at_total(budgets.config, node->gpus, sim::TotalEnd::Highest);
+  if (limits_of(lowest) == limits_of(highest)) return;  // the driver cannot change the verdict
+  const auto at_lowest = verdict_at(lowest);
+  const auto at_highest = verdict_at(highest);
+  if (!at_lowest || !at_highest) return;
+  const auto figures = [&](sim::TotalEnd end) {
+    std::string text;
+    for (const sim::DeviceProfile* profile : distinct) {
+      const sim::TotalRange range = sim::cuda_total_range(*profile);
+      text += (text.empty() ? "" : " and ") + (distinct.size() > 1 ? profile->name + " at " : "") +
+              sim::describe_figure(end == sim::TotalEnd::Lowest ? range.lowest.figure
+                                                                : range.highest.figure);
+    }
+    return text;
+  };
+  const std::string low = figures(sim::TotalEnd::Lowest);
+  const std::string high = figures(sim::TotalEnd::Highest);
+  if (*at_lowest == *at_highest) {
+    out << "driver variance: " << (*at_lowest ? "fits" : "does not fit")
+        << " at every known CUDA total, from " << low << " to " << high << "\n";
+  } else {
+    out << "driver variance: the verdict depends on the driver: fits under "
+        << (*at_highest ? high : low) << ", not under " << (*at_highest ? low : high) << "\n";
+  }
+}
 
 int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   traces::Placement placement = traces::Placement::Recorded;
@@ -145,6 +221,14 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
         << " allocations on the CPU: " << s.cpu_fallback_bytes << " bytes ("
         << format_gib(s.cpu_fallback_bytes)
         << " GiB) in all over the run (the CPU's peak is in the table)\n";
+  }
+  if (!s.failure) {
+    report_driver_variance(
+        options, *budgets, placement,
+        [&](std::size_t, const OpenedTrace& trace) {
+          return gpu_map_for(trace.reader.header(), *budgets);
+        },
+        out);
   }
   if (s.failure) {
     out << "verdict: REPLAY FAILED, " << s.failure->to_string();

@@ -13,6 +13,16 @@ std::string sourced_line(std::string_view value, sim::Provenance provenance,
   return std::string(value) + "  [" + std::string(sim::to_string(provenance)) + "] " + source;
 }
 
+// How well the CUDA total is known: "1 B" (to the byte) or "1 MiB", and how many other figures.
+std::string known_to(const sim::DeviceProfile& profile) {
+  const std::size_t figures = sim::cuda_total_figures(profile).size();
+  std::string text = profile.cuda_total_precision_bytes
+                         ? sim::format_precision(profile.cuda_total_precision_bytes->value)
+                         : std::string("1 B");
+  if (figures > 1) text += ", " + std::to_string(figures - 1) + " other";
+  return text;
+}
+
 int list_profiles(std::ostream& out, std::ostream& err) {
   auto profiles = sim::load_builtin_profiles();
   if (!profiles) {
@@ -21,12 +31,12 @@ int list_profiles(std::ostream& out, std::ostream& err) {
   }
   out << "Device profiles in " << sim::profiles_dir().string()
       << " (limit = min(floor(CUDA total x fraction), usable cap)):\n\n";
-  Table table({"name", "device", ">CUDA total bytes", ">GiB", ">nvidia-smi MiB", ">CC", ">GB/s",
-               ">limit bytes", ">limit GiB"});
+  Table table({"name", "device", ">CUDA total bytes", ">GiB", "known to", ">nvidia-smi MiB", ">CC",
+               ">GB/s", ">limit bytes", ">limit GiB"});
   for (const auto& profile : *profiles) {
     if (profile.is_cpu) {
       const std::uint64_t limit = profile.cpu_memory_limit_bytes->value;
-      table.add_row({profile.name, profile.display_name, "-", "-", "-", "-", "-",
+      table.add_row({profile.name, profile.display_name, "-", "-", "-", "-", "-", "-",
                      std::to_string(limit), format_gib(limit)});
       continue;
     }
@@ -34,14 +44,80 @@ int list_profiles(std::ostream& out, std::ostream& err) {
     const std::uint64_t limit = gpu_limit(profile.gpu_spec(0), GpuConfig{}.memory_fraction);
     table.add_row(
         {profile.name, profile.display_name, std::to_string(total), format_gib(total),
+         known_to(profile),
          profile.nvidia_smi_total_mib ? std::to_string(profile.nvidia_smi_total_mib->value) : "-",
          profile.compute_capability ? profile.compute_capability->value : "-",
          profile.memory_bandwidth_gbps ? std::to_string(profile.memory_bandwidth_gbps->value) : "-",
          std::to_string(limit), format_gib(limit)});
   }
   table.print(out);
-  out << "\nNodes: N x profile (2xrtx5090), mixed (rtx5090+rtx4090), or a .profile file path.\n";
+  out << "\nknown to: the CUDA total to the byte (1 B) or only to ± 1 MiB (1 MiB), and how many "
+         "other figures other drivers report (profiles show NAME lists them).\n"
+      << "Nodes: N x profile (2xrtx5090), mixed (rtx5090+rtx4090), or a .profile file path.\n";
   return 0;
+}
+
+// Under cuda_total_bytes: the driver it was seen under, how precisely it is known, and every
+// other figure seen, with its driver.
+void print_total_figures(const sim::DeviceProfile& profile, std::ostream& out) {
+  const std::string indent(32, ' ');
+  out << indent << "seen under "
+      << (profile.cuda_total_driver.empty() ? std::string("an unrecorded driver")
+                                            : profile.cuda_total_driver)
+      << "\n";
+  if (const auto& precision = profile.cuda_total_precision_bytes) {
+    out << "  cuda_total_precision_bytes    "
+        << sourced_line(std::to_string(precision->value) + " (known only to ± " +
+                            sim::format_precision(precision->value) + ")",
+                        precision->provenance, precision->source)
+        << "\n";
+  }
+  if (const auto& variants = profile.cuda_total_variants) {
+    out << "  cuda_total_variants           "
+        << sourced_line(std::to_string(variants->value.size()) + " other figure" +
+                            (variants->value.size() == 1 ? "" : "s"),
+                        variants->provenance, variants->source)
+        << "\n";
+    for (const sim::TotalFigure& figure : variants->value) {
+      out << indent << figure.bytes << " (" << format_gib(figure.bytes) << " GiB"
+          << (figure.precision_bytes != 0 ? ", ± " + sim::format_precision(figure.precision_bytes)
+                                          : std::string())
+          << ") under " << figure.driver << "\n";
+    }
+  }
+}
+
+// What the variance means for the budget: the limit at the lowest and highest known total.
+void print_total_variance(const sim::DeviceProfile& profile, const Fraction& fraction,
+                          std::uint64_t limit, std::ostream& out) {
+  const sim::TotalRange range = sim::cuda_total_range(profile);
+  GpuSpec low = profile.gpu_spec(0);
+  GpuSpec high = low;
+  low.total_bytes = range.lowest.bytes;
+  high.total_bytes = range.highest.bytes;
+  const std::uint64_t low_limit = gpu_limit(low, fraction);
+  const std::uint64_t high_limit = gpu_limit(high, fraction);
+  if (range.lowest.bytes == range.highest.bytes) {
+    out << "\nOne CUDA total is known, to the byte: the budget does not vary with the driver.\n";
+    return;
+  }
+  out << "\nAcross the known CUDA totals (they vary with the driver):\n";
+  out << "  lowest   " << range.lowest.bytes << " bytes, "
+      << sim::describe_figure(range.lowest.figure)
+      << (range.lowest.figure.precision_bytes != 0 ? " less its precision" : "") << ": limit "
+      << low_limit << " bytes (" << format_gib(low_limit) << " GiB)\n";
+  out << "  highest  " << range.highest.bytes << " bytes, "
+      << sim::describe_figure(range.highest.figure)
+      << (range.highest.figure.precision_bytes != 0 ? " plus its precision" : "") << ": limit "
+      << high_limit << " bytes (" << format_gib(high_limit) << " GiB)\n";
+  if (low_limit == high_limit) {
+    out << "  the limit is " << limit
+        << " bytes at every known total: the driver does not change whether a recording fits\n";
+  } else {
+    out << "  the limit varies by " << high_limit - low_limit
+        << " bytes: a recording that needs between " << low_limit + 1 << " and " << high_limit
+        << " bytes fits under one driver and not another (memtrack fit says which)\n";
+  }
 }
 
 int show_profile(const std::string& name, std::ostream& out, std::ostream& err) {
@@ -67,6 +143,7 @@ int show_profile(const std::string& name, std::ostream& out, std::ostream& err) 
         << sourced_line(value, field->provenance, field->source) << "\n";
   };
   bytes_row("cuda_total_bytes", profile->cuda_total_bytes, true);
+  print_total_figures(*profile, out);
   bytes_row("nvidia_smi_total_mib", profile->nvidia_smi_total_mib, false);
   if (profile->compute_capability) {
     out << "  compute_capability            "
@@ -102,6 +179,7 @@ int show_profile(const std::string& name, std::ostream& out, std::ostream& err) 
       << "\n";
   out << "  limit             = " << limit << " bytes (" << format_gib(limit) << " GiB)"
       << (gpu.usable_bytes && *gpu.usable_bytes < share ? ", set by the usable cap" : "") << "\n";
+  print_total_variance(*profile, fraction, limit, out);
   return 0;
 }
 

@@ -29,7 +29,7 @@ TEST(ProfilesCommand, ShowPrintsTheBudgetArithmetic) {
       << r.out;
   EXPECT_NE(r.out.find("25769803776 bytes (24.00 GiB), set by the usable cap"), std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("[measured]"), std::string::npos);
+  EXPECT_NE(r.out.find("[published]"), std::string::npos);
   const CliRun unknown = memtrack({"profiles", "show", "gtx480"});
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("unknown profile 'gtx480'"), std::string::npos);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
+#include <map>
 
 namespace memtrack::sim {
 namespace {
@@ -20,7 +22,151 @@ std::optional<Provenance> parse_provenance(std::string_view text) {
   return std::nullopt;
 }
 
+constexpr std::string_view variant_syntax = "'BYTES [~ PRECISION] @ DRIVER'";
+
+/// One `BYTES [~ PRECISION] @ DRIVER` item of a `cuda_total_variants` value.
+Result<TotalFigure> parse_total_variant(std::string_view item) {
+  const auto refused = [&](const std::string& what) {
+    return Error::parse_error("variant '" + std::string(item) + "': " + what);
+  };
+  const std::size_t at = item.find('@');
+  if (at == std::string_view::npos) return refused("expected " + std::string(variant_syntax));
+  TotalFigure figure;
+  figure.driver = std::string(detail::trim(item.substr(at + 1)));
+  if (figure.driver.empty()) return refused("names no driver after '@'");
+  if (figure.driver.find('@') != std::string::npos) return refused("has a second '@'");
+  const std::string_view size = detail::trim(item.substr(0, at));
+  const std::size_t tilde = size.find('~');
+  auto bytes = parse_byte_size(detail::trim(size.substr(0, tilde)));
+  if (!bytes) return refused(bytes.error().detail);
+  if (*bytes == 0) return refused("a CUDA total of 0 bytes");
+  figure.bytes = *bytes;
+  if (tilde != std::string_view::npos) {
+    auto precision = parse_byte_size(detail::trim(size.substr(tilde + 1)));
+    if (!precision) return refused(precision.error().detail);
+    if (*precision == 0 || *precision >= figure.bytes) {
+      return refused("the precision after '~' must be more than 0 and less than the total");
+    }
+    figure.precision_bytes = *precision;
+  }
+  return figure;
+}
+
+/// A value the parser reads back unchanged: no field separator, no comment, no line break.
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (c == '|' || c == '#' || c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
 }  // namespace
+
+Result<std::vector<TotalFigure>> parse_total_variants(std::string_view text) {
+  if (detail::trim(text).empty()) {
+    return Error::parse_error("expected one or more " + std::string(variant_syntax) +
+                              " separated by ';'");
+  }
+  std::vector<TotalFigure> variants;
+  std::string_view rest = text;
+  while (true) {
+    const std::size_t semicolon = rest.find(';');
+    const std::string_view item = detail::trim(rest.substr(0, semicolon));
+    if (item.empty()) {
+      return Error::parse_error("variant " + std::to_string(variants.size() + 1) +
+                                " is empty: expected " + std::string(variant_syntax));
+    }
+    auto figure = parse_total_variant(item);
+    if (!figure) return figure.error();
+    variants.push_back(std::move(*figure));
+    if (semicolon == std::string_view::npos) break;
+    rest = rest.substr(semicolon + 1);
+  }
+  return variants;
+}
+
+std::string format_total_variants(const std::vector<TotalFigure>& variants) {
+  std::string text;
+  for (const TotalFigure& figure : variants) {
+    std::string driver = one_line(figure.driver);
+    for (char& c : driver) {
+      if (c == ';' || c == '@') c = ' ';
+    }
+    if (!text.empty()) text += "; ";
+    text += std::to_string(figure.bytes);
+    if (figure.precision_bytes != 0) text += " ~ " + std::to_string(figure.precision_bytes);
+    text += " @ " + std::string(detail::trim(driver));
+  }
+  return text;
+}
+
+std::vector<TotalFigure> cuda_total_figures(const DeviceProfile& profile) {
+  std::vector<TotalFigure> figures;
+  if (!profile.cuda_total_bytes) return figures;
+  figures.push_back(
+      {profile.cuda_total_bytes->value,
+       profile.cuda_total_precision_bytes ? profile.cuda_total_precision_bytes->value : 0,
+       profile.cuda_total_driver});
+  if (profile.cuda_total_variants) {
+    const auto& variants = profile.cuda_total_variants->value;
+    figures.insert(figures.end(), variants.begin(), variants.end());
+  }
+  return figures;
+}
+
+TotalRange cuda_total_range(const DeviceProfile& profile) {
+  TotalRange range;
+  bool first = true;
+  for (const TotalFigure& figure : cuda_total_figures(profile)) {
+    // A figure known to ± its precision allows totals from bytes - precision (at least 1 byte) to
+    // bytes + precision (at most 2^64 - 1).
+    const std::uint64_t low =
+        figure.bytes > figure.precision_bytes ? figure.bytes - figure.precision_bytes : 1;
+    const std::uint64_t high =
+        figure.bytes > std::numeric_limits<std::uint64_t>::max() - figure.precision_bytes
+            ? std::numeric_limits<std::uint64_t>::max()
+            : figure.bytes + figure.precision_bytes;
+    if (first || low < range.lowest.bytes) range.lowest = {low, figure};
+    if (first || high > range.highest.bytes) range.highest = {high, figure};
+    first = false;
+  }
+  return range;
+}
+
+GpuConfig config_at_total(GpuConfig config, const std::vector<DeviceProfile>& profiles,
+                          TotalEnd end) {
+  for (std::size_t i = 0; i < config.gpus.size(); ++i) {
+    const DeviceProfile* profile = profiles.size() == 1  ? &profiles[0]
+                                   : i < profiles.size() ? &profiles[i]
+                                                         : nullptr;
+    if (profile == nullptr || !profile->cuda_total_bytes) continue;
+    const TotalRange range = cuda_total_range(*profile);
+    config.gpus[i].total_bytes = end == TotalEnd::Lowest ? range.lowest.bytes : range.highest.bytes;
+  }
+  return config;
+}
+
+std::string group_digits(std::uint64_t bytes) {
+  const std::string digits = std::to_string(bytes);
+  std::string grouped;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) grouped += ',';
+    grouped += digits[i];
+  }
+  return grouped;
+}
+
+std::string format_precision(std::uint64_t bytes) {
+  if (bytes != 0 && bytes % 1_MiB == 0) return std::to_string(bytes / 1_MiB) + " MiB";
+  return std::to_string(bytes) + " B";
+}
+
+std::string describe_figure(const TotalFigure& figure) {
+  std::string text = figure.driver.empty() ? std::string("an unrecorded driver") : figure.driver;
+  text += " (" + group_digits(figure.bytes) + " B";
+  if (figure.precision_bytes != 0) text += " ± " + format_precision(figure.precision_bytes);
+  return text + ")";
+}
 
 std::string_view to_string(Provenance provenance) {
   switch (provenance) {
@@ -51,6 +197,7 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
   const auto located = [&](const std::string& what) {
     return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
   };
+  std::map<std::string, std::size_t, std::less<>> first_line;  // key -> the line it is on
   detail::LineReader lines(text);
   for (std::string_view line; lines.next(line);) {
     line_number = lines.line_number();
@@ -59,10 +206,16 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
       return located("expected 'key = value | provenance | source'");
     const std::string_view key = detail::trim(line.substr(0, equals));
     const std::string_view rest = detail::trim(line.substr(equals + 1));
-    if (key == "name" || key == "display_name" || key == "kind") {
+    if (const auto seen = first_line.find(key); seen != first_line.end()) {
+      return located("'" + std::string(key) + "' given twice (first on line " +
+                     std::to_string(seen->second) + "): keep one");
+    }
+    first_line.emplace(std::string(key), line_number);
+    if (key == "name" || key == "display_name" || key == "kind" || key == "cuda_total_driver") {
       if (rest.empty()) return located("'" + std::string(key) + "' needs a value");
       if (key == "name") profile.name = std::string(rest);
       if (key == "display_name") profile.display_name = std::string(rest);
+      if (key == "cuda_total_driver") profile.cuda_total_driver = std::string(rest);
       if (key == "kind") {
         if (rest != "cpu" && rest != "gpu") return located("kind must be 'cpu' or 'gpu'");
         profile.is_cpu = rest == "cpu";
@@ -94,6 +247,17 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     Result<void> stored;
     if (key == "cuda_total_bytes") {
       stored = bytes_field(profile.cuda_total_bytes);
+    } else if (key == "cuda_total_precision_bytes") {
+      stored = bytes_field(profile.cuda_total_precision_bytes);
+      if (stored && profile.cuda_total_precision_bytes->value == 0) {
+        return located(
+            "cuda_total_precision_bytes is 0: leave it out for a total known to the byte");
+      }
+    } else if (key == "cuda_total_variants") {
+      auto variants = parse_total_variants(value);
+      if (!variants) return located("cuda_total_variants: " + variants.error().detail);
+      profile.cuda_total_variants =
+          Sourced<std::vector<TotalFigure>>{std::move(*variants), *provenance, std::string(source)};
     } else if (key == "nvidia_smi_total_mib") {
       stored = bytes_field(profile.nvidia_smi_total_mib);
     } else if (key == "memory_bandwidth_gbps") {
@@ -137,17 +301,16 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     if (profile.cuda_total_bytes->value == 0) {
       return Error::parse_error(std::string(file) + ": cuda_total_bytes is 0");
     }
+    if (profile.cuda_total_precision_bytes &&
+        profile.cuda_total_precision_bytes->value >= profile.cuda_total_bytes->value) {
+      return Error::parse_error(std::string(file) +
+                                ": cuda_total_precision_bytes is not less than cuda_total_bytes");
+    }
   }
   return profile;
 }
 
 std::string format_profile(const DeviceProfile& profile, const std::vector<std::string>& comment) {
-  const auto one_line = [](std::string text) {
-    for (char& c : text) {
-      if (c == '|' || c == '\n' || c == '\r') c = ' ';
-    }
-    return text;
-  };
   std::string text;
   for (const std::string& line : comment)
     text += "# " + one_line(line) + "\n";
@@ -162,6 +325,14 @@ std::string format_profile(const DeviceProfile& profile, const std::vector<std::
     if (f) field(key, *f, std::to_string(f->value));
   };
   bytes("cuda_total_bytes", profile.cuda_total_bytes);
+  if (!profile.cuda_total_driver.empty()) {
+    text += "cuda_total_driver = " + one_line(profile.cuda_total_driver) + "\n";
+  }
+  bytes("cuda_total_precision_bytes", profile.cuda_total_precision_bytes);
+  if (profile.cuda_total_variants && !profile.cuda_total_variants->value.empty()) {
+    field("cuda_total_variants", *profile.cuda_total_variants,
+          format_total_variants(profile.cuda_total_variants->value));
+  }
   bytes("nvidia_smi_total_mib", profile.nvidia_smi_total_mib);
   if (profile.compute_capability) {
     field("compute_capability", *profile.compute_capability, profile.compute_capability->value);

@@ -11,17 +11,23 @@ namespace {
 // Limits computed by hand: floor(CUDA total x 9/10), or the usable cap where it is lower.
 TEST(Profiles, EveryBuiltInProfileLoadsWithItsHandComputedLimit) {
   const std::map<std::string, std::uint64_t> expected_limit = {
-      {"rtx5090", 25769803776ULL},    // min(floor(33680457728 x 0.9) = 30312411955, 24 GiB)
-      {"rtx4090", 22844591308ULL},    // floor(25382879232 x 0.9) = floor(22844591308.8)
-      {"rtx3090", 22758005145ULL},    // floor(25286672384 x 0.9) = floor(22758005145.6)
-      {"l4", 21225406464ULL},         // 23583784960 x 0.9 exactly
-      {"l40s", 42925975142ULL},       // floor(47695527936 x 0.9) = floor(42925975142.4)
-      {"a100-40gb", 38068951449ULL},  // floor(42298834944 x 0.9) = floor(38068951449.6)
-      {"a100-80gb", 76535562240ULL},  // 85039513600 x 0.9 exactly
-      {"h100-sxm", 76540929638ULL},   // floor(85045477376 x 0.9) = floor(76540929638.4)
-      {"h100-pcie", 76535562240ULL},  // 85039513600 x 0.9 exactly
-      {"h200", 135098007552ULL},      // 150108897280 x 0.9 exactly
-      {"b200", 172399421030ULL},      // floor(191554912256 x 0.9) = floor(172399421030.4)
+      {"rtx5090", 25769803776ULL},      // min(floor(33680457728 x 0.9) = 30312411955, 24 GiB)
+      {"rtx4090", 22847717376ULL},      // 25386352640 x 0.9 exactly
+      {"rtx3090", 22794928128ULL},      // 25327697920 x 0.9 exactly
+      {"rtx6000-ada", 45902580940ULL},  // floor(51002867712 x 0.9)
+      {"rtx-pro-6000-blackwell", 91776614400ULL},  // 101974016000 x 0.9 exactly
+      {"l4", 21213197107ULL},                      // floor(23570219008 x 0.9)
+      {"l40s", 43023237120ULL},                    // 47803596800 x 0.9 exactly
+      {"a100-40gb", 38068951449ULL},               // floor(42298834944 x 0.9)
+      {"a100-80gb", 76590061977ULL},               // floor(85100068864 x 0.9)
+      {"a100-80gb-pcie", 76476815769ULL},          // floor(84974239744 x 0.9)
+      {"h100-sxm", 76540929638ULL},                // floor(85045477376 x 0.9)
+      {"h100-pcie", 76540929638ULL},               // floor(85045477376 x 0.9)
+      {"h100-nvl", 89875434700ULL},                // floor(99861594112 x 0.9)
+      {"h20", 91809644544ULL},                     // 97285 MiB = 102010716160, x 0.9 exactly
+      {"h200", 135019560960ULL},                   // 150021734400 x 0.9 exactly
+      {"b200", 172352235110ULL},                   // 182631 MiB = 191502483456, floor(x 0.9)
+      {"gb200", 178110804787ULL},                  // 188733 MiB = 197900894208, floor(x 0.9)
   };
   const auto profiles = load_builtin_profiles();
   ASSERT_TRUE(profiles.has_value()) << profiles.error().to_string();
@@ -62,7 +68,7 @@ TEST(Profiles, NodesOfNAndMixedProfiles) {
   const auto mixed = make_node("rtx5090+2xl4+cpu");
   ASSERT_TRUE(mixed.has_value()) << mixed.error().to_string();
   ASSERT_EQ(mixed->config.gpus.size(), 3U);
-  EXPECT_EQ(mixed->config.gpus[2].total_bytes, 23583784960ULL);
+  EXPECT_EQ(mixed->config.gpus[2].total_bytes, 23570219008ULL);
   const auto eight = make_node("h100-sxm", 8U, 64ULL << 30U);
   ASSERT_TRUE(eight.has_value());
   EXPECT_EQ(eight->config.gpus.size(), 8U);
@@ -139,6 +145,10 @@ TEST(Profiles, EveryBuiltInProfileFormatsToTextThatParsesBackToIt) {
     EXPECT_EQ(again->display_name, profile.display_name);
     EXPECT_EQ(again->is_cpu, profile.is_cpu);
     EXPECT_EQ(again->cuda_total_bytes, profile.cuda_total_bytes) << profile.name;
+    EXPECT_EQ(again->cuda_total_driver, profile.cuda_total_driver) << profile.name;
+    EXPECT_EQ(again->cuda_total_precision_bytes, profile.cuda_total_precision_bytes)
+        << profile.name;
+    EXPECT_EQ(again->cuda_total_variants, profile.cuda_total_variants) << profile.name;
     EXPECT_EQ(again->nvidia_smi_total_mib, profile.nvidia_smi_total_mib) << profile.name;
     EXPECT_EQ(again->compute_capability, profile.compute_capability) << profile.name;
     EXPECT_EQ(again->memory_bandwidth_gbps, profile.memory_bandwidth_gbps) << profile.name;
@@ -154,10 +164,10 @@ TEST(Profiles, EveryBuiltInProfileFormatsToTextThatParsesBackToIt) {
 TEST(Profiles, ABarInASourceCannotBreakTheLine) {
   DeviceProfile profile;
   profile.name = "x";
-  profile.cuda_total_bytes = Sourced<std::uint64_t>{1024, Provenance::Measured, "a | b\nc"};
+  profile.cuda_total_bytes = Sourced<std::uint64_t>{1024, Provenance::Measured, "a | b\nc #3"};
   auto again = parse_profile(format_profile(profile), "x.profile");
   ASSERT_TRUE(again) << again.error().to_string();
-  EXPECT_EQ(again->cuda_total_bytes->source, "a   b c");
+  EXPECT_EQ(again->cuda_total_bytes->source, "a   b c  3");  // '#' would start a comment
   EXPECT_EQ(again->cuda_total_bytes->provenance, Provenance::Measured);
 }
 

@@ -5,7 +5,11 @@
  *
  * A profile file has one `key = value | provenance | source` line per field, where provenance
  * is `measured`, `published` or `estimated` and source says where the number comes from; `#`
- * starts a comment. `name` and `display_name` take a bare value.
+ * starts a comment. `name`, `display_name`, `kind` and `cuda_total_driver` take a bare value.
+ * A key may appear once. The CUDA total varies with the driver: `cuda_total_driver` names the
+ * driver its figure was seen under, `cuda_total_precision_bytes` says it is known only to ± that
+ * many bytes (a figure printed in whole MiB), and `cuda_total_variants` lists the other figures
+ * seen, `BYTES [~ PRECISION] @ DRIVER` separated by `;`. The format is in docs/profiles.md.
  */
 #pragma once
 
@@ -36,13 +40,27 @@ struct Sourced {
   friend bool operator==(const Sourced&, const Sourced&) = default;
 };
 
+/// One figure seen for a device's CUDA total, with what it was seen under.
+struct TotalFigure {
+  std::uint64_t bytes{0};            ///< totalGlobalMem / cudaMemGetInfo total
+  std::uint64_t precision_bytes{0};  ///< known to ± this many bytes; 0: to the byte
+  std::string driver;                ///< e.g. "driver 550.127.05", "CUDA 13.0 driver"
+
+  friend bool operator==(const TotalFigure&, const TotalFigure&) = default;
+};
+
 /// One device model.
 struct DeviceProfile {
   std::string name;          ///< short name, e.g. "rtx5090"
   std::string display_name;  ///< e.g. "NVIDIA GeForce RTX 5090"
   bool is_cpu{false};        ///< the CPU host profile: no GPU, only a CPU limit
   std::optional<Sourced<std::uint64_t>>
-      cuda_total_bytes;  ///< totalGlobalMem / cudaMemGetInfo total
+      cuda_total_bytes;           ///< totalGlobalMem / cudaMemGetInfo total
+  std::string cuda_total_driver;  ///< the driver `cuda_total_bytes` was seen under; may be empty
+  /// `cuda_total_bytes` is known only to ± this many bytes (absent: to the byte)
+  std::optional<Sourced<std::uint64_t>> cuda_total_precision_bytes;
+  /// the other CUDA totals seen for this model, under other drivers or systems
+  std::optional<Sourced<std::vector<TotalFigure>>> cuda_total_variants;
   std::optional<Sourced<std::uint64_t>> nvidia_smi_total_mib;
   std::optional<Sourced<std::string>> compute_capability;
   std::optional<Sourced<std::uint64_t>> memory_bandwidth_gbps;
@@ -73,6 +91,63 @@ struct DeviceProfile {
                                          const std::vector<std::string>& comment = {});
 
 [[nodiscard]] Result<DeviceProfile> load_profile(const std::filesystem::path& path);
+
+/**
+ * @brief Parses a `cuda_total_variants` value: `BYTES [~ PRECISION] @ DRIVER`, separated by `;`
+ * (sizes as `parse_byte_size` reads them; a driver holds no `;`, `@` or `|`).
+ * @return the figures in the order given, or a `ParseError` saying what was expected
+ */
+[[nodiscard]] Result<std::vector<TotalFigure>> parse_total_variants(std::string_view text);
+
+/// The `cuda_total_variants` value `parse_total_variants` reads back.
+[[nodiscard]] std::string format_total_variants(const std::vector<TotalFigure>& variants);
+
+/// Every CUDA total known for a GPU profile: its own figure first, then its variants.
+[[nodiscard]] std::vector<TotalFigure> cuda_total_figures(const DeviceProfile& profile);
+
+/// A total a budget is replayed at: a figure widened by its precision, and what it is.
+struct TotalBound {
+  std::uint64_t bytes{0};  ///< the figure minus (lowest) or plus (highest) its precision
+  TotalFigure figure;      ///< the figure it comes from
+};
+
+/// The lowest and the highest CUDA total a profile's figures allow.
+struct TotalRange {
+  TotalBound lowest;
+  TotalBound highest;
+};
+
+/**
+ * @brief The lowest and highest CUDA total a GPU profile's figures allow, each figure taken at
+ * its bytes minus and plus its precision (the lowest saturates at 1 byte, the highest at
+ * 2^64 - 1). On ties the earlier figure (the profile's own first) is kept.
+ */
+[[nodiscard]] TotalRange cuda_total_range(const DeviceProfile& profile);
+
+/// Which end of a profile's known CUDA totals.
+enum class TotalEnd : std::uint8_t { Lowest, Highest };
+
+/**
+ * @brief `config` with every GPU's total replaced by the lowest or highest total its profile's
+ * figures allow (`cuda_total_range`); fractions and usable caps stay, so the budgets follow the
+ * same integer rules.
+ * @param profiles the profile behind each GPU of `config`, by position; a single profile stands
+ * behind every GPU. A GPU without a profile keeps its total.
+ */
+[[nodiscard]] GpuConfig config_at_total(GpuConfig config,
+                                        const std::vector<DeviceProfile>& profiles, TotalEnd end);
+
+/// `bytes` with a comma every three digits: 25,386,352,640.
+[[nodiscard]] std::string group_digits(std::uint64_t bytes);
+
+/**
+ * @brief How a figure is named in a sentence: "driver 550.127.05 (25,386,352,640 B)", or with
+ * its precision "an unrecorded driver (191,502,483,456 B ± 1 MiB)".
+ */
+[[nodiscard]] std::string describe_figure(const TotalFigure& figure);
+
+/// A precision as a person reads it: "1 MiB" when a whole number of MiB, else "N B".
+[[nodiscard]] std::string format_precision(std::uint64_t bytes);
 
 /// The folder of built-in profiles: `MEMTRACK_PROFILES_DIR` when set, else the installed or
 /// source-tree `profiles` folder.

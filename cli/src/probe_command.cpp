@@ -126,7 +126,8 @@ void add_probe_command(CLI::App& app, Command& chosen) {
       "probe",
       "Measure real GPUs into device profiles (the sim/profiles format, every measured field "
       "marked measured, with driver and CUDA versions): name, UUID, compute capability, CUDA "
-      "total, free memory at start, what a fresh context costs, and the allocation granularity "
+      "total, free memory at start, the minimum a bare context costs, and the allocation "
+      "granularity "
       "(cudaMalloc of 1 B to 1 GiB, watching cudaMemGetInfo). With --check, compare a profile "
       "with the device instead and report every difference. Needs a CUDA build (the cuda "
       "preset) and a GPU. Exit 0 done / all agree, 1 a difference or no device, 2 bad input.");

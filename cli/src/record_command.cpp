@@ -9,12 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 namespace memtrack::cli {
 namespace {
@@ -116,6 +119,24 @@ int run_child(const RecordOptions& options, const std::string& library, const st
   return exit_failure;
 }
 
+/// The traces the recorded command's child processes wrote beside `output` (`.pidN`) since
+/// `started`, in name order.
+std::vector<fs::path> child_traces(const fs::path& output, fs::file_time_type started) {
+  const std::string stem = recorder::per_process_path(output.filename().string(), 0);
+  const std::string prefix = stem.substr(0, stem.find(".pid0") + 4);
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(prefix) && name != output.filename().string() &&
+        fs::last_write_time(entry.path(), ec) >= started) {
+      found.push_back(entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 std::string executable_path() {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -160,8 +181,24 @@ int run_record(const RecordOptions& options, std::ostream& err) {
 
   const auto started = fs::file_time_type::clock::now();
   const int code = run_child(options, library, output.string(), status.path(), err);
+  const std::vector<fs::path> children = child_traces(output, started);
+  const auto name_children = [&err, &children] {
+    for (const fs::path& child : children)
+      err << "memtrack record: also " << child.string() << " (a child process)\n";
+  };
   const std::string text = status.read();
   if (text.empty()) {
+    if (!children.empty()) {
+      // torchrun's agent, a shell, a launcher: the processes it started used CUDA
+      err << "memtrack record: '" << options.command[0]
+          << "' never initialised CUDA itself (a launcher or wrapper); its child processes "
+             "wrote "
+          << children.size() << (children.size() == 1 ? " trace" : " traces") << "\n";
+      name_children();
+      if (code != 0)
+        err << "memtrack record: '" << options.command[0] << "' exited with " << code << "\n";
+      return code;
+    }
     err << "memtrack record: nothing recorded: '" << options.command[0]
         << "' never initialised CUDA (the driver loads the recorder at cuInit)";
     if (code != 0) err << "; it exited with " << code;
@@ -171,26 +208,26 @@ int run_record(const RecordOptions& options, std::ostream& err) {
   auto parsed = recorder::parse_status(text);
   if (!parsed) {
     err << "memtrack record: the recorder's status: " << parsed.error().to_string() << "\n";
+    name_children();
     return code != 0 ? code : exit_failure;
   }
   if (!parsed->ok) {
-    err << "memtrack record: nothing recorded: " << parsed->message << "\n";
+    constexpr std::string_view incomplete = "incomplete: ";
+    if (parsed->message.starts_with(incomplete)) {
+      // written, but missing what another CUPTI user took: not a trace to trust
+      err << "memtrack record: " << options.output
+          << " is incomplete: " << parsed->message.substr(incomplete.size()) << "\n";
+    } else {
+      err << "memtrack record: nothing recorded: " << parsed->message << "\n";
+    }
+    name_children();
     return code != 0 ? code : exit_failure;
   }
   err << "memtrack record: " << options.output << ": " << parsed->events << " events on "
       << parsed->devices << (parsed->devices == 1 ? " device" : " devices");
   if (code != 0) err << " ('" << options.command[0] << "' exited with " << code << ")";
   err << "\n";
-  // child processes that used CUDA wrote their own traces beside it
-  const std::string stem = recorder::per_process_path(output.filename().string(), 0);
-  const std::string prefix = stem.substr(0, stem.find(".pid0") + 4);
-  for (const auto& entry : fs::directory_iterator(output.parent_path(), ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with(prefix) && name != output.filename().string() &&
-        fs::last_write_time(entry.path(), ec) >= started) {
-      err << "memtrack record: also " << entry.path().string() << " (a child process)\n";
-    }
-  }
+  name_children();
   return code;
 }
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,48 @@ TEST_F(RecordCommand, NothingRecordedIsAFailureEvenWhenTheCommandSucceeds) {
   EXPECT_EQ(failed.code, 5);  // the command's failure comes first
 }
 
+TEST_F(RecordCommand, AWrapperThatNeverUsesCudaNamesItsChildrensTraces) {
+  // torchrun's agent, `bash -c`: the command itself never loads the recorder (no status), the
+  // processes it starts write their .pidN traces
+  const fs::path out = dir_ / "run.trace";
+  const auto run =
+      memtrack({"record", "-o", out.string(), "--inject", library_.string(), "--", "sh", "-c",
+                "sh -c 'touch \"$(dirname \"$MEMTRACK_RECORD_OUTPUT\")/run.pid77.trace\"; "
+                "touch \"$(dirname \"$MEMTRACK_RECORD_OUTPUT\")/run.pid78.trace\"'"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.err.find("nothing recorded"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("'sh' never initialised CUDA itself (a launcher or wrapper); its child "
+                         "processes wrote 2 traces"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("also " + (dir_ / "run.pid77.trace").string() + " (a child process)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("also " + (dir_ / "run.pid78.trace").string()), std::string::npos);
+  // a stale .pidN from an earlier run is not this run's
+  const fs::path old = dir_ / "run.pid5.trace";
+  std::ofstream(old) << "old";
+  fs::last_write_time(old, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  const auto again =
+      memtrack({"record", "-o", out.string(), "--inject", library_.string(), "--", "true"});
+  EXPECT_EQ(again.code, exit_failure);
+  EXPECT_NE(again.err.find("nothing recorded"), std::string::npos) << again.err;
+  EXPECT_EQ(again.err.find("run.pid5"), std::string::npos) << again.err;
+}
+
+TEST_F(RecordCommand, AnIncompleteTraceIsNamedSoAndFails) {
+  const fs::path out = dir_ / "run.trace";
+  const auto run = memtrack(
+      {"record", "-o", out.string(), "--inject", library_.string(), "--", "sh", "-c",
+       "printf 'error incomplete: CUPTI delivered 1 MEMORY2 device allocation records for 3 "
+       "allocation calls\\n' > \"$MEMTRACK_RECORD_STATUS\"; touch \"$MEMTRACK_RECORD_OUTPUT\""});
+  EXPECT_EQ(run.code, exit_failure);
+  EXPECT_NE(run.err.find(out.string() + " is incomplete: CUPTI delivered 1 MEMORY2"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("nothing recorded"), std::string::npos) << run.err;
+}
+
 TEST_F(RecordCommand, BadArgumentsAreRefusedBeforeAnythingRuns) {
   const fs::path marker = dir_ / "ran";
   const std::string touch = "touch " + marker.string();
@@ -134,8 +177,10 @@ TEST(ProbeCommand, PrintsAMeasuredProfileThatLoads) {
   ASSERT_TRUE(profile) << profile.error().to_string() << "\n" << out.str();
   EXPECT_EQ(profile->name, "h100-80gb-hbm3");
   EXPECT_EQ(profile->allocation_granularity_bytes->value, 2_MiB);
-  EXPECT_NE(err.str().find("memtrack probe: device 0: a fresh context takes 555745280 bytes"),
-            std::string::npos)
+  EXPECT_NE(
+      err.str().find(
+          "memtrack probe: device 0: a bare context takes at least 555745280 bytes (a minimum: "),
+      std::string::npos)
       << err.str();
 }
 

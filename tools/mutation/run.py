@@ -29,6 +29,7 @@ SUITE_PATHS = {
     "memtrack_core_tests": "core/tests/memtrack_core_tests",
     "memtrack_sim_tests": "sim/tests/memtrack_sim_tests",
     "memtrack_traces_tests": "traces/tests/memtrack_traces_tests",
+    "memtrack_recorder_tests": "traces/recorder/tests/memtrack_recorder_tests",
 }
 # The suites a mutant without a `suites:` line is run against.
 TARGETS = ["memtrack_proptests", "memtrack_concurrency_tests"]

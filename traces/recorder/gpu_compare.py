@@ -88,7 +88,8 @@ def main():
         base = trace["baseline"].get("gpu:0", 0)
         peak, final = replay["gpu:0"]
         table.add("cuda: peak held above the baseline", peak - base, truth["peak_held_bytes"],
-                  "what the program asked for (cudaMalloc, cudaMallocAsync, cuMemCreate)")
+                  "what the program asked for (cudaMalloc, cudaMallocAsync, cuMemCreate); the "
+                  "trace also holds the cudaMallocAsync pool's reserve (tag=pool-reserve)")
         table.add("cuda: left allocated at the end", final - base, truth["steps"][-1]["held_bytes"],
                   "the program's own count")
         start = truth["steps"][0]

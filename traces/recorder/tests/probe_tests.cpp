@@ -117,6 +117,33 @@ TEST(ProbeProfile, NamesFollowTheBuiltInProfiles) {
   EXPECT_EQ(profile_name_for("  "), "gpu");
 }
 
+TEST(ProbeCheck, TheContextCostIsAMinimumAndSaysSo) {
+  SimulatedDevice device;  // a bare context costs 530 MiB
+  auto probed = probe_device(device, 0);
+  ASSERT_TRUE(probed);
+  const sim::DeviceProfile written = make_profile(*probed, "lab");
+  ASSERT_TRUE(written.context_overhead_bytes);
+  EXPECT_TRUE(written.context_overhead_bytes->source.starts_with("minimum (bare cuCtxCreate)"))
+      << written.context_overhead_bytes->source;
+  const auto context_row = [&probed](std::uint64_t profile_bytes) {
+    sim::DeviceProfile profile;
+    profile.name = "p";
+    profile.context_overhead_bytes =
+        sim::Sourced<std::uint64_t>{profile_bytes, sim::Provenance::Estimated, "test"};
+    for (const auto& row : compare_profile(profile, *probed)) {
+      if (row.field == "context_overhead_bytes") return row;
+    }
+    return ProfileComparison{};
+  };
+  // a real program's context (modules, cuBLAS) costs more than the minimum: that agrees
+  const ProfileComparison above = context_row(530_MiB + 300_MiB);
+  EXPECT_TRUE(above.agrees);
+  EXPECT_EQ(above.device_value, "at least " + std::to_string(530_MiB));
+  EXPECT_NE(above.note.find("minimum (bare cuCtxCreate)"), std::string::npos) << above.note;
+  EXPECT_TRUE(context_row(530_MiB).agrees);
+  EXPECT_FALSE(context_row(530_MiB - 1).agrees);  // below what even a bare context takes
+}
+
 TEST(ProbeCheck, ReportsEachDifference) {
   SimulatedDevice device;
   auto probed = probe_device(device, 0);
@@ -133,7 +160,7 @@ TEST(ProbeCheck, ReportsEachDifference) {
   EXPECT_TRUE(by_field["compute_capability"].agrees);
   EXPECT_EQ(by_field["allocation_granularity_bytes"].agrees,
             profile->allocation_granularity_bytes->value == 2_MiB);
-  EXPECT_FALSE(by_field["context_overhead_bytes"].agrees);  // 512 MiB estimated vs 530 MiB
+  EXPECT_FALSE(by_field["context_overhead_bytes"].agrees);  // 512 MiB estimated < 530 MiB minimum
   EXPECT_EQ(by_field["context_overhead_bytes"].provenance, "estimated");
   ASSERT_EQ(by_field.count("budget"), 1U);
 

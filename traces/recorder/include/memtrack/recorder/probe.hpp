@@ -70,6 +70,11 @@ class ProbeBackend {
 /// The real device, through the CUDA runtime; in a build without CUDA, an error saying so.
 [[nodiscard]] Result<std::unique_ptr<ProbeBackend>> make_cuda_probe_backend();
 
+/// Why the probed context cost is a minimum, in one line.
+inline constexpr const char* context_minimum_note =
+    "a minimum: a bare cuCtxCreate under lazy loading, before any module is loaded or a cuBLAS / "
+    "NCCL handle exists; a program's context costs more";
+
 /// One allocation and what it cost the device.
 struct GranularitySample {
   std::uint64_t requested{0};
@@ -95,8 +100,10 @@ struct ProbedDevice {
   VersionInfo versions;
   std::uint64_t cuda_total{0};     ///< cudaMemGetInfo total
   std::uint64_t free_at_start{0};  ///< cudaMemGetInfo free once the primary context exists
-  std::uint64_t context_bytes{0};  ///< the free memory one more context took (median of 3)
-  std::uint64_t granularity{0};    ///< from `infer_granularity`
+  /// The free memory one more bare context took (median of 3): a minimum, see
+  /// `context_minimum_note`.
+  std::uint64_t context_bytes{0};
+  std::uint64_t granularity{0};  ///< from `infer_granularity`
   std::optional<std::uint64_t> vmm_granularity;
   std::vector<GranularitySample> samples;
   std::string date;  ///< YYYY-MM-DD of the measurement

@@ -43,11 +43,19 @@ void check_round_trip(const MemorySink& sink) {
   if (!end || *end) broken("an imported trace does not end where it should");
 }
 
+/// The most an importer's input may decompress to here: small enough that a bomb cut at this
+/// bound stays far below -rss_limit_mb, large enough for the seeds.
+constexpr std::uint64_t max_decompressed = std::uint64_t{4} << 20U;
+
+/// Decompressed first (zstd or gzip), as `memtrack import` reads a file, so that compressed
+/// bombs reach the importers.
 void run_importer(SourceFormat format, const std::uint8_t* data, std::size_t size) {
-  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  auto source = memory_source(std::string(reinterpret_cast<const char*>(data), size), "fuzz-input");
+  auto bytes = read_all(*source, "fuzz-input", max_decompressed);
+  if (!bytes) return;
   MemorySink sink;
   ImportOptions options;
-  if (auto report = import_bytes(format, bytes, "fuzz-input", sink, options)) {
+  if (auto report = import_bytes(format, *bytes, "fuzz-input", sink, options)) {
     check_round_trip(sink);
   }
 }

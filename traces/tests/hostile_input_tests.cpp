@@ -117,6 +117,39 @@ TEST(HostilePickle, MemoReferencesThatExpandAreRefusedInBoundedMemory) {
   EXPECT_EQ(shared->root->tree_size, 1U + 1000U * 1001U);
 }
 
+TEST(HostilePickle, SharingIsBoundedPerInputByte) {
+  // Two levels of 1100 references: 1 + 1100 * 1101 = 1,211,101 values walked as a tree, over the
+  // floor of 2^20 = 1,048,576. Padded with a popped 100,000-byte string, the input allows
+  // 2^20 + 16 * (its size), more than that; unpadded (about 4.4 KB) it does not.
+  const auto shared = [](std::size_t padding) {
+    std::string bytes = pickle_head();
+    if (padding > 0) {
+      bytes += 'X';
+      for (int i = 0; i < 4; ++i)
+        bytes += static_cast<char>((padding >> (8 * i)) & 0xFFU);
+      bytes += std::string(padding, 'p') + "0";
+    }
+    bytes += std::string("\x8c\x01x\x94", 4) + "0";
+    for (int level = 0; level < 2; ++level) {
+      bytes += std::string("]\x94(", 3);
+      for (int i = 0; i < 1100; ++i) {
+        bytes += 'h';  // BINGET
+        bytes += static_cast<char>(level);
+      }
+      bytes += 'e';
+      if (level == 0) bytes += '0';
+    }
+    return bytes + ".";
+  };
+  auto padded = pickle::parse(shared(100'000), "padded.pickle");
+  ASSERT_TRUE(padded) << padded.error().to_string();
+  EXPECT_EQ(padded->root->tree_size, 1U + 1100U * 1101U);
+  auto unpadded = pickle::parse(shared(0), "small.pickle");
+  ASSERT_FALSE(unpadded);
+  EXPECT_TRUE(contains(unpadded.error().to_string(), "expands through shared (memo) references"))
+      << unpadded.error().to_string();
+}
+
 TEST(HostilePickle, ManySmallValuesAreRefusedInBoundedMemory) {
   // 8 M `None` in one list: each 1 input byte, each a value the reader must hold.
   std::string bytes = pickle_head() + "](" + std::string(8'000'000, 'N') + "e.";
@@ -155,6 +188,29 @@ TEST(HostilePickle, NestingPastTheLimitIsRefused) {
     return !doc && contains(doc.error().to_string(), "refused as a pickle bomb");
   };
   EXPECT_EQ(in_bounded_child(check), 0);
+}
+
+TEST(HostilePickle, ASharedValueBelowADeepPathCountsItsDepth) {
+  // The root holds L (memoized: 6,000 lists deep) first, then a chain of 5,000 lists whose
+  // innermost holds L again: L is measured once, on the short path, and must still count 6,000
+  // below the 5,001st level: 11,001 deep in all.
+  std::string bytes = pickle_head() + "]";                            // the root
+  bytes += std::string(6000, ']') + std::string(5999, 'a') + "\x94";  // L, memo 0
+  bytes += "a";                                                       // root.append(L)
+  bytes += std::string(5000, ']') + std::string("h\x00", 2) + "a";    // innermost.append(L)
+  bytes += std::string(4999, 'a') + "a.";                             // chain into root
+  auto doc = pickle::parse(bytes, "shared.pickle");
+  ASSERT_FALSE(doc);
+  EXPECT_TRUE(contains(doc.error().to_string(), "nested deeper than 10000"))
+      << doc.error().to_string();
+  // The same with L 4,000 deep: 9,001 in all, read.
+  std::string shallow = pickle_head() + "]" + std::string(4000, ']') + std::string(3999, 'a') +
+                        "\x94"
+                        "a" +
+                        std::string(5000, ']') + std::string("h\x00", 2) + "a" +
+                        std::string(4999, 'a') + "a.";
+  auto ok = pickle::parse(shallow, "shared.pickle");
+  EXPECT_TRUE(ok) << ok.error().to_string();
 }
 
 TEST(HostilePickle, ACycleIsRefused) {

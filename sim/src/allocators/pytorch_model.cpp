@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <memory_resource>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <tuple>
@@ -15,6 +17,24 @@ namespace memtrack::sim::allocators {
 namespace {
 
 struct Segment;
+struct Block;
+
+/// A search key: the smallest block of `stream` with at least `size` bytes.
+struct Key {
+  std::uint64_t stream;
+  std::uint64_t size;
+  std::uint64_t address;
+
+  friend bool operator<(const Key& a, const Key& b) noexcept {
+    if (a.stream != b.stream) return a.stream < b.stream;
+    if (a.size != b.size) return a.size < b.size;
+    return a.address < b.address;
+  }
+};
+
+/// Cached blocks in best-fit order, (stream, size, address) as BlockComparatorSize. The keys live
+/// in the nodes, so a search compares without visiting the blocks.
+using FreeIndex = std::pmr::map<Key, Block*>;
 
 struct Block {
   std::uint64_t address{0};
@@ -26,7 +46,9 @@ struct Block {
   std::uint64_t gc_base{0};  ///< the pool's free-block lookups when the block was last cached
   bool allocated{false};
   bool mapped{true};
+  FreeIndex::iterator cached;  ///< its entry in the pool's index, while cached
 
+  [[nodiscard]] Key key() const noexcept { return Key{stream, size, address}; }
   [[nodiscard]] bool is_split() const noexcept { return prev != nullptr || next != nullptr; }
 };
 
@@ -38,28 +60,6 @@ struct Segment {
   bool expandable{false};
   std::uint64_t page{0};  ///< an expandable segment's mapping granularity
   Block* head{nullptr};   ///< Invariant: the block at `address` (head->prev == nullptr).
-};
-
-/// A search key: the smallest block of `stream` with at least `size` bytes.
-struct Key {
-  std::uint64_t stream;
-  std::uint64_t size;
-  std::uint64_t address;
-};
-
-/// Best fit order: (stream, size, address), as BlockComparatorSize.
-struct BySize {
-  using is_transparent = void;
-  static std::tuple<std::uint64_t, std::uint64_t, std::uint64_t> key(const Block* b) noexcept {
-    return {b->stream, b->size, b->address};
-  }
-  static std::tuple<std::uint64_t, std::uint64_t, std::uint64_t> key(const Key& k) noexcept {
-    return {k.stream, k.size, k.address};
-  }
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    return key(a) < key(b);
-  }
 };
 
 /// Unmapped ranges by (stream, address), as BlockComparatorAddress.
@@ -78,15 +78,84 @@ struct ByAddress {
 };
 
 struct Pool {
+  Pool(bool is_small, std::pmr::memory_resource* memory)
+      : small(is_small), blocks(memory), unmapped(memory) {}
+
   bool small{false};
-  std::set<Block*, BySize> blocks;       ///< cached free (mapped) blocks
-  std::set<Block*, ByAddress> unmapped;  ///< unmapped ranges of expandable segments
-  std::uint64_t free_block_lookups{0};   ///< get_free_blocks_call_count, for the GC's ages
+  FreeIndex blocks;                           ///< cached free (mapped) blocks
+  std::pmr::set<Block*, ByAddress> unmapped;  ///< unmapped ranges of expandable segments
+  std::uint64_t free_block_lookups{0};        ///< get_free_blocks_call_count, for the GC's ages
 
   void insert_into_blocks(Block* block) {
     block->gc_base = free_block_lookups;
-    blocks.insert(block);
+    block->cached = blocks.emplace(block->key(), block).first;
   }
+};
+
+/**
+ * @brief The allocated blocks by address: open addressing with linear probing, so a lookup
+ * touches one slot array instead of a chain of nodes. Deletion shifts the run back (no
+ * tombstones). Invariant: at most half the slots are used.
+ */
+class LiveBlocks {
+ public:
+  void insert(std::uint64_t address, Block* block) {
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    std::size_t i = home(address);
+    while (slots_[i].block != nullptr)
+      i = (i + 1) & mask();
+    slots_[i] = Slot{address, block};
+    ++used_;
+  }
+
+  /// @return the block at `address` after removing it, or null when there is none
+  Block* take(std::uint64_t address) noexcept {
+    if (slots_.empty()) return nullptr;
+    std::size_t i = home(address);
+    while (slots_[i].block != nullptr && slots_[i].address != address)
+      i = (i + 1) & mask();
+    Block* found = slots_[i].block;
+    if (found == nullptr) return nullptr;
+    // Shift later members of the run back into the hole when their home allows it.
+    std::size_t hole = i;
+    for (std::size_t j = (i + 1) & mask(); slots_[j].block != nullptr; j = (j + 1) & mask()) {
+      const std::size_t want = home(slots_[j].address);
+      if (((j - want) & mask()) >= ((j - hole) & mask())) {
+        slots_[hole] = slots_[j];
+        hole = j;
+      }
+    }
+    slots_[hole] = Slot{};
+    --used_;
+    return found;
+  }
+
+  void clear() noexcept {
+    slots_.clear();
+    used_ = 0;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t address{0};
+    Block* block{nullptr};
+  };
+  [[nodiscard]] std::size_t mask() const noexcept { return slots_.size() - 1; }
+  [[nodiscard]] std::size_t home(std::uint64_t address) const noexcept {
+    // Fibonacci hashing: addresses are 512-byte aligned, so the low bits carry nothing.
+    return static_cast<std::size_t>((address * 0x9E3779B97F4A7C15ULL) >> 32U) & mask();
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 64 : old.size() * 2, Slot{});
+    used_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.block != nullptr) insert(slot.address, slot.block);
+    }
+  }
+
+  std::vector<Slot> slots_;  ///< a power of two in size, or empty
+  std::size_t used_{0};
 };
 
 std::uint64_t add_or_throw(std::uint64_t a, std::uint64_t b) {
@@ -106,10 +175,13 @@ struct PytorchModel::State {
   std::unique_ptr<SequentialAddressSource> own_addresses;
   SegmentAddressSource* addresses{nullptr};
 
-  Pool small_pool{true, {}, {}, 0};
-  Pool large_pool{false, {}, {}, 0};
+  // Blocks and the nodes of the sets and maps below come from here: an operation then costs a
+  // few pointer moves instead of calls to the general-purpose allocator.
+  std::pmr::unsynchronized_pool_resource memory;
+  Pool small_pool{true, &memory};
+  Pool large_pool{false, &memory};
   std::map<std::uint64_t, std::unique_ptr<Segment>> segments;  ///< by address
-  std::unordered_map<std::uint64_t, Block*> live;              ///< allocated blocks by address
+  LiveBlocks live;                                             ///< allocated blocks by address
   std::uint64_t allocated{0};  ///< Invariant: the sum of the allocated blocks' sizes.
   std::uint64_t reserved{0};   ///< Invariant: the sum of segments' sizes (mapped pages).
   std::size_t blocks{0};
@@ -122,13 +194,15 @@ struct PytorchModel::State {
   [[nodiscard]] bool gc_enabled() const noexcept { return gc_threshold.has_value(); }
 
   Block* new_block(Segment* segment, std::uint64_t address, std::uint64_t size) {
-    auto* block =
-        new Block{address, size, segment->stream, segment, nullptr, nullptr, 0, false, true};
+    void* place = memory.allocate(sizeof(Block), alignof(Block));
+    auto* block = new (place)
+        Block{address, size, segment->stream, segment, nullptr, nullptr, 0, false, true};
     ++blocks;
     return block;
   }
   void delete_block(Block* block) noexcept {
-    delete block;
+    block->~Block();
+    memory.deallocate(block, sizeof(Block), alignof(Block));
     --blocks;
   }
 
@@ -138,26 +212,27 @@ struct PytorchModel::State {
   Block* get_free_block(Pool& pool, std::uint64_t stream, std::uint64_t size) {
     if (gc_enabled()) ++pool.free_block_lookups;
     auto it = pool.blocks.lower_bound(Key{stream, size, 0});
-    if (it == pool.blocks.end() || (*it)->stream != stream) return nullptr;
-    if ((*it)->segment->expandable) {
+    if (it == pool.blocks.end() || it->second->stream != stream) return nullptr;
+    if (it->second->segment->expandable) {
       // A block followed by unmapped pages can grow: its size for best fit is what it can become.
       auto expandable_size = [](const Block* b) {
         return b->size + (b->next != nullptr && !b->next->mapped ? b->next->size : 0);
       };
       auto next = std::next(it);
-      while ((*it)->segment->expandable && next != pool.blocks.end() && (*next)->stream == stream &&
-             expandable_size(*next) < expandable_size(*it)) {
+      while (it->second->segment->expandable && next != pool.blocks.end() &&
+             next->second->stream == stream &&
+             expandable_size(next->second) < expandable_size(it->second)) {
         it = next++;
       }
     }
-    const Block* found = *it;
+    const Block* found = it->second;
     const std::uint64_t max_split = settings.max_split_size;
     if (size < max_split && found->size >= max_split) return nullptr;
     if (size >= max_split) {
       const auto limit = checked_add(size, settings.max_non_split_rounding);
       if (limit && found->size >= *limit) return nullptr;
     }
-    Block* block = *it;
+    Block* block = it->second;
     pool.blocks.erase(it);
     return block;
   }
@@ -200,7 +275,7 @@ struct PytorchModel::State {
       if (!map_block(next, std::min(size - candidate->size, next->size))) return nullptr;
       candidate = next;
     }
-    pool.blocks.erase(candidate);
+    pool.blocks.erase(candidate->cached);
     return candidate;
   }
 
@@ -277,7 +352,7 @@ struct PytorchModel::State {
     const std::uint64_t end_page = (offset + block->size) / segment.page;
     if (first_page >= end_page) return;
     Pool& pool = pool_of(block);
-    pool.blocks.erase(block);
+    pool.blocks.erase(block->cached);
     const std::uint64_t start = segment.address + first_page * segment.page;
     const std::uint64_t bytes = (end_page - first_page) * segment.page;
     const std::uint64_t before = start - block->address;
@@ -315,7 +390,7 @@ struct PytorchModel::State {
   /// release_block: cudaFree of a wholly free, unsplit segment.
   void release_block(Block* block) {
     Pool& pool = pool_of(block);
-    pool.blocks.erase(block);
+    pool.blocks.erase(block->cached);
     const Segment& segment = *block->segment;
     const SegmentEvent event{SegmentEvent::Kind::free, segment.address, segment.size,
                              segment.stream};
@@ -341,16 +416,17 @@ struct PytorchModel::State {
     if (max_split == UINT64_MAX) return false;
     const std::uint64_t wanted = std::max(size, max_split);
     auto it = pool.blocks.lower_bound(Key{stream, wanted, 0});
-    if (it != pool.blocks.end() && (*it)->stream == stream && !(*it)->segment->expandable) {
-      release_block(*it);
+    if (it != pool.blocks.end() && it->second->stream == stream &&
+        !it->second->segment->expandable) {
+      release_block(it->second);
       return true;
     }
     // No single block is large enough: release the largest oversize ones of the stream.
     if (it == pool.blocks.begin()) return false;
     --it;
     std::uint64_t released = 0;
-    while (released < wanted && (*it)->size >= max_split && (*it)->stream == stream) {
-      Block* current = *it;
+    while (released < wanted && it->second->size >= max_split && it->second->stream == stream) {
+      Block* current = it->second;
       const bool first = it == pool.blocks.begin();
       if (!first) --it;
       if (!current->segment->expandable) {
@@ -372,7 +448,7 @@ struct PytorchModel::State {
   void release_blocks(Pool& pool) {
     std::vector<Block*> to_unmap;
     for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
-      Block* block = *it++;
+      Block* block = (it++)->second;
       if (block->segment->expandable) {
         to_unmap.push_back(block);
       } else if (!block->is_split()) {
@@ -394,7 +470,7 @@ struct PytorchModel::State {
     auto age = [&](const Block* b) { return pool.free_block_lookups - b->gc_base; };
     std::uint64_t total_age = 0;
     std::uint64_t freeable = 0;
-    for (const Block* block : pool.blocks) {
+    for (const auto& [key, block] : pool.blocks) {
       if (!block->is_split()) {
         total_age = add_or_throw(total_age, age(block));
         ++freeable;
@@ -408,7 +484,7 @@ struct PytorchModel::State {
       const detail::uint128 threshold_count = freeable;
       freed = false;
       for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
-        Block* block = *it++;
+        Block* block = (it++)->second;
         if (block->is_split() ||
             static_cast<detail::uint128>(age(block)) * threshold_count < threshold_total) {
           continue;
@@ -441,7 +517,7 @@ struct PytorchModel::State {
     }
     dst->size += src->size;
     if (src->mapped) {
-      pool.blocks.erase(src);
+      pool.blocks.erase(src->cached);
     } else {
       pool.unmapped.erase(src);
     }
@@ -470,7 +546,7 @@ struct PytorchModel::State {
       pool.insert_into_blocks(remaining);
     }
     block->allocated = true;
-    live.emplace(block->address, block);
+    live.insert(block->address, block);
     allocated += block->size;
     return Allocation{block->address, block->size, requested};
   }
@@ -505,10 +581,8 @@ struct PytorchModel::State {
 
   bool free(std::uint64_t address) {
     if (address == 0) return true;
-    const auto found = live.find(address);
-    if (found == live.end()) return false;
-    Block* block = found->second;
-    live.erase(found);
+    Block* block = live.take(address);
+    if (block == nullptr) return false;
     allocated -= block->size;
     block->allocated = false;
     Pool& pool = pool_of(block);
@@ -525,8 +599,8 @@ struct PytorchModel::State {
       auto it = pool->blocks.end();
       while (it != pool->blocks.begin()) {
         --it;
-        largest = std::max(largest, (*it)->size);
-        it = pool->blocks.lower_bound(Key{(*it)->stream, 0, 0});
+        largest = std::max(largest, it->second->size);
+        it = pool->blocks.lower_bound(Key{it->first.stream, 0, 0});
       }
     }
     return largest;
@@ -596,7 +670,7 @@ struct PytorchModel::State {
       reserved = add_or_throw(reserved, b.size);
       if (b.state == BlockState::allocated) {
         block->allocated = true;
-        live.emplace(block->address, block);
+        live.insert(block->address, block);
         allocated += b.size;
       } else {
         pool.insert_into_blocks(block);

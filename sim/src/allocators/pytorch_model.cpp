@@ -158,6 +158,80 @@ class LiveBlocks {
   std::size_t used_{0};
 };
 
+/**
+ * @brief Memory for the model's fixed-size pieces (blocks, index nodes): a free list per size, so
+ * that taking and giving back a piece is a pointer swap. Pieces go back to the system when the
+ * model goes; the model holds at most as many as it ever had blocks at once.
+ */
+class PieceResource final : public std::pmr::memory_resource {
+ public:
+  PieceResource() = default;
+  PieceResource(const PieceResource&) = delete;
+  PieceResource& operator=(const PieceResource&) = delete;
+  PieceResource(PieceResource&&) = delete;
+  PieceResource& operator=(PieceResource&&) = delete;
+  ~PieceResource() override {
+    for (void* chunk : chunks_)
+      ::operator delete(chunk);
+  }
+
+ private:
+  struct FreePiece {
+    FreePiece* next;
+  };
+  struct SizeClass {
+    std::size_t bytes{0};
+    FreePiece* free{nullptr};
+  };
+  static constexpr std::size_t pieces_per_chunk = 256;
+
+  SizeClass& size_class(std::size_t bytes) {
+    for (SizeClass& c : classes_) {
+      if (c.bytes == bytes) return c;
+    }
+    classes_.push_back(SizeClass{bytes, nullptr});
+    return classes_.back();
+  }
+
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    if (alignment > alignof(std::max_align_t))
+      return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    bytes = std::max(bytes, sizeof(FreePiece));
+    bytes = (bytes + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+            alignof(std::max_align_t);
+    SizeClass& c = size_class(bytes);
+    if (c.free == nullptr) {
+      auto* chunk = static_cast<char*>(::operator new(bytes* pieces_per_chunk));
+      chunks_.push_back(chunk);
+      for (std::size_t i = pieces_per_chunk; i-- > 0;) {
+        c.free = new (chunk + i * bytes) FreePiece{c.free};
+      }
+    }
+    FreePiece* piece = c.free;
+    c.free = piece->next;
+    return piece;
+  }
+
+  void do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) override {
+    if (alignment > alignof(std::max_align_t)) {
+      std::pmr::new_delete_resource()->deallocate(pointer, bytes, alignment);
+      return;
+    }
+    bytes = std::max(bytes, sizeof(FreePiece));
+    bytes = (bytes + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+            alignof(std::max_align_t);
+    SizeClass& c = size_class(bytes);
+    c.free = new (pointer) FreePiece{c.free};
+  }
+
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  std::vector<SizeClass> classes_;  ///< a handful: one per kind of piece
+  std::vector<void*> chunks_;
+};
+
 std::uint64_t add_or_throw(std::uint64_t a, std::uint64_t b) {
   const auto sum = checked_add(a, b);
   if (!sum) throw std::overflow_error("allocator model: byte count past 2^64 - 1");
@@ -177,7 +251,7 @@ struct PytorchModel::State {
 
   // Blocks and the nodes of the sets and maps below come from here: an operation then costs a
   // few pointer moves instead of calls to the general-purpose allocator.
-  std::pmr::unsynchronized_pool_resource memory;
+  PieceResource memory;
   Pool small_pool{true, &memory};
   Pool large_pool{false, &memory};
   std::map<std::uint64_t, std::unique_ptr<Segment>> segments;  ///< by address

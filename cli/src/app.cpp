@@ -1,6 +1,7 @@
 #include "app.hpp"
 
 #include "commands.hpp"
+#include "terminal.hpp"
 
 #include <memtrack/error.hpp>
 
@@ -8,7 +9,37 @@
 
 namespace memtrack::cli {
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+CLI::Validator whole_number() {
+  return {[](std::string& text) -> std::string {
+            if (text.empty()) return "expected a whole number, got nothing";
+            if (text.find_first_not_of("0123456789") != std::string::npos) {
+              return "expected a whole number (digits only, no sign), got '" + text + "'";
+            }
+            if (text.size() > 20 || (text.size() == 20 && text > "18446744073709551615")) {
+              return "'" + text + "' is larger than 18446744073709551615";
+            }
+            return {};
+          },
+          "UINT"};
+}
+
+CLI::Validator gpu_count() {
+  return {[](std::string& text) -> std::string {
+            std::string problem = whole_number()(text);
+            if (!problem.empty()) return problem;
+            if (text.size() > 4 || std::stoul(text) < 1 || std::stoul(text) > max_gpus_per_node) {
+              return "'" + text + "': expected 1 to " + std::to_string(max_gpus_per_node) + " GPUs";
+            }
+            return {};
+          },
+          "1.." + std::to_string(max_gpus_per_node)};
+}
+
+int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostream& raw_err) {
+  // Everything printed passes through the terminal escaping: a recording's text (tags, actions,
+  // file names) cannot move the cursor, recolour the terminal or reverse a line.
+  EscapingStream out(raw_out);
+  EscapingStream err(raw_err);
   CLI::App app{
       "memtrack: byte-exact accounts of GPU and CPU memory, checked against an arbitrary-precision "
       "reference model.",

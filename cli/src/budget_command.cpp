@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include <string>
 #include <vector>
 
@@ -42,11 +44,13 @@ Result<GpuSpec> parse_gpu_flag(const std::string& text) {
   auto total = parse_byte_size(parts.front());
   if (!total) return bad(total.error().to_string());
   gpu.total_bytes = *total;
+  std::set<std::string> seen;
   for (std::size_t i = 1; i < parts.size(); ++i) {
     const std::string& part = parts[i];
     const std::size_t equals = part.find('=');
     const std::string key = part.substr(0, equals);
     const std::string value = equals == std::string::npos ? "" : part.substr(equals + 1);
+    if (!seen.insert(key).second) return bad("'" + key + "' given twice");
     if (key == "usable") {
       auto usable = parse_byte_size(value);
       if (!usable) return bad(usable.error().to_string());

@@ -14,6 +14,16 @@
 
 namespace memtrack::cli {
 
+/// The most GPUs a node may have (`--gpus`); see docs/limits.md.
+inline constexpr std::uint32_t max_gpus_per_node = 256;
+
+/// A validator for whole-number options: decimal digits only (not empty, no sign, no blanks),
+/// so `--ops -1` is refused rather than wrapped to 2^64 - 1.
+[[nodiscard]] CLI::Validator whole_number();
+
+/// A validator for `--gpus`: a whole number from 1 to `max_gpus_per_node`.
+[[nodiscard]] CLI::Validator gpu_count();
+
 /// What a chosen subcommand will do once parsing is complete.
 struct Command {
   std::function<int(std::ostream& out, std::ostream& err)> run;

@@ -1,7 +1,9 @@
 // memtrack fit TRACE... --profile P: does this recording (or model set) fit on that device?
 #include "app.hpp"
 #include "commands.hpp"
+#include "progress.hpp"
 #include "table.hpp"
+#include "terminal.hpp"
 #include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
@@ -22,15 +24,15 @@ struct FitOptions {
   std::string placement = "recorded";
   bool json = false;
   bool production_only = false;
+  bool allow_inconsistent = false;
+  std::vector<std::string> map;
 };
 
-struct DeviceFit {
-  DevicePlacement device;
-  std::uint64_t budget{0};
-  std::uint64_t peak{0};
-  std::uint64_t headroom{0};
-  std::uint64_t refused{0};
-};
+nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsistency>& first) {
+  if (!first) return nullptr;
+  return {{"trace", first->at.trace},   {"event", first->at.event},        {"line", first->at.line},
+          {"origin", first->at.origin}, {"event_text", first->event_text}, {"what", first->what}};
+}
 
 // The CUDA total varies with the driver (docs/profiles.md). Replays the recordings with each GPU
 // at the lowest and at the highest total its profile's figures allow (the budgets by the same
@@ -112,25 +114,38 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     err << "memtrack fit: --placement '" << options.placement << "': expected recorded or auto\n";
     return exit_bad_input;
   }
+  auto explicit_map = parse_gpu_map(options.map);
+  if (!explicit_map) {
+    err << "memtrack fit: " << explicit_map.error().to_string() << "\n";
+    return exit_bad_input;
+  }
   // Open every trace first: bad input is reported before any replay.
   std::vector<OpenedTrace> opened;
-  std::size_t declared_gpus = 0;
+  std::size_t used_gpus = 0;
   for (const std::string& file : options.files) {
     auto trace = open_trace(file);
     if (!trace) {
       err << "memtrack fit: " << trace.error().to_string() << "\n";
       return exit_bad_input;
     }
-    if (trace->reader.header().config) {
-      declared_gpus = std::max(declared_gpus, trace->reader.header().config->gpus.size());
-    }
+    used_gpus = std::max(used_gpus, trace->used_gpus.size());
     opened.push_back(std::move(*trace));
   }
-  // The node: the profile, repeated to the most GPUs any trace declares unless --gpus says.
-  auto budgets = profile_budgets(options.profile, options.gpus, declared_gpus);
+  // The node: the profile, repeated to the most GPUs any trace uses unless --gpus says.
+  auto budgets = profile_budgets(options.profile, options.gpus, used_gpus);
   if (!budgets) {
     err << "memtrack fit: " << budgets.error().to_string() << "\n";
     return exit_bad_input;
+  }
+  // Every trace's GPUs must land on the node's: refused before any replay.
+  std::vector<std::map<std::uint32_t, std::uint32_t>> gpu_maps;
+  for (const OpenedTrace& trace : opened) {
+    auto map = gpu_map_for(trace, *budgets, *explicit_map);
+    if (!map) {
+      err << "memtrack fit: " << map.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    gpu_maps.push_back(std::move(*map));
   }
   traces::ReplayOptions replay_options;
   replay_options.lockstep = !options.production_only;
@@ -141,24 +156,40 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     err << "memtrack fit: " << replayer.error().to_string() << "\n";
     return exit_bad_input;
   }
-  for (OpenedTrace& trace : opened) {
-    auto replayed = replayer->replay(trace.reader, gpu_map_for(trace.reader.header(), *budgets));
+  // Progress on a terminal for long runs (many GPUs, long recordings).
+  std::uint64_t total_events = 0;
+  for (const OpenedTrace& trace : opened)
+    total_events += trace.events;
+  const bool terminal = is_terminal_stderr(err) && !options.json;
+  ProgressBar bar(err, total_events, terminal, "events");
+  std::uint64_t events_before = 0;
+  std::function<void(const traces::ReplayStep&)> on_step;
+  if (terminal) {
+    on_step = [&](const traces::ReplayStep& step) {
+      if ((step.event & 0xFFFU) == 0) bar.update(events_before + step.event);
+    };
+  }
+  for (std::size_t i = 0; i < opened.size(); ++i) {
+    auto replayed = replayer->replay(opened[i].reader, gpu_maps[i], on_step);
+    events_before += opened[i].events;
     if (!replayed) {
       err << "memtrack fit: " << replayed.error().to_string() << "\n";
       return exit_bad_input;
     }
     if (replayer->summary().failure) break;
   }
+  bar.finish();
 
-  const traces::ReplaySummary& s = replayer->summary();
-  const MemoryTracker& tracker = replayer->tracker();
-  std::vector<DeviceFit> devices;
-  for (const DevicePlacement d : replayer->devices()) {
-    const std::uint64_t budget = tracker.limit(d);
-    const std::uint64_t peak = s.high_water.at(d);
-    devices.push_back({d, budget, peak, budget - peak, 0});
-  }
-  const bool fits = s.refused == 0 && !s.failure;
+  traces::ReplaySummary s = replayer->summary();
+  std::vector<const OpenedTrace*> traces_for_positions;
+  for (const OpenedTrace& trace : opened)
+    traces_for_positions.push_back(&trace);
+  locate_positions(traces_for_positions, s);
+  const std::vector<DeviceFit> devices = fit_summary(*replayer);
+  // A replay that was not whole (an operation that landed nowhere) or that rests on a
+  // recording's inconsistent frees never says FITS (the latter unless asked to).
+  const bool consistent = s.inconsistencies == 0 || options.allow_inconsistent;
+  const bool fits = s.refused == 0 && !s.failure && s.unlanded == 0 && consistent;
 
   if (options.json) {
     nlohmann::ordered_json json;
@@ -172,27 +203,36 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     json["refused"] = s.refused;
     json["devices"] = nlohmann::ordered_json::array();
     for (const DeviceFit& d : devices) {
-      json["devices"].push_back({{"device", d.device.to_string()},
-                                 {"budget_bytes", d.budget},
-                                 {"peak_bytes", d.peak},
-                                 {"headroom_bytes", d.headroom},
-                                 {"headroom_percent", format_percent(d.headroom, d.budget)}});
+      json["devices"].push_back(
+          {{"device", d.device.to_string()},
+           {"budget_bytes", d.budget},
+           {"needed_bytes", d.needed},
+           {"fits", d.fits()},
+           {"headroom_bytes",
+            d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
+           {"shortfall_bytes",
+            d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
+           {"headroom_percent", format_percent(d.headroom(), d.budget)},
+           {"peak_bytes", d.peak}});
     }
     json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
     if (s.first_refusal) {
       const traces::Refusal& r = *s.first_refusal;
-      json["first_refusal"] = {{"trace", r.at.trace},
-                               {"event", r.at.event},
-                               {"line", r.at.line},
-                               {"bytes", r.bytes},
-                               {"device", r.device.to_string()},
-                               {"available_bytes", r.available}};
+      json["first_refusal"] = {
+          {"trace", r.at.trace},           {"event", r.at.event}, {"line", r.at.line},
+          {"origin", r.at.origin},         {"bytes", r.bytes},    {"device", r.device.to_string()},
+          {"available_bytes", r.available}};
     } else {
       json["first_refusal"] = nullptr;
     }
     json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
-    out << json.dump(2) << "\n";
+    json["inconsistencies"] = s.inconsistencies;
+    json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
+    json["allow_inconsistent"] = options.allow_inconsistent;
+    json["unlanded"] = s.unlanded;
+    json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+    out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     return fits ? exit_ok : exit_failure;
   }
 
@@ -207,14 +247,25 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   }
   out << "  " << s.operations << " operations replayed"
       << (options.production_only ? "" : " in lockstep with the reference model") << "\n\n";
-  Table table(
-      {"device", ">budget bytes", ">peak bytes", ">peak GiB", ">headroom bytes", ">headroom %"});
+  Table table({"device", ">budget bytes", ">needed bytes", ">needed GiB", ">headroom bytes",
+               ">headroom %", ">short by bytes"});
   for (const DeviceFit& d : devices) {
-    table.add_row({d.device.to_string(), std::to_string(d.budget), std::to_string(d.peak),
-                   format_gib(d.peak), std::to_string(d.headroom),
-                   format_percent(d.headroom, d.budget)});
+    table.add_row({d.device.to_string(), std::to_string(d.budget), std::to_string(d.needed),
+                   format_gib(d.needed), d.fits() ? std::to_string(d.headroom()) : "-",
+                   d.fits() ? format_percent(d.headroom(), d.budget) : "-",
+                   d.fits() ? "-" : std::to_string(d.shortfall())});
   }
   table.print(out);
+  if (placement == traces::Placement::Auto) {
+    out << "(under auto placement 'needed' is the replay's peak: where an allocation goes "
+           "depends on the budgets)\n";
+  }
+  for (const DeviceFit& d : devices) {
+    if (d.fits()) continue;
+    out << d.device.to_string() << " needs " << format_gib(d.needed) << " GiB (" << d.needed
+        << " B), budget " << format_gib(d.budget) << " GiB (" << d.budget << " B): short by "
+        << format_gib(d.shortfall()) << " GiB (" << d.shortfall() << " B)\n";
+  }
   out << "\nrefused allocations: " << s.refused << "\n";
   if (placement == traces::Placement::Auto || s.cpu_fallback_allocations != 0) {
     out << "auto placed " << s.cpu_fallback_allocations
@@ -222,23 +273,31 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
         << format_gib(s.cpu_fallback_bytes)
         << " GiB) in all over the run (the CPU's peak is in the table)\n";
   }
+  print_inconsistencies(out, s, options.allow_inconsistent);
   if (!s.failure) {
     report_driver_variance(
         options, *budgets, placement,
-        [&](std::size_t, const OpenedTrace& trace) {
-          return gpu_map_for(trace.reader.header(), *budgets);
-        },
-        out);
+        [&](std::size_t i, const OpenedTrace&) { return gpu_maps[i]; }, out);
   }
   if (s.failure) {
     out << "verdict: REPLAY FAILED, " << s.failure->to_string();
     return exit_failure;
   }
+  if (s.unlanded != 0) {
+    out << "verdict: NOT REPLAYED WHOLE: " << s.unlanded
+        << " operations named a device the node does not have\n";
+    return exit_failure;
+  }
+  if (!consistent) {
+    out << "verdict: INCONSISTENT RECORDING: not fitted (--allow-inconsistent fits it with those "
+           "frees left unapplied)\n";
+    return exit_failure;
+  }
   if (s.first_refusal) {
     const traces::Refusal& r = *s.first_refusal;
-    out << "first refused: event " << r.at.event << " (" << r.at.trace << ":" << r.at.line << "), "
-        << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
-        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
+    out << "first refused: event " << r.at.event << " (" << r.at.to_string() << "), " << r.bytes
+        << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string() << " with "
+        << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
         << "verdict: DOES NOT FIT on " << budgets->description << "\n";
     return exit_failure;
   }
@@ -253,8 +312,10 @@ void add_fit_command(CLI::App& app, Command& chosen) {
   CLI::App* fit = app.add_subcommand(
       "fit",
       "Does it fit? Replay recordings on a device profile's budgets and report, per device, the "
-      "budget, the peak, the headroom, and the first refused allocation. Several traces run one "
-      "after another on the same devices (a model set loaded in turn). Exit 0 fits, 1 does not "
+      "budget, what the recording needs (its peak with nothing refused), the headroom or the "
+      "shortfall, and the first refused allocation. Several traces run one after another on the "
+      "same devices (a model set loaded in turn). A recording that frees what it never "
+      "allocated is reported and not fitted (see --allow-inconsistent). Exit 0 fits, 1 does not "
       "fit, 2 bad input.");
   fit->add_option("traces", options->files,
                   "Recordings: memtrack traces, or PyTorch / Kineto / RMM / Nsight files "
@@ -265,13 +326,20 @@ void add_fit_command(CLI::App& app, Command& chosen) {
       ->required();
   fit->add_option("--gpus", options->gpus,
                   "With a single-GPU profile: how many GPUs (default: as many as the traces "
-                  "declare)");
+                  "use)")
+      ->check(gpu_count());
   fit->add_option("--placement", options->placement,
                   "recorded: each allocation on its recorded GPU; auto: the first GPU with room, "
                   "else the CPU")
       ->check(CLI::IsMember({"recorded", "auto"}));
   fit->add_flag("--json", options->json, "Print JSON for CI");
   fit->add_flag("--production-only", options->production_only, "Skip the reference model");
+  fit->add_flag("--allow-inconsistent", options->allow_inconsistent,
+                "Fit a recording that frees what it never allocated (double frees, frees of "
+                "unknown addresses): those frees are counted and left unapplied");
+  fit->add_option("--map", options->map,
+                  "TRACE_GPU=NODE_GPU, e.g. gpu:1=gpu:0 (repeatable): put a trace's GPU on a "
+                  "node's; the others the trace uses go, ascending, onto the node's free GPUs");
   fit->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_fit(*options, out, err);

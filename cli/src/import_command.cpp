@@ -15,7 +15,13 @@ struct ImportOptions {
   std::optional<std::uint32_t> device;
 };
 
-int run_import(const ImportOptions& options, std::ostream& out, std::ostream& err) {
+int run_import(const ImportOptions& options, std::ostream& standard_out, std::ostream& err) {
+  if (auto ok = traces::refuse_output_over_input(options.out, {options.in}); !ok) {
+    err << "memtrack import: " << ok.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  // With -o -, the trace is standard output and the summary goes to standard error.
+  std::ostream& out = options.out == "-" ? err : standard_out;
   std::optional<traces::SourceFormat> format;
   if (!options.from.empty()) {
     auto parsed = traces::parse_source_format(options.from);
@@ -50,11 +56,16 @@ void add_import_command(CLI::App& app, Command& chosen) {
       "logging_resource_adaptor CSV, Nsight Systems SQLite exports. .gz and .zst inputs are read "
       "directly; an output ending in .zst is compressed. Exit 0 done, 2 bad input.");
   command->add_option("input", options->in, "The recording")->required();
-  command->add_option("-o,--output", options->out, "The trace to write")->required();
+  command
+      ->add_option("-o,--output", options->out,
+                   "The trace to write (- for standard output; .zst or .gz compresses)")
+      ->required();
   command->add_option("--from", options->from,
                       "The input format: pytorch, kineto, rmm or nsight (default: detected)");
-  command->add_option("--device", options->device,
-                      "RMM: the GPU id (default: from a .devN in the file name, else 0)");
+  command
+      ->add_option("--device", options->device,
+                   "RMM: the GPU id (default: from a .devN in the file name, else 0)")
+      ->check(whole_number());
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_import(*options, out, err);

@@ -22,6 +22,7 @@ struct ReplayOptions {
   std::string profile;
   std::optional<std::uint32_t> gpus;
   bool production_only = false;
+  bool allow_inconsistent = false;
 };
 
 void print_devices(std::ostream& out, const MemoryTracker& tracker,
@@ -91,7 +92,15 @@ int replay_scenario(const std::string& file, std::ostream& out, std::ostream& er
   return exit_ok;
 }
 
-int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& err) {
+int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::ostream& err) {
+  if (!options.states.empty()) {
+    if (auto ok = traces::refuse_output_over_input(options.states, {options.file}); !ok) {
+      err << "memtrack replay: --states: " << ok.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+  }
+  // With --states -, the states are standard output and the summary goes to standard error.
+  std::ostream& out = options.states == "-" ? err : standard_out;
   {
     auto head = traces::read_head(options.file, 32);
     if (!head) {
@@ -112,7 +121,7 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
     return exit_bad_input;
   }
   traces::TraceReader& reader = opened->reader;
-  auto budgets = choose_budgets(reader.header(), options.profile, options.gpus, options.file);
+  auto budgets = choose_budgets(*opened, options.profile, options.gpus);
   if (!budgets) {
     err << "memtrack replay: " << budgets.error().to_string() << "\n";
     return exit_bad_input;
@@ -149,7 +158,12 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
       }
     };
   }
-  auto replayed = replayer->replay(reader, gpu_map_for(reader.header(), *budgets), on_step);
+  auto gpu_map = gpu_map_for(*opened, *budgets);
+  if (!gpu_map) {
+    err << "memtrack replay: " << gpu_map.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  auto replayed = replayer->replay(reader, *gpu_map, on_step);
   if (!replayed) {
     err << "memtrack replay: " << replayed.error().to_string() << "\n";
     return exit_bad_input;  // the states file is not written: its temporary goes
@@ -165,7 +179,8 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
     return exit_bad_input;
   }
 
-  const traces::ReplaySummary& s = replayer->summary();
+  traces::ReplaySummary s = replayer->summary();
+  locate_positions({&*opened}, s);
   out << "memtrack replay: " << options.file;
   if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
   out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
@@ -191,15 +206,31 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
       << " skipped (after the replay left the recording)\n"
       << "frees: " << s.frees_by_address << " found by address, " << s.frees_of_unseen_address
       << " of addresses never allocated in the trace (applied by size), " << s.frees_unresolved
-      << " unresolved (no size, unknown address: not applied), " << s.frees_of_refused
+      << " unresolved (no size, unknown address: not applied, inconsistent), " << s.frees_of_refused
       << " of refused allocations (skipped)\n";
   if (s.outcome_differences != 0) {
     out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
   }
-  if (states) out << "states: " << options.states << "\n";
+  if (states)
+    out << "states: " << (options.states == "-" ? "standard output" : options.states) << "\n";
+  print_inconsistencies(out, s, options.allow_inconsistent);
   if (s.failure) {
     out << "verdict: FAILED, " << s.failure->to_string();
     return exit_failure;
+  }
+  if (s.unlanded != 0 || (s.inconsistencies != 0 && !options.allow_inconsistent)) {
+    out << "verdict: FAILED: "
+        << (s.unlanded != 0 ? "operations landed on no device"
+                            : "the recording is inconsistent (--allow-inconsistent accepts it)")
+        << "\n";
+    return exit_failure;
+  }
+  if (options.production_only) {
+    out << "verdict: the production tracker"
+        << (s.checkpoints_verified != 0 ? " and the recording's checkpoints agree"
+                                        : " replayed every event")
+        << " (the reference model did not run: --production-only)\n";
+    return exit_ok;
   }
   out << "verdict: the production tracker, the reference model"
       << (s.checkpoints_verified != 0 ? " and the recording's checkpoints" : "")
@@ -219,13 +250,19 @@ void add_replay_command(CLI::App& app, Command& chosen) {
       "checkpoints. Exit 0 all agree, 1 a divergence or failed checkpoint, 2 bad input.");
   replay->add_option("file", options->file, "The recording to replay")->required();
   replay->add_option("--states", options->states,
-                     "Write the full state after every operation as JSON Lines to this file");
+                     "Write the full state after every operation as JSON Lines to this file (- for "
+                     "standard output; .zst or .gz compresses)");
   replay->add_option("--profile", options->profile,
                      "Replay against this device profile's budgets instead of the recorded ones "
                      "(a name, a node such as 2xrtx5090, or a .profile file)");
-  replay->add_option("--gpus", options->gpus,
-                     "With a single-GPU profile: how many GPUs (default: as many as the trace "
-                     "declares)");
+  replay
+      ->add_option("--gpus", options->gpus,
+                   "With a single-GPU profile: how many GPUs (default: as many as the trace "
+                   "declares)")
+      ->check(gpu_count());
+  replay->add_flag("--allow-inconsistent", options->allow_inconsistent,
+                   "Accept a recording that frees what it never allocated (double frees, frees "
+                   "of unknown addresses): counted, left unapplied, and exit 0");
   replay->add_flag("--production-only", options->production_only,
                    "Skip the reference model (faster; checkpoints are still verified)");
   replay->callback([options, &chosen] {

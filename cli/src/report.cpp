@@ -175,8 +175,7 @@ struct Live {
 Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
   auto trace = open_trace(options.file);
   if (!trace) return trace.error();
-  auto budgets =
-      choose_budgets(trace->reader.header(), options.profile, options.gpus, options.file);
+  auto budgets = choose_budgets(*trace, options.profile, options.gpus);
   if (!budgets) return budgets.error();
   return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
 }
@@ -207,7 +206,9 @@ Result<Report> build_report(const ReportOptions& options) {
     }
     return devices.size();
   };
-  const auto gpu_map = gpu_map_for(trace.reader.header(), budgets);
+  auto gpu_map_result = gpu_map_for(trace, budgets);
+  if (!gpu_map_result) return gpu_map_result.error();
+  const std::map<std::uint32_t, std::uint32_t> gpu_map = std::move(*gpu_map_result);
   const auto mapped = [&gpu_map](DevicePlacement d) {
     if (!d.is_gpu()) return d;
     const auto found = gpu_map.find(d.gpu_id());
@@ -273,6 +274,7 @@ Result<Report> build_report(const ReportOptions& options) {
   }
   if (summary.failure) report.failure = summary.failure->to_string();
   const MemoryTracker& tracker = replayer->tracker();
+  const std::vector<DeviceFit> fits = fit_summary(*replayer);
   for (DeviceState& state : states) {
     DeviceReport device;
     device.device = state.device;
@@ -289,7 +291,12 @@ Result<Report> build_report(const ReportOptions& options) {
     device.peak =
         summary.high_water.count(state.device) ? summary.high_water.at(state.device) : state.peak;
     device.peak_event = state.peak_event;
-    device.headroom = device.budget >= device.peak ? device.budget - device.peak : 0;
+    for (const DeviceFit& fit : fits) {
+      if (fit.device != state.device) continue;
+      device.needed = fit.needed;
+      device.headroom = fit.headroom();
+      device.shortfall = fit.shortfall();
+    }
     device.final_bytes = tracker.allocated(state.device);
     device.refused = state.refused;
     device.allocated = state.allocated.finish(report.events);
@@ -342,53 +349,52 @@ Result<Report> build_report(const ReportOptions& options) {
           {all[i].bytes, all[i].tag, all[i].address, all[i].event, all[i].time_ns});
     }
   };
-  auto replayed2 = replayer2->replay(
-      trace2.reader, gpu_map_for(trace2.reader.header(), budgets2),
-      [&](const traces::ReplayStep& step) {
-        if (step.event > last_peak_event) return;
-        const TraceEvent& event = *step.trace_event;
-        if (step.outcome.ok) {
-          const bool allocates =
-              event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline;
-          DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
-          const std::size_t slot = slot_of(where);
-          if (slot < states.size() && allocates) {
-            Live live{
-                step.operation.bytes,
-                event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-                event.address, step.event, event.time_ns};
-            if (event.address) {
-              by_address[slot][*event.address] = std::move(live);
-            } else {
-              by_size[slot][live.bytes].push_back(std::move(live));
-            }
-          } else if (slot < states.size() && event.kind == TraceEvent::Kind::Free) {
-            bool found = false;
-            if (event.address) found = by_address[slot].erase(*event.address) != 0;
-            if (!found) {
-              auto stack = by_size[slot].find(step.operation.bytes);
-              if (stack != by_size[slot].end() && !stack->second.empty()) {
-                stack->second.pop_back();  // a free by size: the latest of that size
-                if (stack->second.empty()) by_size[slot].erase(stack);
-              } else {
-                // freed by size but allocated with an address: the latest of that size
-                auto& table = by_address[slot];
-                auto latest = table.end();
-                for (auto it = table.begin(); it != table.end(); ++it) {
-                  if (it->second.bytes == step.operation.bytes &&
-                      (latest == table.end() || it->second.event > latest->second.event)) {
-                    latest = it;
-                  }
-                }
-                if (latest != table.end()) table.erase(latest);
+  auto gpu_map2 = gpu_map_for(trace2, budgets2);
+  if (!gpu_map2) return gpu_map2.error();
+  auto replayed2 = replayer2->replay(trace2.reader, *gpu_map2, [&](const traces::ReplayStep& step) {
+    if (step.event > last_peak_event) return;
+    const TraceEvent& event = *step.trace_event;
+    if (step.outcome.ok) {
+      const bool allocates =
+          event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline;
+      DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
+      const std::size_t slot = slot_of(where);
+      if (slot < states.size() && allocates) {
+        Live live{step.operation.bytes,
+                  event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+                  event.address, step.event, event.time_ns};
+        if (event.address) {
+          by_address[slot][*event.address] = std::move(live);
+        } else {
+          by_size[slot][live.bytes].push_back(std::move(live));
+        }
+      } else if (slot < states.size() && event.kind == TraceEvent::Kind::Free) {
+        bool found = false;
+        if (event.address) found = by_address[slot].erase(*event.address) != 0;
+        if (!found) {
+          auto stack = by_size[slot].find(step.operation.bytes);
+          if (stack != by_size[slot].end() && !stack->second.empty()) {
+            stack->second.pop_back();  // a free by size: the latest of that size
+            if (stack->second.empty()) by_size[slot].erase(stack);
+          } else {
+            // freed by size but allocated with an address: the latest of that size
+            auto& table = by_address[slot];
+            auto latest = table.end();
+            for (auto it = table.begin(); it != table.end(); ++it) {
+              if (it->second.bytes == step.operation.bytes &&
+                  (latest == table.end() || it->second.event > latest->second.event)) {
+                latest = it;
               }
             }
+            if (latest != table.end()) table.erase(latest);
           }
         }
-        for (std::size_t slot = 0; slot < report.devices.size(); ++slot) {
-          if (report.devices[slot].peak_event == step.event) snapshot(slot);
-        }
-      });
+      }
+    }
+    for (std::size_t slot = 0; slot < report.devices.size(); ++slot) {
+      if (report.devices[slot].peak_event == step.event) snapshot(slot);
+    }
+  });
   if (!replayed2) return replayed2.error();
   return report;
 }

@@ -103,7 +103,9 @@ struct DeviceReport {
   std::uint64_t total{0};  ///< the device's total (a GPU's CUDA total; the CPU's limit)
   std::uint64_t peak{0};
   std::uint64_t peak_event{0};  ///< where the peak was first reached (0: never above 0)
-  std::uint64_t headroom{0};
+  std::uint64_t needed{0};      ///< its peak had nothing been refused (as `memtrack fit` says)
+  std::uint64_t headroom{0};    ///< budget - needed when it fits, else 0
+  std::uint64_t shortfall{0};   ///< needed - budget when it does not fit, else 0
   std::uint64_t final_bytes{0};
   std::uint64_t refused{0};
   std::vector<Column> allocated;

@@ -16,7 +16,13 @@ struct ReportCommandOptions {
   std::string format;  ///< empty: from the output's name (.svg), else html
 };
 
-int run_report(const ReportCommandOptions& options, std::ostream& out, std::ostream& err) {
+int run_report(const ReportCommandOptions& options, std::ostream& standard_out, std::ostream& err) {
+  if (auto ok = traces::refuse_output_over_input(options.output, {options.report.file}); !ok) {
+    err << "memtrack report: " << ok.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  // With -o -, the report is standard output and the summary goes to standard error.
+  std::ostream& out = options.output == "-" ? err : standard_out;
   std::string format = options.format;
   if (format.empty()) format = options.output.ends_with(".svg") ? "svg" : "html";
   if (format != "html" && format != "svg") {
@@ -78,19 +84,28 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("trace", options->report.file,
                    "The recording (a memtrack trace or anything `memtrack import` reads)")
       ->required();
-  command->add_option("-o,--output", options->output, "The file to write (atomically)")->required();
+  command
+      ->add_option("-o,--output", options->output,
+                   "The file to write (atomically; - for standard output)")
+      ->required();
   command->add_option("--profile", options->report.profile,
                       "Draw it on this device profile's budgets (as `memtrack fit` does) instead "
                       "of the recording's own");
-  command->add_option("--gpus", options->report.gpus,
-                      "With a single-GPU profile: how many GPUs (default: as the trace declares)");
+  command
+      ->add_option("--gpus", options->report.gpus,
+                   "With a single-GPU profile: how many GPUs (default: as the trace declares)")
+      ->check(gpu_count());
   command->add_option("--format", options->format,
                       "html (default) or svg: the charts alone, one standalone SVG for CI "
                       "summaries (default: svg when the output ends in .svg)");
-  command->add_option("--columns", options->report.columns,
-                      "Pixel columns of each chart (default 1200)");
-  command->add_option("--largest", options->report.largest,
-                      "How many of the allocations alive at the peak to list (default 20)");
+  command
+      ->add_option("--columns", options->report.columns,
+                   "Pixel columns of each chart (default 1200)")
+      ->check(whole_number());
+  command
+      ->add_option("--largest", options->report.largest,
+                   "How many of the allocations alive at the peak to list (default 20)")
+      ->check(whole_number());
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_report(*options, out, err);

@@ -280,19 +280,24 @@ constexpr const char* script = R"(
 std::string summary_table(const Report& report) {
   std::string html =
       "<table id=\"summary\"><tr><th>device</th><th class=\"num\">budget bytes</th><th "
-      "class=\"num\">peak bytes</th><th class=\"num\">peak GiB</th><th class=\"num\">headroom "
-      "bytes</th><th class=\"num\">headroom %</th><th class=\"num\">refused</th><th "
-      "class=\"num\">final bytes</th></tr>";
+      "class=\"num\">needed bytes</th><th class=\"num\">needed GiB</th><th "
+      "class=\"num\">headroom bytes</th><th class=\"num\">headroom %</th><th "
+      "class=\"num\">short by bytes</th><th class=\"num\">replayed peak bytes</th><th "
+      "class=\"num\">refused</th><th class=\"num\">final bytes</th></tr>";
   for (const DeviceReport& d : report.devices) {
+    const bool fits = d.needed <= d.budget;
     html += "<tr class=\"device-row\" data-device=\"" + d.device.to_string() + "\" data-budget=\"" +
-            std::to_string(d.budget) + "\" data-peak=\"" + std::to_string(d.peak) +
-            "\" data-headroom=\"" + std::to_string(d.headroom) + "\" data-refused=\"" +
-            std::to_string(d.refused) + "\"><td>" + esc(d.name) + "</td><td class=\"num\">" +
-            grouped(d.budget) + "</td><td class=\"num\">" + grouped(d.peak) +
-            "</td><td class=\"num\">" + format_gib(d.peak) + "</td><td class=\"num\">" +
-            grouped(d.headroom) + "</td><td class=\"num\">" + format_percent(d.headroom, d.budget) +
-            "</td><td class=\"num\">" + grouped(d.refused) + "</td><td class=\"num\">" +
-            grouped(d.final_bytes) + "</td></tr>";
+            std::to_string(d.budget) + "\" data-needed=\"" + std::to_string(d.needed) +
+            "\" data-peak=\"" + std::to_string(d.peak) + "\" data-headroom=\"" +
+            std::to_string(d.headroom) + "\" data-shortfall=\"" + std::to_string(d.shortfall) +
+            "\" data-refused=\"" + std::to_string(d.refused) + "\"><td>" + esc(d.name) +
+            "</td><td class=\"num\">" + grouped(d.budget) + "</td><td class=\"num\">" +
+            grouped(d.needed) + "</td><td class=\"num\">" + format_gib(d.needed) +
+            "</td><td class=\"num\">" + (fits ? grouped(d.headroom) : "-") +
+            "</td><td class=\"num\">" + (fits ? format_percent(d.headroom, d.budget) : "-") +
+            "</td><td class=\"num\">" + (fits ? "-" : grouped(d.shortfall)) +
+            "</td><td class=\"num\">" + grouped(d.peak) + "</td><td class=\"num\">" +
+            grouped(d.refused) + "</td><td class=\"num\">" + grouped(d.final_bytes) + "</td></tr>";
   }
   html += "</table>";
   html += "<p id=\"totals\" data-refused=\"" + std::to_string(report.refused) +

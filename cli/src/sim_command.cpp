@@ -1,6 +1,8 @@
 // memtrack sim: a workload on a node, production tracker and reference model in lockstep.
 #include "commands.hpp"
+#include "progress.hpp"
 #include "table.hpp"
+#include "terminal.hpp"
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
@@ -53,11 +55,14 @@ Result<Shard> resolve_shard(const std::string& flag) {
   const auto from_pair = [](std::string_view index_text, std::string_view count_text,
                             std::string from) -> Result<Shard> {
     const auto index = parse_u64(index_text);
-    const auto count = count_text.empty() ? std::optional<std::uint64_t>(0) : parse_u64(count_text);
-    if (!index || !count || (*count != 0 && *index >= *count)) {
+    // A scheduler may give the index alone (count 0: unknown); --shard must give both, n >= 1.
+    const auto count = count_text.empty() && from != "--shard" ? std::optional<std::uint64_t>(0)
+                                                               : parse_u64(count_text);
+    if (!index || !count || (from == "--shard" && *count == 0) ||
+        (*count != 0 && *index >= *count)) {
       return Error::parse_error(from + ": '" + std::string(index_text) + "/" +
                                 std::string(count_text) +
-                                "': expected INDEX/COUNT with 0 <= INDEX < COUNT");
+                                "': expected INDEX/COUNT with 0 <= INDEX < COUNT and COUNT >= 1");
     }
     return Shard{*index, *count == 0 ? 0 : *count, std::move(from)};
   };
@@ -86,40 +91,6 @@ Result<Shard> resolve_shard(const std::string& flag) {
   }
   return Shard{};
 }
-
-// A one-line progress bar on a terminal's stderr, redrawn at most ten times a second.
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& err, std::uint64_t total, bool enabled)
-      : err_(err), total_(total), enabled_(enabled), started_(std::chrono::steady_clock::now()) {}
-
-  void update(std::uint64_t done) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    const double elapsed = std::chrono::duration<double>(now - started_).count();
-    if (elapsed < 1.0 || now - last_ < std::chrono::milliseconds(100)) return;  // short runs: none
-    last_ = now;
-    drawn_ = true;
-    const unsigned width = 30;
-    const auto filled = static_cast<unsigned>(done * width / std::max<std::uint64_t>(total_, 1));
-    err_ << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << done
-         << "/" << total_ << " ops, "
-         << static_cast<std::uint64_t>(static_cast<double>(done) / elapsed) << " ops/s "
-         << std::flush;
-  }
-
-  void finish() {
-    if (drawn_) err_ << "\r" << std::string(79, ' ') << "\r" << std::flush;
-  }
-
- private:
-  std::ostream& err_;
-  std::uint64_t total_;
-  bool enabled_;
-  bool drawn_{false};
-  std::chrono::steady_clock::time_point started_;
-  std::chrono::steady_clock::time_point last_{};
-};
 
 std::string reproduce_command(const SimOptions& options, std::uint64_t seed,
                               std::uint64_t operations) {
@@ -174,7 +145,7 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
     recorder = std::move(*created);
     run.observer = recorder.get();
   }
-  const bool terminal = &err == &std::cerr && isatty(STDERR_FILENO) == 1 && !options.no_progress;
+  const bool terminal = is_terminal_stderr(err) && !options.no_progress;
   ProgressBar bar(err, options.operations, terminal);
   run.progress = [&bar](std::uint64_t done) { bar.update(done); };
   auto result = sim::run_simulation(node->config, run);
@@ -227,7 +198,7 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
                                  {"final_bytes", d.final_allocated}});
     }
     json["total_peak_bytes"] = result->total_peak;
-    json["verdict"] = result->divergence ? "divergence" : "agree";
+    json["verdict"] = result->divergence ? "divergence" : (run.lockstep ? "agree" : "not-checked");
     if (result->divergence) {
       json["divergence"] = {
           {"step", result->divergence->step},
@@ -263,6 +234,11 @@ int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
   out << "\noutcomes: " << result->ok << " ok, " << result->refused << " refused (out of memory), "
       << result->fallback_to_cpu << " fell back to the CPU, " << result->other_errors
       << " other errors\n";
+  if (!result->divergence && !run.lockstep) {
+    out << "verdict: not checked: the production tracker ran alone (--production-only); run "
+           "without it to compare every operation with the reference model\n";
+    return 0;
+  }
   if (!result->divergence) {
     out << "verdict: the production tracker and the reference model agree on every operation\n";
     return 0;
@@ -289,7 +265,8 @@ void add_sim_command(CLI::App& app, Command& chosen) {
                   "Node: a profile (rtx5090), N x profile (2xrtx5090), a mix (rtx5090+rtx4090) or "
                   "a .profile file; see 'memtrack profiles'")
       ->capture_default_str();
-  sim->add_option("--gpus", options->gpus, "Repeat a single-profile node this many times");
+  sim->add_option("--gpus", options->gpus, "Repeat a single-profile node this many times")
+      ->check(gpu_count());
   sim->add_option(
          "--workload", options->workload,
          "registry (model loading with LRU eviction), churn (activations), adversarial "
@@ -297,13 +274,21 @@ void add_sim_command(CLI::App& app, Command& chosen) {
          "serving batches)")
       ->capture_default_str();
   sim->add_option("--ops", options->operations, "Operations to run (ramp may finish sooner)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number());
   sim->add_option("--seed", options->seed, "Seed; the same seed gives the same run everywhere")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number());
   sim->add_option("--shard", options->shard,
                   "INDEX/COUNT: run shard INDEX's seed; without it, GTEST_SHARD_INDEX, "
                   "SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX are read");
-  sim->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit (default 16GiB)");
+  sim->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit (default 16GiB)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            return text.empty() ? std::string("expected a size such as 16GiB, got nothing")
+                                : std::string();
+          },
+          "SIZE"));
   sim->add_option("--out", options->out_dir, "Folder for a divergence's minimal scenario file")
       ->capture_default_str();
   sim->add_option("--record", options->record,

@@ -9,15 +9,47 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <ostream>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace memtrack::cli {
 
 /// A recording opened for replay, and how it was opened.
 struct OpenedTrace {
   traces::TraceReader reader;
-  std::string imported_from;  ///< the source format when it was imported on the fly
+  std::string imported_from;          ///< the source format when it was imported on the fly
+  std::set<std::uint32_t> used_gpus;  ///< the GPU ids its operations name
+  std::uint64_t events{0};            ///< how many events it has (for progress)
+  /// Imported on the fly: 1 + each event's position in the source file (0: unknown), its unit.
+  std::vector<std::uint64_t> origins;
+  std::string origin_unit;
 };
+
+/// One device's answer to "does it fit": what `fit` prints and `report` draws.
+struct DeviceFit {
+  DevicePlacement device;
+  std::uint64_t budget{0};
+  std::uint64_t peak{0};    ///< the replay's peak, within the budget (refusals left out)
+  std::uint64_t needed{0};  ///< what the recording needs: its peak with nothing refused
+  [[nodiscard]] bool fits() const { return needed <= budget; }
+  [[nodiscard]] std::uint64_t headroom() const { return fits() ? budget - needed : 0; }
+  [[nodiscard]] std::uint64_t shortfall() const { return fits() ? 0 : needed - budget; }
+};
+
+/**
+ * @brief Per device (GPUs ascending, then the CPU): budget, replayed peak and what is needed
+ * (under `auto` placement, where an allocation goes depends on the budgets: the replayed peak).
+ */
+[[nodiscard]] std::vector<DeviceFit> fit_summary(const traces::Replayer& replayer);
+
+/**
+ * @brief Points the summary's positions (first refusal, first inconsistency, first operation
+ * that landed nowhere, failure) into the user's own files where the traces were imported.
+ */
+void locate_positions(const std::vector<const OpenedTrace*>& traces,
+                      traces::ReplaySummary& summary);
 
 /**
  * @brief Opens a canonical trace, or imports another recording (PyTorch, Kineto, RMM, Nsight)
@@ -33,11 +65,12 @@ struct Budgets {
 };
 
 /**
- * @brief The recording's own devices, or `profile` (repeated to `gpus`, by default to as many
- * GPUs as the trace declares).
+ * @brief The recording's own devices; `profile` (repeated to `gpus`, by default to as many GPUs
+ * as the trace uses); or, when the recording declares none and no profile is given, no budget
+ * (each device it uses unlimited: measuring only).
  */
-Result<Budgets> choose_budgets(const traces::TraceHeader& header, const std::string& profile,
-                               std::optional<std::uint32_t> gpus, const std::string& trace_name);
+Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& profile,
+                               std::optional<std::uint32_t> gpus);
 
 /**
  * @brief A profile's budgets: `profile` repeated to `gpus`, or by default to `declared_gpus`
@@ -46,8 +79,27 @@ Result<Budgets> choose_budgets(const traces::TraceHeader& header, const std::str
 Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::uint32_t> gpus,
                                 std::size_t declared_gpus);
 
-/// @return how the trace's GPU ids map onto the replay's
-std::map<std::uint32_t, std::uint32_t> gpu_map_for(const traces::TraceHeader& header,
-                                                   const Budgets& budgets);
+/**
+ * @brief How the trace's GPU ids map onto the replay's: unchanged on the recording's own devices;
+ * else the GPUs the trace uses, ascending, onto the node's (after the explicit `--map` entries).
+ * @return the map, or a `ParseError` when the node lacks GPUs the trace uses
+ */
+Result<std::map<std::uint32_t, std::uint32_t>> gpu_map_for(
+    const OpenedTrace& trace, const Budgets& budgets,
+    const std::map<std::uint32_t, std::uint32_t>& explicit_map = {});
+
+/**
+ * @brief Prints, a line each, the frees the recording got wrong and the operations that landed on
+ * no device (nothing when there are none).
+ * @param allowed whether `--allow-inconsistent` was given
+ */
+void print_inconsistencies(std::ostream& out, const traces::ReplaySummary& summary, bool allowed);
+
+/**
+ * @brief Parses `--map` entries: `gpu:1=gpu:0` puts the trace's gpu:1 on the node's gpu:0.
+ * @return the map, or a `ParseError` naming the entry
+ */
+Result<std::map<std::uint32_t, std::uint32_t>> parse_gpu_map(
+    const std::vector<std::string>& entries);
 
 }  // namespace memtrack::cli

@@ -145,12 +145,14 @@ TEST_F(TraceCommands, StatesHasOneJsonLinePerOperation) {
   EXPECT_EQ(lines[3]["total_peak"], 1100);
 }
 
-TEST_F(TraceCommands, ReplayWithoutDevicesNeedsAProfile) {
+TEST_F(TraceCommands, ReplayWithoutDevicesMeasuresOrTakesAProfile) {
   const std::string trace = write(
       "e.trace", "memtrack-trace 1\nevents\nalloc gpu:0 1GiB\ncheck gpu:0 allocated=1GiB\nend 2\n");
   const CliRun without = memtrack({"replay", trace});
-  EXPECT_EQ(without.code, 2);
-  EXPECT_NE(without.err.find("declares no devices"), std::string::npos) << without.err;
+  EXPECT_EQ(without.code, 0) << without.out << without.err;
+  EXPECT_NE(without.out.find("budgets: no budget: measuring only"), std::string::npos)
+      << without.out;
+  EXPECT_NE(without.out.find("1073741824"), std::string::npos) << without.out;
   const CliRun with = memtrack({"replay", trace, "--profile", "rtx5090"});
   EXPECT_EQ(with.code, 0) << with.out << with.err;
   EXPECT_NE(with.out.find("budgets: profile rtx5090 (1 GPU)"), std::string::npos) << with.out;
@@ -187,9 +189,15 @@ TEST_F(TraceCommands, FitSaysWhetherItFitsAndWhereItFirstFails) {
   EXPECT_EQ(j["first_refusal"]["event"], 2);
   EXPECT_EQ(j["first_refusal"]["available_bytes"], 300);
   EXPECT_EQ(j["devices"][0]["budget_bytes"], 800);
-  EXPECT_EQ(j["devices"][0]["peak_bytes"], 750);  // 500, then 500 + 250
-  EXPECT_EQ(j["devices"][0]["headroom_bytes"], 50);
-  EXPECT_EQ(j["devices"][0]["headroom_percent"], "6.25");
+  EXPECT_EQ(j["devices"][0]["peak_bytes"], 750);    // replayed: 500, then 500 + 250
+  EXPECT_EQ(j["devices"][0]["needed_bytes"], 900);  // nothing refused: 500 + 400
+  EXPECT_TRUE(j["devices"][0]["headroom_bytes"].is_null());
+  EXPECT_EQ(j["devices"][0]["shortfall_bytes"], 100);
+  EXPECT_FALSE(j["devices"][0]["fits"]);
+  EXPECT_NE(tight.out.find("gpu:0 needs 0.00 GiB (900 B), budget 0.00 GiB (800 B): short by 0.00 "
+                           "GiB (100 B)"),
+            std::string::npos)
+      << tight.out;
 
   // Under auto, the 400 bytes go to the CPU instead.
   const CliRun placed =

@@ -27,6 +27,7 @@ struct Number {
 
 /// One Chrome-trace event, with the fields memory events use.
 struct RawEvent {
+  std::uint64_t index{0};  ///< its position in the file's event array, 0-based
   std::string name;
   Number ts;
   Number device_type, device_id, address, bytes, total_allocated, total_reserved;
@@ -47,6 +48,9 @@ class KinetoHandler final : public nlohmann::json_sax<json> {
  public:
   std::vector<RawEvent> events;
   std::vector<RawDevice> devices;
+  std::uint64_t events_seen{0};  ///< every event of the trace, memory or not
+  bool has_event_array{false};   ///< a root array, or an object with 'traceEvents'
+
   std::string error;
   std::size_t error_byte{0};
 
@@ -80,6 +84,7 @@ class KinetoHandler final : public nlohmann::json_sax<json> {
       case Frame::EventsArray:
         next = Frame::Event;
         events.emplace_back();
+        events.back().index = events_seen++;
         break;
       case Frame::Event:
         if (key_ == "args") {
@@ -108,8 +113,10 @@ class KinetoHandler final : public nlohmann::json_sax<json> {
     Frame next = Frame::Ignored;
     if (top() == Frame::Start) {
       next = Frame::RootArray;
+      has_event_array = true;
     } else if (top() == Frame::RootObject && key_ == "traceEvents") {
       next = Frame::EventsArray;
+      has_event_array = true;
     } else if (top() == Frame::RootObject && key_ == "deviceProperties") {
       next = Frame::DevicesArray;
     }
@@ -174,7 +181,8 @@ class KinetoHandler final : public nlohmann::json_sax<json> {
 };
 
 struct MemoryEvent {
-  std::size_t index{0};  ///< position among the memory events, in file order
+  std::size_t index{0};         ///< position among the memory events, in file order
+  std::uint64_t json_index{0};  ///< position in the file's event array
   double ts{0};
   std::optional<std::uint64_t> ts_integer;  ///< exact when the file has an integer
   DevicePlacement device{};
@@ -195,20 +203,20 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
         file + ": byte " + std::to_string(handler.error_byte) +
         ": not valid JSON (expected a Chrome trace from torch.profiler): " + handler.error);
   }
-  if (handler.events.empty() && handler.devices.empty()) {
-    const std::size_t first = bytes.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos || (bytes[first] != '{' && bytes[first] != '[')) {
-      return Error::parse_error(file +
-                                ": expected a Chrome trace: an object with 'traceEvents' "
-                                "or an array of events");
-    }
+  if (!handler.has_event_array) {
+    return Error::parse_error(file +
+                              ": not a Chrome trace: expected an object with 'traceEvents' or an "
+                              "array of events (a torch.profiler trace exported with "
+                              "export_chrome_trace)");
   }
 
   ImportReport report;
+  report.origin_unit = "traceEvents index";
   std::vector<MemoryEvent> memory;
   std::map<std::int64_t, std::uint64_t> other_device_types;
   for (const RawEvent& e : handler.events) {
-    const std::string where = file + ": [memory] event " + std::to_string(memory.size() + 1);
+    const std::string where = file + ": traceEvents index " + std::to_string(e.index) +
+                              " ([memory] event " + std::to_string(memory.size() + 1) + ")";
     if (!e.has_args) return Error::parse_error(where + ": no 'args'");
     if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
       return Error::parse_error(where +
@@ -216,6 +224,7 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
     }
     MemoryEvent event;
     event.index = memory.size();
+    event.json_index = e.index;
     const std::int64_t type = e.device_type.integer;
     const std::int64_t id = e.device_id.integer;
     if (type == 1) {
@@ -253,6 +262,13 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
     report.skipped += count;
     report.notes.push_back(std::to_string(count) + " [memory] events on Device Type " +
                            std::to_string(type) + " (neither CPU 0 nor CUDA 1): not imported");
+  }
+  if (memory.empty()) {
+    return Error::parse_error(file +
+                              ": a JSON file with no CPU or CUDA [memory] events among its " +
+                              std::to_string(handler.events_seen) +
+                              " trace events: nothing to replay (record with "
+                              "torch.profiler.profile(profile_memory=True))");
   }
   // Events are written per thread; their time orders them (ties keep file order).
   std::sort(memory.begin(), memory.end(), [](const MemoryEvent& a, const MemoryEvent& b) {
@@ -305,12 +321,13 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
     seen[event.device] = true;
     const std::int64_t before = static_cast<std::int64_t>(*event.total_allocated) - event.bytes;
     if (before < 0) {
-      return Error::parse_error(file + ": [memory] event " + std::to_string(event.index + 1) +
+      return Error::parse_error(file + ": traceEvents index " + std::to_string(event.json_index) +
                                 ": 'Total Allocated' " + std::to_string(*event.total_allocated) +
                                 " is less than its own allocation of " +
                                 std::to_string(event.bytes) + " bytes");
     }
     if (before > 0) {
+      sink.origin(event.json_index);
       TraceEvent baseline = TraceEvent::allocate(event.device, static_cast<std::uint64_t>(before));
       baseline.kind = TraceEvent::Kind::Baseline;
       if (auto ok = emit(baseline); !ok) return ok.error();
@@ -323,6 +340,7 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
   for (const MemoryEvent& m : memory) {
     const std::uint64_t size = m.bytes < 0 ? static_cast<std::uint64_t>(-(m.bytes + 1)) + 1
                                            : static_cast<std::uint64_t>(m.bytes);
+    sink.origin(m.json_index);
     TraceEvent event =
         m.bytes < 0 ? TraceEvent::free(m.device, size) : TraceEvent::allocate(m.device, size);
     event.address = m.address;

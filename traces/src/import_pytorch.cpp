@@ -52,6 +52,8 @@ struct Entry {
   std::optional<std::uint64_t> time_us;
   std::uint32_t device{0};
   std::size_t order{0};
+  std::size_t index{0};                      ///< its position in its device's trace
+  std::optional<std::uint64_t> device_free;  ///< `oom`: the device's free bytes then
   std::string where;
 };
 
@@ -163,12 +165,22 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
           ++ignored_actions[entry.action];
           continue;
         }
-        auto address = unsigned_field(item, "addr", entry.where, locate);
-        if (!address) return address.error();
+        // An `oom` entry has no address: its size, and the device's free bytes at that moment.
+        const bool oom = entry.action == "oom";
+        if (!oom || item.get("addr") != nullptr) {
+          auto address = unsigned_field(item, "addr", entry.where, locate);
+          if (!address) return address.error();
+          entry.address = *address;
+        }
+        if (oom && item.get("device_free") != nullptr) {
+          auto free = unsigned_field(item, "device_free", entry.where, locate);
+          if (!free) return free.error();
+          entry.device_free = *free;
+        }
         auto size = unsigned_field(item, "size", entry.where, locate);
         if (!size) return size.error();
-        entry.address = *address;
         entry.size = *size;
+        entry.index = i;
         if (item.get("stream") != nullptr) {
           auto stream = unsigned_field(item, "stream", entry.where, locate);
           if (stream) entry.stream = *stream;  // some builds record stream handles as negative
@@ -216,6 +228,14 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
     }
   }
 
+  if (entries.empty() && state.empty() && active.empty()) {
+    return Error::parse_error(
+        std::string(name) +
+        ": a PyTorch snapshot with no allocations: no active blocks and no alloc/free trace "
+        "entries, nothing to replay (record with torch.cuda.memory._record_memory_history() "
+        "before the run, then _dump_snapshot())");
+  }
+  report.origin_unit = "device_traces entry";
   TraceHeader header;
   header.source = "pytorch-snapshot " + std::string(name) + " (" +
                   std::to_string(segments->items.size()) + " segments, " +
@@ -254,9 +274,9 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
     TraceEvent event;
     if (entry.action == "oom") {
       event.kind = TraceEvent::Kind::Mark;
-      event.text = "oom gpu:" + std::to_string(entry.device) +
-                   " requested=" + std::to_string(entry.size) +
-                   " device_free=" + std::to_string(entry.address);
+      event.text =
+          "oom gpu:" + std::to_string(entry.device) + " requested=" + std::to_string(entry.size);
+      if (entry.device_free) event.text += " device_free=" + std::to_string(*entry.device_free);
     } else {
       event = entry.action == "alloc" ? TraceEvent::allocate(Gpu{entry.device}, entry.size)
                                       : TraceEvent::free(Gpu{entry.device}, entry.size);
@@ -267,6 +287,7 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
         if (ns) event.time_ns = *ns;
       }
     }
+    sink.origin(entry.index);
     if (auto ok = emit(event); !ok) return ok.error();
   }
 

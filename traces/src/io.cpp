@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -217,12 +216,6 @@ std::unique_ptr<ByteSource> wrap(std::unique_ptr<ByteSource> raw, std::string na
   return source;
 }
 
-std::filesystem::path temporary_for(const std::filesystem::path& path) {
-  std::random_device random;
-  std::string name = path.filename().string() + ".tmp-" + std::to_string(random() % 1000000U);
-  return path.parent_path() / name;
-}
-
 }  // namespace
 
 Compression detect_compression(std::string_view prefix) {
@@ -320,101 +313,6 @@ Result<std::string> read_head(const std::filesystem::path& path, std::size_t n) 
   }
   head.resize(got);
   return head;
-}
-
-// ---- AtomicOutput ----
-
-struct AtomicOutput::State {
-  std::filesystem::path path;
-  std::filesystem::path temporary;
-  std::FILE* file{nullptr};
-  ZSTD_CStream* zstd{nullptr};
-  std::vector<char> compressed;
-  bool committed{false};
-
-  ~State() {
-    if (zstd != nullptr) ZSTD_freeCStream(zstd);
-    if (file != nullptr) std::fclose(file);
-    if (!committed) {
-      std::error_code ec;
-      std::filesystem::remove(temporary, ec);
-    }
-  }
-
-  Result<void> put(const char* data, std::size_t size) {
-    if (size > 0 && std::fwrite(data, 1, size, file) != size) {
-      return Error::parse_error(temporary.string() + ": write failed (disk full?)");
-    }
-    return {};
-  }
-
-  Result<void> compress(std::string_view bytes, ZSTD_EndDirective mode) {
-    ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
-    for (;;) {
-      ZSTD_outBuffer out{compressed.data(), compressed.size(), 0};
-      const std::size_t left = ZSTD_compressStream2(zstd, &out, &in, mode);
-      if (ZSTD_isError(left) != 0U) {
-        return Error::parse_error(path.string() + ": zstd: " + ZSTD_getErrorName(left));
-      }
-      if (auto ok = put(compressed.data(), out.pos); !ok) return ok;
-      const bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
-      if (done) return {};
-    }
-  }
-};
-
-AtomicOutput::AtomicOutput(std::unique_ptr<State> state) : state_(std::move(state)) {}
-AtomicOutput::AtomicOutput(AtomicOutput&&) noexcept = default;
-AtomicOutput& AtomicOutput::operator=(AtomicOutput&&) noexcept = default;
-AtomicOutput::~AtomicOutput() = default;
-
-Result<AtomicOutput> AtomicOutput::create(const std::filesystem::path& path) {
-  auto state = std::make_unique<State>();
-  state->path = path;
-  state->temporary = temporary_for(path);
-  state->file = std::fopen(state->temporary.c_str(), "wb");
-  if (state->file == nullptr) {
-    state->committed = true;  // nothing to remove
-    return Error::parse_error(path.string() + ": cannot create " + state->temporary.string() +
-                              ": " + std::strerror(errno));
-  }
-  if (path.extension() == ".zst") {
-    state->zstd = ZSTD_createCStream();
-    state->compressed.resize(ZSTD_CStreamOutSize());
-    if (state->zstd == nullptr) return Error::parse_error(path.string() + ": zstd: out of memory");
-    ZSTD_CCtx_setParameter(state->zstd, ZSTD_c_compressionLevel, 6);
-    ZSTD_CCtx_setParameter(state->zstd, ZSTD_c_checksumFlag, 1);  // corruption is detected
-  }
-  return AtomicOutput(std::move(state));
-}
-
-Result<void> AtomicOutput::write(std::string_view bytes) {
-  if (state_->zstd != nullptr) return state_->compress(bytes, ZSTD_e_continue);
-  return state_->put(bytes.data(), bytes.size());
-}
-
-Result<void> AtomicOutput::commit() {
-  if (state_->zstd != nullptr) {
-    if (auto ok = state_->compress({}, ZSTD_e_end); !ok) return ok;
-  }
-  const bool flushed = std::fflush(state_->file) == 0;
-  const bool closed = std::fclose(state_->file) == 0;
-  state_->file = nullptr;
-  if (!flushed || !closed) {
-    return Error::parse_error(state_->temporary.string() + ": write failed (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(state_->temporary, state_->path, ec);
-  if (ec) {
-    return Error::parse_error(state_->path.string() +
-                              ": cannot rename into place: " + ec.message());
-  }
-  state_->committed = true;
-  return {};
-}
-
-const std::filesystem::path& AtomicOutput::path() const {
-  return state_->path;
 }
 
 }  // namespace memtrack::traces

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -102,6 +103,16 @@ class AddressMap {
   std::size_t size_{0};
 };
 
+std::string hex_address(std::uint64_t address) {
+  static constexpr std::string_view digits = "0123456789abcdef";
+  std::string text;
+  do {
+    text.insert(text.begin(), digits[address & 0xFU]);
+    address >>= 4U;
+  } while (address != 0);
+  return "0x" + text;
+}
+
 std::string_view op_name(sim::Operation::Kind kind) {
   switch (kind) {
     case sim::Operation::Kind::Allocate:
@@ -129,11 +140,15 @@ std::string_view failure_name(ReplayFailure::Kind kind) {
 
 }  // namespace
 
+std::string TracePosition::to_string() const {
+  if (!origin.empty()) return origin + " (imported trace line " + std::to_string(line) + ")";
+  return trace + ":" + std::to_string(line);
+}
+
 std::string ReplayFailure::to_string() const {
   std::ostringstream out;
   out << failure_name(kind) << "\n"
-      << "  at " << at.trace << ":" << at.line << ", event " << at.event << ": " << event_text
-      << "\n"
+      << "  at " << at.to_string() << ", event " << at.event << ": " << event_text << "\n"
       << "  " << what << "\n"
       << "production tracker after it:\n"
       << core_state;
@@ -149,11 +164,14 @@ struct Replayer::State {
   ReplaySummary summary;
   std::vector<DevicePlacement> devices;
   std::vector<std::uint64_t> high_water;  ///< by position in `devices`
+  std::vector<std::uint64_t> needed;      ///< by position in `devices`
 
   /// Copies the high-water marks into the summary.
   void publish_high_water() {
-    for (std::size_t i = 0; i < devices.size(); ++i)
+    for (std::size_t i = 0; i < devices.size(); ++i) {
       summary.high_water[devices[i]] = high_water[i];
+      if (options.placement == Placement::Recorded) summary.needed[devices[i]] = needed[i];
+    }
   }
 
   [[nodiscard]] const MemoryTracker& tracker() const {
@@ -203,6 +221,7 @@ Result<Replayer> Replayer::create(const GpuConfig& config, ReplayOptions options
     state->devices.emplace_back(Gpu{id});
   state->devices.emplace_back(Cpu{});
   state->high_water.assign(state->devices.size(), 0);
+  state->needed.assign(state->devices.size(), 0);
   state->publish_high_water();
   return Replayer(std::move(state));
 }
@@ -242,7 +261,28 @@ Result<void> Replayer::replay(
   };
 
   AddressMap live_by_address;
-  std::unordered_set<std::uint64_t> refused_addresses;
+  // Allocations the replay refused, by address: their bytes and the (mapped) device asked for.
+  std::unordered_map<std::uint64_t, Live> refused_addresses;
+  // Bytes of refused allocations without an address, by mapped device: frees by size of them
+  // are skipped as frees of refused allocations.
+  std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
+  // What each device would hold if nothing were refused (recorded placement): "needed".
+  std::vector<std::uint64_t> need_now(s.devices.size(), 0);
+  const auto need = [&](DevicePlacement device, std::uint64_t bytes, bool add) {
+    if (auto_placement || device.is_auto()) return;
+    std::size_t slot = 0;
+    while (slot < s.devices.size() && s.devices[slot] != device)
+      ++slot;
+    if (slot == s.devices.size()) return;  // not on the node: counted as unlanded
+    std::uint64_t& now = need_now[slot];
+    now = add ? checked_add(now, bytes).value_or(UINT64_MAX) : (now >= bytes ? now - bytes : 0);
+    s.needed[slot] = std::max(s.needed[slot], now);
+  };
+  // Addresses freed and not allocated again since, with the event that freed them: a second
+  // free of one is a double free.
+  std::unordered_map<std::uint64_t, std::uint64_t> freed_addresses;
+  // Trace devices with a baseline: memory from before the recording that frees may name.
+  std::set<DevicePlacement> with_baseline;
   // Under auto placement, where address-less allocations went, by (trace device, bytes).
   std::map<std::pair<DevicePlacement, std::uint64_t>, std::vector<DevicePlacement>> placed;
   std::unordered_set<std::uint32_t> departed_gpus;  // trace GPU ids whose replay left the recording
@@ -273,6 +313,13 @@ Result<void> Replayer::replay(
     ++summary.events;
     const auto position = [&reader] {
       return TracePosition{reader.name(), reader.events_read(), reader.line_number()};
+    };
+    const auto inconsistent = [&](std::string what) {
+      ++summary.inconsistencies;
+      if (!summary.first_inconsistency) {
+        summary.first_inconsistency =
+            Inconsistency{position(), format_event(event), std::move(what)};
+      }
     };
     const auto fail = [&](ReplayFailure::Kind kind, std::string what, std::string core_state,
                           std::string reference_state) {
@@ -318,6 +365,8 @@ Result<void> Replayer::replay(
         op = sim::Operation::reset_peak(map_device(event.device));
         break;
       case TraceEvent::Kind::Baseline:
+        with_baseline.insert(event.device);
+        [[fallthrough]];
       case TraceEvent::Kind::Allocate: {
         DevicePlacement device = map_device(event.device);
         if (auto_placement && device.is_gpu()) device = Auto{};
@@ -335,15 +384,39 @@ Result<void> Replayer::replay(
             live_by_address.erase(*event.address);
             ++summary.frees_by_address;
             resolved = true;
-          } else if (refused_addresses.erase(*event.address) != 0) {
+            need(device, *bytes, false);
+            freed_addresses.emplace(*event.address, reader.events_read());
+          } else if (const auto refused = refused_addresses.find(*event.address);
+                     refused != refused_addresses.end()) {
+            need(refused->second.device, refused->second.bytes, false);
+            refused_addresses.erase(refused);
             ++summary.frees_of_refused;
             continue;
-          } else if (bytes) {
-            ++summary.frees_of_unseen_address;
-          } else {
-            ++summary.frees_unresolved;
+          } else if (const auto freed = freed_addresses.find(*event.address);
+                     freed != freed_addresses.end()) {
+            inconsistent("a double free: " + hex_address(*event.address) +
+                         " was already freed at event " + std::to_string(freed->second) +
+                         " and not allocated again");
             continue;
+          } else if (!bytes) {
+            ++summary.frees_unresolved;
+            inconsistent("frees " + hex_address(*event.address) +
+                         ", which the recording never allocated, without a size");
+            continue;
+          } else if (with_baseline.count(event.device) == 0) {
+            inconsistent("frees " + hex_address(*event.address) + " (" + std::to_string(*bytes) +
+                         " bytes), which the recording never allocated, on " +
+                         event.device.to_string() +
+                         ", which has no baseline of memory from before the recording");
+            continue;
+          } else {
+            ++summary.frees_of_unseen_address;
           }
+          freed_addresses.emplace(*event.address, reader.events_read());
+        } else if (!bytes) {
+          ++summary.frees_unresolved;
+          inconsistent("a free with neither a size nor an address");
+          continue;
         }
         if (!resolved && auto_placement) {
           const auto it = placed.find({event.device, *bytes});
@@ -352,6 +425,25 @@ Result<void> Replayer::replay(
             it->second.pop_back();
           }
         }
+        if (!resolved && !event.address) {
+          // A free by size of an allocation of that size the replay refused (other budgets):
+          // skipped, as a free by address of one would be.
+          const auto refused = refused_unaddressed.find({device, *bytes});
+          if (refused != refused_unaddressed.end()) {
+            if (--refused->second == 0) refused_unaddressed.erase(refused);
+            need(device, *bytes, false);
+            ++summary.frees_of_refused;
+            continue;
+          }
+        }
+        if (!resolved && !event.recorded_error && !device.is_auto() &&
+            s.tracker().limit(device) != 0 && s.tracker().allocated(device) < *bytes) {
+          inconsistent("frees " + std::to_string(*bytes) + " bytes on " + device.to_string() +
+                       ", which has " + std::to_string(s.tracker().allocated(device)) +
+                       " allocated");
+          continue;
+        }
+        if (!resolved) need(device, *bytes, false);
         op = sim::Operation::deallocate(device, *bytes);
         break;
       }
@@ -359,6 +451,20 @@ Result<void> Replayer::replay(
 
     ++summary.operations;
     auto [outcome, divergence] = s.apply(op);
+    if (!divergence && !outcome.ok && outcome.error->kind != event.recorded_error) {
+      // A free the tracker refuses that the recording did not: it freed more than it had.
+      if (outcome.error->kind == ErrorKind::InvalidDeallocation) {
+        inconsistent("frees more than " + op.device.to_string() +
+                     " has allocated: " + outcome.error->to_string());
+      } else if (outcome.error->kind == ErrorKind::UnknownDevice) {
+        ++summary.unlanded;
+        if (!summary.first_unlanded) {
+          summary.first_unlanded = Inconsistency{
+              position(), format_event(event),
+              "names " + op.device.to_string() + ", which the replay's node does not have"};
+        }
+      }
+    }
     if (divergence) {
       fail(ReplayFailure::Kind::Divergence, divergence->what, divergence->core_state,
            divergence->reference_state);
@@ -383,6 +489,7 @@ Result<void> Replayer::replay(
       if (event.address) {
         live_by_address.put(*event.address, Live{op.bytes, *outcome.resolved});
         refused_addresses.erase(*event.address);
+        freed_addresses.erase(*event.address);
       } else if (auto_placement) {
         placed[{event.device, op.bytes}].push_back(*outcome.resolved);
       }
@@ -398,7 +505,18 @@ Result<void> Replayer::replay(
         ++slot;  // resolved devices are configured ones
       s.high_water[slot] = std::max(s.high_water[slot], tracker.allocated(where));
     } else if (is_allocation && event.address) {
-      refused_addresses.insert(*event.address);
+      refused_addresses[*event.address] = Live{op.bytes, op.device};
+      freed_addresses.erase(*event.address);
+    } else if (is_allocation && !outcome.ok && outcome.error->kind == ErrorKind::OutOfMemory) {
+      ++refused_unaddressed[{op.device, op.bytes}];
+    }
+    if (is_allocation && (outcome.ok || outcome.error->kind == ErrorKind::OutOfMemory)) {
+      // What the device needs: every allocation counted, refused or not, where it was asked for
+      // (an `auto` one where the recording or the replay put it).
+      DevicePlacement asked = op.device;
+      if (asked.is_auto() && event.recorded_resolved) asked = map_device(*event.recorded_resolved);
+      if (asked.is_auto() && outcome.ok) asked = *outcome.resolved;
+      need(asked, op.bytes, true);
     }
 
     if (on_step) {
@@ -445,6 +563,64 @@ std::map<std::uint32_t, std::uint32_t> map_onto_first_gpus(const TraceHeader& he
   for (std::uint32_t i = 0; i < ids.size(); ++i)
     map[ids[i]] = i;
   return map;
+}
+
+Result<std::map<std::uint32_t, std::uint32_t>> map_used_gpus(
+    const std::set<std::uint32_t>& used, const GpuConfig& node,
+    const std::map<std::uint32_t, std::uint32_t>& explicit_map) {
+  std::vector<std::uint32_t> targets;
+  for (const GpuSpec& gpu : node.gpus)
+    targets.push_back(gpu.id);
+  std::sort(targets.begin(), targets.end());
+  std::map<std::uint32_t, std::uint32_t> map;
+  std::set<std::uint32_t> taken;
+  for (const auto& [from, to] : explicit_map) {
+    if (!std::binary_search(targets.begin(), targets.end(), to)) {
+      return Error::parse_error("--map gpu:" + std::to_string(from) + "=gpu:" + std::to_string(to) +
+                                ": the node has no gpu:" + std::to_string(to));
+    }
+    map[from] = to;
+    taken.insert(to);
+  }
+  auto next = targets.begin();
+  std::vector<std::uint32_t> missing;
+  for (const std::uint32_t id : used) {
+    if (map.count(id) != 0) continue;
+    while (next != targets.end() && taken.count(*next) != 0)
+      ++next;
+    if (next == targets.end()) {
+      missing.push_back(id);
+      continue;
+    }
+    map[id] = *next;
+    taken.insert(*next);
+    ++next;
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (const std::uint32_t id : missing)
+      names += (names.empty() ? "gpu:" : ", gpu:") + std::to_string(id);
+    return Error::parse_error("the recording uses " + std::to_string(used.size()) + " GPU" +
+                              (used.size() == 1 ? "" : "s") + " and the node has " +
+                              std::to_string(node.gpus.size()) + ": no GPU left for " + names +
+                              " (give --gpus " + std::to_string(used.size()) +
+                              " or a larger node; every allocation must land somewhere)");
+  }
+  return map;
+}
+
+Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader) {
+  std::set<std::uint32_t> used;
+  TraceEvent event;
+  for (;;) {
+    auto more = reader.next(event);
+    if (!more) return more.error();
+    if (!*more) return used;
+    const bool operation = event.kind != TraceEvent::Kind::Mark &&
+                           event.kind != TraceEvent::Kind::Check &&
+                           event.kind != TraceEvent::Kind::ResetPeakAll;
+    if (operation && event.device.is_gpu()) used.insert(event.device.gpu_id());
+  }
 }
 
 std::string state_json(const ReplayStep& step, const std::vector<DevicePlacement>& devices) {

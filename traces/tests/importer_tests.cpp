@@ -93,6 +93,45 @@ TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
   EXPECT_EQ(replayer.summary().high_water.at(Gpu{0}), 150U);  // the baseline was the most
 }
 
+TEST(PytorchSnapshot, AnOomEntryWithoutAnAddressBecomesAMarkWithWhatPytorchRecorded) {
+  // PyTorch's `oom` trace entries carry size, stream, device_free and time_us, and no addr.
+  const std::string bytes = pickle_of(
+      PyDict{{"segments", PyList{}},
+             {"device_traces", PyList{Py(PyList{entry("alloc", 0x2000, 30, 1),
+                                                PyDict{{"action", "oom"},
+                                                       {"size", 8589934592},
+                                                       {"stream", 0},
+                                                       {"device_free", 1048576},
+                                                       {"time_us", 2},
+                                                       {"frames", PyList{}}},
+                                                entry("free_completed", 0x2000, 30, 3)})}}});
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "oom.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Mark), 1U);
+  const auto mark = std::find_if(sink.events_.begin(), sink.events_.end(), [](const TraceEvent& e) {
+    return e.kind == TraceEvent::Kind::Mark;
+  });
+  EXPECT_EQ(mark->text, "oom gpu:0 requested=8589934592 device_free=1048576");
+  // Each event knows its entry in the user's file: alloc 0, oom 1, free 2.
+  EXPECT_EQ(report->origin_unit, "device_traces entry");
+  ASSERT_EQ(sink.origins_.size(), sink.events_.size());
+  EXPECT_EQ(sink.origins_[0], 1U);  // stored as 1 + the entry
+  EXPECT_EQ(sink.origins_[1], 2U);
+  EXPECT_EQ(sink.origins_[2], 3U);
+}
+
+TEST(PytorchSnapshot, ASnapshotWithNothingInItIsRefused) {
+  const std::string bytes =
+      pickle_of(PyDict{{"segments", PyList{}}, {"device_traces", PyList{Py(PyList{})}}});
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "empty.pickle", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("empty.pickle: a PyTorch snapshot with no allocations"),
+            std::string::npos)
+      << report.error().to_string();
+}
+
 TEST(PytorchSnapshot, OldLayoutsBareListAndBlocksWithoutAddresses) {
   // A bare list of segments whose blocks have no address or requested_size (oldest layout).
   const std::string bytes = pickle_of(
@@ -177,7 +216,8 @@ TEST(Kineto, BadJsonIsLocatedByByte) {
       "args": {"Device Type": 1, "Device Id": 0, "Bytes": 1.5}}]})",
                          "k.json", sink);
   ASSERT_FALSE(report);
-  EXPECT_NE(report.error().to_string().find("k.json: [memory] event 1: expected integer args"),
+  EXPECT_NE(report.error().to_string().find(
+                "k.json: traceEvents index 0 ([memory] event 1): expected integer args"),
             std::string::npos);
   report = import_kineto(R"({"traceEvents": [{"name": "[memory]", "ts": 1, "args": {
       "Device Type": 1, "Device Id": 0, "Bytes": 5, "Total Allocated": 1}}]})",
@@ -185,8 +225,41 @@ TEST(Kineto, BadJsonIsLocatedByByte) {
   ASSERT_FALSE(report);
   EXPECT_NE(
       report.error().to_string().find(
-          "k.json: [memory] event 1: 'Total Allocated' 1 is less than its own allocation of 5"),
+          "k.json: traceEvents index 0: 'Total Allocated' 1 is less than its own allocation of 5"),
       std::string::npos);
+}
+
+TEST(Kineto, JsonThatHoldsNoMemoryEventsIsRefusedWithTheReason) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{}", "not a Chrome trace"},
+      {R"({"name": "left-pad", "version": "1.3.0"})", "not a Chrome trace"},
+      {R"({"traceEvents": [{"name": "aten::mm", "ph": "X", "ts": 1}]})", "profile_memory=True"},
+      {R"([{"name": "aten::mm", "ph": "X", "ts": 1}, {"name": "x", "ph": "i", "ts": 2}])",
+       "among its 2 trace events"},
+  };
+  for (const auto& [json, expected] : cases) {
+    MemorySink sink;
+    auto report = import_kineto(json, "t.json", sink);
+    ASSERT_FALSE(report) << json;
+    EXPECT_NE(report.error().to_string().find(expected), std::string::npos)
+        << report.error().to_string();
+    EXPECT_TRUE(sink.events_.empty());
+  }
+}
+
+TEST(Kineto, EachEventKnowsItsIndexInTheFile) {
+  MemorySink sink;
+  auto report = import_kineto(R"({"traceEvents": [{"name": "aten::empty", "ph": "X", "ts": 1},
+      {"name": "[memory]", "ts": 2, "args": {"Device Type": 1, "Device Id": 0, "Addr": 16,
+       "Bytes": 5}},
+      {"name": "aten::add", "ph": "X", "ts": 3},
+      {"name": "[memory]", "ts": 4, "args": {"Device Type": 1, "Device Id": 0, "Addr": 16,
+       "Bytes": -5}}]})",
+                              "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->origin_unit, "traceEvents index");
+  ASSERT_EQ(sink.events_.size(), 2U);
+  EXPECT_EQ(sink.origins_, (std::vector<std::uint64_t>{2, 4}));  // 1 + indexes 1 and 3
 }
 
 // ---- RMM ----

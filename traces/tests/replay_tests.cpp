@@ -303,5 +303,93 @@ TEST(Recorder, ARefusedTagIsAnError) {
   EXPECT_TRUE(dir.files().empty());
 }
 
+// ---- needed, inconsistencies, unlanded operations, the GPU map ----
+
+TEST(ReplayNeeded, IsThePeakHadNothingBeenRefused) {
+  // Budget 1000: 600 fits, 700 is refused (needed 1300), its free and the 600's free bring the
+  // need back down; 900 then fits (needed stays 1300).
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s =
+      replay_text(small_node,
+                  {"alloc gpu:0 600 addr=0x1", "alloc gpu:0 700 addr=0x2", "free gpu:0 addr=0x2",
+                   "free gpu:0 addr=0x1", "alloc gpu:0 900", "free gpu:0 900"},
+                  small_config(), options);
+  EXPECT_EQ(s.refused, 1U);
+  EXPECT_EQ(s.high_water.at(Gpu{0}), 900U);
+  EXPECT_EQ(s.needed.at(Gpu{0}), 1300U);
+  EXPECT_EQ(s.needed.at(Cpu{}), 0U);
+  EXPECT_EQ(s.inconsistencies, 0U);
+}
+
+TEST(ReplayNeeded, AFreeBySizeOfARefusedAllocationIsSkippedNotInconsistent) {
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s = replay_text(
+      small_node,
+      {"alloc gpu:0 800", "alloc gpu:0 300", "free gpu:0 300", "free gpu:0 800", "alloc gpu:0 100"},
+      small_config(), options);
+  EXPECT_EQ(s.refused, 1U);
+  EXPECT_EQ(s.frees_of_refused, 1U);
+  EXPECT_EQ(s.inconsistencies, 0U);
+  EXPECT_EQ(s.other_errors, 0U);
+  EXPECT_EQ(s.needed.at(Gpu{0}), 1100U);
+}
+
+TEST(ReplayInconsistency, DoubleFreesAndFreesOfTheUnknownAreCountedAndNotApplied) {
+  const auto s =
+      replay_text(small_node,
+                  {"alloc gpu:0 100 addr=0x10", "free gpu:0 addr=0x10", "alloc gpu:0 300 addr=0x20",
+                   "free gpu:0 100 addr=0x10", "free gpu:0 7 addr=0x30", "free gpu:0 addr=0x40",
+                   "free gpu:0 999", "alloc gpu:0 5 addr=0x10", "free gpu:0 addr=0x10"},
+                  small_config());
+  EXPECT_FALSE(s.failure);
+  // The double free of 0x10 (event 4), 0x30 never allocated without a baseline (5), 0x40 without
+  // a size (6), 999 bytes with 300 allocated (7); 0x10 allocated again frees cleanly (9).
+  EXPECT_EQ(s.inconsistencies, 4U);
+  ASSERT_TRUE(s.first_inconsistency);
+  EXPECT_EQ(s.first_inconsistency->at.event, 4U);
+  EXPECT_NE(s.first_inconsistency->what.find("double free: 0x10 was already freed at event 2"),
+            std::string::npos)
+      << s.first_inconsistency->what;
+  EXPECT_EQ(s.frees_by_address, 2U);
+  EXPECT_EQ(s.high_water.at(Gpu{0}), 305U);  // 300 stays: no inconsistent free was applied
+}
+
+TEST(ReplayInconsistency, ABaselineCoversFreesOfAddressesFromBeforeTheRecording) {
+  const auto s =
+      replay_text(small_node, {"baseline gpu:0 500", "free gpu:0 200 addr=0x99"}, small_config());
+  EXPECT_EQ(s.inconsistencies, 0U);
+  EXPECT_EQ(s.frees_of_unseen_address, 1U);
+}
+
+TEST(ReplayUnlanded, AnOperationOnAGpuTheNodeLacksIsCountedAndLocated) {
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s =
+      replay_text(small_node, {"alloc gpu:0 1", "alloc gpu:4 1"}, small_config(), options);
+  EXPECT_EQ(s.unlanded, 1U);
+  ASSERT_TRUE(s.first_unlanded);
+  EXPECT_EQ(s.first_unlanded->at.event, 2U);
+}
+
+TEST(GpuMap, TheUsedGpusGoAscendingOntoTheNodesAfterExplicitEntries) {
+  GpuConfig node;
+  node.gpus = {{2, 1000}, {5, 1000}, {7, 1000}};
+  auto map = map_used_gpus({1, 3, 6}, node);
+  ASSERT_TRUE(map);
+  EXPECT_EQ(*map, (std::map<std::uint32_t, std::uint32_t>{{1, 2}, {3, 5}, {6, 7}}));
+  map = map_used_gpus({1, 3, 6}, node, {{6, 2}});
+  ASSERT_TRUE(map);
+  EXPECT_EQ(*map, (std::map<std::uint32_t, std::uint32_t>{{1, 5}, {3, 7}, {6, 2}}));
+  map = map_used_gpus({0, 1, 2, 3}, node);
+  ASSERT_FALSE(map);
+  EXPECT_NE(map.error().detail.find("no GPU left for gpu:3"), std::string::npos)
+      << map.error().detail;
+  map = map_used_gpus({0}, node, {{0, 4}});
+  ASSERT_FALSE(map);
+  EXPECT_NE(map.error().detail.find("the node has no gpu:4"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace memtrack::traces

@@ -29,6 +29,12 @@ class TraceSink {
   virtual ~TraceSink() = default;
   virtual Result<void> header(const TraceHeader& header) = 0;
   virtual Result<void> event(const TraceEvent& event) = 0;
+  /**
+   * @brief Where in the source file the next events come from, in the unit the importer's
+   * report names (`ImportReport::origin_unit`: a JSON event index, a CSV line, a row id): errors
+   * and refusals then point into the user's own file, not the intermediate trace.
+   */
+  virtual void origin(std::uint64_t where) { static_cast<void>(where); }
 };
 
 /// Keeps everything in memory (tests, small recordings).
@@ -40,10 +46,17 @@ class MemorySink final : public TraceSink {
   }
   Result<void> event(const TraceEvent& event) override {
     events_.push_back(event);
+    origins_.push_back(origin_);
     return {};
   }
+  void origin(std::uint64_t where) override { origin_ = where + 1; }
   TraceHeader header_;
   std::vector<TraceEvent> events_;
+  /// For each event, 1 + the source position `origin` last set (0: none was).
+  std::vector<std::uint64_t> origins_;
+
+ private:
+  std::uint64_t origin_{0};
 };
 
 /// The recording formats memtrack reads.
@@ -74,6 +87,9 @@ struct ImportReport {
   std::uint64_t events{0};         ///< events written
   std::uint64_t skipped{0};        ///< source records that are not device allocations (see notes)
   std::vector<std::string> notes;  ///< one line each: what was skipped or reconstructed, and why
+  /// What `TraceSink::origin` positions count, e.g. `traceEvents index` or `line`; empty when
+  /// the importer gives none.
+  std::string origin_unit;
 };
 
 [[nodiscard]] Result<ImportReport> import_pytorch_snapshot(std::string_view bytes,

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace memtrack::traces {
 
@@ -65,12 +66,26 @@ inline constexpr std::size_t format_head_bytes = 4096;
 [[nodiscard]] Result<std::string> read_head(const std::filesystem::path& path, std::size_t n);
 
 /**
- * @brief An output file that appears only when complete: bytes go to a temporary next to it,
- * and `commit` renames it into place. Destroyed without `commit`, the temporary is removed.
+ * @brief Refuses an output that is the same file as one of the inputs (same device and inode,
+ * through any path or link), before anything is read or written.
+ * @return nothing, or a `ParseError` naming both
+ */
+[[nodiscard]] Result<void> refuse_output_over_input(
+    const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs);
+
+/**
+ * @brief An output file that appears only when complete.
+ *
+ * A new path or a regular file (or a link to one) is written to a temporary beside it that
+ * `commit` renames into place; destroyed without `commit`, the temporary is removed. A path that
+ * is not a regular file (a character device such as /dev/null, a FIFO, a socket, /dev/stdout)
+ * is written in place and never renamed over; `-` is standard output. A name ending in `.zst`
+ * compresses with zstd, `.gz` with gzip; other compressed extensions (`.xz`, `.bz2`, ...) are
+ * refused rather than written uncompressed.
  */
 class AtomicOutput {
  public:
-  /// @param path the final name; `.zst` at the end compresses with zstd
+  /// @param path the final name, or `-` for standard output
   [[nodiscard]] static Result<AtomicOutput> create(const std::filesystem::path& path);
 
   AtomicOutput(AtomicOutput&&) noexcept;
@@ -85,6 +100,8 @@ class AtomicOutput {
   Result<void> commit();
 
   [[nodiscard]] const std::filesystem::path& path() const;
+  /// @return whether the bytes go to standard output (`-`): messages then go to standard error
+  [[nodiscard]] bool is_standard_output() const;
 
  private:
   struct State;

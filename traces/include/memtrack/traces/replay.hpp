@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ struct TracePosition {
   std::string trace;       ///< the file
   std::uint64_t event{0};  ///< 1-based event number in that trace
   std::uint64_t line{0};   ///< its line
+  /// Where the event came from in the user's own file, when the trace was imported on the fly
+  /// (`snap.json traceEvents index 8123`); set by the caller that knows it, else empty.
+  std::string origin;
+
+  /// @return `origin (trace line N)` when the origin is known, else `FILE:LINE`
+  [[nodiscard]] std::string to_string() const;
 };
 
 /// The first allocation the replay refused.
@@ -70,6 +77,19 @@ struct ReplayFailure {
   [[nodiscard]] std::string to_string() const;
 };
 
+/**
+ * @brief A free the recording itself gets wrong: a double free, a free of memory it never
+ * allocated (on a device with no baseline of memory from before the recording), a free with
+ * neither a size nor a known address, or one that frees more than the device has allocated
+ * (which the recording did not refuse). Such frees are counted and not applied: the memory they
+ * name stays allocated, so a verdict never rests on memory the recording did not free.
+ */
+struct Inconsistency {
+  TracePosition at;
+  std::string event_text;
+  std::string what;
+};
+
 /// What a replay counted.
 struct ReplaySummary {
   std::uint64_t events{0};      ///< every event read
@@ -81,13 +101,27 @@ struct ReplaySummary {
   std::uint64_t checkpoints_skipped{0};  ///< on a device whose replay departed from the recording
   std::uint64_t outcome_differences{0};  ///< outcomes unlike the recording's (other budgets)
   std::uint64_t marks{0};
-  std::uint64_t frees_by_address{0};          ///< frees whose allocation was found by address
-  std::uint64_t frees_of_unseen_address{0};   ///< address never allocated in the trace; by size
-  std::uint64_t frees_unresolved{0};          ///< no size and an unknown address: not applied
-  std::uint64_t frees_of_refused{0};          ///< of an allocation the replay refused: skipped
+  std::uint64_t frees_by_address{0};         ///< frees whose allocation was found by address
+  std::uint64_t frees_of_unseen_address{0};  ///< address never allocated in the trace; by size
+  std::uint64_t frees_unresolved{
+      0};  ///< no size and an unknown address: not applied (inconsistent)
+  std::uint64_t frees_of_refused{0};  ///< of an allocation the replay refused: skipped
+  std::uint64_t inconsistencies{0};   ///< frees the recording got wrong (not applied)
+  std::optional<Inconsistency> first_inconsistency;
+  /// Operations on a device the replay's node does not have (and the recording did not refuse):
+  /// they did not land anywhere, so the replay is not whole.
+  std::uint64_t unlanded{0};
+  std::optional<Inconsistency> first_unlanded;
   std::uint64_t cpu_fallback_allocations{0};  ///< `auto` allocations that went to the CPU
   std::uint64_t cpu_fallback_bytes{0};        ///< their bytes, summed over the run (saturating)
   std::map<DevicePlacement, std::uint64_t> high_water;  ///< max allocated seen, resets ignored
+  /**
+   * What each device needs: the most it would have held had nothing been refused (every
+   * allocation counted where the recording put it, its free applied), resets ignored; the
+   * answer to "how much memory does this recording need". Recorded placement only (empty under
+   * `auto`, where where an allocation goes depends on the budgets). Saturates at 2^64 - 1.
+   */
+  std::map<DevicePlacement, std::uint64_t> needed;
   std::optional<Refusal> first_refusal;
   std::optional<ReplayFailure> failure;  ///< the replay stops at the first
 };
@@ -145,6 +179,22 @@ class Replayer {
 
 /// @return the GPU map that puts the trace's declared GPUs, ascending, on 0, 1, ...
 [[nodiscard]] std::map<std::uint32_t, std::uint32_t> map_onto_first_gpus(const TraceHeader& header);
+
+/**
+ * @brief The GPU map that puts the GPUs a recording uses, ascending, on the node's GPUs,
+ * ascending; `explicit_map` entries (`--map gpu:1=gpu:0`) first.
+ * @return the map, or a `ParseError` when the node has fewer GPUs than the recording uses (naming
+ * what is missing) or an explicit entry names a GPU the node lacks
+ */
+[[nodiscard]] Result<std::map<std::uint32_t, std::uint32_t>> map_used_gpus(
+    const std::set<std::uint32_t>& used, const GpuConfig& node,
+    const std::map<std::uint32_t, std::uint32_t>& explicit_map = {});
+
+/**
+ * @brief Reads a trace to its end and collects the GPU ids its operations name.
+ * @return the ids, or the reader's error
+ */
+[[nodiscard]] Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader);
 
 /// @return the `--states` JSON line for one step (no newline)
 [[nodiscard]] std::string state_json(const ReplayStep& step,

@@ -1,0 +1,450 @@
+// Hostile arguments and inputs to the command line: outputs that are devices, FIFOs, links or the
+// input itself; recordings that are not what they claim or that contradict themselves; numbers
+// that would wrap; text that would drive the terminal. Each case asserts the exit code, the shape
+// of the message, and that nothing was left behind or destroyed.
+#include "cli_test_support.hpp"
+#include "terminal.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace memtrack::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+class HostileCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device random;
+    dir_ = fs::temp_directory_path() /
+           ("memtrack-hostile-" + std::to_string(random()) + std::to_string(random()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+  [[nodiscard]] std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  [[nodiscard]] static std::string read(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  /// @return the names in the test's folder (a temporary left behind would show here)
+  [[nodiscard]] std::vector<std::string> names() const {
+    std::vector<std::string> all;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      all.push_back(entry.path().filename().string());
+    std::sort(all.begin(), all.end());
+    return all;
+  }
+
+  fs::path dir_;
+};
+
+// gpu:0 limit 1000, cpu limit 500.
+constexpr const char* node =
+    "memtrack-trace 1\nsource unit test\nmemory_fraction 1\ncpu_memory_limit 500\n"
+    "gpu 0 total=1000\nevents\n";
+
+/// A small Kineto trace: 100 and 200 bytes allocated on GPU 0, at traceEvents 1 and 3.
+std::string kineto(std::uint64_t second_bytes = 200) {
+  nlohmann::json events = nlohmann::json::array();
+  events.push_back({{"name", "aten::empty"}, {"ph", "X"}, {"ts", 1}});
+  events.push_back({{"name", "[memory]"},
+                    {"ph", "i"},
+                    {"ts", 2},
+                    {"args",
+                     {{"Device Type", 1},
+                      {"Device Id", 0},
+                      {"Addr", 4096},
+                      {"Bytes", 100},
+                      {"Total Allocated", 100},
+                      {"Total Reserved", 2097152}}}});
+  events.push_back({{"name", "aten::add"}, {"ph", "X"}, {"ts", 3}});
+  events.push_back({{"name", "[memory]"},
+                    {"ph", "i"},
+                    {"ts", 4},
+                    {"args",
+                     {{"Device Type", 1},
+                      {"Device Id", 0},
+                      {"Addr", 8192},
+                      {"Bytes", second_bytes},
+                      {"Total Allocated", 100 + second_bytes},
+                      {"Total Reserved", 2097152}}}});
+  return nlohmann::json{{"traceEvents", events}}.dump();
+}
+
+// ---- outputs ----
+
+TEST_F(HostileCli, AFifoOutputIsWrittenInPlaceNeverRenamedOver) {
+  const std::string in = write("k.json", kineto());
+  const std::string fifo = path("out.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream stream(fifo, std::ios::binary);
+    std::ostringstream text;
+    text << stream.rdbuf();
+    received = text.str();
+  });
+  const CliRun run = memtrack({"import", in, "-o", fifo});
+  reader.join();
+  EXPECT_EQ(run.code, 0) << run.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+  EXPECT_TRUE(received.starts_with("memtrack-trace 1\n")) << received.substr(0, 80);
+  EXPECT_EQ(names(), (std::vector<std::string>{"k.json", "out.fifo"}));  // no temporary
+}
+
+TEST_F(HostileCli, ALinkToADeviceIsWrittenThroughNotReplaced) {
+  // /dev/stdout is a link to /proc/self/fd/1: the link must stay a link.
+  const std::string in = write("k.json", kineto());
+  const std::string fifo = path("target.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string link = path("stdout-like");
+  fs::create_symlink(fifo, link);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream stream(fifo, std::ios::binary);
+    std::ostringstream text;
+    text << stream.rdbuf();
+    received = text.str();
+  });
+  const CliRun run = memtrack({"report", in, "-o", link, "--format", "svg"});
+  reader.join();
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_NE(received.find("<svg"), std::string::npos);
+}
+
+TEST_F(HostileCli, ALinkToARegularFileReplacesTheFileAndKeepsTheLink) {
+  const std::string in = write("k.json", kineto());
+  const std::string target = write("real.trace", "old");
+  const std::string link = path("link.trace");
+  fs::create_symlink(target, link);
+  const CliRun run = memtrack({"import", in, "-o", link});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_TRUE(read(target).starts_with("memtrack-trace 1\n"));
+}
+
+TEST_F(HostileCli, AnOutputThatIsTheInputIsRefusedBeforeAnythingIsRead) {
+  const std::string text = kineto();
+  const std::string in = write("k.json", text);
+  fs::create_hard_link(in, path("hard.json"));
+  fs::create_symlink(in, path("soft.json"));
+  const std::vector<std::vector<std::string>> commands = {
+      {"import", in, "-o", in},
+      {"import", in, "-o", path("hard.json")},
+      {"import", in, "-o", path("soft.json")},
+      {"report", in, "-o", path("soft.json")},
+      {"replay", in, "--states", path("hard.json")},
+  };
+  for (const auto& args : commands) {
+    const CliRun run = memtrack(args);
+    EXPECT_EQ(run.code, 2) << args[0] << " " << args[3];
+    EXPECT_NE(run.err.find("is the same file as the input"), std::string::npos) << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    EXPECT_EQ(read(in), text) << "the input was changed";
+  }
+  EXPECT_EQ(names(), (std::vector<std::string>{"hard.json", "k.json", "soft.json"}));
+}
+
+TEST_F(HostileCli, CompressedOutputExtensionsAreHonouredOrRefused) {
+  const std::string in = write("k.json", kineto());
+  const CliRun gz = memtrack({"import", in, "-o", path("k.trace.gz")});
+  ASSERT_EQ(gz.code, 0) << gz.err;
+  const std::string bytes = read(path("k.trace.gz"));
+  ASSERT_GE(bytes.size(), 2U);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x1F);  // gzip's magic, not plain text
+  EXPECT_EQ(static_cast<unsigned char>(bytes[1]), 0x8B);
+  const CliRun back = memtrack({"replay", path("k.trace.gz")});
+  EXPECT_EQ(back.code, 0) << back.out << back.err;
+
+  const CliRun zst = memtrack({"import", in, "-o", path("k.trace.zst")});
+  ASSERT_EQ(zst.code, 0) << zst.err;
+  EXPECT_EQ(read(path("k.trace.zst")).substr(0, 4), std::string("\x28\xB5\x2F\xFD", 4));
+
+  for (const char* refused : {"k.trace.xz", "k.trace.bz2", "k.trace.lz4"}) {
+    const CliRun run = memtrack({"import", in, "-o", path(refused)});
+    EXPECT_EQ(run.code, 2) << refused;
+    EXPECT_NE(run.err.find("cannot write"), std::string::npos) << run.err;
+    EXPECT_FALSE(fs::exists(path(refused)));
+  }
+}
+
+/// Runs memtrack with the process's standard output sent to `file`.
+CliRun with_stdout_to(const std::string& file, const std::vector<std::string>& args) {
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(fd, STDOUT_FILENO);
+  ::close(fd);
+  CliRun run = memtrack(args);
+  std::fflush(stdout);
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  return run;
+}
+
+TEST_F(HostileCli, DashIsStandardOutputAndTheSummaryMovesToStandardError) {
+  const std::string in = write("k.json", kineto());
+  const CliRun run = with_stdout_to(path("captured"), {"import", in, "-o", "-"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  EXPECT_NE(run.err.find("events"), std::string::npos) << run.err;
+  EXPECT_TRUE(read(path("captured")).starts_with("memtrack-trace 1\n"));
+}
+
+// ---- inputs that are not what they claim ----
+
+TEST_F(HostileCli, JsonWithoutMemoryEventsIsRefusedNotAnEmptyFit) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"empty.json", "{}"},
+      {"package.json", R"({"name": "left-pad", "version": "1.3.0", "dependencies": {}})"},
+      {"no-memory.json",
+       R"({"traceEvents": [{"name": "aten::mm", "ph": "X", "ts": 1, "dur": 2}]})"},
+  };
+  for (const auto& [name, text] : cases) {
+    const std::string file = write(name, text);
+    const CliRun fit = memtrack({"fit", file, "--profile", "rtx5090"});
+    EXPECT_EQ(fit.code, 2) << name << "\n" << fit.out;
+    EXPECT_EQ(fit.out.find("FITS"), std::string::npos) << fit.out;
+    EXPECT_NE(fit.err.find(name), std::string::npos) << fit.err;
+    EXPECT_EQ(std::count(fit.err.begin(), fit.err.end(), '\n'), 1) << fit.err;
+  }
+  const CliRun run = memtrack({"fit", path("no-memory.json"), "--profile", "rtx5090"});
+  EXPECT_NE(run.err.find("profile_memory=True"), std::string::npos) << run.err;
+}
+
+// ---- recordings that contradict themselves ----
+
+TEST_F(HostileCli, ADoubleFreeIsReportedAndFailsFitUnlessAllowed) {
+  const std::string trace = write("double.trace", std::string(node) +
+                                                      "alloc gpu:0 100 addr=0x10\n"
+                                                      "free gpu:0 100 addr=0x10\n"
+                                                      "alloc gpu:0 300 addr=0x20\n"
+                                                      "free gpu:0 100 addr=0x10\n"
+                                                      "end 4\n");
+  const CliRun replay = memtrack({"replay", trace});
+  EXPECT_EQ(replay.code, 1) << replay.out;
+  EXPECT_NE(replay.out.find("inconsistent recording: 1 "), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("double free"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("event 4"), std::string::npos) << replay.out;
+  EXPECT_EQ(replay.out.find("agree on every event"), std::string::npos) << replay.out;
+
+  const CliRun fit = memtrack({"fit", trace, "--profile", "rtx5090"});
+  EXPECT_EQ(fit.code, 1) << fit.out;
+  EXPECT_NE(fit.out.find("INCONSISTENT"), std::string::npos) << fit.out;
+
+  const CliRun allowed = memtrack({"fit", trace, "--profile", "rtx5090", "--allow-inconsistent"});
+  EXPECT_EQ(allowed.code, 0) << allowed.out;
+  // The double free is not applied: the 300 bytes stay allocated, so 300 remain at the end.
+  const CliRun json =
+      memtrack({"fit", trace, "--profile", "rtx5090", "--allow-inconsistent", "--json"});
+  const auto parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed["inconsistencies"], 1);
+  EXPECT_EQ(parsed["first_inconsistency"]["event"], 4);
+  EXPECT_EQ(parsed["devices"][0]["peak_bytes"], 300);
+}
+
+TEST_F(HostileCli, AFreeOfMemoryNeverAllocatedIsInconsistentUnlessABaselineCoversIt) {
+  const std::string bare = write("bare.trace", std::string(node) +
+                                                   "alloc gpu:0 100 addr=0x10\n"
+                                                   "free gpu:0 50 addr=0x99\n"
+                                                   "end 2\n");
+  const CliRun replay = memtrack({"replay", bare});
+  EXPECT_EQ(replay.code, 1) << replay.out;
+  EXPECT_NE(replay.out.find("never allocated"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("no baseline"), std::string::npos) << replay.out;
+
+  // With memory from before the recording, an unseen address is freed by size: consistent.
+  const std::string covered = write("covered.trace", std::string(node) +
+                                                         "baseline gpu:0 200\n"
+                                                         "free gpu:0 50 addr=0x99\n"
+                                                         "end 2\n");
+  const CliRun ok = memtrack({"replay", covered});
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_EQ(ok.out.find("inconsistent recording"), std::string::npos) << ok.out;
+}
+
+// ---- every operation lands somewhere ----
+
+TEST_F(HostileCli, ANodeWithFewerGpusThanTheTraceUsesIsRefused) {
+  const std::string trace = write("two.trace",
+                                  "memtrack-trace 1\nsource unit test\nmemory_fraction 1\n"
+                                  "gpu 0 total=1000\ngpu 1 total=1000\nevents\n"
+                                  "alloc gpu:0 100\nalloc gpu:1 900\nend 2\n");
+  const CliRun run = memtrack({"fit", trace, "--profile", "h200", "--gpus", "1"});
+  EXPECT_EQ(run.code, 2) << run.out;
+  EXPECT_NE(run.err.find("gpu:1"), std::string::npos) << run.err;
+  EXPECT_EQ(run.out.find("FITS"), std::string::npos);
+}
+
+TEST_F(HostileCli, TheGpusATraceUsesMapOntoTheFirstOfTheNode) {
+  // Rank 1 of 2: declares two GPUs, allocates on gpu:1 only; fits a one-GPU node whole.
+  const std::string trace = write("rank1.trace",
+                                  "memtrack-trace 1\nsource unit test\nmemory_fraction 1\n"
+                                  "gpu 0 total=1000\ngpu 1 total=1000\nevents\n"
+                                  "alloc gpu:1 100 addr=0x1\nalloc gpu:1 900 addr=0x2\n"
+                                  "free gpu:1 addr=0x1\nend 3\n");
+  const CliRun run = memtrack({"fit", trace, "--profile", "h200", "--json"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  const auto parsed = nlohmann::json::parse(run.out);
+  EXPECT_EQ(parsed["operations"], 3);
+  ASSERT_EQ(parsed["devices"].size(), 2U);  // gpu:0 and the CPU
+  EXPECT_EQ(parsed["devices"][0]["device"], "gpu:0");
+  EXPECT_EQ(parsed["devices"][0]["peak_bytes"], 1000);
+
+  const CliRun mapped =
+      memtrack({"fit", trace, "--profile", "h200", "--gpus", "2", "--map", "gpu:1=gpu:1"});
+  EXPECT_EQ(mapped.code, 0) << mapped.out << mapped.err;
+  const CliRun bad = memtrack({"fit", trace, "--profile", "h200", "--map", "gpu:1=gpu:7"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("no gpu:7"), std::string::npos) << bad.err;
+}
+
+TEST_F(HostileCli, ARecordingWithoutDevicesReplaysWithoutABudget) {
+  const std::string trace = write("bare.trace",
+                                  "memtrack-trace 1\nsource unit test\nevents\n"
+                                  "alloc gpu:3 5000000000 addr=0x1\nfree gpu:3 addr=0x1\nend 2\n");
+  const CliRun run = memtrack({"replay", trace});
+  EXPECT_EQ(run.code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("no budget: measuring only"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("5000000000"), std::string::npos) << run.out;
+}
+
+// ---- numbers ----
+
+TEST_F(HostileCli, NumbersThatWouldWrapOrMeanNothingAreRefused) {
+  const std::string trace = write("a.trace", std::string(node) + "alloc gpu:0 1\nend 1\n");
+  const std::vector<std::vector<std::string>> cases = {
+      {"sim", "--ops", "-1"},
+      {"sim", "--ops", ""},
+      {"sim", "--seed", "-1"},
+      {"sim", "--seed", "+5"},
+      {"sim", "--ops", "18446744073709551616"},
+      {"sim", "--shard", "0/0", "--ops", "10"},
+      {"sim", "--shard", "1/1", "--ops", "10"},
+      {"sim", "--gpus", "0", "--profile", "rtx5090"},
+      {"sim", "--cpu-limit", "", "--ops", "10"},
+      {"fit", trace, "--profile", "rtx5090", "--gpus", "0"},
+      {"fit", trace, "--profile", "rtx5090", "--gpus", ""},
+      {"fit", trace, "--profile", "rtx5090", "--gpus", "1024"},
+      {"replay", trace, "--profile", "rtx5090", "--gpus", "-2"},
+      {"report", trace, "-o", path("r.html"), "--columns", "-5"},
+  };
+  for (const auto& args : cases) {
+    const CliRun run = memtrack(args);
+    std::string joined;
+    for (const std::string& arg : args)
+      joined += arg + " ";
+    EXPECT_EQ(run.code, 2) << joined << "\n" << run.out << run.err;
+    EXPECT_TRUE(run.out.empty() || run.out.find("operations") == std::string::npos)
+        << joined << " ran: " << run.out;
+    EXPECT_FALSE(run.err.empty()) << joined;
+  }
+  EXPECT_FALSE(fs::exists(path("r.html")));
+}
+
+TEST_F(HostileCli, AKeyGivenTwiceInABudgetSpecIsRefused) {
+  for (const char* spec : {"0:32GiB,usable=24GiB,usable=8GiB", "0:32GiB,fraction=0.5,fraction=1",
+                           "0:32GiB,name=a,name=b"}) {
+    const CliRun run = memtrack({"budget", "--gpu", spec});
+    EXPECT_EQ(run.code, 2) << spec << "\n" << run.out;
+    EXPECT_NE(run.err.find("given twice"), std::string::npos) << run.err;
+  }
+}
+
+TEST_F(HostileCli, ProductionOnlySimSaysItCheckedNothing) {
+  const CliRun run = memtrack(
+      {"sim", "--profile", "rtx5090", "--ops", "1000", "--production-only", "--no-progress"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out.find("agree"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("not checked"), std::string::npos) << run.out;
+}
+
+// ---- terminal safety ----
+
+TEST(TerminalEscaping, ControlsInvalidUtf8AndBidiOverridesAreEscaped) {
+  EXPECT_EQ(escape_for_terminal("plain text\twith tab\n"), "plain text\twith tab\n");
+  EXPECT_EQ(escape_for_terminal("\x1b[31mred"), "\\x1b[31mred");
+  EXPECT_EQ(escape_for_terminal(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(escape_for_terminal("\x7f"), "\\x7f");
+  EXPECT_EQ(escape_for_terminal("caf\xC3\xA9"), "caf\xC3\xA9");  // é stays
+  EXPECT_EQ(escape_for_terminal("\xE2\x80\xAE"
+                                "abc"),
+            "\\u202eabc");                                                 // RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(escape_for_terminal("\xE2\x81\xA6"), "\\u2066");               // LEFT-TO-RIGHT ISOLATE
+  EXPECT_EQ(escape_for_terminal("\xC2\x9B"), "\\u009b");                   // C1 CSI
+  EXPECT_EQ(escape_for_terminal("\xFF\xFE"), "\\xff\\xfe");                // never UTF-8
+  EXPECT_EQ(escape_for_terminal("\xC0\xAF"), "\\xc0\\xaf");                // overlong '/'
+  EXPECT_EQ(escape_for_terminal("\xED\xA0\x80"), "\\xed\\xa0\\x80");       // a surrogate
+  EXPECT_EQ(escape_for_terminal("\xE2\x82"), "\\xe2\\x82");                // cut short at the end
+  EXPECT_EQ(escape_for_terminal("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");  // an emoji stays
+}
+
+TEST(TerminalEscaping, ASequenceSplitAcrossWritesStaysWhole) {
+  std::ostringstream target;
+  {
+    EscapingStream out(target);
+    out << "x\xE2\x80";
+    out.flush();
+    out << "\xAE"
+        << "y\xC3";
+    out << "\xA9";
+  }
+  EXPECT_EQ(target.str(), "x\\u202ey\xC3\xA9");
+}
+
+TEST_F(HostileCli, TextFromARecordingCannotDriveTheTerminal) {
+  const std::string trace = write("evil.trace",
+                                  "memtrack-trace 1\nsource \x1b]0;pwned\x07 \xE2\x80\xAEtxt.exe\n"
+                                  "memory_fraction 1\ngpu 0 total=1000\nevents\n"
+                                  "alloc gpu:0 1\nend 1\n");
+  const CliRun run = memtrack({"replay", trace});
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("\xE2\x80\xAE"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find('\x07'), std::string::npos) << run.out;
+}
+
+// ---- locations in the user's own file ----
+
+TEST_F(HostileCli, ARefusalInAnImportedRecordingNamesItsPlaceInThatFile) {
+  // 100 + 2 GiB on a 1 GiB budget: the allocation at traceEvents index 3 is refused.
+  const std::string file = write("k.json", kineto(std::uint64_t{2} << 30U));
+  const std::string profile =
+      write("tiny.profile",
+            "name = tiny\n"
+            "display_name = a 1 GiB test device\n"
+            "cuda_total_bytes = 1073741824 | measured | this test\n"
+            "nvidia_smi_total_mib = 1024 | measured | this test\n"
+            "compute_capability = 8.9 | measured | this test\n"
+            "memory_bandwidth_gbps = 300 | measured | this test\n"
+            "memory_fraction = 1 | measured | this test\n"
+            "context_overhead_bytes = 0 | measured | this test\n"
+            "allocation_granularity_bytes = 2097152 | measured | this test\n");
+  const CliRun run = memtrack({"fit", file, "--profile", profile});
+  EXPECT_EQ(run.code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("k.json traceEvents index 3"), std::string::npos) << run.out;
+}
+
+}  // namespace
+}  // namespace memtrack::cli

@@ -394,12 +394,12 @@ TEST(CuptiConvert, PooledRecordsMakeTheTraceHoldThePoolsSize) {
 
 TEST(CuptiConvert, AnImportedPoolsSizeFieldIsAProcessIdNotBytes) {
   CuptiConverter converter;
-  auto record = pooled(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, 0xa00, 1_MiB, 0, 10);
+  auto record = pooled(CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION, 0xa00, 4096, 0, 10);
   record.memoryPoolConfig.memoryPoolType = CUPTI_ACTIVITY_MEMORY_POOL_TYPE_IMPORTED;
-  record.memoryPoolConfig.pool.processId = 4242;
+  record.memoryPoolConfig.pool.processId = 424242;  // read as bytes, a reserve of 420146
   feed(converter, record);
   EXPECT_EQ(lines_of(converter.finish("test")),
-            (std::vector<std::string>{"alloc gpu:0 1048576 t=10 addr=0xa00 stream=7 tag=pool"}));
+            (std::vector<std::string>{"alloc gpu:0 4096 t=10 addr=0xa00 stream=7 tag=pool"}));
 }
 
 TEST(CuptiConvert, AZeroByteReleaseFreesWhatWasAllocatedThere) {

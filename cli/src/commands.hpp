@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memtrack/recorder/probe.hpp>
+#include <memtrack/sim/profile.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -15,7 +16,7 @@
 namespace memtrack::cli {
 
 /// The most GPUs a node may have (`--gpus`); see docs/limits.md.
-inline constexpr std::uint32_t max_gpus_per_node = 256;
+using sim::max_gpus_per_node;
 
 /// A validator for whole-number options: decimal digits only (not empty, no sign, no blanks),
 /// so `--ops -1` is refused rather than wrapped to 2^64 - 1.

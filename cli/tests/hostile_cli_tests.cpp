@@ -350,6 +350,9 @@ TEST_F(HostileCli, NumbersThatWouldWrapOrMeanNothingAreRefused) {
       {"fit", trace, "--profile", "rtx5090", "--gpus", "1024"},
       {"replay", trace, "--profile", "rtx5090", "--gpus", "-2"},
       {"report", trace, "-o", path("r.html"), "--columns", "-5"},
+      {"sim", "--profile", "rtx5090+", "--ops", "10"},
+      {"sim", "--profile", "300xl4", "--ops", "10"},
+      {"fit", trace, "--profile", "rtx5090+"},
   };
   for (const auto& args : cases) {
     const CliRun run = memtrack(args);

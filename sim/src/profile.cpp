@@ -404,6 +404,10 @@ Result<Node> make_node(std::string_view spec, std::optional<std::uint32_t> gpus,
   node.spec = std::string(spec);
   std::uint64_t cpu_limit = GpuConfig::default_cpu_memory_limit;
   if (spec.empty()) return Error::parse_error("empty node spec: expected e.g. 2xrtx5090");
+  if (spec.back() == '+') {
+    return Error::parse_error("node spec '" + std::string(spec) +
+                              "': empty part after the last '+' (expected e.g. rtx5090+2xl4)");
+  }
   std::vector<std::pair<std::uint32_t, std::string>> parts;
   std::string_view rest = spec;
   while (!rest.empty()) {
@@ -415,9 +419,10 @@ Result<Node> make_node(std::string_view spec, std::optional<std::uint32_t> gpus,
     if (x != std::string_view::npos && x > 0 &&
         part.substr(0, x).find_first_not_of("0123456789") == std::string_view::npos) {
       const auto [end, ec] = std::from_chars(part.data(), part.data() + x, count);
-      if (ec != std::errc{} || count == 0 || count > 1024) {
+      if (ec != std::errc{} || count == 0 || count > max_gpus_per_node) {
         return Error::parse_error("node spec '" + std::string(spec) + "': count in '" +
-                                  std::string(part) + "' must be 1 to 1024");
+                                  std::string(part) + "' must be 1 to " +
+                                  std::to_string(max_gpus_per_node));
       }
       part = part.substr(x + 1);
     }
@@ -444,6 +449,11 @@ Result<Node> make_node(std::string_view spec, std::optional<std::uint32_t> gpus,
       node.config.gpus.push_back(profile->gpu_spec(next_id++));
       node.gpus.push_back(*profile);
     }
+  }
+  if (node.config.gpus.size() > max_gpus_per_node) {
+    return Error::parse_error(
+        "node spec '" + std::string(spec) + "': " + std::to_string(node.config.gpus.size()) +
+        " GPUs, more than " + std::to_string(max_gpus_per_node) + " in one node");
   }
   node.config.cpu_memory_limit = cpu_memory_limit.value_or(cpu_limit);
   if (auto valid = validate(node.config); !valid) return valid.error();

@@ -161,6 +161,9 @@ enum class TotalEnd : std::uint8_t { Lowest, Highest };
 [[nodiscard]] Result<DeviceProfile> find_profile(std::string_view name_or_path);
 
 /// A node: the config to track, and the profile behind each GPU.
+/// The most GPUs one node may have (a spec's count, `--gpus`); see docs/limits.md.
+inline constexpr std::uint32_t max_gpus_per_node = 256;
+
 struct Node {
   GpuConfig config;
   std::vector<DeviceProfile> gpus;  ///< by GPU id 0, 1, ...

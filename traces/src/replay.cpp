@@ -385,7 +385,6 @@ Result<void> Replayer::replay(
             ++summary.frees_by_address;
             resolved = true;
             need(device, *bytes, false);
-            freed_addresses.emplace(*event.address, reader.events_read());
           } else if (const auto refused = refused_addresses.find(*event.address);
                      refused != refused_addresses.end()) {
             need(refused->second.device, refused->second.bytes, false);
@@ -412,6 +411,7 @@ Result<void> Replayer::replay(
           } else {
             ++summary.frees_of_unseen_address;
           }
+          // Freed now (found by address or by size): a second free of it is a double free.
           freed_addresses.emplace(*event.address, reader.events_read());
         } else if (!bytes) {
           ++summary.frees_unresolved;

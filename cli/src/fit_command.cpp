@@ -106,6 +106,177 @@ void report_driver_variance(
   }
 }
 
+/// One profile's line in a ranking (`--profile all` or a comma-separated list).
+struct ProfileFit {
+  std::string profile;
+  std::size_t gpus{0};
+  bool fits{false};
+  std::uint64_t refused{0};
+  DeviceFit tightest;  ///< the device with the least headroom (or the largest shortfall)
+};
+
+/// @return the profiles a ranking covers: every built-in GPU profile for `all`, else the list
+Result<std::vector<std::string>> ranked_profiles(const std::string& spec) {
+  std::vector<std::string> names;
+  if (spec == "all") {
+    auto profiles = sim::load_builtin_profiles();
+    if (!profiles) return profiles.error();
+    for (const sim::DeviceProfile& profile : *profiles) {
+      if (!profile.is_cpu) names.push_back(profile.name);
+    }
+    return names;
+  }
+  std::string_view rest = spec;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view name = rest.substr(0, comma);
+    if (name.empty()) {
+      return Error::parse_error(
+          "--profile '" + spec +
+          "': an empty name in the list (expected e.g. rtx5090,l40s,h100-sxm)");
+    }
+    names.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
+/// Replays every trace on one profile: the line of the ranking, or bad input.
+Result<ProfileFit> fit_on(const std::string& profile, const FitOptions& options,
+                          traces::Placement placement,
+                          const std::map<std::uint32_t, std::uint32_t>& explicit_map) {
+  std::vector<OpenedTrace> opened;
+  std::size_t used = 0;
+  for (const std::string& file : options.files) {
+    auto trace = open_trace(file);
+    if (!trace) return trace.error();
+    used = std::max(used, trace->used_gpus.size());
+    opened.push_back(std::move(*trace));
+  }
+  auto budgets = profile_budgets(profile, options.gpus, used);
+  if (!budgets) return budgets.error();
+  traces::ReplayOptions replay_options;
+  replay_options.lockstep = !options.production_only;
+  replay_options.placement = placement;
+  replay_options.recorded_budgets = false;
+  auto replayer = traces::Replayer::create(budgets->config, replay_options);
+  if (!replayer) return replayer.error();
+  for (OpenedTrace& trace : opened) {
+    auto map = gpu_map_for(trace, *budgets, explicit_map);
+    if (!map) return Error::parse_error("profile " + profile + ": " + map.error().detail);
+    auto replayed = replayer->replay(trace.reader, *map);
+    if (!replayed) return replayed.error();
+    if (replayer->summary().failure) break;
+  }
+  const traces::ReplaySummary& s = replayer->summary();
+  ProfileFit line;
+  line.profile = profile;
+  line.gpus = budgets->config.gpus.size();
+  line.refused = s.refused;
+  const bool consistent = s.inconsistencies == 0 || options.allow_inconsistent;
+  line.fits = s.refused == 0 && !s.failure && s.unlanded == 0 && consistent;
+  bool first = true;
+  for (const DeviceFit& d : fit_summary(*replayer)) {
+    if (!d.device.is_gpu() && d.needed == 0) continue;  // an unused CPU says nothing
+    // The tightest device: the largest shortfall, else the least headroom.
+    const bool tighter = first || (d.fits() != line.tightest.fits()
+                                       ? !d.fits()
+                                       : (d.fits() ? d.headroom() < line.tightest.headroom()
+                                                   : d.shortfall() > line.tightest.shortfall()));
+    if (tighter) line.tightest = d;
+    first = false;
+    line.fits = line.fits && d.fits();
+  }
+  return line;
+}
+
+int run_fit_ranking(const FitOptions& options, traces::Placement placement,
+                    const std::map<std::uint32_t, std::uint32_t>& explicit_map, std::ostream& out,
+                    std::ostream& err) {
+  auto names = ranked_profiles(options.profile);
+  if (!names) {
+    err << "memtrack fit: " << names.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  std::vector<ProfileFit> lines;
+  for (const std::string& name : *names) {
+    auto line = fit_on(name, options, placement, explicit_map);
+    if (!line) {
+      err << "memtrack fit: " << line.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    lines.push_back(std::move(*line));
+  }
+  std::stable_sort(lines.begin(), lines.end(), [](const ProfileFit& a, const ProfileFit& b) {
+    return a.tightest.budget != b.tightest.budget ? a.tightest.budget < b.tightest.budget
+                                                  : a.profile < b.profile;
+  });
+  const ProfileFit* smallest = nullptr;
+  std::size_t fitting = 0;
+  for (const ProfileFit& line : lines) {
+    if (!line.fits) continue;
+    ++fitting;
+    if (smallest == nullptr) smallest = &line;
+  }
+  const bool all_fit = fitting == lines.size();
+  if (options.json) {
+    nlohmann::ordered_json json;
+    json["profiles_asked"] = options.profile;
+    json["placement"] = options.placement;
+    json["traces"] = options.files;
+    json["fits"] = all_fit;
+    json["fitting"] = fitting;
+    json["smallest_fitting"] = smallest == nullptr ? nlohmann::ordered_json(nullptr)
+                                                   : nlohmann::ordered_json(smallest->profile);
+    json["profiles"] = nlohmann::ordered_json::array();
+    for (const ProfileFit& line : lines) {
+      const DeviceFit& d = line.tightest;
+      json["profiles"].push_back(
+          {{"profile", line.profile},
+           {"gpus", line.gpus},
+           {"fits", line.fits},
+           {"device", d.device.to_string()},
+           {"budget_bytes", d.budget},
+           {"needed_bytes", d.needed},
+           {"headroom_bytes",
+            d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
+           {"shortfall_bytes",
+            d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
+           {"refused", line.refused}});
+    }
+    out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    return all_fit ? exit_ok : exit_failure;
+  }
+  out << "memtrack fit: " << options.files.size() << " trace"
+      << (options.files.size() == 1 ? "" : "s") << " on " << lines.size() << " profiles, placement "
+      << options.placement << "; per profile its tightest device\n";
+  for (const std::string& file : options.files)
+    out << "  " << file << "\n";
+  out << "\n";
+  Table table({"profile", ">GPUs", "device", ">budget bytes", ">needed bytes", ">needed GiB",
+               ">headroom bytes", ">short by bytes", "fits"});
+  for (const ProfileFit& line : lines) {
+    const DeviceFit& d = line.tightest;
+    table.add_row({line.profile, std::to_string(line.gpus), d.device.to_string(),
+                   std::to_string(d.budget), std::to_string(d.needed), format_gib(d.needed),
+                   d.fits() ? std::to_string(d.headroom()) : "-",
+                   d.fits() ? "-" : std::to_string(d.shortfall()), line.fits ? "yes" : "NO"});
+  }
+  table.print(out);
+  if (smallest != nullptr) {
+    const DeviceFit& d = smallest->tightest;
+    out << "\nsmallest profile that fits: " << smallest->profile << " (budget "
+        << format_gib(d.budget) << " GiB, needs " << format_gib(d.needed) << " GiB, headroom "
+        << format_gib(d.headroom()) << " GiB)\n";
+  } else {
+    out << "\nno profile fits\n";
+  }
+  out << "verdict: " << (all_fit ? "FITS" : "DOES NOT FIT") << " on " << fitting << " of "
+      << lines.size() << " profiles\n";
+  return all_fit ? exit_ok : exit_failure;
+}
+
 int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   traces::Placement placement = traces::Placement::Recorded;
   if (options.placement == "auto") {
@@ -118,6 +289,9 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   if (!explicit_map) {
     err << "memtrack fit: " << explicit_map.error().to_string() << "\n";
     return exit_bad_input;
+  }
+  if (options.profile == "all" || options.profile.find(',') != std::string::npos) {
+    return run_fit_ranking(options, placement, *explicit_map, out, err);
   }
   // Open every trace first: bad input is reported before any replay.
   std::vector<OpenedTrace> opened;
@@ -322,7 +496,10 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                   "(imported on the fly)")
       ->required();
   fit->add_option("--profile", options->profile,
-                  "The device profile or node to fit on (e.g. rtx5090, 2xh100-sxm)")
+                  "The device profile or node to fit on (e.g. rtx5090, 2xh100-sxm); or several, "
+                  "comma-separated (rtx5090,l40s,h100-sxm), or 'all' (every built-in profile): "
+                  "one line each, sorted by budget, the smallest that fits named; exit 0 only "
+                  "when every one fits")
       ->required();
   fit->add_option("--gpus", options->gpus,
                   "With a single-GPU profile: how many GPUs (default: as many as the traces "

@@ -449,5 +449,47 @@ TEST_F(HostileCli, ARefusalInAnImportedRecordingNamesItsPlaceInThatFile) {
   EXPECT_NE(run.out.find("k.json traceEvents index 3"), std::string::npos) << run.out;
 }
 
+// ---- several profiles at once ----
+
+TEST_F(HostileCli, FitOnSeveralProfilesRanksThemByBudgetAndNamesTheSmallestThatFits) {
+  // Needs 20 GiB on one GPU (12 + 8 alive together); l4's budget is below it, h200's above.
+  const std::string trace = write("need20.trace",
+                                  "memtrack-trace 1\nsource unit test\nevents\n"
+                                  "alloc gpu:0 12GiB addr=0x1\nalloc gpu:0 8GiB addr=0x2\n"
+                                  "free gpu:0 addr=0x1\nalloc gpu:0 4GiB addr=0x3\nend 4\n");
+  const CliRun run = memtrack({"fit", trace, "--profile", "h200,l4,rtx5090", "--json"});
+  EXPECT_EQ(run.code, 1) << run.out << run.err;  // l4 does not fit
+  const auto j = nlohmann::json::parse(run.out);
+  ASSERT_EQ(j["profiles"].size(), 3U);
+  EXPECT_EQ(j["profiles"][0]["profile"], "l4");  // sorted by budget, smallest first
+  EXPECT_EQ(j["profiles"][1]["profile"], "rtx5090");
+  EXPECT_EQ(j["profiles"][2]["profile"], "h200");
+  for (const auto& line : j["profiles"])
+    EXPECT_EQ(line["needed_bytes"], std::uint64_t{20} << 30U);
+  EXPECT_FALSE(j["profiles"][0]["fits"]);
+  // l4: floor(23570219008 x 0.9) = 21213197107; short by 21474836480 - 21213197107.
+  EXPECT_EQ(j["profiles"][0]["shortfall_bytes"], 21474836480ULL - 21213197107ULL);
+  EXPECT_TRUE(j["profiles"][1]["fits"]);
+  EXPECT_EQ(j["profiles"][1]["headroom_bytes"], 25769803776ULL - 21474836480ULL);
+  EXPECT_EQ(j["smallest_fitting"], "rtx5090");
+  EXPECT_EQ(j["fitting"], 2);
+
+  const CliRun text = memtrack({"fit", trace, "--profile", "rtx5090,h200"});
+  EXPECT_EQ(text.code, 0) << text.out << text.err;
+  EXPECT_NE(text.out.find("smallest profile that fits: rtx5090"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("verdict: FITS on 2 of 2 profiles"), std::string::npos) << text.out;
+
+  const CliRun all = memtrack({"fit", trace, "--profile", "all", "--json"});
+  const auto a = nlohmann::json::parse(all.out);
+  EXPECT_GE(a["profiles"].size(), 17U);
+  for (std::size_t i = 1; i < a["profiles"].size(); ++i) {
+    EXPECT_LE(a["profiles"][i - 1]["budget_bytes"].get<std::uint64_t>(),
+              a["profiles"][i]["budget_bytes"].get<std::uint64_t>());
+  }
+  const CliRun bad = memtrack({"fit", trace, "--profile", "rtx5090,,h200"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("empty name"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace memtrack::cli

@@ -37,6 +37,7 @@ class StandIn {
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::setpgid(0, 0);  // its own group: a child it forked and left hanging is killed with it
       ::dup2(fds[1], STDOUT_FILENO);
       ::close(fds[0]);
       ::close(fds[1]);
@@ -47,10 +48,8 @@ class StandIn {
     stdout_ = ::fdopen(fds[0], "r");
   }
   ~StandIn() {
-    if (pid_ > 0 && !waited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);  // the group: the stand-in and any child left behind
+    if (pid_ > 0 && !waited_) ::waitpid(pid_, nullptr, 0);
     if (stdout_ != nullptr) std::fclose(stdout_);
   }
   StandIn(const StandIn&) = delete;

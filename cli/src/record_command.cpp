@@ -9,12 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string_view>
 #include <vector>
@@ -119,22 +119,33 @@ int run_child(const RecordOptions& options, const std::string& library, const st
   return exit_failure;
 }
 
-/// The traces the recorded command's child processes wrote beside `output` (`.pidN`) since
-/// `started`, in name order.
-std::vector<fs::path> child_traces(const fs::path& output, fs::file_time_type started) {
+/// The `.pidN` traces beside `output` (what child processes of a recorded command write), with
+/// their modification times.
+std::map<fs::path, fs::file_time_type> child_traces(const fs::path& output) {
   const std::string stem = recorder::per_process_path(output.filename().string(), 0);
   const std::string prefix = stem.substr(0, stem.find(".pid0") + 4);
-  std::vector<fs::path> found;
+  std::map<fs::path, fs::file_time_type> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(output.parent_path(), ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.starts_with(prefix) && name != output.filename().string() &&
-        fs::last_write_time(entry.path(), ec) >= started) {
-      found.push_back(entry.path());
+    if (name.starts_with(prefix) && name != output.filename().string()) {
+      found.emplace(entry.path(), fs::last_write_time(entry.path(), ec));
     }
   }
-  std::sort(found.begin(), found.end());
   return found;
+}
+
+/// The child traces this run wrote: new since `before`, or rewritten. (Not "newer than the
+/// start": the file system's clock is coarser than the one `now()` reads, so a file written just
+/// after the start can carry an earlier time.)
+std::vector<fs::path> written_since(const std::map<fs::path, fs::file_time_type>& before,
+                                    const fs::path& output) {
+  std::vector<fs::path> written;
+  for (const auto& [path, time] : child_traces(output)) {
+    const auto old = before.find(path);
+    if (old == before.end() || old->second != time) written.push_back(path);
+  }
+  return written;
 }
 
 std::string executable_path() {
@@ -179,9 +190,9 @@ int run_record(const RecordOptions& options, std::ostream& err) {
     return exit_bad_input;
   }
 
-  const auto started = fs::file_time_type::clock::now();
+  const auto before = child_traces(output);
   const int code = run_child(options, library, output.string(), status.path(), err);
-  const std::vector<fs::path> children = child_traces(output, started);
+  const std::vector<fs::path> children = written_since(before, output);
   const auto name_children = [&err, &children] {
     for (const fs::path& child : children)
       err << "memtrack record: also " << child.string() << " (a child process)\n";

@@ -89,7 +89,7 @@ if [ -n "$build_dir" ]; then
   skipped build "using $build_dir"
 else
   build_dir=$root/build/cuda
-  step build 1200 bash -c "cmake --preset cuda ${configure_args[*]:+$(printf '%q ' "${configure_args[@]}")} && cmake --build --preset cuda -j $jobs ${targets[*]:+$(printf '%q ' "${targets[@]}")}"
+  step build 2400 bash -c "cmake --preset cuda ${configure_args[*]:+$(printf '%q ' "${configure_args[@]}")} && cmake --build --preset cuda -j $jobs ${targets[*]:+$(printf '%q ' "${targets[@]}")}"
 fi
 bin=$build_dir/bin
 library=$build_dir/lib/libmemtrack_inject.so

@@ -7,6 +7,7 @@
 #include <memtrack/traces/pickle.hpp>
 #include <memtrack/traces/reader.hpp>
 
+#include "pickle_writer.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -253,6 +254,44 @@ TEST(HostilePickle, IntegersOfAnyWidthAreRepresented) {
   auto padded = long1(std::string(1, '\x01') + std::string(199, '\0'));
   ASSERT_TRUE(padded);
   EXPECT_EQ(padded->root->as_unsigned(), 1U);
+}
+
+TEST(HostilePickle, TheImporterNamesTheFieldAnIntegerDoesNotFit) {
+  // A block whose size is written as BININT 0x12345678, then replaced by LONG1 encodings.
+  const std::string snapshot = testing::pickle_of(testing::PyDict{
+      {"segments",
+       testing::PyList{testing::PyDict{
+           {"device", 0}, {"blocks", testing::PyList{testing::PyDict{{"size", 0x12345678}}}}}}}});
+  const std::string placeholder("J\x78\x56\x34\x12", 5);
+  ASSERT_NE(snapshot.find(placeholder), std::string::npos);
+  const auto with_size = [&](const std::string& long1) {
+    std::string bytes = snapshot;
+    return bytes.replace(bytes.find(placeholder), placeholder.size(), long1);
+  };
+  MemorySink sink;
+  // 2^64: 9 bytes, 00 x 8 then 01.
+  auto over = import_pytorch_snapshot(
+      with_size(std::string("\x8a\x09", 2) + std::string(8, '\0') + "\x01"), "big.pickle", sink);
+  ASSERT_FALSE(over);
+  EXPECT_TRUE(contains(over.error().to_string(),
+                       "(segments[0].blocks[0].size): expected a non-negative integer, got an "
+                       "integer of 2^64 or more"))
+      << over.error().to_string();
+  // -1: two bytes ff ff.
+  auto negative =
+      import_pytorch_snapshot(with_size(std::string("\x8a\x02\xff\xff", 4)), "neg.pickle", sink);
+  ASSERT_FALSE(negative);
+  EXPECT_TRUE(contains(negative.error().to_string(),
+                       "(segments[0].blocks[0].size): expected a non-negative integer, got the "
+                       "integer -1"))
+      << negative.error().to_string();
+  // 2^64 - 1 in 9 bytes is a size the field holds: whatever else is refused, not the size.
+  auto top = import_pytorch_snapshot(
+      with_size(std::string("\x8a\x09", 2) + std::string(8, '\xff') + std::string(1, '\0')),
+      "top.pickle", sink);
+  if (!top) {
+    EXPECT_FALSE(contains(top.error().to_string(), "blocks[0].size)")) << top.error().to_string();
+  }
 }
 
 // ---- compressed input and format detection ----

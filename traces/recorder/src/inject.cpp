@@ -149,16 +149,12 @@ void on_context_created(CUcontext context) {
 void on_context_destroyed(CUcontext context) {
   std::uint32_t context_id = 0;
   if (cuptiGetContextId(context, &context_id) != CUPTI_SUCCESS) return;
-  const Driver& driver = state().driver;
-  CUdevice device = 0;
-  if (driver.ctx_push(context) == CUDA_SUCCESS) {
-    if (driver.ctx_get_device(&device) != CUDA_SUCCESS) device = 0;
-    CUcontext popped = nullptr;
-    driver.ctx_pop(&popped);
-  }
+  // CUPTI's own lookups: no driver call on a context that is going away
+  std::uint32_t device = 0;
+  if (cuptiGetDeviceId(context, &device) != CUPTI_SUCCESS) device = 0;
   const std::uint64_t time = now_ns();
   std::lock_guard lock(state().mutex);
-  state().converter.on_context_destroyed(context_id, static_cast<std::uint32_t>(device), time);
+  state().converter.on_context_destroyed(context_id, device, time);
 }
 
 /// Runtime calls in progress on this thread: the driver calls a runtime call makes are not

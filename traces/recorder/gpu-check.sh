@@ -149,6 +149,7 @@ STANDIN
   step replay-standin 60 bash -c "'$bin/memtrack' replay '$out/standin.trace' >'$out/standin-replay.txt' && cat '$out/standin-replay.txt'"
   step torch-compiles 60 "$python" -m py_compile traces/recorder/workloads/torch_workload.py
   if "$python" -c 'import torch' 2>/dev/null; then torch_note="torch importable"; else torch_note="no torch here"; fi
+  skipped record-teardown "a dry run: cudaDeviceReset needs a device"
   for name in record-torch record-signal record-profiler; do skipped "$name" "a dry run; $torch_note"; done
 else
   nvidia-smi --query-gpu=name,uuid,memory.total,driver_version --format=csv >"$out/nvidia-smi.csv" 2>&1 || true
@@ -162,6 +163,10 @@ else
   step record-cuda 60 "$bin/memtrack" record -o "$out/cuda.trace" -- \
     "$bin/memtrack_cuda_workload" "$out/cuda-workload.json" &&
     step replay-cuda 60 bash -c "'$bin/memtrack' replay '$out/cuda.trace' >'$out/cuda-replay.txt'"
+
+  # cudaDeviceReset with 64 MiB + 32 MiB live: both freed by the teardown, and the allocations
+  # and frees of the program balance at the end (baselines aside)
+  step record-teardown 60 bash -c "'$bin/memtrack' record -o '$out/teardown.trace' -- '$bin/memtrack_cuda_workload' --teardown && grep '^free gpu:0 .*tag=teardown' '$out/teardown.trace' && [ \$(grep -c '^free gpu:0 .*tag=teardown' '$out/teardown.trace') -eq 2 ] && awk '\$1 == \"alloc\" && \$2 == \"gpu:0\" {held += \$3} \$1 == \"free\" && \$2 == \"gpu:0\" {held -= \$3} END {print \"held at the end:\", held; exit held != 0}' '$out/teardown.trace'"
 
   step record-torch 180 "$bin/memtrack" record -o "$out/torch.trace" -- \
     "$python" traces/recorder/workloads/torch_workload.py \

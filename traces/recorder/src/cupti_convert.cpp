@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <utility>
 
 namespace memtrack::recorder {
@@ -332,7 +333,12 @@ class CuptiConverter::Ordered {
 
   void event(const Timed& timed) {
     TraceEvent event = timed.event;
+    if (event.kind == TraceEvent::Kind::Free && event.address &&
+        torn_down_.erase(key(event.device, *event.address)) != 0) {
+      return;  // CUPTI's own release of what a teardown already freed: not freed twice
+    }
     if (event.kind == TraceEvent::Kind::Allocate && event.address && event.bytes) {
+      torn_down_.erase(key(event.device, *event.address));
       live_[key(event.device, *event.address)] =
           Live{*event.bytes, event.device, timed.context_id, timed.pool};
       if (timed.pool != 0) {
@@ -398,6 +404,7 @@ class CuptiConverter::Ordered {
         Pool& pool = pools_[it->second.pool];
         pool.live -= std::min(pool.live, it->second.bytes);
       }
+      torn_down_.insert(it->first);
       it = live_.erase(it);
       emit(std::move(event));
     }
@@ -414,6 +421,7 @@ class CuptiConverter::Ordered {
   std::vector<TraceEvent>& out_;
   std::map<std::uint32_t, std::uint64_t> held_;
   std::map<Key, Live> live_;
+  std::set<Key> torn_down_;  ///< freed by a teardown, in case CUPTI reports their release too
   std::map<std::uint64_t, Pool> pools_;
 };
 

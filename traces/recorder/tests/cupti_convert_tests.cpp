@@ -448,6 +448,22 @@ TEST(CuptiConvert, ATornDownContextFreesWhatItHeldAndTheNextOneGetsABaseline) {
   EXPECT_EQ(converter.counts().contexts_destroyed, 1U);
 }
 
+TEST(CuptiConvert, AReleaseRecordAfterATeardownDoesNotFreeTwice) {
+  CuptiConverter converter;
+  auto a = alloc_record(0xa000, 2_MiB, 10);
+  a.contextId = 1;
+  feed(converter, a);
+  converter.on_context_destroyed(1, 0, 20);
+  feed(converter, free_record(0xa000, 2_MiB, 21));   // CUPTI reports the implicit release too
+  feed(converter, alloc_record(0xa000, 1_MiB, 30));  // the address reused by a new context
+  feed(converter, free_record(0xa000, 1_MiB, 31));
+  EXPECT_EQ(lines_of(converter.finish("test")),
+            (std::vector<std::string>{"alloc gpu:0 2097152 t=10 addr=0xa000",
+                                      "free gpu:0 2097152 t=20 addr=0xa000 tag=teardown",
+                                      "alloc gpu:0 1048576 t=30 addr=0xa000",
+                                      "free gpu:0 1048576 t=31 addr=0xa000"}));
+}
+
 TEST(CuptiConvert, FewerRecordsThanAllocationCallsMarkTheTraceIncomplete) {
   CuptiConverter converter;
   feed(converter, alloc_record(0xa000, 64, 1));

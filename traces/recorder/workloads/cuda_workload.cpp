@@ -5,6 +5,8 @@
 // `memtrack record` makes of it.
 //
 //   memtrack_cuda_workload REPORT.json
+//   memtrack_cuda_workload --teardown    64 MiB and 32 MiB left allocated at a cudaDeviceReset,
+//                                        then a new context with 16 MiB allocated and freed
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
@@ -42,11 +44,27 @@ struct Step {
   std::size_t total{0};
 };
 
+/// What a recording of a context teardown must show: the two allocations live at the reset freed
+/// by it (tag=teardown), and everything the program allocated freed at the end.
+int teardown() {
+  if (auto s = cudaSetDevice(0); s != cudaSuccess) return fail("cudaSetDevice", s);
+  void* first = nullptr;
+  void* second = nullptr;
+  if (auto s = cudaMalloc(&first, 64U << 20U); s != cudaSuccess) return fail("cudaMalloc", s);
+  if (auto s = cudaMalloc(&second, 32U << 20U); s != cudaSuccess) return fail("cudaMalloc", s);
+  if (auto s = cudaDeviceReset(); s != cudaSuccess) return fail("cudaDeviceReset", s);
+  void* third = nullptr;  // a new primary context
+  if (auto s = cudaMalloc(&third, 16U << 20U); s != cudaSuccess) return fail("cudaMalloc", s);
+  if (auto s = cudaFree(third); s != cudaSuccess) return fail("cudaFree", s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--teardown") return teardown();
   if (argc != 2) {
-    std::fprintf(stderr, "usage: memtrack_cuda_workload REPORT.json\n");
+    std::fprintf(stderr, "usage: memtrack_cuda_workload REPORT.json | --teardown\n");
     return 2;
   }
   int count = 0;

@@ -418,9 +418,9 @@ TEST(HostileHeader, ManyGpuLinesAreRefusedQuicklyPastTheLimit) {
   auto reader = testing::reader_of(header);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   ASSERT_FALSE(reader);
-  // The magic is line 1, gpu lines 2 to 1025 are the 1024 accepted.
+  // The magic is line 1, gpu lines 2 to 257 are the 256 accepted.
   EXPECT_TRUE(contains(reader.error().to_string(),
-                       "t.trace:1026: more than 1024 gpu lines: more GPUs than a node has"))
+                       "t.trace:258: more than 256 gpu lines: more GPUs than a node has"))
       << reader.error().to_string();
   // Exactly the limit reads, with every GPU.
   std::string full = "memtrack-trace 1\n";

@@ -26,6 +26,7 @@
 #include <memtrack/error.hpp>
 #include <memtrack/gpu_config.hpp>
 #include <memtrack/result.hpp>
+#include <memtrack/sim/profile.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -42,8 +43,8 @@ inline constexpr std::string_view trace_magic = "memtrack-trace 1";
 inline constexpr std::size_t max_line_bytes = 64 * 1024;
 
 /// The most `gpu` lines (and `device` lines) a trace header may have: the GPUs of one node, as
-/// many as a node spec may name (`1024xh100-sxm`).
-inline constexpr std::size_t max_header_gpus = 1024;
+/// many as a node spec or `--gpus` may name (`sim::max_gpus_per_node`).
+inline constexpr std::size_t max_header_gpus = sim::max_gpus_per_node;
 
 /**
  * @brief A recorded device's identity and memory when the recording started: a `device` header

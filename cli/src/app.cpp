@@ -23,6 +23,13 @@ CLI::Validator whole_number() {
           "UINT"};
 }
 
+CLI::Validator not_empty() {
+  return {[](std::string& text) -> std::string {
+            return text.empty() ? "expected a value, got nothing" : std::string();
+          },
+          "TEXT"};
+}
+
 CLI::Validator gpu_count() {
   return {[](std::string& text) -> std::string {
             std::string problem = whole_number()(text);

@@ -1,12 +1,11 @@
 // memtrack budget: the budget of every device for a config given by flags.
 #include "commands.hpp"
 #include "table.hpp"
+#include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
 
 #include <nlohmann/json.hpp>
-
-#include <set>
 
 #include <string>
 #include <vector>
@@ -20,53 +19,6 @@ struct BudgetOptions {
   std::string cpu_limit = "16GiB";
   bool json = false;
 };
-
-// --gpu ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT]
-Result<GpuSpec> parse_gpu_flag(const std::string& text) {
-  const auto bad = [&](const std::string& why) {
-    return Error::parse_error("--gpu '" + text + "': " + why +
-                              " (expected ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT], "
-                              "e.g. 0:32GiB,usable=24GiB)");
-  };
-  const std::size_t colon = text.find(':');
-  if (colon == std::string::npos) return bad("no ':' between the GPU id and its total");
-  auto placement = DevicePlacement::parse("gpu:" + text.substr(0, colon));
-  if (!placement) return bad("'" + text.substr(0, colon) + "' is not a GPU id");
-  GpuSpec gpu;
-  gpu.id = placement->gpu_id();
-  std::vector<std::string> parts;
-  std::string rest = text.substr(colon + 1);
-  for (std::size_t comma; (comma = rest.find(',')) != std::string::npos;) {
-    parts.push_back(rest.substr(0, comma));
-    rest = rest.substr(comma + 1);
-  }
-  parts.push_back(rest);
-  auto total = parse_byte_size(parts.front());
-  if (!total) return bad(total.error().to_string());
-  gpu.total_bytes = *total;
-  std::set<std::string> seen;
-  for (std::size_t i = 1; i < parts.size(); ++i) {
-    const std::string& part = parts[i];
-    const std::size_t equals = part.find('=');
-    const std::string key = part.substr(0, equals);
-    const std::string value = equals == std::string::npos ? "" : part.substr(equals + 1);
-    if (!seen.insert(key).second) return bad("'" + key + "' given twice");
-    if (key == "usable") {
-      auto usable = parse_byte_size(value);
-      if (!usable) return bad(usable.error().to_string());
-      gpu.usable_bytes = *usable;
-    } else if (key == "fraction") {
-      auto fraction = Fraction::parse(value);
-      if (!fraction) return bad(fraction.error().to_string());
-      gpu.memory_fraction = *fraction;
-    } else if (key == "name") {
-      gpu.name = value;
-    } else {
-      return bad("unknown field '" + key + "'");
-    }
-  }
-  return gpu;
-}
 
 int run_budget(const BudgetOptions& options, std::ostream& out, std::ostream& err) {
   GpuConfig config;

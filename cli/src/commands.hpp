@@ -22,6 +22,9 @@ using sim::max_gpus_per_node;
 /// so `--ops -1` is refused rather than wrapped to 2^64 - 1.
 [[nodiscard]] CLI::Validator whole_number();
 
+/// A validator for options whose value may not be empty (a path, a format name).
+[[nodiscard]] CLI::Validator not_empty();
+
 /// A validator for `--gpus`: a whole number from 1 to `max_gpus_per_node`.
 [[nodiscard]] CLI::Validator gpu_count();
 

@@ -26,6 +26,7 @@ struct FitOptions {
   bool production_only = false;
   bool allow_inconsistent = false;
   std::vector<std::string> map;
+  DeviceFlags devices;
 };
 
 nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsistency>& first) {
@@ -252,7 +253,7 @@ int run_fit_ranking(const FitOptions& options, traces::Placement placement,
       << (options.files.size() == 1 ? "" : "s") << " on " << lines.size() << " profiles, placement "
       << options.placement << "; per profile its tightest device\n";
   for (const std::string& file : options.files)
-    out << "  " << file << "\n";
+    out << "  " << one_line(file) << "\n";
   out << "\n";
   Table table({"profile", ">GPUs", "device", ">budget bytes", ">needed bytes", ">needed GiB",
                ">headroom bytes", ">short by bytes", "fits"});
@@ -290,6 +291,11 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     err << "memtrack fit: " << explicit_map.error().to_string() << "\n";
     return exit_bad_input;
   }
+  if (options.profile.empty() && !options.devices.given()) {
+    err << "memtrack fit: give --profile (e.g. rtx5090, or all) or the devices (--gpu ID:TOTAL or "
+           "--gpu-budget ID:SIZE)\n";
+    return exit_bad_input;
+  }
   if (options.profile == "all" || options.profile.find(',') != std::string::npos) {
     return run_fit_ranking(options, placement, *explicit_map, out, err);
   }
@@ -306,7 +312,13 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     opened.push_back(std::move(*trace));
   }
   // The node: the profile, repeated to the most GPUs any trace uses unless --gpus says.
-  auto budgets = profile_budgets(options.profile, options.gpus, used_gpus);
+  auto given = budgets_from_flags(options.devices, options.profile);
+  if (!given) {
+    err << "memtrack fit: " << given.error().to_string() << "\n";
+    return exit_bad_input;
+  }
+  auto budgets =
+      *given ? Result<Budgets>(**given) : profile_budgets(options.profile, options.gpus, used_gpus);
   if (!budgets) {
     err << "memtrack fit: " << budgets.error().to_string() << "\n";
     return exit_bad_input;
@@ -414,7 +426,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
       << (options.files.size() == 1 ? "" : "s") << " on " << budgets->description << ", placement "
       << options.placement << "\n";
   for (std::size_t i = 0; i < opened.size(); ++i) {
-    out << "  " << options.files[i];
+    out << "  " << one_line(options.files[i]);
     if (!opened[i].imported_from.empty())
       out << " (imported from " << opened[i].imported_from << ")";
     out << "\n";
@@ -469,9 +481,9 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   }
   if (s.first_refusal) {
     const traces::Refusal& r = *s.first_refusal;
-    out << "first refused: event " << r.at.event << " (" << r.at.to_string() << "), " << r.bytes
-        << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string() << " with "
-        << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
+    out << "first refused: event " << r.at.event << " (" << one_line(r.at.to_string()) << "), "
+        << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
+        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
         << "verdict: DOES NOT FIT on " << budgets->description << "\n";
     return exit_failure;
   }
@@ -499,8 +511,8 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                   "The device profile or node to fit on (e.g. rtx5090, 2xh100-sxm); or several, "
                   "comma-separated (rtx5090,l40s,h100-sxm), or 'all' (every built-in profile): "
                   "one line each, sorted by budget, the smallest that fits named; exit 0 only "
-                  "when every one fits")
-      ->required();
+                  "when every one fits");
+  add_device_flags(*fit, options->devices);
   fit->add_option("--gpus", options->gpus,
                   "With a single-GPU profile: how many GPUs (default: as many as the traces "
                   "use)")

@@ -60,8 +60,10 @@ void add_import_command(CLI::App& app, Command& chosen) {
       ->add_option("-o,--output", options->out,
                    "The trace to write (- for standard output; .zst or .gz compresses)")
       ->required();
-  command->add_option("--from", options->from,
-                      "The input format: pytorch, kineto, rmm or nsight (default: detected)");
+  command
+      ->add_option("--from", options->from,
+                   "The input format: pytorch, kineto, rmm or nsight (default: detected)")
+      ->check(not_empty());
   command
       ->add_option("--device", options->device,
                    "RMM: the GPU id (default: from a .devN in the file name, else 0)")

@@ -4,6 +4,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "table.hpp"
+#include "terminal.hpp"
 #include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
@@ -23,6 +24,7 @@ struct ReplayOptions {
   std::optional<std::uint32_t> gpus;
   bool production_only = false;
   bool allow_inconsistent = false;
+  DeviceFlags devices;
 };
 
 void print_devices(std::ostream& out, const MemoryTracker& tracker,
@@ -94,7 +96,9 @@ int replay_scenario(const std::string& file, std::ostream& out, std::ostream& er
 
 int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::ostream& err) {
   if (!options.states.empty()) {
-    if (auto ok = traces::refuse_output_over_input(options.states, {options.file}); !ok) {
+    std::vector<std::filesystem::path> inputs = profile_files(options.profile);
+    inputs.emplace_back(options.file);
+    if (auto ok = traces::refuse_output_over_input(options.states, inputs); !ok) {
       err << "memtrack replay: --states: " << ok.error().to_string() << "\n";
       return exit_bad_input;
     }
@@ -121,7 +125,7 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
     return exit_bad_input;
   }
   traces::TraceReader& reader = opened->reader;
-  auto budgets = choose_budgets(*opened, options.profile, options.gpus);
+  auto budgets = choose_budgets(*opened, options.profile, options.gpus, options.devices);
   if (!budgets) {
     err << "memtrack replay: " << budgets.error().to_string() << "\n";
     return exit_bad_input;
@@ -181,7 +185,7 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
 
   traces::ReplaySummary s = replayer->summary();
   locate_positions({&*opened}, s);
-  out << "memtrack replay: " << options.file;
+  out << "memtrack replay: " << one_line(options.file);
   if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
   out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
       << "\n";
@@ -249,9 +253,11 @@ void add_replay_command(CLI::App& app, Command& chosen) {
       "tracker and the reference model in lockstep, byte for byte, verifying the recording's own "
       "checkpoints. Exit 0 all agree, 1 a divergence or failed checkpoint, 2 bad input.");
   replay->add_option("file", options->file, "The recording to replay")->required();
-  replay->add_option("--states", options->states,
-                     "Write the full state after every operation as JSON Lines to this file (- for "
-                     "standard output; .zst or .gz compresses)");
+  replay
+      ->add_option("--states", options->states,
+                   "Write the full state after every operation as JSON Lines to this file (- for "
+                   "standard output; .zst or .gz compresses)")
+      ->check(not_empty());
   replay->add_option("--profile", options->profile,
                      "Replay against this device profile's budgets instead of the recorded ones "
                      "(a name, a node such as 2xrtx5090, or a .profile file)");
@@ -260,6 +266,7 @@ void add_replay_command(CLI::App& app, Command& chosen) {
                    "With a single-GPU profile: how many GPUs (default: as many as the trace "
                    "declares)")
       ->check(gpu_count());
+  add_device_flags(*replay, options->devices);
   replay->add_flag("--allow-inconsistent", options->allow_inconsistent,
                    "Accept a recording that frees what it never allocated (double frees, frees "
                    "of unknown addresses): counted, left unapplied, and exit 0");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <sstream>
 #include <unordered_map>
 
 namespace memtrack::cli::report {
@@ -175,7 +176,7 @@ struct Live {
 Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
   auto trace = open_trace(options.file);
   if (!trace) return trace.error();
-  auto budgets = choose_budgets(*trace, options.profile, options.gpus);
+  auto budgets = choose_budgets(*trace, options.profile, options.gpus, options.devices);
   if (!budgets) return budgets.error();
   return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
 }
@@ -273,6 +274,13 @@ Result<Report> build_report(const ReportOptions& options) {
                            grouped(r.available) + " bytes available";
   }
   if (summary.failure) report.failure = summary.failure->to_string();
+  {
+    traces::ReplaySummary located = summary;
+    locate_positions({&trace}, located);
+    std::ostringstream lines;
+    print_inconsistencies(lines, located, false);
+    report.inconsistencies = lines.str();
+  }
   const MemoryTracker& tracker = replayer->tracker();
   const std::vector<DeviceFit> fits = fit_summary(*replayer);
   for (DeviceState& state : states) {

@@ -1,6 +1,8 @@
 // memtrack report: a trace replayed into a self-contained HTML (or SVG) picture per device.
 #pragma once
 
+#include "trace_support.hpp"
+
 #include <memtrack/device_placement.hpp>
 #include <memtrack/result.hpp>
 
@@ -127,6 +129,9 @@ struct Report {
   std::uint64_t cpu_fallback_bytes{0};
   std::string first_refusal;  ///< empty when nothing was refused
   std::string failure;        ///< empty when the replay agreed throughout
+  /// The recording's inconsistencies and operations that landed nowhere, one line each (as
+  /// `memtrack fit` prints them); a report with any says no FITS.
+  std::string inconsistencies;
   std::uint64_t events_per_column{1};
   std::vector<DeviceReport> devices;
 };
@@ -138,6 +143,7 @@ struct ReportOptions {
   std::size_t columns{1200};
   std::size_t largest{20};
   std::size_t max_markers{5000};  ///< refusal markers drawn one by one per device, then merged
+  DeviceFlags devices;            ///< `--gpu`/`--gpu-budget`/... instead of a profile
 };
 
 /// Replays the trace (twice: the series, then what was alive at each device's peak).

@@ -17,7 +17,9 @@ struct ReportCommandOptions {
 };
 
 int run_report(const ReportCommandOptions& options, std::ostream& standard_out, std::ostream& err) {
-  if (auto ok = traces::refuse_output_over_input(options.output, {options.report.file}); !ok) {
+  std::vector<std::filesystem::path> inputs = profile_files(options.report.profile);
+  inputs.emplace_back(options.report.file);
+  if (auto ok = traces::refuse_output_over_input(options.output, inputs); !ok) {
     err << "memtrack report: " << ok.error().to_string() << "\n";
     return exit_bad_input;
   }
@@ -64,6 +66,7 @@ int run_report(const ReportCommandOptions& options, std::ostream& standard_out, 
         << d.refused << "\n";
   }
   if (!built->failure.empty()) out << "  the replay failed: " << built->failure << "\n";
+  if (!built->inconsistencies.empty()) out << built->inconsistencies;
   return exit_ok;
 }
 
@@ -95,9 +98,12 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("--gpus", options->report.gpus,
                    "With a single-GPU profile: how many GPUs (default: as the trace declares)")
       ->check(gpu_count());
-  command->add_option("--format", options->format,
-                      "html (default) or svg: the charts alone, one standalone SVG for CI "
-                      "summaries (default: svg when the output ends in .svg)");
+  add_device_flags(*command, options->report.devices);
+  command
+      ->add_option("--format", options->format,
+                   "html (default) or svg: the charts alone, one standalone SVG for CI "
+                   "summaries (default: svg when the output ends in .svg)")
+      ->check(not_empty());
   command
       ->add_option("--columns", options->report.columns,
                    "Pixel columns of each chart (default 1200)")

@@ -337,6 +337,10 @@ std::string verdict(const Report& report) {
     return "<p class=\"verdict-fails\" id=\"verdict\">REPLAY FAILED: " + esc(report.failure) +
            "</p>";
   }
+  if (!report.inconsistencies.empty()) {
+    return "<p class=\"verdict-fails\" id=\"verdict\">NOT FITTED: " + esc(report.inconsistencies) +
+           "</p>";
+  }
   if (report.refused != 0) {
     return "<p class=\"verdict-fails\" id=\"verdict\">DOES NOT FIT on " + esc(report.budgets) +
            "</p>";

@@ -1,8 +1,10 @@
 // memtrack sim: a workload on a node, production tracker and reference model in lockstep.
+#include "app.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
+#include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
@@ -58,7 +60,8 @@ Result<Shard> resolve_shard(const std::string& flag) {
     // A scheduler may give the index alone (count 0: unknown); --shard must give both, n >= 1.
     const auto count = count_text.empty() && from != "--shard" ? std::optional<std::uint64_t>(0)
                                                                : parse_u64(count_text);
-    if (!index || !count || (from == "--shard" && *count == 0) ||
+    // A count given is at least 1 (only a scheduler's missing count reads as unknown, 0).
+    if (!index || !count || (!count_text.empty() && *count == 0) ||
         (*count != 0 && *index >= *count)) {
       return Error::parse_error(from + ": '" + std::string(index_text) + "/" +
                                 std::string(count_text) +
@@ -102,7 +105,20 @@ std::string reproduce_command(const SimOptions& options, std::uint64_t seed,
   return command.str();
 }
 
-int run_sim(const SimOptions& options, std::ostream& out, std::ostream& err) {
+int run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream& err) {
+  // With --record -, the trace is standard output and the summary goes to standard error.
+  std::ostream& out = options.record == "-" ? err : standard_out;
+  if (options.operations == 0) {
+    err << "memtrack sim: --ops 0: expected at least 1 operation\n";
+    return exit_bad_input;
+  }
+  if (!options.record.empty()) {
+    if (auto ok = traces::refuse_output_over_input(options.record, profile_files(options.profile));
+        !ok) {
+      err << "memtrack sim: --record: " << ok.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+  }
   std::optional<std::uint64_t> cpu_limit;
   if (!options.cpu_limit.empty()) {
     auto parsed = parse_byte_size(options.cpu_limit);
@@ -273,7 +289,8 @@ void add_sim_command(CLI::App& app, Command& chosen) {
          "(boundary sizes), ramp (fill until refused), serving (one model set loaded once, then "
          "serving batches)")
       ->capture_default_str();
-  sim->add_option("--ops", options->operations, "Operations to run (ramp may finish sooner)")
+  sim->add_option("--ops", options->operations,
+                  "Operations to run, at least 1 (ramp may finish sooner)")
       ->capture_default_str()
       ->check(whole_number());
   sim->add_option("--seed", options->seed, "Seed; the same seed gives the same run everywhere")
@@ -290,10 +307,13 @@ void add_sim_command(CLI::App& app, Command& chosen) {
           },
           "SIZE"));
   sim->add_option("--out", options->out_dir, "Folder for a divergence's minimal scenario file")
+      ->check(not_empty())
       ->capture_default_str();
   sim->add_option("--record", options->record,
                   "Record every operation of the production tracker to this trace (.zst "
-                  "compresses); replay it with 'memtrack replay', fit it with 'memtrack fit'");
+                  "compresses; - for standard output); replay it with 'memtrack replay', fit it "
+                  "with 'memtrack fit'")
+      ->check(not_empty());
   sim->add_flag("--production-only", options->production_only,
                 "Run the production tracker alone (no reference model), to measure its speed");
   sim->add_flag("--no-progress", options->no_progress, "No progress bar on stderr");

@@ -96,6 +96,20 @@ std::size_t escape_into(std::string& out, std::string_view text, bool more) {
 
 }  // namespace
 
+std::string one_line(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      escape_byte(out, byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string escape_for_terminal(std::string_view text) {
   std::string out;
   out.reserve(text.size());

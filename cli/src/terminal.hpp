@@ -19,6 +19,13 @@ namespace memtrack::cli {
  */
 [[nodiscard]] std::string escape_for_terminal(std::string_view text);
 
+/**
+ * @brief A name from the command line or a recording (a file name), fit for one line: every C0
+ * control, newline, carriage return and tab included, as `\xNN` (then the stream's escaping
+ * applies), so a file named `x\nverdict: FITS` cannot forge a line of output.
+ */
+[[nodiscard]] std::string one_line(std::string_view name);
+
 /// An output stream that escapes what passes through it (see `escape_for_terminal`) into
 /// another stream; a UTF-8 sequence split across writes is kept whole.
 class EscapingStream final : public std::ostream {

@@ -1,10 +1,60 @@
 #include "trace_support.hpp"
 
+#include "terminal.hpp"
+
+#include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
 
 #include <algorithm>
+#include <set>
 
 namespace memtrack::cli {
+
+Result<GpuSpec> parse_gpu_flag(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return Error::parse_error("--gpu '" + text + "': " + why +
+                              " (expected ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT], "
+                              "e.g. 0:32GiB,usable=24GiB)");
+  };
+  const std::size_t colon = text.find(':');
+  if (colon == std::string::npos) return bad("no ':' between the GPU id and its total");
+  auto placement = DevicePlacement::parse("gpu:" + text.substr(0, colon));
+  if (!placement) return bad("'" + text.substr(0, colon) + "' is not a GPU id");
+  GpuSpec gpu;
+  gpu.id = placement->gpu_id();
+  std::vector<std::string> parts;
+  std::string rest = text.substr(colon + 1);
+  for (std::size_t comma; (comma = rest.find(',')) != std::string::npos;) {
+    parts.push_back(rest.substr(0, comma));
+    rest = rest.substr(comma + 1);
+  }
+  parts.push_back(rest);
+  auto total = parse_byte_size(parts.front());
+  if (!total) return bad(total.error().to_string());
+  gpu.total_bytes = *total;
+  std::set<std::string> seen;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    const std::size_t equals = part.find('=');
+    const std::string key = part.substr(0, equals);
+    const std::string value = equals == std::string::npos ? "" : part.substr(equals + 1);
+    if (!seen.insert(key).second) return bad("'" + key + "' given twice");
+    if (key == "usable") {
+      auto usable = parse_byte_size(value);
+      if (!usable) return bad(usable.error().to_string());
+      gpu.usable_bytes = *usable;
+    } else if (key == "fraction") {
+      auto fraction = Fraction::parse(value);
+      if (!fraction) return bad(fraction.error().to_string());
+      gpu.memory_fraction = *fraction;
+    } else if (key == "name") {
+      gpu.name = value;
+    } else {
+      return bad("unknown field '" + key + "'");
+    }
+  }
+  return gpu;
+}
 
 Result<OpenedTrace> open_trace(const std::string& path) {
   // Peek at the start to tell a canonical trace from a recording to import.
@@ -49,7 +99,10 @@ Result<OpenedTrace> open_trace(const std::string& path) {
 }
 
 Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& profile,
-                               std::optional<std::uint32_t> gpus) {
+                               std::optional<std::uint32_t> gpus, const DeviceFlags& flags) {
+  auto given = budgets_from_flags(flags, profile);
+  if (!given) return given.error();
+  if (*given) return **given;
   const traces::TraceHeader& header = trace.reader.header();
   if (profile.empty()) {
     if (header.config) return Budgets{*header.config, "the recording's own devices", true};
@@ -69,6 +122,79 @@ Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& prof
     return Budgets{config, "no budget: measuring only (give --profile to fit a device)", true};
   }
   return profile_budgets(profile, gpus, trace.used_gpus.size());
+}
+
+bool DeviceFlags::given() const {
+  return !gpus.empty() || !gpu_budgets.empty() || !fraction.empty() || !cpu_limit.empty();
+}
+
+Result<std::optional<Budgets>> budgets_from_flags(const DeviceFlags& flags,
+                                                  const std::string& profile) {
+  if (!flags.given()) return std::optional<Budgets>{};
+  if (!profile.empty()) {
+    return Error::parse_error(
+        "--profile and --gpu/--gpu-budget/--fraction/--cpu-limit both name the devices: give one");
+  }
+  if (flags.gpus.empty() && flags.gpu_budgets.empty()) {
+    return Error::parse_error(
+        "--fraction or --cpu-limit without a GPU: give --gpu ID:TOTAL or --gpu-budget ID:SIZE");
+  }
+  GpuConfig config;
+  std::string description;
+  for (const std::string& flag : flags.gpus) {
+    auto gpu = parse_gpu_flag(flag);
+    if (!gpu) return gpu.error();
+    config.gpus.push_back(*gpu);
+  }
+  for (const std::string& flag : flags.gpu_budgets) {
+    // ID:SIZE: that GPU's limit is exactly SIZE (a total of SIZE at fraction 1).
+    const std::size_t colon = flag.find(':');
+    auto id = colon == std::string::npos ? Result<DevicePlacement>(Error::parse_error("no ':'"))
+                                         : DevicePlacement::parse("gpu:" + flag.substr(0, colon));
+    auto size = colon == std::string::npos ? Result<std::uint64_t>(Error::parse_error("no ':'"))
+                                           : parse_byte_size(flag.substr(colon + 1));
+    if (!id || !id->is_gpu() || !size) {
+      return Error::parse_error("--gpu-budget '" + flag +
+                                "': expected ID:SIZE, e.g. 0:20GiB (that GPU's budget, exactly)");
+    }
+    GpuSpec gpu;
+    gpu.id = id->gpu_id();
+    gpu.total_bytes = *size;
+    gpu.memory_fraction = Fraction::of(1, 1).value();
+    config.gpus.push_back(gpu);
+  }
+  if (!flags.fraction.empty()) {
+    auto fraction = Fraction::parse(flags.fraction);
+    if (!fraction) return Error::parse_error("--fraction: " + fraction.error().detail);
+    config.memory_fraction = *fraction;
+  }
+  if (!flags.cpu_limit.empty()) {
+    auto cpu = parse_byte_size(flags.cpu_limit);
+    if (!cpu) return Error::parse_error("--cpu-limit: " + cpu.error().detail);
+    config.cpu_memory_limit = *cpu;
+  }
+  if (config.gpus.size() > sim::max_gpus_per_node) {
+    return Error::parse_error("more than " + std::to_string(sim::max_gpus_per_node) +
+                              " GPUs in one node");
+  }
+  if (auto valid = validate(config); !valid) return valid.error();
+  return std::optional<Budgets>(Budgets{config,
+                                        "the devices given (" + std::to_string(config.gpus.size()) +
+                                            " GPU" + (config.gpus.size() == 1 ? "" : "s") + ")",
+                                        false});
+}
+
+void add_device_flags(CLI::App& command, DeviceFlags& flags) {
+  command.add_option("--gpu", flags.gpus,
+                     "Instead of --profile: a GPU as `memtrack budget` takes it, "
+                     "ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT] (repeat per GPU)");
+  command.add_option("--gpu-budget", flags.gpu_budgets,
+                     "Instead of --profile: a GPU whose budget is exactly SIZE, ID:SIZE (e.g. "
+                     "0:20GiB, as vLLM's kv_cache_memory_bytes or TensorRT-LLM's "
+                     "max_gpu_total_bytes give it; repeat per GPU)");
+  command.add_option("--fraction", flags.fraction,
+                     "With --gpu: the share of each GPU's total (default 0.9; 90% and 9/10 too)");
+  command.add_option("--cpu-limit", flags.cpu_limit, "With --gpu: the CPU's limit (default 16GiB)");
 }
 
 Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::uint32_t> gpus,
@@ -112,6 +238,27 @@ std::vector<DeviceFit> fit_summary(const traces::Replayer& replayer) {
   return devices;
 }
 
+std::vector<std::filesystem::path> profile_files(const std::string& spec) {
+  std::vector<std::filesystem::path> files;
+  std::string_view rest = spec;
+  while (!rest.empty()) {
+    const std::size_t plus = rest.find('+');
+    std::string_view part = rest.substr(0, plus);
+    rest = plus == std::string_view::npos ? std::string_view{} : rest.substr(plus + 1);
+    const std::size_t x = part.find('x');
+    if (x != std::string_view::npos &&
+        part.substr(0, x).find_first_not_of("0123456789") == std::string_view::npos) {
+      part.remove_prefix(x + 1);
+    }
+    std::error_code ec;
+    if (part.empty()) continue;
+    if (std::filesystem::exists(std::filesystem::path(part), ec)) files.emplace_back(part);
+    const auto builtin = sim::profiles_dir() / (std::string(part) + ".profile");
+    if (std::filesystem::exists(builtin, ec)) files.push_back(builtin);
+  }
+  return files;
+}
+
 void locate_positions(const std::vector<const OpenedTrace*>& traces,
                       traces::ReplaySummary& summary) {
   const auto locate = [&traces](traces::TracePosition& at) {
@@ -137,13 +284,13 @@ void print_inconsistencies(std::ostream& out, const traces::ReplaySummary& summa
     out << "inconsistent recording: " << summary.inconsistencies
         << " frees of memory it never allocated or had already freed, not applied"
         << (allowed ? " (allowed by --allow-inconsistent)" : "") << "; first at event "
-        << first.at.event << " (" << first.at.to_string() << "): " << first.what << "\n";
+        << first.at.event << " (" << one_line(first.at.to_string()) << "): " << first.what << "\n";
   }
   if (summary.unlanded != 0) {
     const traces::Inconsistency& first = *summary.first_unlanded;
     out << "not replayed whole: " << summary.unlanded
         << " operations landed on no device; first at event " << first.at.event << " ("
-        << first.at.to_string() << "): " << first.what << "\n";
+        << one_line(first.at.to_string()) << "): " << first.what << "\n";
   }
 }
 

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <memtrack/traces/importers.hpp>
+
+#include <CLI/CLI.hpp>
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -44,6 +47,10 @@ struct DeviceFit {
  */
 [[nodiscard]] std::vector<DeviceFit> fit_summary(const traces::Replayer& replayer);
 
+/// @return the files a node spec reads: its parts that are paths, and the built-in profiles'
+/// files it names (an output must never replace one)
+std::vector<std::filesystem::path> profile_files(const std::string& spec);
+
 /**
  * @brief Points the summary's positions (first refusal, first inconsistency, first operation
  * that landed nowhere, failure) into the user's own files where the traces were imported.
@@ -64,13 +71,35 @@ struct Budgets {
   bool recorded{true};      ///< whether these are the recording's own budgets
 };
 
+/// Devices given by flags instead of a profile (`fit`, `replay`, `report`).
+struct DeviceFlags {
+  std::vector<std::string> gpus;         ///< `--gpu ID:TOTAL[,usable=..][,fraction=..][,name=..]`
+  std::vector<std::string> gpu_budgets;  ///< `--gpu-budget ID:SIZE`: that GPU's limit, exactly
+  std::string fraction;                  ///< `--fraction`
+  std::string cpu_limit;                 ///< `--cpu-limit`
+  [[nodiscard]] bool given() const;
+};
+
+/// Adds `--gpu`, `--gpu-budget`, `--fraction` and `--cpu-limit` to a command.
+void add_device_flags(CLI::App& command, DeviceFlags& flags);
+
+/**
+ * @brief The budgets the device flags give, or nothing when none was given.
+ * @return a `ParseError` for a malformed flag, or flags given beside a profile
+ */
+Result<std::optional<Budgets>> budgets_from_flags(const DeviceFlags& flags,
+                                                  const std::string& profile);
+
+/// Parses `--gpu ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT]` (as `memtrack budget` takes it).
+Result<GpuSpec> parse_gpu_flag(const std::string& text);
+
 /**
  * @brief The recording's own devices; `profile` (repeated to `gpus`, by default to as many GPUs
  * as the trace uses); or, when the recording declares none and no profile is given, no budget
  * (each device it uses unlimited: measuring only).
  */
 Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& profile,
-                               std::optional<std::uint32_t> gpus);
+                               std::optional<std::uint32_t> gpus, const DeviceFlags& flags = {});
 
 /**
  * @brief A profile's budgets: `profile` repeated to `gpus`, or by default to `declared_gpus`

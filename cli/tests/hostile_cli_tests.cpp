@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -92,19 +94,55 @@ std::string kineto(std::uint64_t second_bytes = 200) {
 
 // ---- outputs ----
 
+/// Reads a FIFO while a command writes it: the read end is open before the command starts (a
+/// writer that finds no reader is refused), and reading goes on until the command has returned
+/// and the FIFO is drained.
+class FifoReader {
+ public:
+  explicit FifoReader(const std::string& fifo)
+      : fd_(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK)), thread_([this] { drain(); }) {}
+  FifoReader(const FifoReader&) = delete;
+  FifoReader& operator=(const FifoReader&) = delete;
+  ~FifoReader() { finish(); }
+  /// @return everything read, once the writer is done
+  std::string finish() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return received_;
+  }
+
+ private:
+  void drain() {
+    char buffer[65536];
+    for (;;) {
+      const ssize_t got = ::read(fd_, buffer, sizeof buffer);
+      if (got > 0) {
+        received_.append(buffer, static_cast<std::size_t>(got));
+        continue;
+      }
+      if (done_) return;  // the command returned and nothing is left
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  int fd_;
+  std::atomic<bool> done_{false};
+  std::string received_;
+  std::thread thread_;
+};
+
 TEST_F(HostileCli, AFifoOutputIsWrittenInPlaceNeverRenamedOver) {
   const std::string in = write("k.json", kineto());
   const std::string fifo = path("out.fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  std::string received;
-  std::thread reader([&] {
-    std::ifstream stream(fifo, std::ios::binary);
-    std::ostringstream text;
-    text << stream.rdbuf();
-    received = text.str();
-  });
+  // Without a reader, a FIFO is refused at once (never waited on forever).
+  const CliRun alone = memtrack({"import", in, "-o", fifo});
+  EXPECT_EQ(alone.code, 2);
+  EXPECT_NE(alone.err.find("a FIFO with no reader"), std::string::npos) << alone.err;
+  FifoReader reader(fifo);
   const CliRun run = memtrack({"import", in, "-o", fifo});
-  reader.join();
+  const std::string received = reader.finish();
   EXPECT_EQ(run.code, 0) << run.err;
   struct stat st {};
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
@@ -120,15 +158,9 @@ TEST_F(HostileCli, ALinkToADeviceIsWrittenThroughNotReplaced) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::string link = path("stdout-like");
   fs::create_symlink(fifo, link);
-  std::string received;
-  std::thread reader([&] {
-    std::ifstream stream(fifo, std::ios::binary);
-    std::ostringstream text;
-    text << stream.rdbuf();
-    received = text.str();
-  });
+  FifoReader reader(fifo);
   const CliRun run = memtrack({"report", in, "-o", link, "--format", "svg"});
-  reader.join();
+  const std::string received = reader.finish();
   EXPECT_EQ(run.code, 0) << run.err;
   EXPECT_TRUE(fs::is_symlink(link));
   EXPECT_NE(received.find("<svg"), std::string::npos);
@@ -182,7 +214,10 @@ TEST_F(HostileCli, CompressedOutputExtensionsAreHonouredOrRefused) {
   ASSERT_EQ(zst.code, 0) << zst.err;
   EXPECT_EQ(read(path("k.trace.zst")).substr(0, 4), std::string("\x28\xB5\x2F\xFD", 4));
 
-  for (const char* refused : {"k.trace.xz", "k.trace.bz2", "k.trace.lz4"}) {
+  const CliRun upper = memtrack({"import", in, "-o", path("K.TRACE.GZ")});
+  ASSERT_EQ(upper.code, 0) << upper.err;
+  EXPECT_EQ(static_cast<unsigned char>(read(path("K.TRACE.GZ"))[0]), 0x1F);  // case-blind
+  for (const char* refused : {"k.trace.xz", "k.trace.bz2", "k.trace.lz4", "k.trace.Z"}) {
     const CliRun run = memtrack({"import", in, "-o", path(refused)});
     EXPECT_EQ(run.code, 2) << refused;
     EXPECT_NE(run.err.find("cannot write"), std::string::npos) << run.err;
@@ -489,6 +524,112 @@ TEST_F(HostileCli, FitOnSeveralProfilesRanksThemByBudgetAndNamesTheSmallestThatF
   const CliRun bad = memtrack({"fit", trace, "--profile", "rtx5090,,h200"});
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("empty name"), std::string::npos) << bad.err;
+}
+
+TEST_F(HostileCli, BudgetsCanBeGivenInBytesInsteadOfAProfile) {
+  const std::string trace = write("need20.trace",
+                                  "memtrack-trace 1\nsource unit test\nevents\n"
+                                  "alloc gpu:0 12GiB addr=0x1\nalloc gpu:0 8GiB addr=0x2\n"
+                                  "end 2\n");
+  const CliRun exact = memtrack({"fit", trace, "--gpu-budget", "0:20GiB", "--json"});
+  EXPECT_EQ(exact.code, 0) << exact.out << exact.err;
+  const auto e = nlohmann::json::parse(exact.out);
+  EXPECT_EQ(e["devices"][0]["budget_bytes"], std::uint64_t{20} << 30U);
+  EXPECT_EQ(e["devices"][0]["headroom_bytes"], 0);
+
+  const CliRun short_by = memtrack({"fit", trace, "--gpu-budget", "0:19GiB", "--json"});
+  EXPECT_EQ(short_by.code, 1);
+  EXPECT_EQ(nlohmann::json::parse(short_by.out)["devices"][0]["shortfall_bytes"],
+            std::uint64_t{1} << 30U);
+
+  // As `memtrack budget` takes them: 32 GiB at 9/10 is floor(34359738368 x 0.9) = 30923764531.
+  const CliRun total = memtrack(
+      {"fit", trace, "--gpu", "0:32GiB", "--fraction", "9/10", "--cpu-limit", "1GiB", "--json"});
+  EXPECT_EQ(total.code, 0) << total.out << total.err;
+  const auto t = nlohmann::json::parse(total.out);
+  EXPECT_EQ(t["devices"][0]["budget_bytes"], 30923764531ULL);
+  EXPECT_EQ(t["devices"][1]["budget_bytes"], std::uint64_t{1} << 30U);
+
+  const CliRun replay = memtrack({"replay", trace, "--gpu-budget", "0:19GiB"});
+  EXPECT_EQ(replay.code, 0) << replay.out << replay.err;  // other budgets: a refusal, not a failure
+  EXPECT_NE(replay.out.find("1 refused"), std::string::npos) << replay.out;
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"fit", trace, "--profile", "rtx5090", "--gpu-budget", "0:1GiB"},
+        std::vector<std::string>{"fit", trace, "--gpu-budget", "0"},
+        std::vector<std::string>{"fit", trace, "--fraction", "0.5"},
+        std::vector<std::string>{"fit", trace}}) {
+    const CliRun run = memtrack(bad);
+    EXPECT_EQ(run.code, 2) << bad.back() << "\n" << run.out;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  }
+}
+
+TEST_F(HostileCli, AProfileFileIsAnInputNoOutputMayReplace) {
+  const std::string profile =
+      write("my.profile",
+            "name = mine\ndisplay_name = a test device\ncuda_total_bytes = 1073741824 | measured | "
+            "this test\nmemory_fraction = 1 | measured | this test\n");
+  const std::string before = read(profile);
+  const std::string trace = write("a.trace", std::string(node) + "alloc gpu:0 1\nend 1\n");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"sim", "--profile", profile, "--ops", "10", "--record", profile},
+        std::vector<std::string>{"sim", "--profile", profile + "+rtx5090", "--ops", "10",
+                                 "--record", profile},
+        std::vector<std::string>{"replay", trace, "--profile", profile, "--states", profile},
+        std::vector<std::string>{"report", trace, "--profile", profile, "-o", profile}}) {
+    const CliRun run = memtrack(args);
+    EXPECT_EQ(run.code, 2) << args[0] << "\n" << run.out;
+    EXPECT_NE(run.err.find("is the same file as the input"), std::string::npos) << run.err;
+    EXPECT_EQ(read(profile), before);
+  }
+}
+
+TEST_F(HostileCli, EmptyAndZeroArgumentsAreRefused) {
+  const std::string trace = write("a.trace", std::string(node) + "alloc gpu:0 1\nend 1\n");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"sim", "--ops", "0"},
+        std::vector<std::string>{"sim", "--ops", "10", "--record", ""},
+        std::vector<std::string>{"sim", "--ops", "10", "--out", ""},
+        std::vector<std::string>{"replay", trace, "--states", ""},
+        std::vector<std::string>{"import", trace, "--from", "", "-o", path("x.trace")},
+        std::vector<std::string>{"report", trace, "--format", "", "-o", path("r.html")}}) {
+    const CliRun run = memtrack(args);
+    EXPECT_EQ(run.code, 2) << args[0] << " " << args[1] << "\n" << run.out;
+  }
+  ::setenv("GTEST_SHARD_INDEX", "0", 1);
+  ::setenv("GTEST_TOTAL_SHARDS", "0", 1);
+  const CliRun shard = memtrack({"sim", "--ops", "10", "--no-progress"});
+  ::unsetenv("GTEST_SHARD_INDEX");
+  ::unsetenv("GTEST_TOTAL_SHARDS");
+  EXPECT_EQ(shard.code, 2) << shard.out;
+  EXPECT_FALSE(fs::exists(path("r.html")));
+  EXPECT_FALSE(fs::exists(path("x.trace")));
+}
+
+TEST_F(HostileCli, AFileNameCannotForgeALineOfOutput) {
+  const std::string name = path("x\nverdict: FITS on profile rtx5090 (1 GPU)\n.trace");
+  std::ofstream(name, std::ios::binary) << node << "alloc gpu:0 1 addr=0x1\nfree gpu:0 addr=0x1\n"
+                                        << "free gpu:0 addr=0x1\nend 3\n";
+  const CliRun run = memtrack({"fit", name, "--profile", "rtx5090"});
+  EXPECT_EQ(run.code, 1) << run.out;  // the double free
+  std::istringstream lines(run.out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_FALSE(line.starts_with("verdict: FITS")) << run.out;
+  EXPECT_NE(run.out.find("x\\x0averdict"), std::string::npos) << run.out;
+}
+
+TEST_F(HostileCli, AReportOfAnInconsistentRecordingDoesNotSayFits) {
+  const std::string trace = write("double.trace", std::string(node) +
+                                                      "alloc gpu:0 100 addr=0x10\n"
+                                                      "free gpu:0 addr=0x10\n"
+                                                      "free gpu:0 100 addr=0x10\nend 3\n");
+  const CliRun run = memtrack({"report", trace, "-o", path("r.html")});
+  EXPECT_EQ(run.code, 0) << run.err;
+  const std::string html = read(path("r.html"));
+  EXPECT_EQ(html.find(">FITS on"), std::string::npos);
+  EXPECT_NE(html.find("NOT FITTED: inconsistent recording"), std::string::npos);
+  EXPECT_NE(run.out.find("inconsistent recording: 1 "), std::string::npos) << run.out;
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // standard output for `-`. `.zst` and `.gz` compress; other compressed extensions are refused.
 #include <memtrack/traces/io.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -21,18 +23,53 @@ namespace {
 
 std::filesystem::path temporary_for(const std::filesystem::path& path) {
   std::random_device random;
-  std::string name = path.filename().string() + ".tmp-" + std::to_string(random() % 1000000U);
+  // 64 random bits: a name nobody can plant a link at in advance (and the file is created
+  // exclusively, without following links, whatever its name).
+  const std::uint64_t bits = (std::uint64_t{random()} << 32U) | random();
+  std::string name = path.filename().string() + ".tmp-" + std::to_string(bits);
   return path.parent_path() / name;
 }
 
 /// Extensions of compressed formats memtrack does not write: refused rather than written plain.
-constexpr std::array<std::string_view, 9> unwritable_compression{
-    ".bz2", ".xz", ".lz4", ".lzma", ".zip", ".7z", ".br", ".zstd", ".tgz"};
+constexpr std::array<std::string_view, 14> unwritable_compression{
+    ".bz2",  ".xz",  ".lz4", ".lzma", ".zip", ".7z",  ".br",
+    ".zstd", ".tgz", ".z",   ".sz",   ".lz",  ".lzo", ".zz"};
+
+std::string lowercase(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+/**
+ * @brief Creates a new temporary beside `target`, exclusively: never through a link someone
+ * planted at its name, never over an existing file.
+ * @return the open file and its name, or a null file (errno says why)
+ */
+std::pair<std::FILE*, std::filesystem::path> create_temporary(const std::filesystem::path& target) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::filesystem::path name = temporary_for(target);
+    const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      std::FILE* file = ::fdopen(fd, "wb");
+      if (file == nullptr) {
+        ::close(fd);
+        ::unlink(name.c_str());
+        return {nullptr, {}};
+      }
+      return {file, std::move(name)};
+    }
+    if (errno != EEXIST && errno != ELOOP) return {nullptr, {}};
+  }
+  errno = EEXIST;
+  return {nullptr, {}};
+}
 
 enum class Codec : std::uint8_t { None, Zstd, Gzip };
 
 Result<Codec> codec_for(const std::filesystem::path& path) {
-  const std::string extension = path.extension().string();
+  const std::string extension = lowercase(path.extension().string());
   if (extension == ".zst") return Codec::Zstd;
   if (extension == ".gz") return Codec::Gzip;
   for (const std::string_view refused : unwritable_compression) {
@@ -202,18 +239,28 @@ Result<AtomicOutput> AtomicOutput::create(const std::filesystem::path& path) {
     state->owns_file = false;
   } else if (destination->atomic) {
     state->target = destination->target;
-    state->temporary = temporary_for(destination->target);
-    state->file = std::fopen(state->temporary.c_str(), "wb");
-    if (state->file == nullptr) {
-      const std::string why = std::strerror(errno);
-      state->temporary.clear();  // nothing to remove
-      return Error::parse_error(path.string() +
-                                ": cannot create a temporary file beside it: " + why);
+    auto [file, temporary] = create_temporary(destination->target);
+    if (file == nullptr) {
+      return Error::parse_error(
+          path.string() + ": cannot create a temporary file beside it: " + std::strerror(errno));
     }
+    state->file = file;
+    state->temporary = std::move(temporary);
   } else {
+    // In place (a device, a FIFO): a FIFO without a reader is refused at once rather than
+    // waited on forever (opening it for writing without blocking fails with ENXIO).
     state->target = destination->target;
-    state->file = std::fopen(destination->target.c_str(), "wb");
+    const int fd = ::open(destination->target.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      return Error::parse_error(path.string() + ": cannot open for writing: " +
+                                (errno == ENXIO ? std::string("a FIFO with no reader")
+                                                : std::string(std::strerror(errno))));
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags != -1) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    state->file = ::fdopen(fd, "wb");
     if (state->file == nullptr) {
+      ::close(fd);
       return Error::parse_error(path.string() +
                                 ": cannot open for writing: " + std::strerror(errno));
     }

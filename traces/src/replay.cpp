@@ -103,6 +103,9 @@ class AddressMap {
   std::size_t size_{0};
 };
 
+/// The most freed addresses a replay remembers to tell a double free (then it starts again).
+constexpr std::size_t max_remembered_frees = std::size_t{1} << 20U;
+
 std::string hex_address(std::uint64_t address) {
   static constexpr std::string_view digits = "0123456789abcdef";
   std::string text;
@@ -379,8 +382,17 @@ Result<void> Replayer::replay(
         bool resolved = false;
         if (event.address) {
           if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
+            if (bytes && *bytes != live->bytes) {
+              inconsistent("frees " + std::to_string(*bytes) + " bytes at " +
+                           hex_address(*event.address) + ", where " + std::to_string(live->bytes) +
+                           " were allocated (the allocation's size is freed)");
+            } else if (!auto_placement && !event.device.is_auto() && device != live->device) {
+              inconsistent("frees " + hex_address(*event.address) + " on " +
+                           event.device.to_string() + ", allocated on " + live->device.to_string() +
+                           " (freed where it was allocated)");
+            }
             device = live->device;
-            if (!bytes) bytes = live->bytes;
+            bytes = live->bytes;
             live_by_address.erase(*event.address);
             ++summary.frees_by_address;
             resolved = true;
@@ -411,7 +423,9 @@ Result<void> Replayer::replay(
           } else {
             ++summary.frees_of_unseen_address;
           }
-          // Freed now (found by address or by size): a second free of it is a double free.
+          // Freed now (found by address or by size): a second free of it is a double free. The
+          // memory of freed addresses is bounded: past the limit it starts again.
+          if (freed_addresses.size() >= max_remembered_frees) freed_addresses.clear();
           freed_addresses.emplace(*event.address, reader.events_read());
         } else if (!bytes) {
           ++summary.frees_unresolved;
@@ -487,6 +501,10 @@ Result<void> Replayer::replay(
     const bool is_allocation = op.kind == sim::Operation::Kind::Allocate;
     if (is_allocation && outcome.ok) {
       if (event.address) {
+        if (live_by_address.find(*event.address) != nullptr) {
+          inconsistent("allocates at " + hex_address(*event.address) +
+                       ", where an allocation is still live (never freed)");
+        }
         live_by_address.put(*event.address, Live{op.bytes, *outcome.resolved});
         refused_addresses.erase(*event.address);
         freed_addresses.erase(*event.address);

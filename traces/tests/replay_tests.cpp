@@ -391,5 +391,22 @@ TEST(GpuMap, TheUsedGpusGoAscendingOntoTheNodesAfterExplicitEntries) {
   EXPECT_NE(map.error().detail.find("the node has no gpu:4"), std::string::npos);
 }
 
+TEST(ReplayInconsistency, AnAddressAllocatedTwiceOrFreedWithAnotherSizeIsInconsistent) {
+  const auto twice = replay_text(
+      small_node, {"alloc gpu:0 100 addr=0x10", "alloc gpu:0 50 addr=0x10"}, small_config());
+  EXPECT_EQ(twice.inconsistencies, 1U);
+  EXPECT_NE(twice.first_inconsistency->what.find("still live"), std::string::npos);
+  EXPECT_EQ(twice.high_water.at(Gpu{0}), 150U);  // both stay counted: nothing is dropped
+
+  const auto resized = replay_text(
+      small_node, {"alloc gpu:0 100 addr=0x10", "free gpu:0 40 addr=0x10", "alloc gpu:0 900"},
+      small_config());
+  EXPECT_EQ(resized.inconsistencies, 1U);
+  EXPECT_NE(resized.first_inconsistency->what.find("where 100 were allocated"), std::string::npos)
+      << resized.first_inconsistency->what;
+  EXPECT_FALSE(resized.failure);  // the allocation's 100 were freed: 900 fits in 1000
+  EXPECT_EQ(resized.refused, 0U);
+}
+
 }  // namespace
 }  // namespace memtrack::traces

@@ -204,6 +204,11 @@ sim::DeviceProfile make_profile(const ProbedDevice& device, const std::string& n
   profile.display_name = device.identity.name;
   profile.cuda_total_bytes = sim::Sourced<std::uint64_t>{
       device.cuda_total, sim::Provenance::Measured, "cudaMemGetInfo total on " + on};
+  // The total depends on the driver: the measured figure names the one it was seen under.
+  profile.cuda_total_driver =
+      device.versions.driver_release.empty()
+          ? "driver supporting CUDA " + cuda_version_text(device.versions.driver_cuda)
+          : "driver " + device.versions.driver_release;
   profile.compute_capability = sim::Sourced<std::string>{
       std::to_string(device.identity.cc_major) + "." + std::to_string(device.identity.cc_minor),
       sim::Provenance::Measured, "cudaDeviceProp major.minor on " + on};

@@ -102,6 +102,8 @@ TEST(ProbeProfile, TheWrittenProfileLoadsAndSaysMeasured) {
   EXPECT_EQ(profile->allocation_granularity_bytes->value, 2_MiB);
   EXPECT_EQ(profile->compute_capability->value, "9.0");
   EXPECT_NE(profile->cuda_total_bytes->source.find("GPU-0123"), std::string::npos);
+  // The total varies with the driver: a measured profile names the one it was seen under.
+  EXPECT_EQ(profile->cuda_total_driver, "driver 580.65.06");
 
   // and --check of that profile against the same device agrees on every field
   for (const ProfileComparison& row : compare_profile(*profile, *probed)) {

@@ -71,7 +71,29 @@ Result<SourceFormat> detect_format(std::string_view bytes, std::string_view name
                             "snapshot pickle, Kineto JSON, RMM CSV or Nsight SQLite): give --from");
 }
 
-Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+namespace {
+
+/// Passes events on and counts the operations among them (allocations, frees, baselines).
+class CountingSink final : public TraceSink {
+ public:
+  explicit CountingSink(TraceSink& next) : next_(next) {}
+  Result<void> header(const TraceHeader& header) override { return next_.header(header); }
+  Result<void> event(const TraceEvent& event) override {
+    if (event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Free ||
+        event.kind == TraceEvent::Kind::Baseline) {
+      ++operations_;
+    }
+    return next_.event(event);
+  }
+  void origin(std::uint64_t where) override { next_.origin(where); }
+  [[nodiscard]] std::uint64_t operations() const { return operations_; }
+
+ private:
+  TraceSink& next_;
+  std::uint64_t operations_{0};
+};
+
+Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
                                   std::string_view name, TraceSink& sink,
                                   const ImportOptions& options) {
   switch (format) {
@@ -90,6 +112,29 @@ Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
   return Error::parse_error(std::string(name) + ": is already a memtrack " +
                             std::string(to_string(format)) +
                             " file: nothing to import (replay or fit it directly)");
+}
+
+}  // namespace
+
+Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+                                  std::string_view name, TraceSink& sink,
+                                  const ImportOptions& options) {
+  CountingSink counting(sink);
+  auto report = run_importer(format, bytes, name, counting, options);
+  if (!report) return report;
+  // A recording that parses but holds no allocation is not what its format promises: refused
+  // rather than fitted as an empty (and so always fitting) run.
+  if (counting.operations() == 0) {
+    std::string why;
+    for (const std::string& note : report->notes)
+      why += (why.empty() ? " (" : "; ") + note;
+    if (!why.empty()) why += ")";
+    return Error::parse_error(std::string(name) + ": a " + std::string(to_string(format)) +
+                              " recording with no device allocations or frees: nothing to "
+                              "replay" +
+                              why);
+  }
+  return report;
 }
 
 Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,

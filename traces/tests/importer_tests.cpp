@@ -400,5 +400,22 @@ TEST(Import, AFailedImportWritesNothing) {
   EXPECT_EQ(files, std::vector<std::string>{"bad.csv"});
 }
 
+TEST(ImportBytes, ARecordingWithNoAllocationsIsRefusedWhateverItsFormat) {
+  MemorySink sink;
+  auto report = import_bytes(SourceFormat::Rmm, "Thread,Time,Action,Pointer,Size,Stream\n",
+                             "empty.dev0.csv", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find(
+                "empty.dev0.csv: a rmm recording with no device allocations or frees"),
+            std::string::npos)
+      << report.error().to_string();
+  // One allocation is enough.
+  MemorySink one;
+  report = import_bytes(SourceFormat::Rmm,
+                        "Thread,Time,Action,Pointer,Size,Stream\n1,10:00:00.1,allocate,0x1,64,0\n",
+                        "one.dev0.csv", one);
+  EXPECT_TRUE(report) << report.error().to_string();
+}
+
 }  // namespace
 }  // namespace memtrack::traces

@@ -632,5 +632,16 @@ TEST_F(HostileCli, AReportOfAnInconsistentRecordingDoesNotSayFits) {
   EXPECT_NE(run.out.find("inconsistent recording: 1 "), std::string::npos) << run.out;
 }
 
+TEST_F(HostileCli, ARefusalInAnRmmLogNamesItsCsvLine) {
+  // Line 3 asks for 2 GiB on a 1 GiB budget.
+  const std::string csv = write("log.dev0.csv",
+                                "Thread,Time,Action,Pointer,Size,Stream\n"
+                                "1,10:00:00.1,allocate,0x1000,1024,0x0\n"
+                                "1,10:00:00.2,allocate,0x2000,2147483648,0x0\n");
+  const CliRun run = memtrack({"fit", csv, "--gpu-budget", "0:1GiB"});
+  EXPECT_EQ(run.code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("log.dev0.csv line 3 (imported trace line"), std::string::npos) << run.out;
+}
+
 }  // namespace
 }  // namespace memtrack::cli

@@ -229,6 +229,7 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
     }
   }
   ImportReport report;
+  report.origin_unit = "line";
   TraceHeader header;
   header.source = "rmm " + file + " (gpu:" + std::to_string(device) +
                   "; the log does not record device totals: replay with --profile)";
@@ -299,6 +300,7 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
     }
     event.stream = *stream;
     ++report.events;
+    sink.origin(line_number);  // refusals point at the CSV line
     if (auto ok = sink.event(event); !ok) return ok.error();
   }
   if (!seen_header) {
@@ -368,6 +370,7 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
   const Statement statement(prepared);
 
   ImportReport report;
+  report.origin_unit = "CUDA_GPU_MEMORY_USAGE_EVENTS row id";
   TraceHeader header;
   header.source = "nsight " + file + " (the export does not give budgets: replay with --profile)";
   if (auto ok = sink.header(header); !ok) return ok.error();
@@ -428,6 +431,7 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
       event.stream = static_cast<std::uint64_t>(*stream);
     }
     ++report.events;
+    sink.origin(static_cast<std::uint64_t>(sqlite3_column_int64(prepared, 7)));  // the row id
     if (auto ok = sink.event(event); !ok) return ok.error();
   }
   for (const auto& [kind, count] : skipped_kinds) {

@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace memtrack::proptest {
@@ -37,12 +38,19 @@ const DevicePlacement devices[] = {Cpu{}, Gpu{0}, Gpu{3}};
 // Wing & Gong: try every operation that may take effect first (no other pending operation
 // returned before it was invoked), check its outcome against the model, recurse; a complete order
 // must also end at the tracker's final peak. Failed states are memoized by (set of operations
-// done, peak so far): allocated and count depend only on the set, the peak also on the order.
+// done, peak so far, count so far): allocated depends only on the set; the peak and the count
+// also on the order (the count never goes below 0: a free while it is 0 leaves it there), so the
+// order found must end at the tracker's final peak and count.
 class LinearizabilityChecker {
  public:
   LinearizabilityChecker(const std::vector<Event>& history, const sim::ReferenceTracker& model,
-                         DevicePlacement device, std::uint64_t final_peak)
-      : history_(history), model_(model), device_(device), final_peak_(final_peak) {}
+                         DevicePlacement device, std::uint64_t final_peak,
+                         std::uint64_t final_count)
+      : history_(history),
+        model_(model),
+        device_(device),
+        final_peak_(final_peak),
+        final_count_(final_count) {}
 
   /// @return an order of the history that the sequential model accepts, if any
   std::optional<std::vector<std::size_t>> find() {
@@ -54,8 +62,11 @@ class LinearizabilityChecker {
  private:
   bool search(std::uint64_t done, const sim::ReferenceTracker& model,
               std::vector<std::size_t>& order) {
-    if (order.size() == history_.size()) return model.peak(device_) == final_peak_;
-    const auto key = std::pair{done, sim::to_u64(model.peak(device_))};
+    if (order.size() == history_.size()) {
+      return model.peak(device_) == final_peak_ && model.count(device_) == final_count_;
+    }
+    const auto key =
+        std::tuple{done, sim::to_u64(model.peak(device_)), sim::to_u64(model.count(device_))};
     if (failed_.count(key) != 0) return false;
     std::uint64_t earliest_return = UINT64_MAX;
     for (std::size_t i = 0; i < history_.size(); ++i) {
@@ -79,7 +90,8 @@ class LinearizabilityChecker {
   sim::ReferenceTracker model_;
   DevicePlacement device_;
   std::uint64_t final_peak_;
-  std::set<std::pair<std::uint64_t, std::uint64_t>> failed_;
+  std::uint64_t final_count_;
+  std::set<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> failed_;
 };
 
 struct RoundResult {
@@ -189,7 +201,9 @@ TEST(Concurrency, SharedTrackerIsLinearizablePerDeviceAndNeverExceedsALimit) {
         if (event.operation.device == d) history.push_back(event);
       }
       ASSERT_LE(history.size(), 64U);
-      const auto order = LinearizabilityChecker(history, model, d, final_state.peak(d)).find();
+      const auto order = LinearizabilityChecker(history, model, d, final_state.peak(d),
+                                                final_state.allocation_count(d))
+                             .find();
       ASSERT_TRUE(order.has_value()) << "round " << round << ": the history on " << d.to_string()
                                      << " is not linearizable against the sequential model";
       for (const std::size_t i : *order)

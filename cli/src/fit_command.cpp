@@ -209,7 +209,7 @@ int run_fit_ranking(const FitOptions& options, traces::Placement placement,
     }
     lines.push_back(std::move(*line));
   }
-  std::stable_sort(lines.begin(), lines.end(), [](const ProfileFit& a, const ProfileFit& b) {
+  std::sort(lines.begin(), lines.end(), [](const ProfileFit& a, const ProfileFit& b) {
     return a.tightest.budget != b.tightest.budget ? a.tightest.budget < b.tightest.budget
                                                   : a.profile < b.profile;
   });

@@ -85,10 +85,7 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   if (!report) return report.error();
   std::set<std::uint32_t> used;
   for (const traces::TraceEvent& event : sink.events_) {
-    const bool operation = event.kind != traces::TraceEvent::Kind::Mark &&
-                           event.kind != traces::TraceEvent::Kind::Check &&
-                           event.kind != traces::TraceEvent::Kind::ResetPeakAll;
-    if (operation && event.device.is_gpu()) used.insert(event.device.gpu_id());
+    if (const auto gpu = traces::operation_gpu(event)) used.insert(*gpu);
   }
   auto reader = traces::TraceReader::from_source(
       traces::memory_source(traces::format_trace(sink.header_, sink.events_), path), path);

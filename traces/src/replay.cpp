@@ -634,11 +634,16 @@ Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader) {
     auto more = reader.next(event);
     if (!more) return more.error();
     if (!*more) return used;
-    const bool operation = event.kind != TraceEvent::Kind::Mark &&
-                           event.kind != TraceEvent::Kind::Check &&
-                           event.kind != TraceEvent::Kind::ResetPeakAll;
-    if (operation && event.device.is_gpu()) used.insert(event.device.gpu_id());
+    if (const auto gpu = operation_gpu(event)) used.insert(*gpu);
   }
+}
+
+std::optional<std::uint32_t> operation_gpu(const TraceEvent& event) {
+  const bool operation = event.kind != TraceEvent::Kind::Mark &&
+                         event.kind != TraceEvent::Kind::Check &&
+                         event.kind != TraceEvent::Kind::ResetPeakAll;
+  if (operation && event.device.is_gpu()) return event.device.gpu_id();
+  return std::nullopt;
 }
 
 std::string state_json(const ReplayStep& step, const std::vector<DevicePlacement>& devices) {

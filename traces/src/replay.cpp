@@ -339,6 +339,15 @@ Result<void> Replayer::replay(
       case TraceEvent::Kind::Mark:
         ++summary.marks;
         continue;
+      case TraceEvent::Kind::SegmentAlloc:
+      case TraceEvent::Kind::SegmentFree:
+      case TraceEvent::Kind::SegmentMap:
+      case TraceEvent::Kind::SegmentUnmap:
+      case TraceEvent::Kind::Layout:
+      case TraceEvent::Kind::Segment:
+      case TraceEvent::Kind::Block:
+      case TraceEvent::Kind::Oom:
+        continue;  // allocator events: checked by the pytorch model only
       case TraceEvent::Kind::Check: {
         if (on_check) on_check(reader.events_read(), event);
         const DevicePlacement device = map_device(event.device);
@@ -639,9 +648,9 @@ Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader) {
 }
 
 std::optional<std::uint32_t> operation_gpu(const TraceEvent& event) {
-  const bool operation = event.kind != TraceEvent::Kind::Mark &&
-                         event.kind != TraceEvent::Kind::Check &&
-                         event.kind != TraceEvent::Kind::ResetPeakAll;
+  const bool operation =
+      event.kind == TraceEvent::Kind::Baseline || event.kind == TraceEvent::Kind::Allocate ||
+      event.kind == TraceEvent::Kind::Free || event.kind == TraceEvent::Kind::ResetPeak;
   if (operation && event.device.is_gpu()) return event.device.gpu_id();
   return std::nullopt;
 }

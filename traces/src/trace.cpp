@@ -158,6 +158,22 @@ std::string_view keyword(TraceEvent::Kind kind) {
       return "check";
     case TraceEvent::Kind::Mark:
       return "mark";
+    case TraceEvent::Kind::SegmentAlloc:
+      return "segment_alloc";
+    case TraceEvent::Kind::SegmentFree:
+      return "segment_free";
+    case TraceEvent::Kind::SegmentMap:
+      return "segment_map";
+    case TraceEvent::Kind::SegmentUnmap:
+      return "segment_unmap";
+    case TraceEvent::Kind::Layout:
+      return "layout";
+    case TraceEvent::Kind::Segment:
+      return "segment";
+    case TraceEvent::Kind::Block:
+      return "block";
+    case TraceEvent::Kind::Oom:
+      return "oom";
   }
   return "?";
 }

@@ -26,6 +26,7 @@
 #include <memtrack/error.hpp>
 #include <memtrack/gpu_config.hpp>
 #include <memtrack/result.hpp>
+#include <memtrack/sim/allocators/device_memory_model.hpp>
 #include <memtrack/sim/profile.hpp>
 
 #include <cstdint>
@@ -99,7 +100,27 @@ struct TraceEvent {
     ResetPeak,     ///< reset_peak(device)
     Check,         ///< what the source itself recorded after the previous event
     Mark,          ///< a note from the source (an OOM it saw, an annotation); not applied
+    // The caching allocator's own truth (PyTorch snapshots; docs/trace-format.md, "Allocator
+    // events"). Checked only when replaying with the `pytorch` allocator model.
+    SegmentAlloc,  ///< `segment_alloc DEVICE BYTES addr= stream=`: a recorded cudaMalloc
+    SegmentFree,   ///< `segment_free DEVICE BYTES addr= stream=`: a recorded cudaFree
+    SegmentMap,    ///< `segment_map DEVICE BYTES addr= stream=`: pages mapped (expandable)
+    SegmentUnmap,  ///< `segment_unmap DEVICE BYTES addr= stream=`: pages unmapped (expandable)
+    /// `layout DEVICE start|check segments=N [undetermined=K]`: N `segment` events follow, each
+    /// followed by its `block` events. `start`: the allocator's state before the device's first
+    /// operation (a recording that began mid-run; K blocks' sizes are not determined by the
+    /// recording). `check`: the state the source recorded at this point, verified whole.
+    Layout,
+    Segment,  ///< `segment DEVICE BYTES addr= stream= pool=small|large [expandable=1] blocks=M`
+    Block,    ///< `block DEVICE BYTES addr= state=allocated|free|unmapped` (addr absolute)
+    /// `oom DEVICE BYTES stream= device_free= [reserved=]`: the source's allocator refused this
+    /// request (PyTorch's OutOfMemoryError); `reserved=` is what the process held then, where the
+    /// importer knows it. Not an operation: the `pytorch` model must refuse the same request.
+    Oom,
   };
+
+  /// `layout`: which state the segments describe.
+  enum class LayoutPhase : std::uint8_t { start, check };
 
   Kind kind{Kind::Allocate};
   DevicePlacement device{};
@@ -114,8 +135,19 @@ struct TraceEvent {
   /// `resolved=DEVICE`: where the source placed an `auto` allocation
   std::optional<DevicePlacement> recorded_resolved;
   std::optional<std::uint64_t> check_allocated;  ///< Check: `allocated=`
-  std::optional<std::uint64_t> check_reserved;   ///< Check: `reserved=` (informational)
+  std::optional<std::uint64_t> check_reserved;   ///< Check, Oom: `reserved=`
   std::string text;                              ///< Mark: the note
+  /// `stack=ID`: the call stack of this event in the trace's frame table (`frame`/`stack` lines,
+  /// consumed by the reader; see `TraceReader::frames()`).
+  std::optional<std::uint64_t> stack;
+  // Allocator events.
+  std::optional<LayoutPhase> phase;               ///< Layout: `start` or `check`
+  std::optional<std::uint64_t> count;             ///< Layout: `segments=`; Segment: `blocks=`
+  std::optional<std::uint64_t> undetermined;      ///< Layout: `undetermined=`
+  std::optional<sim::allocators::PoolKind> pool;  ///< Segment: `pool=`
+  bool expandable{false};                         ///< Segment: `expandable=1`
+  std::optional<sim::allocators::BlockState> block_state;  ///< Block: `state=`
+  std::optional<std::uint64_t> device_free;                ///< Oom: `device_free=`
 
   [[nodiscard]] static TraceEvent allocate(DevicePlacement device, std::uint64_t bytes) {
     TraceEvent event;

@@ -59,12 +59,9 @@ struct Entry {
 
 }  // namespace
 
-Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string_view name,
-                                             TraceSink& sink) {
-  auto document = pickle::parse(bytes, name);
-  if (!document) return document.error();
+Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, std::string_view name,
+                                                   TraceSink& sink) {
   const Locator locate(name);
-  const Value& root = *document->root;
   ImportReport report;
 
   const Value* segments = nullptr;
@@ -300,6 +297,13 @@ Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string
     if (auto ok = emit(check); !ok) return ok.error();
   }
   return report;
+}
+
+Result<ImportReport> import_pytorch_snapshot(std::string_view bytes, std::string_view name,
+                                             TraceSink& sink) {
+  auto document = pickle::parse(bytes, name);
+  if (!document) return document.error();
+  return import_pytorch_snapshot_value(*document->root, name, sink);
 }
 
 }  // namespace memtrack::traces

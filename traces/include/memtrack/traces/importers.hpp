@@ -20,6 +20,10 @@
 
 namespace memtrack::traces {
 
+namespace pickle {
+struct Value;
+}  // namespace pickle
+
 /// Where imported events go.
 class TraceSink {
  public:
@@ -94,6 +98,14 @@ struct ImportReport {
 
 [[nodiscard]] Result<ImportReport> import_pytorch_snapshot(std::string_view bytes,
                                                            std::string_view name, TraceSink& sink);
+/**
+ * @brief The PyTorch importer's rules applied to a snapshot already parsed into values: what
+ * `import_pytorch_snapshot` does after its pickle reader (and what the Python module's
+ * `from_snapshot` calls with the values of a dict, so both paths share one interpretation).
+ */
+[[nodiscard]] Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root,
+                                                                 std::string_view name,
+                                                                 TraceSink& sink);
 [[nodiscard]] Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name,
                                                  TraceSink& sink);
 [[nodiscard]] Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name,

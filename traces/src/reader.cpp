@@ -124,6 +124,18 @@ Result<void> TraceReader::read_header() {
       header_.devices.push_back(std::move(*record));
       continue;
     }
+    if (text == "allocator_settings" || text.starts_with("allocator_settings ")) {
+      if (header_.allocator_settings) return located("allocator_settings given twice");
+      constexpr std::string_view key = "allocator_settings";
+      auto settings = sim::allocators::AllocatorSettings::parse(trim(text.substr(key.size())));
+      if (!settings) {
+        return located("expected 'allocator_settings' in PyTorch's syntax "
+                       "(expandable_segments:True,max_split_size_mb:512): " +
+                       settings.error().to_string());
+      }
+      header_.allocator_settings = *settings;
+      continue;
+    }
     if (text.starts_with("profile ")) {
       if (header_.config) return located("a header names a profile or declares devices, not both");
       header_.profile = std::string(trim(text.substr(8)));
@@ -179,9 +191,18 @@ Result<bool> TraceReader::next(TraceEvent& event) {
       if (count.empty() || ec != std::errc{} || end != count.data() + count.size()) {
         return located("expected the trailer 'end N' with N the number of events");
       }
-      if (expected != events_) {
+      if (layout_.segments_left > 0) {
+        return located("the layout at line " + std::to_string(layout_.line) + " is cut short: " +
+                       std::to_string(layout_.segments_left) + " of its " +
+                       std::to_string(layout_.segments) + " segments (or their blocks) missing");
+      }
+      if (expected != events_ + table_lines_) {
         return located("the trailer says " + std::to_string(expected) + " events, but " +
-                       std::to_string(events_) + " were read");
+                       std::to_string(events_ + table_lines_) + " were read" +
+                       (table_lines_ != 0 ? " (" + std::to_string(events_) + " events and " +
+                                                std::to_string(table_lines_) +
+                                                " frame and stack lines)"
+                                          : std::string{}));
       }
       std::string_view after;
       for (;;) {
@@ -193,10 +214,90 @@ Result<bool> TraceReader::next(TraceEvent& event) {
       finished_ = true;
       return false;
     }
+    if (is_frame_table_line(text)) {
+      if (auto ok = parse_frame_table_line(text, frames_); !ok) return located(ok.error().detail);
+      ++table_lines_;
+      continue;
+    }
     if (auto parsed = parse_event(text, event); !parsed) return located(parsed.error().detail);
+    if (event.stack && !frames_.has_stack(*event.stack)) {
+      return located("stack=" + std::to_string(*event.stack) +
+                     " names no stack defined before it (expected a line 'stack " +
+                     std::to_string(*event.stack) + " frames=...' earlier)");
+    }
+    if (auto ok = check_layout(event); !ok) return ok.error();
     ++events_;
     return true;
   }
+}
+
+Result<void> TraceReader::check_layout(const TraceEvent& event) {
+  using Kind = TraceEvent::Kind;
+  LayoutState& layout = layout_;
+  if (layout.segments_left == 0) {
+    if (event.kind == Kind::Segment || event.kind == Kind::Block) {
+      return located(std::string(keyword(event.kind)) +
+                     " outside a layout: expected 'layout DEVICE start|check segments=N' "
+                     "before its segments and blocks");
+    }
+    if (event.kind == Kind::Layout) {
+      layout = LayoutState{};
+      layout.line = line_number_;
+      layout.device = event.device;
+      layout.segments = *event.count;
+      layout.segments_left = *event.count;
+    }
+    return {};
+  }
+  const std::string group = " of the layout at line " + std::to_string(layout.line);
+  const bool want_block = layout.blocks_left > 0;
+  if (event.kind != (want_block ? Kind::Block : Kind::Segment)) {
+    return located(
+        "expected " +
+        (want_block ? "a block line (" + std::to_string(layout.blocks_left) +
+                          " more of the current segment)"
+                    : "segment " + std::to_string(layout.segments - layout.segments_left + 1) +
+                          " of " + std::to_string(layout.segments)) +
+        group + ", got '" + std::string(keyword(event.kind)) + "'");
+  }
+  if (event.device != layout.device) {
+    return located(std::string(keyword(event.kind)) + " on " + event.device.to_string() +
+                   group + ", which is of " + layout.device.to_string());
+  }
+  const std::uint64_t address = *event.address;
+  const std::uint64_t bytes = *event.bytes;  // address + bytes checked by the parser
+  if (want_block) {
+    if (address != layout.next_address) {
+      return located("expected the next block at " + detail::hex(layout.next_address) +
+                     " (blocks tile their segment in address order), got " +
+                     detail::hex(address));
+    }
+    if (bytes > layout.segment_end - address) {
+      return located("the block at " + detail::hex(address) + " of " + std::to_string(bytes) +
+                     " bytes ends past its segment's end " + detail::hex(layout.segment_end));
+    }
+    layout.next_address = address + bytes;
+    if (--layout.blocks_left == 0) {
+      if (layout.next_address != layout.segment_end) {
+        return located("the segment's blocks end at " + detail::hex(layout.next_address) +
+                       ", short of the segment's end " + detail::hex(layout.segment_end) +
+                       ": its blocks= lines must tile it");
+      }
+      --layout.segments_left;
+    }
+    return {};
+  }
+  if (layout.any_segment && address < layout.min_segment) {
+    return located("expected the segments" + group +
+                   " in ascending address order without overlap: this one starts at " +
+                   detail::hex(address) + ", below " + detail::hex(layout.min_segment));
+  }
+  layout.any_segment = true;
+  layout.min_segment = address + bytes;
+  layout.next_address = address;
+  layout.segment_end = address + bytes;
+  layout.blocks_left = *event.count;
+  return {};
 }
 
 // ---- writer ----
@@ -216,15 +317,24 @@ std::string format_header(const TraceHeader& header) {
   for (const DeviceRecord& record : header.devices) {
     text += format_device_record(record) + "\n";
   }
+  if (header.allocator_settings) {
+    text += "allocator_settings " + header.allocator_settings->to_string() + "\n";
+  }
   text += "events\n";
   return text;
 }
 
 std::string format_trace(const TraceHeader& header, const std::vector<TraceEvent>& events) {
+  return format_trace(header, FrameTable{}, events);
+}
+
+std::string format_trace(const TraceHeader& header, const FrameTable& frames,
+                         const std::vector<TraceEvent>& events) {
   std::string text = format_header(header);
+  const std::size_t table_lines = frames.format_lines(text);
   for (const TraceEvent& event : events)
     text += format_event(event) + "\n";
-  text += "end " + std::to_string(events.size()) + "\n";
+  text += "end " + std::to_string(events.size() + table_lines) + "\n";
   return text;
 }
 
@@ -251,8 +361,16 @@ Result<void> TraceWriter::write(const TraceEvent& event) {
   return {};
 }
 
+Result<void> TraceWriter::write_frames(const FrameTable& table) {
+  table_lines_ += table.format_lines(buffer_, frames_written_, stacks_written_);
+  frames_written_ = table.frame_count();
+  stacks_written_ = table.stack_count();
+  if (buffer_.size() >= flush_bytes) return flush();
+  return {};
+}
+
 Result<void> TraceWriter::finish() {
-  buffer_ += "end " + std::to_string(events_) + "\n";
+  buffer_ += "end " + std::to_string(events_ + table_lines_) + "\n";
   if (auto ok = flush(); !ok) return ok;
   return output_.commit();
 }

@@ -80,6 +80,53 @@ Result<DevicePlacement> parse_device(std::string_view text) {
   return *device;
 }
 
+using Kind = TraceEvent::Kind;
+
+bool is_segment_event(Kind kind) {
+  return kind == Kind::SegmentAlloc || kind == Kind::SegmentFree || kind == Kind::SegmentMap ||
+         kind == Kind::SegmentUnmap;
+}
+
+/// The allocator's own kinds (segment events, layouts and their lines, oom): strict fields.
+bool is_allocator_kind(Kind kind) {
+  return is_segment_event(kind) || kind == Kind::Layout || kind == Kind::Segment ||
+         kind == Kind::Block || kind == Kind::Oom;
+}
+
+/// @return the fields an allocator kind's line takes, for errors
+std::string_view allocator_fields(Kind kind) {
+  switch (kind) {
+    case Kind::Layout:
+      return "segments=, undetermined= (start only)";
+    case Kind::Segment:
+      return "addr=, stream=, pool=, blocks=, expandable=";
+    case Kind::Block:
+      return "addr=, state=";
+    case Kind::Oom:
+      return "stream=, device_free=, reserved=, t=, stack=";
+    default:
+      return "addr=, stream=, t=, stack=";
+  }
+}
+
+/// @return whether `key=` belongs on a line of an allocator kind
+bool allocator_field_allowed(Kind kind, std::string_view key) {
+  switch (kind) {
+    case Kind::Layout:
+      return key == "segments" || key == "undetermined";
+    case Kind::Segment:
+      return key == "addr" || key == "stream" || key == "pool" || key == "blocks" ||
+             key == "expandable";
+    case Kind::Block:
+      return key == "addr" || key == "state";
+    case Kind::Oom:
+      return key == "stream" || key == "device_free" || key == "reserved" || key == "t" ||
+             key == "stack";
+    default:
+      return key == "addr" || key == "stream" || key == "t" || key == "stack";
+  }
+}
+
 Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
   const std::size_t equals = item.find('=');
   if (equals == std::string_view::npos) {
@@ -94,15 +141,78 @@ Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
     field = *parsed;
     return {};
   };
+  if (is_allocator_kind(event.kind) && !allocator_field_allowed(event.kind, key)) {
+    return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
+                              std::string(keyword(event.kind)) + " line: expected " +
+                              std::string(allocator_fields(event.kind)));
+  }
+  if (!is_allocator_kind(event.kind)) {
+    const bool allocator_only = key == "device_free" || key == "segments" || key == "blocks" ||
+                                key == "undetermined" || key == "pool" || key == "expandable" ||
+                                key == "state";
+    if (allocator_only || (key == "stack" && event.kind == Kind::Check)) {
+      return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
+                                std::string(keyword(event.kind)) + " line");
+    }
+  }
   if (key == "t") return set_once(event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
   if (key == "addr") return set_once(event.address, parse_hex(value));
   if (key == "stream") return set_once(event.stream, parse_decimal(value, "stream="));
+  if (key == "stack") return set_once(event.stack, parse_decimal(value, "stack= (a stack id)"));
   if (key == "requested") return set_once(event.requested, parse_bytes(value));
-  if (key == "allocated" && event.kind == TraceEvent::Kind::Check) {
+  if (key == "allocated" && event.kind == Kind::Check) {
     return set_once(event.check_allocated, parse_bytes(value));
   }
-  if (key == "reserved" && event.kind == TraceEvent::Kind::Check) {
+  if (key == "reserved" && (event.kind == Kind::Check || event.kind == Kind::Oom)) {
     return set_once(event.check_reserved, parse_bytes(value));
+  }
+  if (key == "device_free") return set_once(event.device_free, parse_bytes(value));
+  if (key == "segments" || key == "blocks") {
+    if (key == "segments" ? event.kind != Kind::Layout : event.kind != Kind::Segment) {
+      return Error::parse_error(std::string(key) + "= belongs on a " +
+                                (key == "segments" ? "layout" : "segment") + " line");
+    }
+    return set_once(event.count, parse_decimal(value, std::string(key) + "="));
+  }
+  if (key == "undetermined") {
+    if (event.phase != TraceEvent::LayoutPhase::start) {
+      return Error::parse_error("undetermined= belongs on a 'layout DEVICE start' line only");
+    }
+    return set_once(event.undetermined, parse_decimal(value, "undetermined="));
+  }
+  if (key == "pool") {
+    if (event.pool) return Error::parse_error("pool= given twice");
+    if (value == "small") {
+      event.pool = sim::allocators::PoolKind::small;
+    } else if (value == "large") {
+      event.pool = sim::allocators::PoolKind::large;
+    } else {
+      return Error::parse_error("expected pool=small or pool=large, got '" + std::string(value) +
+                                "'");
+    }
+    return {};
+  }
+  if (key == "expandable") {
+    if (value != "0" && value != "1") {
+      return Error::parse_error("expected expandable=1 (or 0), got '" + std::string(value) + "'");
+    }
+    event.expandable = value == "1";
+    return {};
+  }
+  if (key == "state") {
+    using sim::allocators::BlockState;
+    if (event.block_state) return Error::parse_error("state= given twice");
+    if (value == "allocated") {
+      event.block_state = BlockState::allocated;
+    } else if (value == "free") {
+      event.block_state = BlockState::free;
+    } else if (value == "unmapped") {
+      event.block_state = BlockState::unmapped;
+    } else {
+      return Error::parse_error("expected state=allocated, free or unmapped, got '" +
+                                std::string(value) + "'");
+    }
+    return {};
   }
   if (key == "tag") {
     if (value.empty()) return Error::parse_error("expected tag=NAME with a non-empty NAME");
@@ -129,7 +239,51 @@ Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
   }
   return Error::parse_error("unknown field '" + std::string(key) +
                             "=': expected t=, addr=, stream=, tag=, requested=, result=, "
-                            "resolved= (and allocated=, reserved= on check lines)");
+                            "resolved=, stack= (and allocated=, reserved= on check lines)");
+}
+
+/// What an allocator kind's line must carry, once its fields are read.
+Result<void> check_allocator_line(std::string_view word, const TraceEvent& event) {
+  const auto need = [&word](bool present, std::string_view field) -> Result<void> {
+    if (present) return {};
+    return Error::parse_error(std::string(word) + " needs " + std::string(field));
+  };
+  const auto& e = event;
+  switch (e.kind) {
+    case Kind::SegmentAlloc:
+    case Kind::SegmentFree:
+    case Kind::SegmentMap:
+    case Kind::SegmentUnmap:
+      if (auto ok = need(e.address.has_value(), "addr=0xHEX"); !ok) return ok;
+      if (auto ok = need(e.stream.has_value(), "stream=N"); !ok) return ok;
+      break;
+    case Kind::Layout:
+      return need(e.count.has_value(), "segments=N");
+    case Kind::Segment:
+      if (auto ok = need(e.address.has_value(), "addr=0xHEX"); !ok) return ok;
+      if (auto ok = need(e.stream.has_value(), "stream=N"); !ok) return ok;
+      if (auto ok = need(e.pool.has_value(), "pool=small|large"); !ok) return ok;
+      if (auto ok = need(e.count.has_value(), "blocks=M"); !ok) return ok;
+      if (*e.count == 0) return Error::parse_error("a segment has at least one block (blocks=0)");
+      break;
+    case Kind::Block:
+      if (auto ok = need(e.address.has_value(), "addr=0xHEX"); !ok) return ok;
+      if (auto ok = need(e.block_state.has_value(), "state=allocated|free|unmapped"); !ok) {
+        return ok;
+      }
+      break;
+    case Kind::Oom:
+      if (auto ok = need(e.stream.has_value(), "stream=N"); !ok) return ok;
+      return need(e.device_free.has_value(), "device_free=BYTES");
+    default:
+      return {};
+  }
+  if (*e.bytes == 0) return Error::parse_error(std::string(word) + " of 0 bytes");
+  if (*e.address > UINT64_MAX - *e.bytes) {
+    return Error::parse_error(std::string(word) + " at " + std::to_string(*e.address) + " of " +
+                              std::to_string(*e.bytes) + " bytes ends beyond 2^64 - 1");
+  }
+  return {};
 }
 
 }  // namespace
@@ -186,37 +340,73 @@ std::string format_event(const TraceEvent& event) {
     line += key;
     line += std::to_string(*value);
   };
+  const auto address = [&line, &event] {
+    if (!event.address) return;
+    std::array<char, 16> hex{};
+    const auto [end, ec] = std::to_chars(hex.begin(), hex.end(), *event.address, 16);
+    line += " addr=0x";
+    line.append(hex.data(), end);
+  };
   switch (event.kind) {
-    case TraceEvent::Kind::ResetPeakAll:
+    case Kind::ResetPeakAll:
       return line;
-    case TraceEvent::Kind::Mark:
+    case Kind::Mark:
       if (!event.text.empty()) line += ' ' + event.text;
       return line;
-    case TraceEvent::Kind::ResetPeak:
+    case Kind::ResetPeak:
       return line + ' ' + event.device.to_string();
     default:
       break;
   }
   line += ' ';
   line += event.device.to_string();
-  if (event.kind == TraceEvent::Kind::Check) {
-    number("allocated=", event.check_allocated);
-    number("reserved=", event.check_reserved);
-    return line;
+  switch (event.kind) {
+    case Kind::Check:
+      number("allocated=", event.check_allocated);
+      number("reserved=", event.check_reserved);
+      return line;
+    case Kind::Layout:
+      if (event.phase) {
+        line += event.phase == TraceEvent::LayoutPhase::start ? " start" : " check";
+      }
+      number("segments=", event.count);
+      number("undetermined=", event.undetermined);
+      return line;
+    case Kind::Segment:
+      number("", event.bytes);
+      address();
+      number("stream=", event.stream);
+      if (event.pool) line += " pool=" + std::string(sim::allocators::to_string(*event.pool));
+      if (event.expandable) line += " expandable=1";
+      number("blocks=", event.count);
+      return line;
+    case Kind::Block:
+      number("", event.bytes);
+      address();
+      if (event.block_state) {
+        line += " state=" + std::string(sim::allocators::to_string(*event.block_state));
+      }
+      return line;
+    case Kind::Oom:
+      number("", event.bytes);
+      number("t=", event.time_ns);
+      number("stream=", event.stream);
+      number("device_free=", event.device_free);
+      number("reserved=", event.check_reserved);
+      number("stack=", event.stack);
+      return line;
+    default:
+      break;
   }
   number("", event.bytes);
   number("t=", event.time_ns);
-  if (event.address) {
-    std::array<char, 16> hex{};
-    const auto [end, ec] = std::to_chars(hex.begin(), hex.end(), *event.address, 16);
-    line += " addr=0x";
-    line.append(hex.data(), end);
-  }
+  address();
   number("stream=", event.stream);
   number("requested=", event.requested);
   if (!event.tag.empty()) line += " tag=" + event.tag;
   if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
   if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
+  number("stack=", event.stack);
   return line;
 }
 
@@ -226,10 +416,32 @@ Result<TraceEvent> parse_event(std::string_view line) {
   return event;
 }
 
-Result<void> parse_event(std::string_view line, TraceEvent& event) {
-  std::string_view rest = line;
-  const std::string_view word = next_word(rest);
-  // Reset without giving back the strings' capacity.
+namespace {
+
+/// @return the kind an event keyword names (not `reset_peak` and `mark`, parsed apart)
+std::optional<Kind> event_kind(std::string_view word) {
+  static constexpr std::array<std::pair<std::string_view, Kind>, 12> kinds = {{
+      {"alloc", Kind::Allocate},
+      {"free", Kind::Free},
+      {"baseline", Kind::Baseline},
+      {"check", Kind::Check},
+      {"segment_alloc", Kind::SegmentAlloc},
+      {"segment_free", Kind::SegmentFree},
+      {"segment_map", Kind::SegmentMap},
+      {"segment_unmap", Kind::SegmentUnmap},
+      {"layout", Kind::Layout},
+      {"segment", Kind::Segment},
+      {"block", Kind::Block},
+      {"oom", Kind::Oom},
+  }};
+  for (const auto& [name, kind] : kinds) {
+    if (name == word) return kind;
+  }
+  return std::nullopt;
+}
+
+void reset(TraceEvent& event) {
+  // Without giving back the strings' capacity.
   event.device = DevicePlacement{};
   event.bytes.reset();
   event.requested.reset();
@@ -242,48 +454,76 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
   event.check_allocated.reset();
   event.check_reserved.reset();
   event.text.clear();
-  if (word == "alloc") {
-    event.kind = TraceEvent::Kind::Allocate;
-  } else if (word == "free") {
-    event.kind = TraceEvent::Kind::Free;
-  } else if (word == "baseline") {
-    event.kind = TraceEvent::Kind::Baseline;
-  } else if (word == "check") {
-    event.kind = TraceEvent::Kind::Check;
-  } else if (word == "reset_peak") {
+  event.stack.reset();
+  event.phase.reset();
+  event.count.reset();
+  event.undetermined.reset();
+  event.pool.reset();
+  event.expandable = false;
+  event.block_state.reset();
+  event.device_free.reset();
+}
+
+}  // namespace
+
+Result<void> parse_event(std::string_view line, TraceEvent& event) {
+  std::string_view rest = line;
+  const std::string_view word = next_word(rest);
+  reset(event);
+  if (word == "reset_peak") {
     const std::string_view device = next_word(rest);
     if (device.empty()) {
-      event.kind = TraceEvent::Kind::ResetPeakAll;
+      event.kind = Kind::ResetPeakAll;
       return {};
     }
-    event.kind = TraceEvent::Kind::ResetPeak;
+    event.kind = Kind::ResetPeak;
     auto parsed = parse_device(device);
     if (!parsed) return parsed.error();
     if (parsed->is_auto()) return Error::parse_error("reset_peak takes cpu or gpu:N, not auto");
     event.device = *parsed;
     if (!next_word(rest).empty()) return Error::parse_error("reset_peak takes at most a device");
     return {};
-  } else if (word == "mark") {
-    event.kind = TraceEvent::Kind::Mark;
+  }
+  if (word == "mark") {
+    event.kind = Kind::Mark;
     while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
       rest.remove_prefix(1);
     event.text = std::string(rest);
     return {};
-  } else {
+  }
+  const auto kind = event_kind(word);
+  if (!kind) {
     return Error::parse_error(
-        "expected an event (baseline, alloc, free, reset_peak, check, mark "
-        "or the trailer 'end N'), got '" +
+        "expected an event (baseline, alloc, free, reset_peak, check, mark, segment_alloc, "
+        "segment_free, segment_map, segment_unmap, layout, segment, block, oom or the trailer "
+        "'end N'), got '" +
         std::string(word) + "'");
   }
+  event.kind = *kind;
   auto device = parse_device(next_word(rest));
   if (!device) return device.error();
   event.device = *device;
-  if (event.kind != TraceEvent::Kind::Allocate && device->is_auto()) {
+  if (event.kind != Kind::Allocate && device->is_auto()) {
     return Error::parse_error(std::string(word) + " needs a concrete device (cpu or gpu:N)");
   }
+  const bool allocator = is_allocator_kind(event.kind);
+  if (allocator && !device->is_gpu()) {
+    return Error::parse_error(std::string(word) + " needs a GPU (gpu:N), got '" +
+                              device->to_string() + "'");
+  }
   std::string_view item = next_word(rest);
-  if (event.kind != TraceEvent::Kind::Check && !item.empty() &&
-      item.find('=') == std::string_view::npos) {
+  if (event.kind == Kind::Layout) {
+    if (item == "start") {
+      event.phase = TraceEvent::LayoutPhase::start;
+    } else if (item == "check") {
+      event.phase = TraceEvent::LayoutPhase::check;
+    } else {
+      return Error::parse_error("expected 'layout DEVICE start|check segments=N', got '" +
+                                std::string(item) + "' after the device");
+    }
+    item = next_word(rest);
+  } else if (event.kind != Kind::Check && !item.empty() &&
+             item.find('=') == std::string_view::npos) {
     auto bytes = parse_bytes(item);
     if (!bytes) return bytes.error();
     event.bytes = *bytes;
@@ -293,17 +533,18 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
     if (auto ok = parse_attribute(item, event); !ok) return ok.error();
   }
   if (!event.bytes) {
-    if (event.kind == TraceEvent::Kind::Free) {
+    if (event.kind == Kind::Free) {
       if (!event.address) {
         return Error::parse_error("free needs its bytes or addr= (to find the allocation)");
       }
-    } else if (event.kind != TraceEvent::Kind::Check) {
+    } else if (event.kind != Kind::Check && event.kind != Kind::Layout) {
       return Error::parse_error(std::string(word) + " needs its bytes after the device");
     }
   }
-  if (event.kind == TraceEvent::Kind::Check && !event.check_allocated) {
+  if (event.kind == Kind::Check && !event.check_allocated) {
     return Error::parse_error("check needs allocated=BYTES");
   }
+  if (allocator) return check_allocator_line(word, event);
   return {};
 }
 

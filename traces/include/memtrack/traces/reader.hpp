@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memtrack/result.hpp>
+#include <memtrack/traces/frames.hpp>
 #include <memtrack/traces/io.hpp>
 #include <memtrack/traces/trace.hpp>
 
@@ -24,6 +25,11 @@ namespace memtrack::traces {
  * `open` reads the header; `next` returns the events, then checks the `end N` trailer, so a
  * truncated trace is an error rather than a shorter recording. Every error names the file and
  * line.
+ *
+ * The reader also checks, as it streams, what spans several lines: a `layout` group (its
+ * `segments=N` segments, each followed by its `blocks=M` blocks tiling it in address order, all
+ * on the layout's device) and the frame table (`frame` and `stack` lines, which it keeps and
+ * `next` does not return; an event's `stack=` must name a stack defined before it).
  */
 class TraceReader {
  public:
@@ -54,6 +60,9 @@ class TraceReader {
   /// @return how many events `next` has returned
   [[nodiscard]] std::uint64_t events_read() const { return events_; }
 
+  /// @return the frames and stacks defined so far (`frame` and `stack` lines)
+  [[nodiscard]] const FrameTable& frames() const { return frames_; }
+
   /**
    * @brief The raw line layer, for measuring the floor: the next line without its newline.
    * @return true with `line` set, false at the end of the bytes
@@ -64,6 +73,21 @@ class TraceReader {
   TraceReader(std::unique_ptr<ByteSource> source, std::string name);
   Result<void> read_header();
   Error located(const std::string& what) const;
+  Result<void> check_layout(const TraceEvent& event);
+
+  /// Where the reader is in a `layout` group. Invariant: `segments_left > 0` while inside one;
+  /// `blocks_left > 0` while inside one of its segments.
+  struct LayoutState {
+    std::uint64_t line{0};  ///< the `layout` line
+    DevicePlacement device{};
+    std::uint64_t segments{0};       ///< segments=
+    std::uint64_t segments_left{0};  ///< segment lines still to come (with their blocks)
+    std::uint64_t blocks_left{0};    ///< block lines of the current segment still to come
+    std::uint64_t next_address{0};   ///< where the next block must start
+    std::uint64_t segment_end{0};    ///< the current segment's end
+    std::uint64_t min_segment{0};    ///< the next segment starts here or above
+    bool any_segment{false};
+  };
 
   std::unique_ptr<ByteSource> source_;
   std::string name_;
@@ -75,6 +99,9 @@ class TraceReader {
   bool finished_{false};
   std::uint64_t line_number_{0};
   std::uint64_t events_{0};
+  std::uint64_t table_lines_{0};  ///< frame and stack lines read (counted by the trailer)
+  FrameTable frames_;
+  LayoutState layout_;
 };
 
 /**
@@ -88,6 +115,11 @@ class TraceWriter {
 
   /// Appends one event.
   Result<void> write(const TraceEvent& event);
+  /**
+   * @brief Appends the frame and stack lines of `table` that this writer has not written yet
+   * (call it with one table that only grows, before the events that name its stacks).
+   */
+  Result<void> write_frames(const FrameTable& table);
   /// Writes the trailer and renames the file into place.
   Result<void> finish();
 
@@ -100,6 +132,9 @@ class TraceWriter {
   AtomicOutput output_;
   std::string buffer_;
   std::uint64_t events_{0};
+  std::uint64_t table_lines_{0};  ///< frame and stack lines written (counted by the trailer)
+  std::size_t frames_written_{0};
+  std::size_t stacks_written_{0};
 };
 
 /// @return the header's text, from the magic line to `events`
@@ -107,6 +142,10 @@ class TraceWriter {
 
 /// @return a whole trace as text (header, events, trailer)
 [[nodiscard]] std::string format_trace(const TraceHeader& header,
+                                       const std::vector<TraceEvent>& events);
+
+/// @return a whole trace as text: header, the frame table, events, trailer
+[[nodiscard]] std::string format_trace(const TraceHeader& header, const FrameTable& frames,
                                        const std::vector<TraceEvent>& events);
 
 }  // namespace memtrack::traces

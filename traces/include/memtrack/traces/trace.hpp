@@ -26,6 +26,7 @@
 #include <memtrack/error.hpp>
 #include <memtrack/gpu_config.hpp>
 #include <memtrack/result.hpp>
+#include <memtrack/sim/allocators/allocator_settings.hpp>
 #include <memtrack/sim/allocators/device_memory_model.hpp>
 #include <memtrack/sim/profile.hpp>
 
@@ -85,6 +86,10 @@ struct TraceHeader {
   std::string profile;
   /// What a recorder knew of each device (`device` lines), in id order.
   std::vector<DeviceRecord> devices;
+  /// `allocator_settings TEXT`: the recording's caching-allocator settings in PyTorch's
+  /// `PYTORCH_CUDA_ALLOC_CONF` syntax (a snapshot's `allocator_settings`), when the source knew
+  /// them. The text may be empty: the defaults.
+  std::optional<sim::allocators::AllocatorSettings> allocator_settings;
 
   /// @return whether the header says which devices the recording ran on
   [[nodiscard]] bool has_devices() const { return config.has_value() || !profile.empty(); }
@@ -167,7 +172,9 @@ struct TraceEvent {
   friend bool operator==(const TraceEvent&, const TraceEvent&) = default;
 };
 
-/// @return the event's keyword: `baseline`, `alloc`, `free`, `reset_peak`, `check` or `mark`
+/// @return the event's keyword: `baseline`, `alloc`, `free`, `reset_peak`, `check`, `mark`,
+/// `segment_alloc`, `segment_free`, `segment_map`, `segment_unmap`, `layout`, `segment`, `block`
+/// or `oom`
 [[nodiscard]] std::string_view keyword(TraceEvent::Kind kind);
 
 /// @return the event as one line, without the newline; `parse_event(format_event(e)) == e`

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev             # GoogleTest, Google Benchmark
   librapidcheck-dev                                      # RapidCheck (static, not PIC)
   libboost-dev                                           # Boost.Multiprecision (reference model)
-  libcli11-dev nlohmann-json3-dev                        # command line, JSON (output, Kineto)
+  libcli11-dev nlohmann-json3-dev libsimdjson-dev        # command line, JSON (output; Kineto)
   libzstd-dev zlib1g-dev libsqlite3-dev                  # .zst/.gz traces, Nsight SQLite exports
   chromium chromium-driver fonts-dejavu-core             # memtrack report's headless browser test
 )

@@ -1,5 +1,7 @@
 #include <memtrack/traces/replay.hpp>
 
+#include "modelled_gpus.hpp"
+
 #include <memtrack/units.hpp>
 
 #include <algorithm>
@@ -137,11 +139,17 @@ std::string_view failure_name(ReplayFailure::Kind kind) {
       return "failed checkpoint: the replay disagrees with what the recording itself recorded";
     case ReplayFailure::Kind::Outcome:
       return "the replay's outcome differs from the recording's, on the recording's own budgets";
+    case ReplayFailure::Kind::Allocator:
+      return "the allocator model differs from what the recording's own allocator did";
   }
   return "?";
 }
 
 }  // namespace
+
+std::string_view to_string(AllocatorModel model) noexcept {
+  return model == AllocatorModel::pytorch ? "pytorch" : "exact";
+}
 
 std::string TracePosition::to_string() const {
   if (!origin.empty()) return origin + " (imported trace line " + std::to_string(line) + ")";
@@ -166,8 +174,9 @@ struct Replayer::State {
   std::optional<MemoryTracker> production;
   ReplaySummary summary;
   std::vector<DevicePlacement> devices;
-  std::vector<std::uint64_t> high_water;  ///< by position in `devices`
-  std::vector<std::uint64_t> needed;      ///< by position in `devices`
+  std::vector<std::uint64_t> high_water;           ///< by position in `devices`
+  std::vector<std::uint64_t> needed;               ///< by position in `devices`
+  std::unique_ptr<detail::ModelledGpus> modelled;  ///< under `AllocatorModel::pytorch`
 
   /// Copies the high-water marks into the summary.
   void publish_high_water() {
@@ -175,6 +184,7 @@ struct Replayer::State {
       summary.high_water[devices[i]] = high_water[i];
       if (options.placement == Placement::Recorded) summary.needed[devices[i]] = needed[i];
     }
+    if (modelled) summary.modelled = modelled->figures();
   }
 
   [[nodiscard]] const MemoryTracker& tracker() const {
@@ -223,6 +233,13 @@ Result<Replayer> Replayer::create(const GpuConfig& config, ReplayOptions options
   for (const std::uint32_t id : state->tracker().gpu_ids())
     state->devices.emplace_back(Gpu{id});
   state->devices.emplace_back(Cpu{});
+  state->summary.allocator = options.allocator;
+  if (options.allocator == AllocatorModel::pytorch) {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> gpus;
+    for (const std::uint32_t id : state->tracker().gpu_ids())
+      gpus.emplace_back(id, state->tracker().limit(Gpu{id}));
+    state->modelled = std::make_unique<detail::ModelledGpus>(options.pytorch, gpus);
+  }
   state->high_water.assign(state->devices.size(), 0);
   state->needed.assign(state->devices.size(), 0);
   state->publish_high_water();
@@ -293,7 +310,11 @@ Result<void> Replayer::replay(
   const auto departed = [&](DevicePlacement trace_device) {
     return trace_device.is_gpu() ? departed_gpus.count(trace_device.gpu_id()) != 0 : departed_cpu;
   };
+  detail::ModelledGpus* const modelled = auto_placement ? nullptr : s.modelled.get();
   const auto depart = [&](DevicePlacement trace_device) {
+    if (modelled != nullptr && trace_device.is_gpu()) {
+      modelled->depart(map_device(trace_device).gpu_id());
+    }
     if (trace_device.is_gpu()) {
       departed_gpus.insert(trace_device.gpu_id());
     } else if (trace_device.is_cpu()) {
@@ -312,7 +333,20 @@ Result<void> Replayer::replay(
   for (;;) {
     auto more = reader.next(event);
     if (!more) return more.error();
-    if (!*more) return {};
+    if (!*more) {
+      if (modelled != nullptr) {
+        if (auto difference = modelled->finish()) {
+          summary.failure = ReplayFailure{
+              ReplayFailure::Kind::Allocator,
+              TracePosition{reader.name(), reader.events_read(), reader.line_number()},
+              "the end of the trace",
+              std::move(*difference),
+              s.core_state(),
+              s.reference_state()};
+        }
+      }
+      return {};
+    }
     ++summary.events;
     const auto position = [&reader] {
       return TracePosition{reader.name(), reader.events_read(), reader.line_number()};
@@ -334,6 +368,19 @@ Result<void> Replayer::replay(
                                       std::move(reference_state)};
     };
 
+    // The free in the allocator model (of an allocation it holds, or only in its model without
+    // limit when it refused it). @return false when the replay failed on it
+    const auto model_free = [&](DevicePlacement device, std::optional<std::uint64_t> key,
+                                std::uint64_t bytes) {
+      if (modelled == nullptr || !device.is_gpu()) return true;
+      if (auto difference = modelled->free(device.gpu_id(), key, bytes)) {
+        fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
+             s.reference_state());
+        return false;
+      }
+      return true;
+    };
+
     sim::Operation op;
     switch (event.kind) {
       case TraceEvent::Kind::Mark:
@@ -346,11 +393,51 @@ Result<void> Replayer::replay(
       case TraceEvent::Kind::Layout:
       case TraceEvent::Kind::Segment:
       case TraceEvent::Kind::Block:
-      case TraceEvent::Kind::Oom:
-        continue;  // allocator events: checked by the pytorch model only
+        // The allocator's own truth: checked by the pytorch model only.
+        if (modelled != nullptr && event.device.is_gpu()) {
+          if (auto difference =
+                  modelled->allocator_event(map_device(event.device).gpu_id(), event)) {
+            fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
+                 s.reference_state());
+            return {};
+          }
+        }
+        continue;
+      case TraceEvent::Kind::Oom: {
+        ++summary.recorded_ooms;
+        std::optional<bool> reproduced;
+        if (modelled != nullptr && event.device.is_gpu()) {
+          if (auto difference =
+                  modelled->recorded_oom(map_device(event.device).gpu_id(), event, reproduced)) {
+            fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
+                 s.reference_state());
+            return {};
+          }
+        }
+        if (!summary.first_recorded_oom) {
+          summary.first_recorded_oom = RecordedOutOfMemory{position(),
+                                                           format_event(event),
+                                                           event.device,
+                                                           event.bytes.value_or(0),
+                                                           event.device_free.value_or(0),
+                                                           event.check_reserved,
+                                                           reproduced};
+        }
+        continue;
+      }
       case TraceEvent::Kind::Check: {
         if (on_check) on_check(reader.events_read(), event);
         const DevicePlacement device = map_device(event.device);
+        if (modelled != nullptr && device.is_gpu() && event.check_reserved) {
+          if (departed(event.device)) {
+            modelled->depart(device.gpu_id());
+          }
+          if (auto difference = modelled->reserved_check(device.gpu_id(), *event.check_reserved)) {
+            fail(ReplayFailure::Kind::Checkpoint, std::move(*difference), s.core_state(),
+                 s.reference_state());
+            return {};
+          }
+        }
         const MemoryTracker& tracker = s.tracker();
         const bool known =
             device.is_cpu() || (device.is_gpu() && tracker.limit(device) != 0) || device.is_auto();
@@ -406,9 +493,13 @@ Result<void> Replayer::replay(
             ++summary.frees_by_address;
             resolved = true;
             need(device, *bytes, false);
+            if (!model_free(device, event.address, *bytes)) return {};
           } else if (const auto refused = refused_addresses.find(*event.address);
                      refused != refused_addresses.end()) {
             need(refused->second.device, refused->second.bytes, false);
+            if (!model_free(refused->second.device, event.address, refused->second.bytes)) {
+              return {};
+            }
             refused_addresses.erase(refused);
             ++summary.frees_of_refused;
             continue;
@@ -455,6 +546,7 @@ Result<void> Replayer::replay(
           if (refused != refused_unaddressed.end()) {
             if (--refused->second == 0) refused_unaddressed.erase(refused);
             need(device, *bytes, false);
+            if (!model_free(device, std::nullopt, *bytes)) return {};
             ++summary.frees_of_refused;
             continue;
           }
@@ -466,14 +558,45 @@ Result<void> Replayer::replay(
                        " allocated");
           continue;
         }
-        if (!resolved) need(device, *bytes, false);
+        if (!resolved) {
+          need(device, *bytes, false);
+          if (!model_free(device, event.address, *bytes)) return {};
+        }
         op = sim::Operation::deallocate(device, *bytes);
         break;
       }
     }
 
+    // Under the pytorch model the caching allocator decides whether a GPU allocation fits; the
+    // tracker then accounts what it placed (its budget is at least the model's capacity).
+    std::optional<sim::allocators::OutOfMemory> model_refusal;
+    if (modelled != nullptr && op.kind == sim::Operation::Kind::Allocate && op.device.is_gpu()) {
+      auto by_model =
+          modelled->allocate(op.device.gpu_id(), event.address, event.stream.value_or(0), op.bytes,
+                             event.kind == TraceEvent::Kind::Baseline);
+      if (by_model.difference) {
+        fail(ReplayFailure::Kind::Allocator, std::move(*by_model.difference), s.core_state(),
+             s.reference_state());
+        return {};
+      }
+      model_refusal = by_model.refused;
+      if (model_refusal && !summary.first_model_oom) {
+        summary.first_model_oom = ModelOutOfMemory{
+            position(), format_event(event), op.device.gpu_id(), *model_refusal, {}};
+      }
+    }
     ++summary.operations;
-    auto [outcome, divergence] = s.apply(op);
+    auto [outcome, divergence] =
+        model_refusal
+            ? std::pair<sim::CoreOutcome,
+                        std::optional<sim::Divergence>>{sim::CoreOutcome{
+                                                            false, std::nullopt,
+                                                            Error::out_of_memory(
+                                                                op.device, op.bytes,
+                                                                model_refusal->device_free,
+                                                                model_refusal->device_total)},
+                                                        std::nullopt}
+            : s.apply(op);
     if (!divergence && !outcome.ok && outcome.error->kind != event.recorded_error) {
       // A free the tracker refuses that the recording did not: it freed more than it had.
       if (outcome.error->kind == ErrorKind::InvalidDeallocation) {

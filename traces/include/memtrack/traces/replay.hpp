@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memtrack/memory_tracker.hpp>
+#include <memtrack/sim/allocators/pytorch_model.hpp>
 #include <memtrack/sim/lockstep.hpp>
 #include <memtrack/traces/reader.hpp>
 
@@ -28,6 +29,33 @@ enum class Placement : std::uint8_t {
 };
 
 /// How to replay.
+/// How device memory answers allocations during a replay (docs/allocator-model.md).
+enum class AllocatorModel : std::uint8_t {
+  exact,    ///< requested bytes against the budget: the tracker alone
+  pytorch,  ///< PyTorch's CUDA caching allocator on every GPU (the CPU stays exact)
+};
+
+/// @return "exact" or "pytorch"
+[[nodiscard]] std::string_view to_string(AllocatorModel model) noexcept;
+
+/// What the `pytorch` model needs to know of the replay.
+struct PytorchReplayOptions {
+  sim::allocators::AllocatorSettings settings;
+  /**
+   * By replay GPU id: the bytes cudaMalloc may hand the process (the device's CUDA total minus
+   * its context, capped by the budget) and the device total. A GPU not named gets its tracker
+   * limit as both.
+   */
+  std::map<std::uint32_t, sim::allocators::DeviceLimits> limits;
+  /// By replay GPU id: the CUDA context's bytes, counted in what a device needs.
+  std::map<std::uint32_t, std::uint64_t> context_bytes;
+  /**
+   * Whether the capacities are the recording's own (taken from its `oom` event): then a recorded
+   * `oom` must be reproduced, and not reproducing it is a failure.
+   */
+  bool recorded_capacity{false};
+};
+
 struct ReplayOptions {
   /// Compare every operation with the reference model (off: the production tracker alone).
   bool lockstep{true};
@@ -38,6 +66,8 @@ struct ReplayOptions {
    * failure. With other budgets a difference is the answer (a refusal), not a failure.
    */
   bool recorded_budgets{true};
+  AllocatorModel allocator{AllocatorModel::exact};
+  PytorchReplayOptions pytorch;  ///< with `AllocatorModel::pytorch`
 };
 
 /// Where a trace position is.
@@ -65,7 +95,7 @@ struct Refusal {
 /// Why a replay failed: the production tracker and the model disagreed, or the replay disagreed
 /// with the recording's own truth.
 struct ReplayFailure {
-  enum class Kind : std::uint8_t { Divergence, Checkpoint, Outcome };
+  enum class Kind : std::uint8_t { Divergence, Checkpoint, Outcome, Allocator };
   Kind kind{Kind::Divergence};
   TracePosition at;
   std::string event_text;
@@ -91,6 +121,59 @@ struct Inconsistency {
 };
 
 /// What a replay counted.
+/// The first allocation the `pytorch` model refused, as PyTorch would raise it.
+struct ModelOutOfMemory {
+  TracePosition at;
+  std::string event_text;
+  std::uint32_t gpu{0};  ///< the replay's GPU id
+  sim::allocators::OutOfMemory figures;
+  std::vector<std::string> frames;  ///< the event's call stack, innermost first, when recorded
+
+  /// @return PyTorch's message ("CUDA out of memory. Tried to allocate ...")
+  [[nodiscard]] std::string message() const { return figures.message(static_cast<int>(gpu)); }
+};
+
+/// An `oom` the recording itself contains (PyTorch's OutOfMemoryError at that point).
+struct RecordedOutOfMemory {
+  TracePosition at;
+  std::string event_text;
+  DevicePlacement device{};  ///< as recorded
+  std::uint64_t requested{0};
+  std::uint64_t device_free{0};
+  std::optional<std::uint64_t> reserved;
+  /// Under `pytorch` with the recording's capacity: whether the model refused it too
+  std::optional<bool> reproduced;
+};
+
+/// One GPU under the `pytorch` model (figures in bytes; peaks ignore resets).
+struct ModelledDevice {
+  std::uint64_t capacity{0};        ///< what cudaMalloc could hand the process
+  std::uint64_t context_bytes{0};   ///< the CUDA context, beside `capacity`
+  std::uint64_t allocated_peak{0};  ///< the blocks handed out (after rounding), at most
+  std::uint64_t reserved_peak{0};   ///< the segments held from the driver, at most
+  std::uint64_t allocated_at_reserved_peak{0};
+  std::uint64_t largest_free_at_reserved_peak{0};  ///< the largest cached block then
+  std::uint64_t reserved_final{0};
+  std::uint64_t allocated_final{0};
+  /**
+   * The reserved peak had nothing been refused (the same settings on a device without limit); with
+   * `context_bytes`, what the device needs.
+   */
+  std::uint64_t reserved_needed{0};
+  std::uint64_t refused{0};  ///< allocations the model refused
+  // What the recording's allocator truth verified (on a device whose replay kept to the recording)
+  bool verifying{false};  ///< the trace carries this device's segments (events or a layout)
+  std::uint64_t addresses_verified{0};  ///< allocations placed at the recorded address
+  std::uint64_t segment_events_verified{0};
+  std::uint64_t layout_segments_verified{0};
+  std::uint64_t layout_blocks_verified{0};
+  std::uint64_t layouts_skipped{0};            ///< after the replay departed from the recording
+  std::uint64_t start_blocks_undetermined{0};  ///< from `layout start undetermined=`
+  std::uint64_t reserved_checks_verified{0};   ///< `check reserved=` equal to the model's
+  /// `check reserved=` that cannot be verified: the recording began mid-run without a layout
+  std::uint64_t reserved_checks_undetermined{0};
+};
+
 struct ReplaySummary {
   std::uint64_t events{0};      ///< every event read
   std::uint64_t operations{0};  ///< baseline, alloc, free, reset_peak
@@ -123,6 +206,11 @@ struct ReplaySummary {
    */
   std::map<DevicePlacement, std::uint64_t> needed;
   std::optional<Refusal> first_refusal;
+  AllocatorModel allocator{AllocatorModel::exact};
+  std::map<DevicePlacement, ModelledDevice> modelled;  ///< GPUs, under `pytorch`
+  std::optional<ModelOutOfMemory> first_model_oom;     ///< under `pytorch`
+  std::uint64_t recorded_ooms{0};
+  std::optional<RecordedOutOfMemory> first_recorded_oom;
   std::optional<ReplayFailure> failure;  ///< the replay stops at the first
 };
 

@@ -27,7 +27,67 @@ struct FitOptions {
   bool allow_inconsistent = false;
   std::vector<std::string> map;
   DeviceFlags devices;
+  AllocatorFlags allocator;
+  bool suggest = false;
+  std::uint32_t frames = 1;
 };
+
+/// A share as a JSON number with two decimals (exact integer arithmetic, then parsed).
+nlohmann::ordered_json percent_number(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0) return nullptr;
+  return nlohmann::ordered_json::parse(format_percent(part, whole));
+}
+
+nlohmann::ordered_json modelled_json(const traces::ModelledDevice& m) {
+  return {{"capacity_bytes", m.capacity},
+          {"context_bytes", m.context_bytes},
+          {"allocated_peak_bytes", m.allocated_peak},
+          {"reserved_peak_bytes", m.reserved_peak},
+          {"reserved_needed_bytes", m.reserved_needed},
+          {"fragmentation_at_reserved_peak_bytes", m.reserved_peak - m.allocated_at_reserved_peak},
+          {"largest_free_block_at_reserved_peak_bytes", m.largest_free_at_reserved_peak},
+          {"reserved_final_bytes", m.reserved_final},
+          {"allocated_final_bytes", m.allocated_final},
+          {"refused", m.refused},
+          {"verified",
+           {{"addresses", m.addresses_verified},
+            {"segment_events", m.segment_events_verified},
+            {"layout_segments", m.layout_segments_verified},
+            {"layout_blocks", m.layout_blocks_verified},
+            {"reserved_checkpoints", m.reserved_checks_verified}}},
+          {"undetermined",
+           {{"start_blocks", m.start_blocks_undetermined},
+            {"reserved_checkpoints", m.reserved_checks_undetermined},
+            {"layouts_skipped", m.layouts_skipped}}}};
+}
+
+nlohmann::ordered_json model_oom_json(const std::optional<traces::ModelOutOfMemory>& oom) {
+  if (!oom) return nullptr;
+  const sim::allocators::OutOfMemory& f = oom->figures;
+  return {{"trace", oom->at.trace},         {"event", oom->at.event},
+          {"line", oom->at.line},           {"origin", oom->at.origin},
+          {"event_text", oom->event_text},  {"device", "gpu:" + std::to_string(oom->gpu)},
+          {"requested_bytes", f.requested}, {"reserved_bytes", f.reserved},
+          {"allocated_bytes", f.allocated}, {"free_bytes", f.device_free},
+          {"total_bytes", f.device_total},  {"message", oom->message()},
+          {"frames", oom->frames}};
+}
+
+nlohmann::ordered_json recorded_oom_json(const traces::ReplaySummary& s) {
+  if (!s.first_recorded_oom) return nullptr;
+  const traces::RecordedOutOfMemory& oom = *s.first_recorded_oom;
+  return {{"count", s.recorded_ooms},
+          {"trace", oom.at.trace},
+          {"event", oom.at.event},
+          {"origin", oom.at.origin},
+          {"device", oom.device.to_string()},
+          {"requested_bytes", oom.requested},
+          {"device_free_bytes", oom.device_free},
+          {"reserved_bytes",
+           oom.reserved ? nlohmann::ordered_json(*oom.reserved) : nlohmann::ordered_json(nullptr)},
+          {"reproduced", oom.reproduced ? nlohmann::ordered_json(*oom.reproduced)
+                                        : nlohmann::ordered_json(nullptr)}};
+}
 
 nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsistency>& first) {
   if (!first) return nullptr;
@@ -161,6 +221,11 @@ Result<ProfileFit> fit_on(const std::string& profile, const FitOptions& options,
   replay_options.lockstep = !options.production_only;
   replay_options.placement = placement;
   replay_options.recorded_budgets = false;
+  if (auto chosen =
+          choose_allocator(opened.front(), *budgets, {}, options.allocator, replay_options);
+      !chosen) {
+    return chosen.error();
+  }
   auto replayer = traces::Replayer::create(budgets->config, replay_options);
   if (!replayer) return replayer.error();
   for (OpenedTrace& trace : opened) {
@@ -337,6 +402,12 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   replay_options.lockstep = !options.production_only;
   replay_options.placement = placement;
   replay_options.recorded_budgets = false;
+  if (auto chosen = choose_allocator(opened.front(), *budgets, gpu_maps.front(), options.allocator,
+                                     replay_options);
+      !chosen) {
+    err << "memtrack fit: " << chosen.error().to_string() << "\n";
+    return exit_bad_input;
+  }
   auto replayer = traces::Replayer::create(budgets->config, replay_options);
   if (!replayer) {
     err << "memtrack fit: " << replayer.error().to_string() << "\n";
@@ -398,9 +469,17 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
             d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
            {"shortfall_bytes",
             d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
-           {"headroom_percent", format_percent(d.headroom(), d.budget)},
-           {"peak_bytes", d.peak}});
+           {"headroom_percent", percent_number(d.headroom(), d.budget)},
+           {"peak_bytes", d.peak},
+           {"requested_needed_bytes", d.requested_needed}});
+      if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
+        json["devices"].back()["allocator"] = modelled_json(m->second);
+      }
     }
+    json["allocator"] = std::string(traces::to_string(s.allocator));
+    json["alloc_conf"] = replay_options.pytorch.settings.to_string();
+    json["first_oom"] = model_oom_json(s.first_model_oom);
+    json["recorded_oom"] = recorded_oom_json(s);
     json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
     if (s.first_refusal) {
@@ -459,6 +538,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
         << format_gib(s.cpu_fallback_bytes)
         << " GiB) in all over the run (the CPU's peak is in the table)\n";
   }
+  print_allocator(out, s);
   print_inconsistencies(out, s, options.allow_inconsistent);
   if (!s.failure) {
     report_driver_variance(
@@ -513,6 +593,11 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                   "one line each, sorted by budget, the smallest that fits named; exit 0 only "
                   "when every one fits");
   add_device_flags(*fit, options->devices);
+  add_allocator_flags(*fit, options->allocator);
+  fit->add_flag("--suggest", options->suggest,
+                "With the pytorch allocator: replay again under other allocator settings "
+                "(expandable_segments:True, max_split_size_mb 128/256/512, "
+                "garbage_collection_threshold 0.6/0.8) and say which would make it fit");
   fit->add_option("--gpus", options->gpus,
                   "With a single-GPU profile: how many GPUs (default: as many as the traces "
                   "use)")

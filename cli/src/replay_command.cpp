@@ -25,6 +25,7 @@ struct ReplayOptions {
   bool production_only = false;
   bool allow_inconsistent = false;
   DeviceFlags devices;
+  AllocatorFlags allocator;
 };
 
 void print_devices(std::ostream& out, const MemoryTracker& tracker,
@@ -130,9 +131,20 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
     err << "memtrack replay: " << budgets.error().to_string() << "\n";
     return exit_bad_input;
   }
+  auto gpu_map = gpu_map_for(*opened, *budgets);
+  if (!gpu_map) {
+    err << "memtrack replay: " << gpu_map.error().to_string() << "\n";
+    return exit_bad_input;
+  }
   traces::ReplayOptions replay_options;
   replay_options.lockstep = !options.production_only;
   replay_options.recorded_budgets = budgets->recorded;
+  if (auto chosen =
+          choose_allocator(*opened, *budgets, *gpu_map, options.allocator, replay_options);
+      !chosen) {
+    err << "memtrack replay: " << chosen.error().to_string() << "\n";
+    return exit_bad_input;
+  }
   auto replayer = traces::Replayer::create(budgets->config, replay_options);
   if (!replayer) {
     err << "memtrack replay: " << options.file << ": " << replayer.error().to_string() << "\n";
@@ -161,11 +173,6 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
         buffer.clear();
       }
     };
-  }
-  auto gpu_map = gpu_map_for(*opened, *budgets);
-  if (!gpu_map) {
-    err << "memtrack replay: " << gpu_map.error().to_string() << "\n";
-    return exit_bad_input;
   }
   auto replayed = replayer->replay(reader, *gpu_map, on_step);
   if (!replayed) {
@@ -215,6 +222,7 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
   if (s.outcome_differences != 0) {
     out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
   }
+  print_allocator(out, s);
   if (states)
     out << "states: " << (options.states == "-" ? "standard output" : options.states) << "\n";
   print_inconsistencies(out, s, options.allow_inconsistent);
@@ -267,6 +275,7 @@ void add_replay_command(CLI::App& app, Command& chosen) {
                    "declares)")
       ->check(gpu_count());
   add_device_flags(*replay, options->devices);
+  add_allocator_flags(*replay, options->allocator);
   replay->add_flag("--allow-inconsistent", options->allow_inconsistent,
                    "Accept a recording that frees what it never allocated (double frees, frees "
                    "of unknown addresses): counted, left unapplied, and exit 0");

@@ -1,5 +1,6 @@
 #include "trace_support.hpp"
 
+#include "table.hpp"
 #include "terminal.hpp"
 
 #include <memtrack/memtrack.hpp>
@@ -56,6 +57,23 @@ Result<GpuSpec> parse_gpu_flag(const std::string& text) {
   return gpu;
 }
 
+namespace {
+
+/// What the pre-scan of a trace keeps of an event: the GPUs operations name, and the capacity a
+/// recorded `oom` implies.
+void note_event(const traces::TraceEvent& event, std::set<std::uint32_t>& used,
+                std::map<std::uint32_t, std::uint64_t>& oom_capacity) {
+  if (const auto gpu = traces::operation_gpu(event)) used.insert(*gpu);
+  if (event.kind == traces::TraceEvent::Kind::Oom && event.device.is_gpu() &&
+      event.check_reserved && event.device_free) {
+    if (const auto total = checked_add(*event.check_reserved, *event.device_free)) {
+      oom_capacity.emplace(event.device.gpu_id(), *total);
+    }
+  }
+}
+
+}  // namespace
+
 Result<OpenedTrace> open_trace(const std::string& path) {
   // Peek at the start to tell a canonical trace from a recording to import.
   auto head = traces::read_head(path, traces::format_head_bytes);
@@ -67,12 +85,19 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     // then the reader the replay streams from.
     auto scan = traces::TraceReader::open(path);
     if (!scan) return scan.error();
-    auto used = traces::used_gpus(*scan);
-    if (!used) return used.error();
+    std::set<std::uint32_t> used;
+    std::map<std::uint32_t, std::uint64_t> oom_capacity;
+    for (traces::TraceEvent event;;) {
+      auto more = scan->next(event);
+      if (!more) return more.error();
+      if (!*more) break;
+      note_event(event, used, oom_capacity);
+    }
     auto reader = traces::TraceReader::open(path);
     if (!reader) return reader.error();
     const std::uint64_t events = scan->events_read();
-    return OpenedTrace{std::move(*reader), "", std::move(*used), events, {}, {}};
+    return OpenedTrace{std::move(*reader),     "", std::move(used), events, {}, {},
+                       std::move(oom_capacity)};
   }
   if (format && *format == traces::SourceFormat::Scenario) {
     return Error::parse_error(path + ": a scenario file, not a trace");
@@ -84,15 +109,16 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   auto report = traces::import_bytes(*detected, *bytes, path, sink);
   if (!report) return report.error();
   std::set<std::uint32_t> used;
-  for (const traces::TraceEvent& event : sink.events_) {
-    if (const auto gpu = traces::operation_gpu(event)) used.insert(*gpu);
-  }
+  std::map<std::uint32_t, std::uint64_t> oom_capacity;
+  for (const traces::TraceEvent& event : sink.events_)
+    note_event(event, used, oom_capacity);
   auto reader = traces::TraceReader::from_source(
       traces::memory_source(traces::format_trace(sink.header_, sink.events_), path), path);
   if (!reader) return reader.error();
   return OpenedTrace{std::move(*reader),       std::string(traces::to_string(*detected)),
                      std::move(used),          sink.events_.size(),
-                     std::move(sink.origins_), report->origin_unit};
+                     std::move(sink.origins_), report->origin_unit,
+                     std::move(oom_capacity)};
 }
 
 Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& profile,
@@ -116,7 +142,9 @@ Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& prof
     config.cpu_memory_limit = unlimited;
     for (const std::uint32_t id : trace.used_gpus)
       config.gpus.push_back({.id = id, .total_bytes = unlimited});
-    return Budgets{config, "no budget: measuring only (give --profile to fit a device)", true};
+    Budgets budgets{config, "no budget: measuring only (give --profile to fit a device)", true};
+    budgets.unlimited = true;
+    return budgets;
   }
   return profile_budgets(profile, gpus, trace.used_gpus.size());
 }
@@ -207,10 +235,91 @@ Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::u
                               "', which has " + std::to_string(node->config.gpus.size()) +
                               " GPUs: give a single-GPU profile to repeat");
   }
-  return Budgets{node->config,
-                 "profile " + profile + " (" + std::to_string(node->config.gpus.size()) + " GPU" +
-                     (node->config.gpus.size() == 1 ? "" : "s") + ")",
-                 false};
+  Budgets budgets{node->config,
+                  "profile " + profile + " (" + std::to_string(node->config.gpus.size()) + " GPU" +
+                      (node->config.gpus.size() == 1 ? "" : "s") + ")",
+                  false};
+  for (std::size_t i = 0; i < node->gpus.size() && i < node->config.gpus.size(); ++i) {
+    const sim::DeviceProfile& gpu = node->gpus[i];
+    if (!gpu.cuda_total_bytes) continue;
+    budgets.cuda_total_and_context[node->config.gpus[i].id] = {
+        gpu.cuda_total_bytes->value,
+        gpu.context_overhead_bytes ? gpu.context_overhead_bytes->value : 0};
+  }
+  return budgets;
+}
+
+void add_allocator_flags(CLI::App& command, AllocatorFlags& flags) {
+  command
+      .add_option("--allocator", flags.allocator,
+                  "How GPU memory answers allocations: 'pytorch' (PyTorch's CUDA caching "
+                  "allocator: rounding, 2/20 MiB segments, fragmentation, the CUDA context; the "
+                  "default for PyTorch snapshots and Kineto traces) or 'exact' (requested bytes "
+                  "against the budget; the default otherwise)")
+      ->check(CLI::IsMember({"exact", "pytorch"}));
+  command.add_option("--alloc-conf", flags.alloc_conf,
+                     "With the pytorch allocator: its settings in PYTORCH_CUDA_ALLOC_CONF syntax, "
+                     "e.g. 'expandable_segments:True,max_split_size_mb:512' (default: the "
+                     "recording's own allocator_settings, else PyTorch's defaults)");
+}
+
+Result<void> choose_allocator(const OpenedTrace& trace, const Budgets& budgets,
+                              const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+                              const AllocatorFlags& flags, traces::ReplayOptions& options) {
+  const traces::TraceHeader& header = trace.reader.header();
+  const bool from_pytorch =
+      header.source.starts_with("pytorch-snapshot ") || header.source.starts_with("kineto ");
+  const bool pytorch = flags.allocator.empty() ? from_pytorch : flags.allocator == "pytorch";
+  if (!pytorch) {
+    if (!flags.alloc_conf.empty()) {
+      return Error::parse_error(
+          "--alloc-conf needs the pytorch allocator model (--allocator "
+          "pytorch); the exact model has no settings");
+    }
+    options.allocator = traces::AllocatorModel::exact;
+    return {};
+  }
+  if (options.placement == traces::Placement::Auto) {
+    if (!flags.allocator.empty()) {
+      return Error::parse_error(
+          "--allocator pytorch replays each allocation on the GPU the "
+          "recording names: it does not combine with --auto");
+    }
+    options.allocator = traces::AllocatorModel::exact;
+    return {};
+  }
+  options.allocator = traces::AllocatorModel::pytorch;
+  if (!flags.alloc_conf.empty()) {
+    auto settings = sim::allocators::AllocatorSettings::parse(flags.alloc_conf);
+    if (!settings) return Error::parse_error("--alloc-conf: " + settings.error().detail);
+    options.pytorch.settings = *settings;
+  } else if (header.allocator_settings) {
+    options.pytorch.settings = *header.allocator_settings;
+  }
+  for (const GpuSpec& gpu : budgets.config.gpus) {
+    const std::uint64_t limit = gpu_limit(gpu, budgets.config.memory_fraction);
+    sim::allocators::DeviceLimits limits{limit, limit};
+    if (const auto profile = budgets.cuda_total_and_context.find(gpu.id);
+        profile != budgets.cuda_total_and_context.end()) {
+      // The budget holds everything the process has on the device, the CUDA context included.
+      const auto [total, context] = profile->second;
+      const std::uint64_t budget = std::min(limit, total);
+      limits.capacity = budget > context ? budget - context : 0;
+      limits.device_total = std::max(total, limits.capacity);
+      options.pytorch.context_bytes[gpu.id] = context;
+    }
+    options.pytorch.limits[gpu.id] = limits;
+  }
+  if (budgets.unlimited && !trace.oom_capacity.empty()) {
+    // No budget: a device the recording ran out of memory on gets the capacity that implies.
+    options.pytorch.recorded_capacity = true;
+    for (const auto& [trace_gpu, capacity] : trace.oom_capacity) {
+      const auto mapped = gpu_map.find(trace_gpu);
+      const std::uint32_t id = mapped == gpu_map.end() ? trace_gpu : mapped->second;
+      options.pytorch.limits[id] = sim::allocators::DeviceLimits{capacity, capacity};
+    }
+  }
+  return {};
 }
 
 Result<std::map<std::uint32_t, std::uint32_t>> gpu_map_for(
@@ -229,8 +338,21 @@ std::vector<DeviceFit> fit_summary(const traces::Replayer& replayer) {
     const auto peak = s.high_water.find(d);
     const std::uint64_t replayed = peak == s.high_water.end() ? 0 : peak->second;
     const auto needed = s.needed.find(d);
-    devices.push_back({d, replayer.tracker().limit(d), replayed,
-                       needed == s.needed.end() ? replayed : needed->second});
+    DeviceFit fit{d, replayer.tracker().limit(d), replayed,
+                  needed == s.needed.end() ? replayed : needed->second};
+    fit.requested_needed = fit.needed;
+    if (const auto m = s.modelled.find(d); m != s.modelled.end()) {
+      // Under the pytorch model a device holds what its allocator reserved, and the context.
+      const traces::ModelledDevice& model = m->second;
+      const auto with_context = [&](std::uint64_t bytes) {
+        return checked_add(bytes, model.context_bytes).value_or(UINT64_MAX);
+      };
+      fit.modelled = true;
+      fit.budget = with_context(model.capacity);
+      fit.needed = with_context(model.reserved_needed);
+      fit.peak = with_context(model.reserved_peak);
+    }
+    devices.push_back(fit);
   }
   return devices;
 }
@@ -308,6 +430,64 @@ Result<std::map<std::uint32_t, std::uint32_t>> parse_gpu_map(
     }
   }
   return map;
+}
+
+void print_allocator(std::ostream& out, const traces::ReplaySummary& summary) {
+  const auto gib = [](std::uint64_t bytes) { return format_gib(bytes) + " GiB"; };
+  if (summary.allocator == traces::AllocatorModel::pytorch) {
+    out << "allocator: pytorch (PyTorch's CUDA caching allocator; docs/allocator-model.md)\n";
+    Table table({"device", ">allocated peak", ">reserved peak", ">frag. at peak", ">largest free",
+                 ">context", ">capacity"});
+    for (const auto& [device, m] : summary.modelled) {
+      table.add_row({device.to_string(), gib(m.allocated_peak), gib(m.reserved_peak),
+                     gib(m.reserved_peak - m.allocated_at_reserved_peak),
+                     gib(m.largest_free_at_reserved_peak), gib(m.context_bytes), gib(m.capacity)});
+    }
+    table.print(out);
+    for (const auto& [device, m] : summary.modelled) {
+      if (!m.verifying && m.reserved_checks_verified == 0 && m.reserved_checks_undetermined == 0) {
+        continue;
+      }
+      out << "  " << device.to_string()
+          << " against the recording's allocator: " << m.addresses_verified
+          << " allocations at the recorded address, " << m.segment_events_verified
+          << " segment events, " << m.layout_segments_verified << " segments and "
+          << m.layout_blocks_verified << " blocks verified";
+      if (m.layouts_skipped != 0) {
+        out << "; " << m.layouts_skipped << " layouts not checked (the replay left the recording)";
+      }
+      if (m.start_blocks_undetermined != 0) {
+        out << "; " << m.start_blocks_undetermined
+            << " blocks from before the recording undetermined";
+      }
+      if (m.reserved_checks_verified != 0 || m.reserved_checks_undetermined != 0) {
+        out << "; reserved checkpoints: " << m.reserved_checks_verified << " verified, "
+            << m.reserved_checks_undetermined
+            << " undetermined (the recording began mid-run: the allocator's cache then is "
+               "unknown)";
+      }
+      out << "\n";
+    }
+    if (summary.first_model_oom) {
+      const traces::ModelOutOfMemory& oom = *summary.first_model_oom;
+      out << "first out of memory, at " << oom.at.to_string() << ", event " << oom.at.event << ": "
+          << escape_for_terminal(oom.event_text) << "\n  " << oom.message() << "\n";
+      for (const std::string& frame : oom.frames)
+        out << "    " << escape_for_terminal(frame) << "\n";
+    }
+  }
+  if (summary.first_recorded_oom) {
+    const traces::RecordedOutOfMemory& oom = *summary.first_recorded_oom;
+    out << "the recording ran out of memory " << summary.recorded_ooms
+        << (summary.recorded_ooms == 1 ? " time" : " times") << "; first at " << oom.at.to_string()
+        << ": " << oom.requested << " bytes requested on " << oom.device.to_string() << " with "
+        << oom.device_free << " bytes free";
+    if (oom.reserved) out << " and " << *oom.reserved << " reserved";
+    if (oom.reproduced) {
+      out << (*oom.reproduced ? " (the model refuses it too)" : " (the model does not)");
+    }
+    out << "\n";
+  }
 }
 
 }  // namespace memtrack::cli

@@ -28,6 +28,9 @@ struct OpenedTrace {
   /// Imported on the fly: 1 + each event's position in the source file (0: unknown), its unit.
   std::vector<std::uint64_t> origins;
   std::string origin_unit;
+  /// By trace GPU id: the device's capacity its first recorded `oom` implies (the bytes the
+  /// process had reserved then plus the device's free bytes), where the recording says both.
+  std::map<std::uint32_t, std::uint64_t> oom_capacity;
 };
 
 /// One device's answer to "does it fit": what `fit` prints and `report` draws.
@@ -36,6 +39,10 @@ struct DeviceFit {
   std::uint64_t budget{0};
   std::uint64_t peak{0};    ///< the replay's peak, within the budget (refusals left out)
   std::uint64_t needed{0};  ///< what the recording needs: its peak with nothing refused
+  /// The requested bytes the recording needs (as `needed` under the exact model)
+  std::uint64_t requested_needed{0};
+  /// Under the pytorch model: `budget`, `peak` and `needed` are reserved bytes + the CUDA context
+  bool modelled{false};
   [[nodiscard]] bool fits() const { return needed <= budget; }
   [[nodiscard]] std::uint64_t headroom() const { return fits() ? budget - needed : 0; }
   [[nodiscard]] std::uint64_t shortfall() const { return fits() ? 0 : needed - budget; }
@@ -69,7 +76,34 @@ struct Budgets {
   GpuConfig config;
   std::string description;  ///< "the recording's own devices" or "profile rtx5090 x 2"
   bool recorded{true};      ///< whether these are the recording's own budgets
+  /// By GPU id, for a profile's GPUs: the device's CUDA total and its context's bytes (what the
+  /// `pytorch` allocator model's capacity comes from).
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> cuda_total_and_context;
+  /// Whether the budgets are none ("no budget: measuring only").
+  bool unlimited{false};
 };
+
+/// `--allocator` and `--alloc-conf` (`fit`, `replay`, `report`).
+struct AllocatorFlags {
+  std::string allocator;   ///< "exact", "pytorch" or empty: by the recording's source
+  std::string alloc_conf;  ///< PYTORCH_CUDA_ALLOC_CONF syntax; empty: the recording's own
+};
+
+/// Adds `--allocator` and `--alloc-conf` to a command.
+void add_allocator_flags(CLI::App& command, AllocatorFlags& flags);
+
+/**
+ * @brief Chooses the allocator model and its settings and limits for a replay: `pytorch` by
+ * default for recordings that came from PyTorch (snapshots, Kineto), `exact` otherwise; the
+ * settings from `--alloc-conf`, else the recording's `allocator_settings`; each GPU's capacity
+ * the profile's CUDA total minus its context, capped by the budget, or, without a budget, what
+ * the recording's `oom` implies.
+ * @return a `ParseError` for an unknown model or setting (naming it), or `pytorch` asked for with
+ * `auto` placement
+ */
+Result<void> choose_allocator(const OpenedTrace& trace, const Budgets& budgets,
+                              const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+                              const AllocatorFlags& flags, traces::ReplayOptions& options);
 
 /// Devices given by flags instead of a profile (`fit`, `replay`, `report`).
 struct DeviceFlags {
@@ -123,6 +157,13 @@ Result<std::map<std::uint32_t, std::uint32_t>> gpu_map_for(
  * @param allowed whether `--allow-inconsistent` was given
  */
 void print_inconsistencies(std::ostream& out, const traces::ReplaySummary& summary, bool allowed);
+
+/**
+ * @brief Prints, under the `pytorch` allocator model, each GPU's allocated and reserved peaks,
+ * the fragmentation at the reserved peak, the CUDA context, what the recording's allocator truth
+ * verified, and the first OOM as PyTorch would raise it; and any `oom` the recording itself has.
+ */
+void print_allocator(std::ostream& out, const traces::ReplaySummary& summary);
 
 /**
  * @brief Parses `--map` entries: `gpu:1=gpu:0` puts the trace's gpu:1 on the node's gpu:0.

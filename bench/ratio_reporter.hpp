@@ -11,9 +11,10 @@
 namespace memtrack::bench {
 
 struct Comparison {
-  std::string subject;   ///< benchmark name (as reported, e.g. "BM_SharedTracker/threads:2")
-  std::string baseline;  ///< benchmark name of its baseline
-  double target;         ///< the ratio the subject should stay under (0: report only)
+  std::string subject;    ///< benchmark name (as reported, e.g. "BM_SharedTracker/threads:2")
+  std::string baseline;   ///< benchmark name of its baseline
+  double target;          ///< the ratio the subject should stay under (0: report only)
+  bool wall_time{false};  ///< compare wall time even where both measure CPU time (file reads)
 };
 
 class RatioReporter : public benchmark::ConsoleReporter {

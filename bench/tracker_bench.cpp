@@ -185,7 +185,7 @@ BENCHMARK(BM_SimLockstep)->Unit(benchmark::kMillisecond);
 int main(int argc, char** argv) {
   return memtrack::bench::run_with_ratios(
       argc, argv,
-      {{"BM_MemoryTracker", "BM_BareCounter", 2.0},
+      {{"BM_MemoryTracker", "BM_BareCounter", 3.0},
        {"BM_SharedMemoryTracker/real_time/threads:1",
         "BM_BareCounterUnderSharedMutex/real_time/threads:1", 2.0},
        {"BM_SharedMemoryTracker/real_time/threads:2",

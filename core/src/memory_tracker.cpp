@@ -18,6 +18,10 @@ Result<MemoryTracker> MemoryTracker::create(GpuConfig config) {
     tracker.accounts_.push_back(Account{.limit = gpu_limit(gpu, config.memory_fraction)});
   }
   tracker.accounts_.push_back(Account{.limit = config.cpu_memory_limit});
+  while (tracker.dense_gpu_ids_ < tracker.gpu_ids_.size() &&
+         tracker.gpu_ids_[tracker.dense_gpu_ids_] == tracker.dense_gpu_ids_) {
+    ++tracker.dense_gpu_ids_;
+  }
   // validate() proved this sum fits in 64 bits.
   for (const Account& account : tracker.accounts_)
     tracker.total_limit_ += account.limit;
@@ -25,83 +29,18 @@ Result<MemoryTracker> MemoryTracker::create(GpuConfig config) {
   return tracker;
 }
 
-std::size_t MemoryTracker::index_of(DevicePlacement placement) const noexcept {
-  if (placement.is_cpu()) return accounts_.size() - 1;
-  if (!placement.is_gpu()) return npos;
+std::size_t MemoryTracker::index_of_sparse(DevicePlacement placement) const noexcept {
   const auto found = std::lower_bound(gpu_ids_.begin(), gpu_ids_.end(), placement.gpu_id());
   if (found == gpu_ids_.end() || *found != placement.gpu_id()) return npos;
   return static_cast<std::size_t>(found - gpu_ids_.begin());
 }
 
-DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcept {
-  if (index == accounts_.size() - 1) return Cpu{};
-  return Gpu{gpu_ids_[index]};
-}
-
-bool MemoryTracker::can_allocate(DevicePlacement placement, std::uint64_t bytes) const noexcept {
-  if (placement.is_auto()) return bytes <= available(placement);
-  const std::size_t index = index_of(placement);
-  if (index == npos) return false;  // rule 3: an unknown GPU takes nothing, not even 0 bytes
-  return bytes <= accounts_[index].limit - accounts_[index].allocated;
-}
-
-Result<std::size_t> MemoryTracker::plan_allocation(DevicePlacement placement,
-                                                   std::uint64_t bytes) const {
-  if (placement.is_auto()) {
-    // Lowest-id GPU with room, then the CPU (last in accounts_).
-    for (std::size_t i = 0; i < accounts_.size(); ++i) {
-      if (bytes <= accounts_[i].limit - accounts_[i].allocated) return i;
-    }
-    return Error::out_of_memory(Auto{}, bytes, available(Auto{}), 0);
+Result<std::size_t> MemoryTracker::plan_auto_allocation(std::uint64_t bytes) const {
+  // Lowest-id GPU with room, then the CPU (last in accounts_).
+  for (std::size_t i = 0; i < accounts_.size(); ++i) {
+    if (bytes <= accounts_[i].limit - accounts_[i].allocated) return i;
   }
-  const std::size_t index = index_of(placement);
-  if (index == npos) return Error::unknown_device(placement);
-  const Account& account = accounts_[index];
-  const std::uint64_t room = account.limit - account.allocated;
-  if (bytes > room) return Error::out_of_memory(placement, bytes, room, account.limit);
-  return index;
-}
-
-void MemoryTracker::commit_allocation(std::size_t index, std::uint64_t bytes) noexcept {
-  Account& account = accounts_[index];
-  account.allocated += bytes;  // bytes <= limit - allocated: cannot pass the limit.
-  account.peak = std::max(account.peak, account.allocated);
-  if (account.count != UINT64_MAX) ++account.count;
-  total_allocated_ += bytes;  // at most the sum of limits, which fits (rule 2).
-  total_peak_ = std::max(total_peak_, total_allocated_);
-}
-
-Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement, std::uint64_t bytes) {
-  auto planned = plan_allocation(placement, bytes);
-  if (!planned) {
-    notify(ObservedEvent::Kind::Allocate, placement, bytes, std::nullopt, &planned.error());
-    return planned.error();
-  }
-  commit_allocation(*planned, bytes);
-  const DevicePlacement resolved = device_at(*planned);
-  notify(ObservedEvent::Kind::Allocate, placement, bytes, resolved, nullptr);
-  return resolved;
-}
-
-Result<void> MemoryTracker::deallocate(DevicePlacement placement, std::uint64_t bytes) {
-  Result<void> result = apply_deallocation(placement, bytes);
-  notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt,
-         result ? nullptr : &result.error());
-  return result;
-}
-
-Result<void> MemoryTracker::apply_deallocation(DevicePlacement placement, std::uint64_t bytes) {
-  if (placement.is_auto()) return Error::ambiguous_device("deallocate");
-  const std::size_t index = index_of(placement);
-  if (index == npos) return Error::unknown_device(placement);
-  Account& account = accounts_[index];
-  if (bytes > account.allocated) {
-    return Error::invalid_deallocation(placement, bytes, account.allocated);
-  }
-  account.allocated -= bytes;
-  if (account.count != 0) --account.count;
-  total_allocated_ -= bytes;
-  return {};
+  return Error::out_of_memory(Auto{}, bytes, available(Auto{}), 0);
 }
 
 std::uint64_t MemoryTracker::available(DevicePlacement placement) const noexcept {

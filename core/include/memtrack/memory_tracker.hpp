@@ -13,6 +13,7 @@
 #include <memtrack/observer.hpp>
 #include <memtrack/result.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -125,11 +126,15 @@ class MemoryTracker {
 
   /// @return the index into accounts_ of a concrete device, or npos (unknown GPU or `Auto`)
   [[nodiscard]] std::size_t index_of(DevicePlacement placement) const noexcept;
+  /// index_of for a GPU id that is not at its own index (sparse ids, or not configured).
+  [[nodiscard]] std::size_t index_of_sparse(DevicePlacement placement) const noexcept;
   /// @return the device at accounts_[index]
   [[nodiscard]] DevicePlacement device_at(std::size_t index) const noexcept;
   /// Decides where an allocation would go (rule 4) without changing anything.
   [[nodiscard]] Result<std::size_t> plan_allocation(DevicePlacement placement,
                                                     std::uint64_t bytes) const;
+  /// plan_allocation for `Auto`: the lowest-id GPU with room, else the CPU.
+  [[nodiscard]] Result<std::size_t> plan_auto_allocation(std::uint64_t bytes) const;
   /// Records an allocation planned by plan_allocation. Precondition: bytes <= available.
   void commit_allocation(std::size_t index, std::uint64_t bytes) noexcept;
   Result<void> apply_deallocation(DevicePlacement placement, std::uint64_t bytes);
@@ -147,11 +152,107 @@ class MemoryTracker {
   GpuConfig config_;
   std::vector<std::uint32_t>
       gpu_ids_;  ///< Ascending. Invariant: gpu_ids_.size() + 1 == accounts_.size()
-  std::vector<Account> accounts_;     ///< GPUs in gpu_ids_ order, then the CPU last.
+  std::vector<Account> accounts_;  ///< GPUs in gpu_ids_ order, then the CPU last.
+  /// How many ids lead gpu_ids_ at their own index. Invariant: gpu_ids_[i] == i for every
+  /// i < dense_gpu_ids_ (all of them on a node numbered 0, 1, ..., n-1).
+  std::size_t dense_gpu_ids_{0};
   std::uint64_t total_allocated_{0};  ///< Invariant: the sum of accounts_[i].allocated.
   std::uint64_t total_peak_{0};    ///< Invariant: total_allocated_ <= total_peak_ <= total_limit_.
   std::uint64_t total_limit_{0};   ///< The sum of all limits; at most 2^64 - 1 (rule 2).
   detail::ObserverSlot observer_;  ///< Not copied: a copy starts without an observer.
 };
 
+// The hot path, inline: allocate and deallocate of a concrete device and can_allocate run once
+// per operation in every replay, simulation and service, and out of line (a shared library's
+// functions may be interposed, so -fPIC code calls even its own) each small step was a call.
+// Errors are built out of line (`Error`'s constructors), and `Auto` is planned out of line.
+// GCC's size heuristics keep the operations out of line (their error paths count), so they are
+// forced inline; the benchmark (bench/tracker_bench.cpp) shows the difference.
+#if defined(__GNUC__)
+#define MEMTRACK_HOT_INLINE [[gnu::always_inline]] inline
+#else
+#define MEMTRACK_HOT_INLINE inline
+#endif
+
+inline std::size_t MemoryTracker::index_of(DevicePlacement placement) const noexcept {
+  if (placement.is_cpu()) return accounts_.size() - 1;
+  if (!placement.is_gpu()) return npos;
+  if (placement.gpu_id() < dense_gpu_ids_) [[likely]]
+    return placement.gpu_id();
+  return index_of_sparse(placement);
+}
+
+inline DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcept {
+  if (index == accounts_.size() - 1) return Cpu{};
+  return Gpu{gpu_ids_[index]};
+}
+
+inline bool MemoryTracker::can_allocate(DevicePlacement placement,
+                                        std::uint64_t bytes) const noexcept {
+  if (placement.is_auto()) return bytes <= available(placement);
+  const std::size_t index = index_of(placement);
+  if (index == npos) return false;  // rule 3: an unknown GPU takes nothing, not even 0 bytes
+  return bytes <= accounts_[index].limit - accounts_[index].allocated;
+}
+
+MEMTRACK_HOT_INLINE Result<std::size_t> MemoryTracker::plan_allocation(DevicePlacement placement,
+                                                                       std::uint64_t bytes) const {
+  if (placement.is_auto()) return plan_auto_allocation(bytes);
+  const std::size_t index = index_of(placement);
+  if (index == npos) return Error::unknown_device(placement);
+  const Account& account = accounts_[index];
+  const std::uint64_t room = account.limit - account.allocated;
+  if (bytes > room) return Error::out_of_memory(placement, bytes, room, account.limit);
+  return index;
+}
+
+inline void MemoryTracker::commit_allocation(std::size_t index, std::uint64_t bytes) noexcept {
+  Account& account = accounts_[index];
+  account.allocated += bytes;  // bytes <= limit - allocated: cannot pass the limit.
+  account.peak = std::max(account.peak, account.allocated);
+  if (account.count != UINT64_MAX) ++account.count;
+  total_allocated_ += bytes;  // at most the sum of limits, which fits (rule 2).
+  total_peak_ = std::max(total_peak_, total_allocated_);
+}
+
+MEMTRACK_HOT_INLINE Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement,
+                                                                    std::uint64_t bytes) {
+  auto planned = plan_allocation(placement, bytes);
+  if (!planned) {
+    notify(ObservedEvent::Kind::Allocate, placement, bytes, std::nullopt, &planned.error());
+    return planned.error();
+  }
+  commit_allocation(*planned, bytes);
+  // A concrete device is where the allocation went; only `Auto` resolves to another.
+  const DevicePlacement resolved = placement.is_auto() ? device_at(*planned) : placement;
+  if (observer_.get() != nullptr) [[unlikely]]
+    notify(ObservedEvent::Kind::Allocate, placement, bytes, resolved, nullptr);
+  return resolved;
+}
+
+MEMTRACK_HOT_INLINE Result<void> MemoryTracker::deallocate(DevicePlacement placement,
+                                                           std::uint64_t bytes) {
+  Result<void> result = apply_deallocation(placement, bytes);
+  notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt,
+         result ? nullptr : &result.error());
+  return result;
+}
+
+MEMTRACK_HOT_INLINE Result<void> MemoryTracker::apply_deallocation(DevicePlacement placement,
+                                                                   std::uint64_t bytes) {
+  if (placement.is_auto()) return Error::ambiguous_device("deallocate");
+  const std::size_t index = index_of(placement);
+  if (index == npos) return Error::unknown_device(placement);
+  Account& account = accounts_[index];
+  if (bytes > account.allocated) {
+    return Error::invalid_deallocation(placement, bytes, account.allocated);
+  }
+  account.allocated -= bytes;
+  if (account.count != 0) --account.count;
+  total_allocated_ -= bytes;
+  return {};
+}
+
 }  // namespace memtrack
+
+#undef MEMTRACK_HOT_INLINE

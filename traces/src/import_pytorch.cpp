@@ -1,5 +1,6 @@
 // PyTorch memory snapshots (torch.cuda.memory._dump_snapshot()): the restricted pickle reader,
 // then segments/blocks for the state at snapshot time and device_traces for the events.
+#include <memtrack/traces/allocator_start.hpp>
 #include <memtrack/traces/importers.hpp>
 #include <memtrack/traces/pickle.hpp>
 
@@ -8,7 +9,11 @@
 #include "import_support.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
 #include <utility>
 
 namespace memtrack::traces {
@@ -16,6 +21,11 @@ namespace {
 
 using detail::hex;
 using pickle::Value;
+using sim::allocators::AllocatorSettings;
+using sim::allocators::BlockInfo;
+using sim::allocators::BlockState;
+using sim::allocators::PoolKind;
+using sim::allocators::SegmentInfo;
 
 /// Errors name the file, the byte offset of the value and where it is in the snapshot.
 class Locator {
@@ -44,6 +54,19 @@ Result<std::uint64_t> unsigned_field(const Value& dict, std::string_view key,
   return *number;
 }
 
+/// A stream: PyTorch records the handle, which some builds pickle as a negative integer; kept as
+/// its 64-bit two's complement, so that one stream is one number. Nothing when absent or not an
+/// integer of 64 bits.
+std::optional<std::uint64_t> stream_of(const Value* value) {
+  if (value == nullptr || !value->is(Value::Kind::Int) || value->wide) return std::nullopt;
+  return value->negative ? std::uint64_t{0} - value->magnitude : value->magnitude;
+}
+
+/// A field that plays no part in accounting: its text, or empty.
+std::string text_of(const Value* value) {
+  return value != nullptr && value->is(Value::Kind::String) ? value->text : std::string{};
+}
+
 struct Entry {
   std::string action;
   std::uint64_t address{0};
@@ -54,8 +77,444 @@ struct Entry {
   std::size_t order{0};
   std::size_t index{0};                      ///< its position in its device's trace
   std::optional<std::uint64_t> device_free;  ///< `oom`: the device's free bytes then
+  std::optional<std::uint64_t> stack;        ///< its frames in the frame table
   std::string where;
 };
+
+bool is_segment_action(std::string_view action) {
+  return action == "segment_alloc" || action == "segment_free" || action == "segment_map" ||
+         action == "segment_unmap";
+}
+
+/// The state at snapshot time, per device.
+struct EndState {
+  /// Active blocks by address: the bytes PyTorch's trace records (requested).
+  std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>> active;
+  std::map<std::uint32_t, std::uint64_t> active_bytes;
+  /// Every segment and block, by address (when the snapshot gives their sizes).
+  std::map<std::uint32_t, std::vector<SegmentInfo>> segments;
+  /// Devices whose segments could not be described whole (a missing size, blocks that do not
+  /// tile the segment): no layout is written for them.
+  std::map<std::uint32_t, std::string> undescribed;
+};
+
+BlockState block_state_of(const std::string& state) {
+  // A block whose free was requested but not completed is still held by the allocator.
+  if (state == "active_allocated" || state == "active_pending_free") return BlockState::allocated;
+  if (state == "inactive") return BlockState::free;
+  return BlockState::unmapped;
+}
+
+/// @return why `segment`'s blocks do not describe it (they must tile it), or empty
+std::string tiling_problem(const SegmentInfo& segment) {
+  std::uint64_t offset = 0;
+  for (const BlockInfo& block : segment.blocks) {
+    if (block.offset != offset || block.size == 0 || block.size > segment.size - offset) {
+      return "the blocks of the segment at " + hex(segment.address) + " do not tile it";
+    }
+    offset += block.size;
+  }
+  if (offset != segment.size || segment.blocks.empty() ||
+      segment.address > UINT64_MAX - segment.size) {
+    return "the blocks of the segment at " + hex(segment.address) + " do not tile it";
+  }
+  return {};
+}
+
+/// Reads one segment's blocks into `end` (active blocks) and `info` (every block).
+Result<void> read_blocks(const Value& segment, const std::string& where, std::uint32_t device,
+                         SegmentInfo& info, bool& described, EndState& end, const Locator& locate) {
+  std::uint64_t next_address = info.address;
+  const Value* blocks = segment.get("blocks");
+  if (blocks == nullptr || !blocks->is(Value::Kind::List)) {
+    return locate.at(segment, where, "expected 'blocks' as a list");
+  }
+  for (std::size_t b = 0; b < blocks->items.size(); ++b) {
+    const Value& block = *blocks->items[b];
+    const std::string block_where = where + ".blocks[" + std::to_string(b) + "]";
+    if (!block.is(Value::Kind::Dict)) return locate.at(block, block_where, "expected a dict");
+    auto size = unsigned_field(block, "size", block_where, locate);
+    if (!size) return size.error();
+    std::uint64_t address = next_address;
+    if (block.get("address") != nullptr) {
+      auto given = unsigned_field(block, "address", block_where, locate);
+      if (!given) return given.error();
+      address = *given;
+    }
+    next_address = address + *size;
+    const Value* state = block.get("state");
+    if (state == nullptr || !state->is(Value::Kind::String)) {
+      return locate.at(block, block_where, "expected 'state' as a string");
+    }
+    if (address < info.address) {
+      described = false;
+    } else {
+      info.blocks.push_back(BlockInfo{address - info.address, *size, block_state_of(state->text)});
+    }
+    if (!state->text.starts_with("active_")) continue;  // inactive: cached, not allocated
+    // PyTorch's trace records requested sizes; blocks keep both. Account requested bytes.
+    std::uint64_t block_bytes = *size;
+    if (block.get("requested_size") != nullptr) {
+      auto requested = unsigned_field(block, "requested_size", block_where, locate);
+      if (!requested) return requested.error();
+      block_bytes = *requested;
+    }
+    if (!end.active[device].emplace(address, block_bytes).second) {
+      return locate.at(block, block_where, "two active blocks at the same address");
+    }
+    auto sum = checked_add(end.active_bytes[device], block_bytes);
+    if (!sum) return locate.at(block, block_where, "active bytes beyond 2^64 - 1");
+    end.active_bytes[device] = *sum;
+  }
+  return {};
+}
+
+Result<EndState> read_end_state(const Value& segments, const Locator& locate) {
+  EndState end;
+  for (std::size_t s = 0; s < segments.items.size(); ++s) {
+    const Value& segment = *segments.items[s];
+    const std::string where = "segments[" + std::to_string(s) + "]";
+    if (!segment.is(Value::Kind::Dict)) return locate.at(segment, where, "expected a dict");
+    auto device = unsigned_field(segment, "device", where, locate);
+    if (!device) return device.error();
+    if (*device > UINT32_MAX) return locate.at(segment, where, "device id beyond 2^32 - 1");
+    const auto id = static_cast<std::uint32_t>(*device);
+    SegmentInfo info;
+    bool described = segment.get("address") != nullptr && segment.get("total_size") != nullptr;
+    if (segment.get("address") != nullptr) {
+      auto address = unsigned_field(segment, "address", where, locate);
+      if (!address) return address.error();
+      info.address = *address;
+    }
+    if (described) {
+      auto size = unsigned_field(segment, "total_size", where, locate);
+      if (!size) return size.error();
+      info.size = *size;
+    }
+    info.stream = stream_of(segment.get("stream")).value_or(0);
+    const std::string type = text_of(segment.get("segment_type"));
+    info.pool = type == "small" || (type.empty() && info.size == sim::allocators::small_buffer)
+                    ? PoolKind::small
+                    : PoolKind::large;
+    const Value* expandable = segment.get("is_expandable");
+    info.expandable =
+        expandable != nullptr && expandable->is(Value::Kind::Bool) && expandable->boolean;
+    if (auto ok = read_blocks(segment, where, id, info, described, end, locate); !ok) {
+      return ok.error();
+    }
+    std::string problem = described ? tiling_problem(info) : where + " has no address or size";
+    if (!problem.empty()) end.undescribed.emplace(id, where + ": " + problem);
+    end.segments[id].push_back(std::move(info));
+  }
+  for (auto& [device, list] : end.segments) {
+    std::sort(list.begin(), list.end(),
+              [](const SegmentInfo& a, const SegmentInfo& b) { return a.address < b.address; });
+    for (std::size_t i = 1; i < list.size(); ++i) {
+      if (list[i].address - list[i - 1].address < list[i - 1].size) {
+        end.undescribed.emplace(device, "segments at " + hex(list[i - 1].address) + " and " +
+                                            hex(list[i].address) + " overlap");
+      }
+    }
+  }
+  return end;
+}
+
+/// `allocator_settings` as PyTorch dumps it (the effective settings, keyed by option).
+AllocatorSettings settings_of(const Value& dict) {
+  AllocatorSettings settings;
+  if (const Value* v = dict.get("expandable_segments"); v != nullptr && v->is(Value::Kind::Bool)) {
+    settings.expandable_segments = v->boolean;
+  }
+  if (const Value* v = dict.get("max_split_size"); v != nullptr && v->as_unsigned()) {
+    settings.max_split_size = *v->as_unsigned();  // -1: unlimited, the default
+  }
+  if (const Value* v = dict.get("garbage_collection_threshold");
+      v != nullptr && v->is(Value::Kind::Float) && v->number > 0 && v->number < 1) {
+    if (auto fraction = Fraction::from_double(v->number)) {
+      settings.garbage_collection_threshold = *fraction;
+    }
+  }
+  if (const Value* v = dict.get("roundup_power2_divisions");
+      v != nullptr && v->is(Value::Kind::Dict)) {
+    // Keyed by each interval's start in MiB: "1", "2", "4", ... "32768".
+    for (std::size_t index = 0; index < sim::allocators::roundup_intervals; ++index) {
+      const Value* divisions = v->get(std::to_string(std::uint64_t{1} << index));
+      if (divisions != nullptr && divisions->as_unsigned()) {
+        settings.roundup_power2_divisions[index] = *divisions->as_unsigned();
+      }
+    }
+  }
+  return settings;
+}
+
+/// Interns trace entries' `frames` ([{filename, line, name}], innermost first) into one table.
+/// Frames and lists the pickle shares (its memo) are looked up once.
+class FrameInterner {
+ public:
+  /// @return the stack of an entry's frames, or nothing when it has none
+  std::optional<std::uint64_t> stack_of(const Value& entry) {
+    const Value* frames = entry.get("frames");
+    if (frames == nullptr || !frames->is(Value::Kind::List) || frames->items.empty()) {
+      return std::nullopt;
+    }
+    if (const auto found = stacks_.find(frames); found != stacks_.end()) return found->second;
+    ids_.clear();
+    for (const Value* frame : frames->items)
+      ids_.push_back(frame_of(*frame));
+    const std::uint64_t stack = table_->intern_stack(ids_);
+    stacks_.emplace(frames, stack);
+    return stack;
+  }
+
+  [[nodiscard]] std::shared_ptr<const FrameTable> table() const { return table_; }
+
+ private:
+  std::uint64_t frame_of(const Value& frame) {
+    if (const auto found = frames_.find(&frame); found != frames_.end()) return found->second;
+    Frame parsed;
+    if (frame.is(Value::Kind::Dict)) {
+      parsed.file = text_of(frame.get("filename"));
+      parsed.name = text_of(frame.get("name"));
+      // Python 3.13 builds record 2^64 - 1 for an unknown line; negative values mean the same.
+      const Value* line = frame.get("line");
+      parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
+    }
+    const std::uint64_t id = table_->intern_frame(parsed);
+    frames_.emplace(&frame, id);
+    return id;
+  }
+
+  std::shared_ptr<FrameTable> table_ = std::make_shared<FrameTable>();
+  std::unordered_map<const Value*, std::uint64_t> frames_;
+  std::unordered_map<const Value*, std::uint64_t> stacks_;
+  std::vector<std::uint64_t> ids_;
+};
+
+/// The device traces: the entries memtrack applies or carries, in recorded order.
+struct TraceEntries {
+  std::vector<Entry> entries;
+  /// Per device, what the allocator's start is reconstructed from (recorded order).
+  std::map<std::uint32_t, std::vector<AllocatorTraceEntry>> by_device;
+  std::map<std::string, std::uint64_t> ignored_actions;
+};
+
+/// Reads one trace entry's fields into `entry`.
+Result<void> read_entry(const Value& item, Entry& entry, const Locator& locate) {
+  // An `oom` entry has no address: its size, and the device's free bytes at that moment.
+  const bool oom = entry.action == "oom";
+  if (!oom || item.get("addr") != nullptr) {
+    auto address = unsigned_field(item, "addr", entry.where, locate);
+    if (!address) return address.error();
+    entry.address = *address;
+  }
+  if (oom && item.get("device_free") != nullptr) {
+    auto free = unsigned_field(item, "device_free", entry.where, locate);
+    if (!free) return free.error();
+    entry.device_free = *free;
+  }
+  auto size = unsigned_field(item, "size", entry.where, locate);
+  if (!size) return size.error();
+  entry.size = *size;
+  if (is_segment_action(entry.action) &&
+      (entry.size == 0 || entry.address > UINT64_MAX - entry.size)) {
+    return locate.at(item, entry.where,
+                     "expected a segment of at least 1 byte ending below 2^64, got " +
+                         std::to_string(entry.size) + " bytes at " + hex(entry.address));
+  }
+  entry.stream = stream_of(item.get("stream"));
+  if (item.get("time_us") != nullptr) {
+    auto time = unsigned_field(item, "time_us", entry.where, locate);
+    if (!time) return time.error();
+    entry.time_us = *time;
+  }
+  return {};
+}
+
+Result<TraceEntries> read_traces(const Value& device_traces, FrameInterner& frames,
+                                 const Locator& locate) {
+  TraceEntries read;
+  if (!device_traces.is(Value::Kind::List)) {
+    return locate.at(device_traces, "device_traces", "expected a list (one per device)");
+  }
+  for (std::size_t d = 0; d < device_traces.items.size(); ++d) {
+    const Value& trace = *device_traces.items[d];
+    const std::string where = "device_traces[" + std::to_string(d) + "]";
+    if (!trace.is(Value::Kind::List)) return locate.at(trace, where, "expected a list");
+    if (d > UINT32_MAX) return locate.at(trace, where, "device id beyond 2^32 - 1");
+    const auto device = static_cast<std::uint32_t>(d);
+    for (std::size_t i = 0; i < trace.items.size(); ++i) {
+      const Value& item = *trace.items[i];
+      Entry entry;
+      entry.where = where + "[" + std::to_string(i) + "]";
+      if (!item.is(Value::Kind::Dict)) return locate.at(item, entry.where, "expected a dict");
+      const Value* action = item.get("action");
+      if (action == nullptr || !action->is(Value::Kind::String)) {
+        return locate.at(item, entry.where, "expected 'action' as a string");
+      }
+      entry.action = action->text;
+      if (entry.action != "alloc" && entry.action != "free_completed" && entry.action != "oom" &&
+          !is_segment_action(entry.action)) {
+        ++read.ignored_actions[entry.action];
+        continue;
+      }
+      if (auto ok = read_entry(item, entry, locate); !ok) return ok.error();
+      entry.index = i;
+      entry.device = device;
+      entry.order = read.entries.size();
+      entry.stack = frames.stack_of(item);
+      if (entry.action != "oom") {
+        read.by_device[device].push_back(
+            AllocatorTraceEntry{entry.action, entry.address, entry.size, entry.stream.value_or(0)});
+      }
+      read.entries.push_back(std::move(entry));
+    }
+  }
+  return read;
+}
+
+/// Walks the trace backwards from the final state: what is live before the first entry is the
+/// baseline (the ring buffer may have started mid-run).
+Result<std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>>> baseline_of(
+    const EndState& end, const std::vector<Entry>& entries, std::string_view name) {
+  auto state = end.active;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    auto& live = state[it->device];
+    if (it->action == "alloc") {
+      const auto found = live.find(it->address);
+      if (found == live.end() || found->second != it->size) {
+        return Error::parse_error(
+            std::string(name) + ": " + it->where + ": inconsistent snapshot: the allocation of " +
+            std::to_string(it->size) + " bytes at " + hex(it->address) +
+            " is neither active at snapshot time nor freed later in the trace");
+      }
+      live.erase(found);
+    } else if (it->action == "free_completed") {
+      if (!live.emplace(it->address, it->size).second) {
+        return Error::parse_error(std::string(name) + ": " + it->where +
+                                  ": inconsistent snapshot: a block freed while another at the "
+                                  "same address is still live");
+      }
+    }
+  }
+  return state;
+}
+
+/// Writes a `layout` group: the layout line, then each segment and its blocks.
+Result<void> emit_layout(std::uint32_t device, TraceEvent::LayoutPhase phase,
+                         const std::vector<SegmentInfo>& segments,
+                         std::optional<std::uint64_t> undetermined,
+                         const std::function<Result<void>(const TraceEvent&)>& emit) {
+  TraceEvent layout;
+  layout.kind = TraceEvent::Kind::Layout;
+  layout.device = Gpu{device};
+  layout.phase = phase;
+  layout.count = segments.size();
+  layout.undetermined = undetermined;
+  if (auto ok = emit(layout); !ok) return ok;
+  for (const SegmentInfo& segment : segments) {
+    TraceEvent line;
+    line.kind = TraceEvent::Kind::Segment;
+    line.device = Gpu{device};
+    line.bytes = segment.size;
+    line.address = segment.address;
+    line.stream = segment.stream;
+    line.pool = segment.pool;
+    line.expandable = segment.expandable;
+    line.count = segment.blocks.size();
+    if (auto ok = emit(line); !ok) return ok;
+    for (const BlockInfo& block : segment.blocks) {
+      TraceEvent block_line;
+      block_line.kind = TraceEvent::Kind::Block;
+      block_line.device = Gpu{device};
+      block_line.bytes = block.size;
+      block_line.address = segment.address + block.offset;
+      block_line.block_state = block.state;
+      if (auto ok = emit(block_line); !ok) return ok;
+    }
+  }
+  return {};
+}
+
+/// @return whether `segments` make a layout the reader accepts: ascending, no overlap, tiled
+bool well_formed(const std::vector<SegmentInfo>& segments) {
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (!tiling_problem(segments[i]).empty()) return false;
+    if (i > 0 && segments[i].address - segments[i - 1].address < segments[i - 1].size) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// What the importer knows of each device's reserved bytes as it writes the trace.
+class ReservedBytes {
+ public:
+  void start(std::uint32_t device, const std::vector<SegmentInfo>& segments) {
+    std::optional<std::uint64_t> sum = 0;
+    for (const SegmentInfo& segment : segments) {
+      for (const BlockInfo& block : segment.blocks) {
+        if (block.state == BlockState::unmapped || !sum) continue;
+        const auto next = checked_add(*sum, block.size);
+        sum = next ? std::optional<std::uint64_t>(*next) : std::nullopt;
+      }
+    }
+    reserved_[device] = sum;
+  }
+  void unknown(std::uint32_t device) { reserved_[device] = std::nullopt; }
+  void apply(const Entry& entry) {
+    auto& reserved = reserved_[entry.device];
+    if (!reserved) return;
+    const bool grows = entry.action == "segment_alloc" || entry.action == "segment_map";
+    const auto next =
+        grows ? checked_add(*reserved, entry.size) : checked_sub(*reserved, entry.size);
+    reserved = next ? std::optional<std::uint64_t>(*next) : std::nullopt;
+  }
+  [[nodiscard]] std::optional<std::uint64_t> of(std::uint32_t device) const {
+    const auto found = reserved_.find(device);
+    return found == reserved_.end() ? std::nullopt : found->second;
+  }
+
+ private:
+  std::map<std::uint32_t, std::optional<std::uint64_t>> reserved_;
+};
+
+/// @return the event a trace entry becomes
+TraceEvent event_of(const Entry& entry, const ReservedBytes& reserved) {
+  TraceEvent event;
+  if (entry.action == "oom" && (!entry.device_free || !entry.stream)) {
+    // Not enough for the model to reproduce: carried as a note.
+    event.kind = TraceEvent::Kind::Mark;
+    event.text =
+        "oom gpu:" + std::to_string(entry.device) + " requested=" + std::to_string(entry.size);
+    if (entry.device_free) event.text += " device_free=" + std::to_string(*entry.device_free);
+    return event;
+  }
+  if (entry.action == "oom") {
+    event.kind = TraceEvent::Kind::Oom;
+    event.device_free = entry.device_free;
+    event.check_reserved = reserved.of(entry.device);
+  } else if (entry.action == "alloc") {
+    event.kind = TraceEvent::Kind::Allocate;
+  } else if (entry.action == "free_completed") {
+    event.kind = TraceEvent::Kind::Free;
+  } else {
+    event.kind = entry.action == "segment_alloc"  ? TraceEvent::Kind::SegmentAlloc
+                 : entry.action == "segment_free" ? TraceEvent::Kind::SegmentFree
+                 : entry.action == "segment_map"  ? TraceEvent::Kind::SegmentMap
+                                                  : TraceEvent::Kind::SegmentUnmap;
+  }
+  event.device = Gpu{entry.device};
+  event.bytes = entry.size;
+  if (entry.action != "oom") event.address = entry.address;
+  event.stream = entry.stream;
+  if (is_segment_action(entry.action)) event.stream = entry.stream.value_or(0);
+  event.stack = entry.stack;
+  if (entry.time_us) {
+    auto ns = checked_mul(*entry.time_us, 1000);
+    if (ns) event.time_ns = *ns;
+  }
+  return event;
+}
 
 }  // namespace
 
@@ -82,150 +541,27 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
     return locate.at(*segments, "segments", "expected a list");
   }
 
-  // The state at snapshot time: active blocks per device, by address.
-  std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>> active;
-  std::map<std::uint32_t, std::uint64_t> active_bytes;
-  for (std::size_t s = 0; s < segments->items.size(); ++s) {
-    const Value& segment = *segments->items[s];
-    const std::string where = "segments[" + std::to_string(s) + "]";
-    if (!segment.is(Value::Kind::Dict)) return locate.at(segment, where, "expected a dict");
-    auto device = unsigned_field(segment, "device", where, locate);
-    if (!device) return device.error();
-    if (*device > UINT32_MAX) return locate.at(segment, where, "device id beyond 2^32 - 1");
-    std::uint64_t next_address = 0;
-    if (segment.get("address") != nullptr) {
-      auto address = unsigned_field(segment, "address", where, locate);
-      if (!address) return address.error();
-      next_address = *address;
-    }
-    const Value* blocks = segment.get("blocks");
-    if (blocks == nullptr || !blocks->is(Value::Kind::List)) {
-      return locate.at(segment, where, "expected 'blocks' as a list");
-    }
-    for (std::size_t b = 0; b < blocks->items.size(); ++b) {
-      const Value& block = *blocks->items[b];
-      const std::string block_where = where + ".blocks[" + std::to_string(b) + "]";
-      if (!block.is(Value::Kind::Dict)) return locate.at(block, block_where, "expected a dict");
-      auto size = unsigned_field(block, "size", block_where, locate);
-      if (!size) return size.error();
-      std::uint64_t address = next_address;
-      if (block.get("address") != nullptr) {
-        auto given = unsigned_field(block, "address", block_where, locate);
-        if (!given) return given.error();
-        address = *given;
-      }
-      next_address = address + *size;
-      const Value* state = block.get("state");
-      if (state == nullptr || !state->is(Value::Kind::String)) {
-        return locate.at(block, block_where, "expected 'state' as a string");
-      }
-      if (!state->text.starts_with("active_")) continue;  // inactive: cached, not allocated
-      // PyTorch's trace records requested sizes; blocks keep both. Account requested bytes.
-      std::uint64_t block_bytes = *size;
-      if (block.get("requested_size") != nullptr) {
-        auto requested = unsigned_field(block, "requested_size", block_where, locate);
-        if (!requested) return requested.error();
-        block_bytes = *requested;
-      }
-      const auto id = static_cast<std::uint32_t>(*device);
-      if (!active[id].emplace(address, block_bytes).second) {
-        return locate.at(block, block_where, "two active blocks at the same address");
-      }
-      auto sum = checked_add(active_bytes[id], block_bytes);
-      if (!sum) return locate.at(block, block_where, "active bytes beyond 2^64 - 1");
-      active_bytes[id] = *sum;
-    }
-  }
-
-  // The trace ring buffers, one per device.
-  std::vector<Entry> entries;
-  std::map<std::string, std::uint64_t> ignored_actions;
+  auto end = read_end_state(*segments, locate);
+  if (!end) return end.error();
+  FrameInterner frames;
+  TraceEntries traces;
   if (device_traces != nullptr) {
-    if (!device_traces->is(Value::Kind::List)) {
-      return locate.at(*device_traces, "device_traces", "expected a list (one per device)");
-    }
-    for (std::size_t d = 0; d < device_traces->items.size(); ++d) {
-      const Value& trace = *device_traces->items[d];
-      const std::string where = "device_traces[" + std::to_string(d) + "]";
-      if (!trace.is(Value::Kind::List)) return locate.at(trace, where, "expected a list");
-      for (std::size_t i = 0; i < trace.items.size(); ++i) {
-        const Value& item = *trace.items[i];
-        Entry entry;
-        entry.where = where + "[" + std::to_string(i) + "]";
-        if (!item.is(Value::Kind::Dict)) return locate.at(item, entry.where, "expected a dict");
-        const Value* action = item.get("action");
-        if (action == nullptr || !action->is(Value::Kind::String)) {
-          return locate.at(item, entry.where, "expected 'action' as a string");
-        }
-        entry.action = action->text;
-        if (entry.action != "alloc" && entry.action != "free_completed" && entry.action != "oom") {
-          ++ignored_actions[entry.action];
-          continue;
-        }
-        // An `oom` entry has no address: its size, and the device's free bytes at that moment.
-        const bool oom = entry.action == "oom";
-        if (!oom || item.get("addr") != nullptr) {
-          auto address = unsigned_field(item, "addr", entry.where, locate);
-          if (!address) return address.error();
-          entry.address = *address;
-        }
-        if (oom && item.get("device_free") != nullptr) {
-          auto free = unsigned_field(item, "device_free", entry.where, locate);
-          if (!free) return free.error();
-          entry.device_free = *free;
-        }
-        auto size = unsigned_field(item, "size", entry.where, locate);
-        if (!size) return size.error();
-        entry.size = *size;
-        entry.index = i;
-        if (item.get("stream") != nullptr) {
-          auto stream = unsigned_field(item, "stream", entry.where, locate);
-          if (stream) entry.stream = *stream;  // some builds record stream handles as negative
-        }
-        if (item.get("time_us") != nullptr) {
-          auto time = unsigned_field(item, "time_us", entry.where, locate);
-          if (!time) return time.error();
-          entry.time_us = *time;
-        }
-        entry.device = static_cast<std::uint32_t>(d);
-        entry.order = entries.size();
-        entries.push_back(std::move(entry));
-      }
-    }
+    auto read = read_traces(*device_traces, frames, locate);
+    if (!read) return read.error();
+    traces = std::move(*read);
   }
-  for (const auto& [action, count] : ignored_actions) {
+  std::vector<Entry>& entries = traces.entries;
+  for (const auto& [action, count] : traces.ignored_actions) {
     report.skipped += count;
     report.notes.push_back(std::to_string(count) + " '" + action + "' trace entries not applied (" +
-                           (action == "free_requested"
-                                ? "the block is freed at free_completed"
-                                : "segment and allocator bookkeeping, not allocations") +
+                           (action == "free_requested" ? "the block is freed at free_completed"
+                                                       : "allocator bookkeeping, not allocations") +
                            ")");
   }
+  auto state = baseline_of(*end, entries, name);
+  if (!state) return state.error();
 
-  // Walk the trace backwards from the final state: what is live before the first event is the
-  // baseline (the ring buffer may have started mid-run).
-  std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>> state = active;
-  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    auto& live = state[it->device];
-    if (it->action == "alloc") {
-      const auto found = live.find(it->address);
-      if (found == live.end() || found->second != it->size) {
-        return Error::parse_error(
-            std::string(name) + ": " + it->where + ": inconsistent snapshot: the allocation of " +
-            std::to_string(it->size) + " bytes at " + hex(it->address) +
-            " is neither active at snapshot time nor freed later in the trace");
-      }
-      live.erase(found);
-    } else if (it->action == "free_completed") {
-      if (!live.emplace(it->address, it->size).second) {
-        return Error::parse_error(std::string(name) + ": " + it->where +
-                                  ": inconsistent snapshot: a block freed while another at the "
-                                  "same address is still live");
-      }
-    }
-  }
-
-  if (entries.empty() && state.empty() && active.empty()) {
+  if (entries.empty() && state->empty() && end->active.empty()) {
     return Error::parse_error(
         std::string(name) +
         ": a PyTorch snapshot with no allocations: no active blocks and no alloc/free trace "
@@ -236,16 +572,67 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
   TraceHeader header;
   header.source = "pytorch-snapshot " + std::string(name) + " (" +
                   std::to_string(segments->items.size()) + " segments, " +
-                  std::to_string(entries.size()) + " alloc/free/oom trace entries)";
+                  std::to_string(entries.size()) + " alloc/free/segment/oom trace entries)";
+  const Value* settings_value =
+      root.is(Value::Kind::Dict) ? root.get("allocator_settings") : nullptr;
+  AllocatorSettings settings;
+  if (settings_value != nullptr && settings_value->is(Value::Kind::Dict)) {
+    settings = settings_of(*settings_value);
+    header.allocator_settings = settings;
+  }
+  if (!frames.table()->empty()) header.frames = frames.table();
   if (auto ok = sink.header(header); !ok) return ok.error();
   const auto emit = [&](const TraceEvent& event) -> Result<void> {
     ++report.events;
     return sink.event(event);
   };
 
+  // Per device: the allocator's state before its first operation (when its trace began
+  // mid-run), then its baseline allocations.
+  std::set<std::uint32_t> devices;
+  for (const auto& [device, list] : end->segments)
+    devices.insert(device);
+  for (const Entry& entry : entries)
+    devices.insert(entry.device);
+  for (const auto& [device, live] : *state)
+    devices.insert(device);
+  static const std::vector<AllocatorTraceEntry> no_entries;
+  static const std::vector<SegmentInfo> no_segments;
+  ReservedBytes reserved;
   std::uint64_t baseline_blocks = 0;
-  for (const auto& [device, live] : state) {
-    for (const auto& [address, size] : live) {
+  for (const std::uint32_t device : devices) {
+    const auto found = traces.by_device.find(device);
+    const auto& trace = found == traces.by_device.end() ? no_entries : found->second;
+    const auto at_end = end->segments.find(device);
+    const auto& end_segments = at_end == end->segments.end() ? no_segments : at_end->second;
+    if (end->undescribed.contains(device)) {
+      reserved.unknown(device);
+    } else if (!began_mid_run(end_segments, trace)) {
+      reserved.start(device, {});
+    } else {
+      const AllocatorStart start = reconstruct_start(settings, end_segments, trace);
+      if (well_formed(start.segments)) {
+        reserved.start(device, start.segments);
+        if (auto ok = emit_layout(device, TraceEvent::LayoutPhase::start, start.segments,
+                                  start.undetermined, emit);
+            !ok) {
+          return ok.error();
+        }
+        report.notes.push_back("gpu:" + std::to_string(device) +
+                               ": the trace began mid-run: the allocator's start reconstructed (" +
+                               std::to_string(start.segments.size()) + " segments, " +
+                               std::to_string(start.undetermined) +
+                               " blocks whose extent the recording does not determine)");
+      } else {
+        reserved.unknown(device);
+        report.notes.push_back("gpu:" + std::to_string(device) +
+                               ": the allocator's start could not be reconstructed consistently: "
+                               "no start layout");
+      }
+    }
+    const auto live = state->find(device);
+    if (live == state->end()) continue;
+    for (const auto& [address, size] : live->second) {
       TraceEvent event = TraceEvent::allocate(Gpu{device}, size);
       event.kind = TraceEvent::Kind::Baseline;
       event.address = address;
@@ -267,34 +654,43 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
       return *a.time_us != *b.time_us ? *a.time_us < *b.time_us : a.order < b.order;
     });
   }
+  std::uint64_t segment_events = 0;
   for (const Entry& entry : entries) {
-    TraceEvent event;
-    if (entry.action == "oom") {
-      event.kind = TraceEvent::Kind::Mark;
-      event.text =
-          "oom gpu:" + std::to_string(entry.device) + " requested=" + std::to_string(entry.size);
-      if (entry.device_free) event.text += " device_free=" + std::to_string(*entry.device_free);
-    } else {
-      event = entry.action == "alloc" ? TraceEvent::allocate(Gpu{entry.device}, entry.size)
-                                      : TraceEvent::free(Gpu{entry.device}, entry.size);
-      event.address = entry.address;
-      event.stream = entry.stream;
-      if (entry.time_us) {
-        auto ns = checked_mul(*entry.time_us, 1000);
-        if (ns) event.time_ns = *ns;
-      }
+    const TraceEvent event = event_of(entry, reserved);
+    if (is_segment_action(entry.action)) {
+      reserved.apply(entry);
+      ++segment_events;
     }
     sink.origin(entry.index);
     if (auto ok = emit(event); !ok) return ok.error();
   }
+  if (segment_events != 0) {
+    report.notes.push_back(std::to_string(segment_events) +
+                           " segment events (cudaMalloc, cudaFree, map, unmap) carried for the "
+                           "pytorch allocator model");
+  }
 
-  // The snapshot's own truth: the bytes of the active blocks at the end.
-  for (const auto& [device, total] : active_bytes) {
+  // The snapshot's own truth: the bytes of the active blocks at the end, and every segment.
+  for (const auto& [device, total] : end->active_bytes) {
     TraceEvent check;
     check.kind = TraceEvent::Kind::Check;
     check.device = Gpu{device};
     check.check_allocated = total;
     if (auto ok = emit(check); !ok) return ok.error();
+  }
+  for (const std::uint32_t device : devices) {
+    if (const auto problem = end->undescribed.find(device); problem != end->undescribed.end()) {
+      report.notes.push_back("gpu:" + std::to_string(device) +
+                             ": no end layout: " + problem->second);
+      continue;
+    }
+    const auto at_end = end->segments.find(device);
+    const auto& end_segments = at_end == end->segments.end() ? no_segments : at_end->second;
+    if (auto ok =
+            emit_layout(device, TraceEvent::LayoutPhase::check, end_segments, std::nullopt, emit);
+        !ok) {
+      return ok.error();
+    }
   }
   return report;
 }

@@ -129,9 +129,10 @@ Result<void> TraceReader::read_header() {
       constexpr std::string_view key = "allocator_settings";
       auto settings = sim::allocators::AllocatorSettings::parse(trim(text.substr(key.size())));
       if (!settings) {
-        return located("expected 'allocator_settings' in PyTorch's syntax "
-                       "(expandable_segments:True,max_split_size_mb:512): " +
-                       settings.error().to_string());
+        return located(
+            "expected 'allocator_settings' in PyTorch's syntax "
+            "(expandable_segments:True,max_split_size_mb:512): " +
+            settings.error().to_string());
       }
       header_.allocator_settings = *settings;
       continue;
@@ -192,17 +193,17 @@ Result<bool> TraceReader::next(TraceEvent& event) {
         return located("expected the trailer 'end N' with N the number of events");
       }
       if (layout_.segments_left > 0) {
-        return located("the layout at line " + std::to_string(layout_.line) + " is cut short: " +
-                       std::to_string(layout_.segments_left) + " of its " +
+        return located("the layout at line " + std::to_string(layout_.line) +
+                       " is cut short: " + std::to_string(layout_.segments_left) + " of its " +
                        std::to_string(layout_.segments) + " segments (or their blocks) missing");
       }
       if (expected != events_ + table_lines_) {
         return located("the trailer says " + std::to_string(expected) + " events, but " +
                        std::to_string(events_ + table_lines_) + " were read" +
-                       (table_lines_ != 0 ? " (" + std::to_string(events_) + " events and " +
-                                                std::to_string(table_lines_) +
-                                                " frame and stack lines)"
-                                          : std::string{}));
+                       (table_lines_ != 0
+                            ? " (" + std::to_string(events_) + " events and " +
+                                  std::to_string(table_lines_) + " frame and stack lines)"
+                            : std::string{}));
       }
       std::string_view after;
       for (;;) {
@@ -252,25 +253,24 @@ Result<void> TraceReader::check_layout(const TraceEvent& event) {
   const std::string group = " of the layout at line " + std::to_string(layout.line);
   const bool want_block = layout.blocks_left > 0;
   if (event.kind != (want_block ? Kind::Block : Kind::Segment)) {
-    return located(
-        "expected " +
-        (want_block ? "a block line (" + std::to_string(layout.blocks_left) +
-                          " more of the current segment)"
-                    : "segment " + std::to_string(layout.segments - layout.segments_left + 1) +
-                          " of " + std::to_string(layout.segments)) +
-        group + ", got '" + std::string(keyword(event.kind)) + "'");
+    return located("expected " +
+                   (want_block
+                        ? "a block line (" + std::to_string(layout.blocks_left) +
+                              " more of the current segment)"
+                        : "segment " + std::to_string(layout.segments - layout.segments_left + 1) +
+                              " of " + std::to_string(layout.segments)) +
+                   group + ", got '" + std::string(keyword(event.kind)) + "'");
   }
   if (event.device != layout.device) {
-    return located(std::string(keyword(event.kind)) + " on " + event.device.to_string() +
-                   group + ", which is of " + layout.device.to_string());
+    return located(std::string(keyword(event.kind)) + " on " + event.device.to_string() + group +
+                   ", which is of " + layout.device.to_string());
   }
   const std::uint64_t address = *event.address;
   const std::uint64_t bytes = *event.bytes;  // address + bytes checked by the parser
   if (want_block) {
     if (address != layout.next_address) {
       return located("expected the next block at " + detail::hex(layout.next_address) +
-                     " (blocks tile their segment in address order), got " +
-                     detail::hex(address));
+                     " (blocks tile their segment in address order), got " + detail::hex(address));
     }
     if (bytes > layout.segment_end - address) {
       return located("the block at " + detail::hex(address) + " of " + std::to_string(bytes) +
@@ -325,13 +325,8 @@ std::string format_header(const TraceHeader& header) {
 }
 
 std::string format_trace(const TraceHeader& header, const std::vector<TraceEvent>& events) {
-  return format_trace(header, FrameTable{}, events);
-}
-
-std::string format_trace(const TraceHeader& header, const FrameTable& frames,
-                         const std::vector<TraceEvent>& events) {
   std::string text = format_header(header);
-  const std::size_t table_lines = frames.format_lines(text);
+  const std::size_t table_lines = header.frames ? header.frames->format_lines(text) : 0;
   for (const TraceEvent& event : events)
     text += format_event(event) + "\n";
   text += "end " + std::to_string(events.size() + table_lines) + "\n";
@@ -344,6 +339,9 @@ Result<TraceWriter> TraceWriter::create(const std::filesystem::path& path,
   if (!output) return output.error();
   TraceWriter writer(std::move(*output));
   writer.buffer_ = format_header(header);
+  if (header.frames) {
+    if (auto ok = writer.write_frames(*header.frames); !ok) return ok.error();
+  }
   return writer;
 }
 

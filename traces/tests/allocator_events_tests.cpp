@@ -20,7 +20,9 @@ using testing::read_events;
 using testing::reader_of;
 using Kind = TraceEvent::Kind;
 
-constexpr std::uint64_t operator""_MiB(unsigned long long n) { return n << 20U; }
+constexpr std::uint64_t operator""_MiB(unsigned long long n) {
+  return n << 20U;
+}
 
 std::string trace_of(const std::vector<std::string>& lines) {
   std::string text = "memtrack-trace 1\nevents\n";
@@ -83,9 +85,9 @@ TEST(AllocatorEvents, LayoutSegmentBlockRoundTrip) {
   EXPECT_EQ(segment.pool, PoolKind::small);
   EXPECT_EQ(segment.count, 4U);
   EXPECT_FALSE(segment.expandable);
-  const TraceEvent expandable =
-      round_trip("segment gpu:0 41943040 addr=0x7f0000000000 stream=3 pool=large expandable=1 "
-                 "blocks=1");
+  const TraceEvent expandable = round_trip(
+      "segment gpu:0 41943040 addr=0x7f0000000000 stream=3 pool=large expandable=1 "
+      "blocks=1");
   EXPECT_TRUE(expandable.expandable);
   EXPECT_EQ(expandable.pool, PoolKind::large);
   EXPECT_EQ(expandable.stream, 3U);
@@ -147,8 +149,7 @@ TEST(AllocatorEvents, RefusesMalformedLinesSayingWhatWasExpected) {
       {"segment gpu:0 512 addr=0x0 stream=0 pool=medium blocks=1", "pool=small or pool=large"},
       {"segment gpu:0 512 addr=0x0 stream=0 pool=small", "needs blocks="},
       {"segment gpu:0 512 addr=0x0 stream=0 pool=small blocks=0", "at least one block"},
-      {"segment gpu:0 512 addr=0x0 stream=0 pool=small expandable=yes blocks=1",
-       "expandable=1"},
+      {"segment gpu:0 512 addr=0x0 stream=0 pool=small expandable=yes blocks=1", "expandable=1"},
       {"segment gpu:0 512 stream=0 pool=small blocks=1", "needs addr="},
       {"block gpu:0 512 addr=0x0", "needs state="},
       {"block gpu:0 512 addr=0x0 state=busy", "state=allocated, free or unmapped"},
@@ -197,7 +198,8 @@ TEST(AllocatorEvents, ReaderReturnsAWellFormedLayout) {
 
 /// Replaces line `index` of the good layout (or inserts before it) and expects a refusal at
 /// trace line `line` (two header lines come first) saying `expected`.
-void expect_refused(std::vector<std::string> lines, std::uint64_t line, const std::string& expected) {
+void expect_refused(std::vector<std::string> lines, std::uint64_t line,
+                    const std::string& expected) {
   auto events = read_events(trace_of(lines));
   ASSERT_FALSE(events) << "accepted: " << trace_of(lines);
   const std::string message = events.error().to_string();
@@ -253,10 +255,10 @@ TEST(AllocatorEvents, ReaderRefusesMalformedLayoutsAtTheirLine) {
                   "segment gpu:0 512 addr=0x0 stream=0 pool=small blocks=18446744073709551615",
                   "block gpu:0 512 addr=0x0 state=free"},
                  6, "the layout at line 3 is cut short: 18446744073709551615 of its");
-  expect_refused({"layout gpu:0 start segments=2",
-                  "segment gpu:0 512 addr=0x0 stream=0 pool=small blocks=1",
-                  "block gpu:0 512 addr=0x0 state=free"},
-                 6, "the layout at line 3 is cut short: 1 of its 2 segments");
+  expect_refused(
+      {"layout gpu:0 start segments=2", "segment gpu:0 512 addr=0x0 stream=0 pool=small blocks=1",
+       "block gpu:0 512 addr=0x0 state=free"},
+      6, "the layout at line 3 is cut short: 1 of its 2 segments");
 }
 
 TEST(AllocatorEvents, HeaderCarriesAllocatorSettings) {
@@ -290,8 +292,8 @@ TEST(AllocatorEvents, HeaderCarriesAllocatorSettings) {
   EXPECT_NE(unknown.error().to_string().find("t.trace:2: "), std::string::npos);
   EXPECT_NE(unknown.error().to_string().find("colour"), std::string::npos)
       << unknown.error().to_string();
-  auto twice = reader_of(
-      "memtrack-trace 1\nallocator_settings\nallocator_settings\nevents\nend 0\n");
+  auto twice =
+      reader_of("memtrack-trace 1\nallocator_settings\nallocator_settings\nevents\nend 0\n");
   ASSERT_FALSE(twice);
   EXPECT_NE(twice.error().to_string().find("t.trace:3: allocator_settings given twice"),
             std::string::npos);

@@ -5,6 +5,7 @@
 // trace began mid-run starts from a reconstructed state, and what that state leaves undetermined is
 // counted and printed. Skips where the folder is absent.
 #include <memtrack/sim/allocators/pytorch_model.hpp>
+#include <memtrack/traces/allocator_start.hpp>
 #include <memtrack/traces/pickle.hpp>
 
 #include <gtest/gtest.h>
@@ -30,12 +31,7 @@ std::filesystem::path shared_traces() {
   return MEMTRACK_SHARED_TRACES_DIR;
 }
 
-struct Entry {
-  std::string action;
-  std::uint64_t addr{0};
-  std::uint64_t size{0};
-  std::uint64_t stream{0};
-};
+using Entry = AllocatorTraceEntry;
 
 struct Snapshot {
   AllocatorSettings settings;
@@ -187,91 +183,6 @@ class RecordedSegments : public SegmentAddressSource {
   SequentialAddressSource fallback_{1ULL << 62U};
 };
 
-/// The state before a trace that began mid-run: the segments it did not create, with the blocks
-/// known to be allocated then (freed in the trace before any alloc there, or still allocated at
-/// the end and never allocated in the trace); the rest free.
-std::vector<SegmentInfo> reconstruct_start(const AllocatorSettings& settings,
-                                           const std::vector<SegmentInfo>& end,
-                                           const std::vector<Entry>& trace, Tally& tally) {
-  std::set<std::uint64_t> created;
-  std::set<std::uint64_t> allocated_in_trace;
-  std::map<std::uint64_t, std::uint64_t> freed_first;  // address -> requested bytes
-  std::map<std::uint64_t, SegmentInfo> segments;
-  std::set<std::uint64_t> boundaries;  // addresses where the recording shows a block starting
-  for (const SegmentInfo& s : end) {
-    for (const BlockInfo& b : s.blocks)
-      boundaries.insert(s.address + b.offset);
-  }
-  for (const Entry& e : trace) {
-    if (e.action == "alloc") boundaries.insert(e.addr);
-    if (e.action == "segment_alloc") created.insert(e.addr);
-    if (e.action == "alloc") allocated_in_trace.insert(e.addr);
-    if (e.action == "free_completed" && !allocated_in_trace.contains(e.addr) &&
-        !freed_first.contains(e.addr)) {
-      freed_first[e.addr] = e.size;
-    }
-    if (e.action == "segment_free" && !created.contains(e.addr)) {
-      segments[e.addr] = SegmentInfo{
-          e.addr, e.size, e.stream, e.size == small_buffer ? PoolKind::small : PoolKind::large,
-          false,  {}};
-    }
-  }
-  std::map<std::uint64_t, std::map<std::uint64_t, std::pair<std::uint64_t, bool>>>
-      known;  // segment -> address -> (size, exact)
-  for (const SegmentInfo& s : end) {
-    if (created.contains(s.address)) continue;
-    segments[s.address] = SegmentInfo{s.address, s.size, s.stream, s.pool, s.expandable, {}};
-    for (const BlockInfo& b : s.blocks) {
-      if (b.state == BlockState::allocated && !allocated_in_trace.contains(s.address + b.offset)) {
-        known[s.address][s.address + b.offset] = {b.size, true};
-      }
-    }
-  }
-  for (const auto& [address, requested] : freed_first) {
-    auto holder = segments.upper_bound(address);
-    if (holder == segments.begin()) continue;
-    --holder;
-    if (address >= holder->first + holder->second.size) continue;
-    known[holder->first][address] = {PytorchModel::round_size(settings, requested).value_or(0),
-                                     false};
-  }
-  std::vector<SegmentInfo> start;
-  for (auto& [address, segment] : segments) {
-    std::uint64_t offset = 0;
-    const auto& blocks = known[address];
-    for (auto it = blocks.begin(); it != blocks.end(); ++it) {
-      const std::uint64_t at = it->first - address;
-      auto [size, exact] = it->second;
-      const std::uint64_t next =
-          std::next(it) == blocks.end() ? segment.size : std::next(it)->first - address;
-      if (at < offset || at + size > next) {
-        ++tally.start_blocks_undetermined;  // inconsistent with its neighbours: left out
-        continue;
-      }
-      if (at > offset) segment.blocks.push_back(BlockInfo{offset, at - offset, BlockState::free});
-      // A block PyTorch did not split keeps the remainder: under 512 bytes in the small pool, at
-      // most 1 MiB in the large one. The recording gives only the requested size, so where such a
-      // block ends is a guess: up to the next address the recording shows in use within that
-      // remainder. Every such guess is counted as undetermined.
-      if (!exact && segment.pool == PoolKind::large) {
-        const auto boundary = boundaries.lower_bound(address + at + size);
-        const std::uint64_t limit = std::min(next, at + size + small_size);
-        if (boundary != boundaries.end() && *boundary - address > at + size &&
-            *boundary - address <= limit) {
-          size = *boundary - address - at;
-        }
-        if (next > at + size) ++tally.start_blocks_undetermined;
-      }
-      segment.blocks.push_back(BlockInfo{at, size, BlockState::allocated});
-      offset = at + size;
-    }
-    if (offset < segment.size)
-      segment.blocks.push_back(BlockInfo{offset, segment.size - offset, BlockState::free});
-    start.push_back(std::move(segment));
-  }
-  return start;
-}
-
 Tally replay_device(const Snapshot& snapshot, std::uint64_t device) {
   Tally tally;
   static const std::vector<SegmentInfo> none;
@@ -279,26 +190,19 @@ Tally replay_device(const Snapshot& snapshot, std::uint64_t device) {
   const auto& end = snapshot.segments.contains(device) ? snapshot.segments.at(device) : none;
   const auto& trace = snapshot.traces.contains(device) ? snapshot.traces.at(device) : no_trace;
   std::vector<Entry> recorded_segment_events;
-  std::set<std::uint64_t> created;
-  std::set<std::uint64_t> allocated;
-  bool foreign_free = false;
   for (const Entry& e : trace) {
     if (e.action.starts_with("segment_")) recorded_segment_events.push_back(e);
-    if (e.action == "segment_alloc") created.insert(e.addr);
-    if (e.action == "segment_free" && !created.contains(e.addr)) foreign_free = true;
-    if (e.action == "alloc") allocated.insert(e.addr);
-    if (e.action == "free_completed" && !allocated.contains(e.addr)) foreign_free = true;
   }
-  tally.from_empty = !foreign_free &&
-                     std::all_of(end.begin(), end.end(),
-                                 [&](const SegmentInfo& s) { return created.contains(s.address); });
+  tally.from_empty = !began_mid_run(end, trace);
 
   RecordedSegments source(recorded_segment_events, tally);
   // The device's size is not in a snapshot: a capacity nothing recorded comes near.
   PytorchModel model(snapshot.settings, DeviceLimits{1ULL << 50U, 1ULL << 50U}, &source);
   if (!tally.from_empty) {
     try {
-      model.restore(reconstruct_start(snapshot.settings, end, trace, tally));
+      const AllocatorStart start = reconstruct_start(snapshot.settings, end, trace);
+      tally.start_blocks_undetermined += start.undetermined;
+      model.restore(start.segments);
     } catch (const std::invalid_argument& error) {
       tally.differ(std::string("the reconstructed start is inconsistent: ") + error.what());
       return tally;

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -147,17 +148,17 @@ TEST(Frames, ReaderRefusesWhatTheTableDoesNotDefine) {
   miscounted.replace(miscounted.find("end 6"), 5, "end 2");
   events = testing::read_events(miscounted);
   ASSERT_FALSE(events);
-  EXPECT_NE(events.error().to_string().find(
-                "the trailer says 2 events, but 6 were read (2 events and 4 frame and stack lines)"),
-            std::string::npos)
+  EXPECT_NE(
+      events.error().to_string().find(
+          "the trailer says 2 events, but 6 were read (2 events and 4 frame and stack lines)"),
+      std::string::npos)
       << events.error().to_string();
   // A bad table line is refused with its line.
   std::string bad = with_frames;
   bad.replace(bad.find("frames=0,1"), 10, "frames=0,5");
   events = testing::read_events(bad);
   ASSERT_FALSE(events);
-  EXPECT_NE(events.error().to_string().find("t.trace:5: stack 0 names frame 5"),
-            std::string::npos)
+  EXPECT_NE(events.error().to_string().find("t.trace:5: stack 0 names frame 5"), std::string::npos)
       << events.error().to_string();
 }
 
@@ -202,18 +203,27 @@ TEST(Frames, WriterWritesTheTableBeforeTheEventsThatUseIt) {
   }
   EXPECT_TRUE(reader->frames() == table);
 
-  // format_trace writes the same table first.
-  const std::string whole = format_trace(TraceHeader{}, table, {alloc, free});
-  EXPECT_EQ(whole,
-            "memtrack-trace 1\nevents\n"
-            "frame 0 line=5 name=f%3Dg file=a%20b.py\n"
-            "frame 1 line=1 name=<module> file=main.py\n"
-            "stack 0 frames=0,1\n"
-            "stack 1 frames=1\n"
-            "alloc gpu:0 512 stack=0\n"
-            "free gpu:0 512 stack=1\n"
-            "end 6\n");
-  EXPECT_TRUE(testing::read_events(whole));
+  // A header that carries the table: written right after it, by format_trace and the writer.
+  TraceHeader header;
+  header.frames = std::make_shared<const FrameTable>(table);
+  const std::string expected =
+      "memtrack-trace 1\nevents\n"
+      "frame 0 line=5 name=f%3Dg file=a%20b.py\n"
+      "frame 1 line=1 name=<module> file=main.py\n"
+      "stack 0 frames=0,1\n"
+      "stack 1 frames=1\n"
+      "alloc gpu:0 512 stack=0\n"
+      "free gpu:0 512 stack=1\n"
+      "end 6\n";
+  EXPECT_EQ(format_trace(header, {alloc, free}), expected);
+  EXPECT_TRUE(testing::read_events(expected));
+  auto from_header = TraceWriter::create(dir / "h.trace", header);
+  ASSERT_TRUE(from_header);
+  ASSERT_TRUE(from_header->write_frames(*header.frames));  // nothing new: nothing written
+  ASSERT_TRUE(from_header->write(alloc));
+  ASSERT_TRUE(from_header->write(free));
+  ASSERT_TRUE(from_header->finish());
+  EXPECT_EQ(testing::read_bytes(dir / "h.trace"), expected);
 }
 
 }  // namespace

@@ -84,7 +84,8 @@ TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
   EXPECT_EQ(sink.events_[1].bytes, 50U);
   EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Allocate), 2U);
   EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Free), 2U);
-  EXPECT_EQ(report->skipped, 2U);  // free_requested, segment_alloc
+  EXPECT_EQ(report->skipped, 1U);  // free_requested (segment_alloc is carried)
+  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::SegmentAlloc), 1U);
   ASSERT_EQ(sink.events_.back().kind, TraceEvent::Kind::Check);
   EXPECT_EQ(sink.events_.back().check_allocated, 130U);  // 100 + 30: the active blocks
   Replayer replayer = import_and_replay(sink, one_gpu());
@@ -93,7 +94,7 @@ TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
   EXPECT_EQ(replayer.summary().high_water.at(Gpu{0}), 150U);  // the baseline was the most
 }
 
-TEST(PytorchSnapshot, AnOomEntryWithoutAnAddressBecomesAMarkWithWhatPytorchRecorded) {
+TEST(PytorchSnapshot, AnOomEntryWithoutAnAddressBecomesAnOomEventWithWhatPytorchRecorded) {
   // PyTorch's `oom` trace entries carry size, stream, device_free and time_us, and no addr.
   const std::string bytes = pickle_of(
       PyDict{{"segments", PyList{}},
@@ -108,11 +109,11 @@ TEST(PytorchSnapshot, AnOomEntryWithoutAnAddressBecomesAMarkWithWhatPytorchRecor
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "oom.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Mark), 1U);
-  const auto mark = std::find_if(sink.events_.begin(), sink.events_.end(), [](const TraceEvent& e) {
-    return e.kind == TraceEvent::Kind::Mark;
-  });
-  EXPECT_EQ(mark->text, "oom gpu:0 requested=8589934592 device_free=1048576");
+  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Oom), 1U);
+  const TraceEvent& oom = sink.events_[1];
+  ASSERT_EQ(oom.kind, TraceEvent::Kind::Oom);
+  EXPECT_EQ(format_event(oom),
+            "oom gpu:0 8589934592 t=2000 stream=0 device_free=1048576 reserved=0");
   // Each event knows its entry in the user's file: alloc 0, oom 1, free 2.
   EXPECT_EQ(report->origin_unit, "device_traces entry");
   ASSERT_EQ(sink.origins_.size(), sink.events_.size());

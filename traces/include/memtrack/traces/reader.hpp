@@ -105,8 +105,9 @@ class TraceReader {
 };
 
 /**
- * @brief Writes a canonical trace: the header at `create`, events one by one, and the trailer
- * at `finish`, through a temporary file renamed into place (`.zst` compresses).
+ * @brief Writes a canonical trace: the header (and its frame table) at `create`, events one by
+ * one, and the trailer at `finish`, through a temporary file renamed into place (`.zst`
+ * compresses).
  */
 class TraceWriter {
  public:
@@ -117,7 +118,8 @@ class TraceWriter {
   Result<void> write(const TraceEvent& event);
   /**
    * @brief Appends the frame and stack lines of `table` that this writer has not written yet
-   * (call it with one table that only grows, before the events that name its stacks).
+   * (call it with one table that only grows, the header's if it had one, before the events that
+   * name its new stacks).
    */
   Result<void> write_frames(const FrameTable& table);
   /// Writes the trailer and renames the file into place.
@@ -140,12 +142,8 @@ class TraceWriter {
 /// @return the header's text, from the magic line to `events`
 [[nodiscard]] std::string format_header(const TraceHeader& header);
 
-/// @return a whole trace as text (header, events, trailer)
+/// @return a whole trace as text (header, the header's frame table, events, trailer)
 [[nodiscard]] std::string format_trace(const TraceHeader& header,
-                                       const std::vector<TraceEvent>& events);
-
-/// @return a whole trace as text: header, the frame table, events, trailer
-[[nodiscard]] std::string format_trace(const TraceHeader& header, const FrameTable& frames,
                                        const std::vector<TraceEvent>& events);
 
 }  // namespace memtrack::traces

@@ -29,8 +29,10 @@
 #include <memtrack/sim/allocators/allocator_settings.hpp>
 #include <memtrack/sim/allocators/device_memory_model.hpp>
 #include <memtrack/sim/profile.hpp>
+#include <memtrack/traces/frames.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,6 +92,10 @@ struct TraceHeader {
   /// `PYTORCH_CUDA_ALLOC_CONF` syntax (a snapshot's `allocator_settings`), when the source knew
   /// them. The text may be empty: the defaults.
   std::optional<sim::allocators::AllocatorSettings> allocator_settings;
+  /// The frame table an importer built (PyTorch's frames): a writer (`TraceWriter::create`,
+  /// `format_trace`) writes its `frame` and `stack` lines right after the header, before the
+  /// events. Not set by a reader: the lines it reads are in `TraceReader::frames()`.
+  std::shared_ptr<const FrameTable> frames;
 
   /// @return whether the header says which devices the recording ran on
   [[nodiscard]] bool has_devices() const { return config.has_value() || !profile.empty(); }

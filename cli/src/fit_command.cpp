@@ -49,6 +49,7 @@ nlohmann::ordered_json modelled_json(const traces::ModelledDevice& m) {
           {"reserved_final_bytes", m.reserved_final},
           {"allocated_final_bytes", m.allocated_final},
           {"refused", m.refused},
+          {"recorded_reserved_peak_bytes", m.recorded_reserved_peak},
           {"verified",
            {{"addresses", m.addresses_verified},
             {"segment_events", m.segment_events_verified},
@@ -164,6 +165,118 @@ void report_driver_variance(
   } else {
     out << "driver variance: the verdict depends on the driver: fits under "
         << (*at_highest ? high : low) << ", not under " << (*at_highest ? low : high) << "\n";
+  }
+}
+
+/// One allocator setting `fit --suggest` tried.
+struct Suggestion {
+  std::string conf;  ///< in PYTORCH_CUDA_ALLOC_CONF syntax
+  bool fits{false};
+  DeviceFit tightest;  ///< the GPU with the least headroom (or the largest shortfall)
+};
+
+/// @return the settings `--suggest` tries: the recording's own with one change each
+std::vector<sim::allocators::AllocatorSettings> suggested_settings(
+    const sim::allocators::AllocatorSettings& base) {
+  std::vector<sim::allocators::AllocatorSettings> variants;
+  if (!base.expandable_segments) {
+    variants.push_back(base);
+    variants.back().expandable_segments = true;
+  }
+  for (const std::uint64_t mib : {128U, 256U, 512U}) {
+    if (base.max_split_size == mib << 20U) continue;
+    variants.push_back(base);
+    variants.back().max_split_size = std::uint64_t{mib} << 20U;
+  }
+  // The threshold acts only under a per-process fraction, as in PyTorch: the whole device.
+  for (const char* threshold : {"0.6", "0.8"}) {
+    variants.push_back(base);
+    variants.back().garbage_collection_threshold = Fraction::parse(threshold).value();
+    if (!base.per_process_memory_fraction) {
+      variants.back().per_process_memory_fraction = Fraction::of(1, 1).value();
+    }
+  }
+  return variants;
+}
+
+/// The GPU with the least headroom, or the largest shortfall, of a fit summary.
+DeviceFit tightest_gpu(const std::vector<DeviceFit>& devices) {
+  DeviceFit tightest;
+  bool first = true;
+  for (const DeviceFit& d : devices) {
+    if (!d.device.is_gpu()) continue;
+    const bool tighter =
+        first || (d.fits() != tightest.fits() ? !d.fits()
+                                              : (d.fits() ? d.headroom() < tightest.headroom()
+                                                          : d.shortfall() > tightest.shortfall()));
+    if (tighter) tightest = d;
+    first = false;
+  }
+  return tightest;
+}
+
+/**
+ * @brief `fit --suggest`: replays the traces again under each suggested allocator setting (the
+ * reference model off: the lockstep check ran as recorded).
+ * @return one line per setting, or bad input
+ */
+Result<std::vector<Suggestion>> run_suggestions(
+    const FitOptions& options, const Budgets& budgets,
+    const std::vector<std::map<std::uint32_t, std::uint32_t>>& gpu_maps,
+    const traces::ReplayOptions& base) {
+  std::vector<Suggestion> lines;
+  for (const auto& settings : suggested_settings(base.pytorch.settings)) {
+    traces::ReplayOptions replay_options = base;
+    replay_options.lockstep = false;
+    replay_options.pytorch.settings = settings;
+    replay_options.pytorch.verify = false;
+    auto replayer = traces::Replayer::create(budgets.config, replay_options);
+    if (!replayer) return replayer.error();
+    for (std::size_t i = 0; i < options.files.size(); ++i) {
+      auto trace = open_trace(options.files[i]);
+      if (!trace) return trace.error();
+      auto replayed = replayer->replay(trace->reader, gpu_maps[i]);
+      if (!replayed) return replayed.error();
+      if (replayer->summary().failure) break;
+    }
+    const traces::ReplaySummary& s = replayer->summary();
+    const DeviceFit tightest = tightest_gpu(fit_summary(*replayer));
+    lines.push_back({settings.to_string(),
+                     s.refused == 0 && !s.failure && s.unlanded == 0 && tightest.fits(), tightest});
+  }
+  return lines;
+}
+
+void print_suggestions(std::ostream& out, const std::vector<Suggestion>& lines, bool fits,
+                       const DeviceFit& as_recorded) {
+  out << "\nwhat would make it fit (each allocator setting replayed; "
+      << as_recorded.device.to_string() << " is the tightest GPU as recorded):\n";
+  Table table({"setting", ">reserved + context", ">budget", "fits"});
+  table.add_row({"as recorded", format_gib(as_recorded.needed) + " GiB",
+                 format_gib(as_recorded.budget) + " GiB", fits ? "yes" : "NO"});
+  for (const Suggestion& line : lines) {
+    table.add_row({line.conf, format_gib(line.tightest.needed) + " GiB",
+                   format_gib(line.tightest.budget) + " GiB", line.fits ? "yes" : "NO"});
+  }
+  table.print(out);
+  const Suggestion* best = nullptr;
+  for (const Suggestion& line : lines) {
+    if (line.fits && (best == nullptr || line.tightest.needed < best->tightest.needed))
+      best = &line;
+  }
+  if (fits) {
+    out << "suggestion: fits as recorded";
+    if (best != nullptr && best->tightest.needed < as_recorded.needed) {
+      out << "; the least reserved with " << best->conf << " (" << format_gib(best->tightest.needed)
+          << " GiB with the context)";
+    }
+    out << "\n";
+  } else if (best != nullptr) {
+    out << "suggestion: does not fit as recorded; fits with " << best->conf << " (reserved peak "
+        << format_gib(best->tightest.needed) << " GiB with the context; set "
+        << "PYTORCH_CUDA_ALLOC_CONF=" << best->conf << ")\n";
+  } else {
+    out << "suggestion: none of these settings makes it fit\n";
   }
 }
 
@@ -447,6 +560,20 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   // recording's inconsistent frees never says FITS (the latter unless asked to).
   const bool consistent = s.inconsistencies == 0 || options.allow_inconsistent;
   const bool fits = s.refused == 0 && !s.failure && s.unlanded == 0 && consistent;
+  std::vector<Suggestion> suggestions;
+  if (options.suggest) {
+    if (s.allocator != traces::AllocatorModel::pytorch) {
+      err << "memtrack fit: --suggest tries PyTorch allocator settings: it needs the pytorch "
+             "allocator model (--allocator pytorch)\n";
+      return exit_bad_input;
+    }
+    auto tried = run_suggestions(options, *budgets, gpu_maps, replay_options);
+    if (!tried) {
+      err << "memtrack fit: --suggest: " << tried.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    suggestions = std::move(*tried);
+  }
 
   if (options.json) {
     nlohmann::ordered_json json;
@@ -480,6 +607,16 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     json["alloc_conf"] = replay_options.pytorch.settings.to_string();
     json["first_oom"] = model_oom_json(s.first_model_oom);
     json["recorded_oom"] = recorded_oom_json(s);
+    if (options.suggest) {
+      json["suggestions"] = nlohmann::ordered_json::array();
+      for (const Suggestion& line : suggestions) {
+        json["suggestions"].push_back({{"alloc_conf", line.conf},
+                                       {"fits", line.fits},
+                                       {"device", line.tightest.device.to_string()},
+                                       {"needed_bytes", line.tightest.needed},
+                                       {"budget_bytes", line.tightest.budget}});
+      }
+    }
     json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
     if (s.first_refusal) {
@@ -544,6 +681,9 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     report_driver_variance(
         options, *budgets, placement,
         [&](std::size_t i, const OpenedTrace&) { return gpu_maps[i]; }, out);
+  }
+  if (options.suggest && !s.failure) {
+    print_suggestions(out, suggestions, fits, tightest_gpu(devices));
   }
   if (s.failure) {
     out << "verdict: REPLAY FAILED, " << s.failure->to_string();

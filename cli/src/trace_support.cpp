@@ -289,13 +289,15 @@ Result<void> choose_allocator(const OpenedTrace& trace, const Budgets& budgets,
     return {};
   }
   options.allocator = traces::AllocatorModel::pytorch;
+  const sim::allocators::AllocatorSettings recorded =
+      header.allocator_settings.value_or(sim::allocators::AllocatorSettings{});
+  options.pytorch.settings = recorded;
   if (!flags.alloc_conf.empty()) {
     auto settings = sim::allocators::AllocatorSettings::parse(flags.alloc_conf);
     if (!settings) return Error::parse_error("--alloc-conf: " + settings.error().detail);
     options.pytorch.settings = *settings;
-  } else if (header.allocator_settings) {
-    options.pytorch.settings = *header.allocator_settings;
   }
+  options.pytorch.verify = options.pytorch.settings == recorded;
   for (const GpuSpec& gpu : budgets.config.gpus) {
     const std::uint64_t limit = gpu_limit(gpu, budgets.config.memory_fraction);
     sim::allocators::DeviceLimits limits{limit, limit};
@@ -441,9 +443,18 @@ void print_allocator(std::ostream& out, const traces::ReplaySummary& summary) {
     for (const auto& [device, m] : summary.modelled) {
       table.add_row({device.to_string(), gib(m.allocated_peak), gib(m.reserved_peak),
                      gib(m.reserved_peak - m.allocated_at_reserved_peak),
-                     gib(m.largest_free_at_reserved_peak), gib(m.context_bytes), gib(m.capacity)});
+                     gib(m.largest_free_at_reserved_peak), gib(m.context_bytes),
+                     m.capacity >= (std::uint64_t{1} << 60U) ? "no limit" : gib(m.capacity)});
     }
     table.print(out);
+    for (const auto& [device, m] : summary.modelled) {
+      if (m.recorded_reserved_peak > m.reserved_peak) {
+        out << "  " << device.to_string() << ": the recording itself reserved up to "
+            << gib(m.recorded_reserved_peak) << " (" << m.recorded_reserved_peak
+            << " B), more than the model: its allocator's cache from before the recording is "
+               "unknown to the model\n";
+      }
+    }
     for (const auto& [device, m] : summary.modelled) {
       if (!m.verifying && m.reserved_checks_verified == 0 && m.reserved_checks_undetermined == 0) {
         continue;

@@ -364,7 +364,7 @@ ModelledGpus::Difference ModelledGpus::allocator_event(std::uint32_t gpu, const 
   Gpu* g = find(gpu);
   if (g == nullptr) return std::nullopt;
   if (const auto kind = segment_kind(event.kind)) {
-    if (!g->operated && !g->departed) g->figures.verifying = true;
+    if (!g->operated && !g->departed && options_.verify) g->figures.verifying = true;
     g->sync();
     if (g->checking()) {
       g->source.pending.push_back(SegmentEvent{*kind, event.address.value_or(0),
@@ -408,7 +408,7 @@ ModelledGpus::Difference ModelledGpus::allocator_event(std::uint32_t gpu, const 
           "starting state must come before it");
     }
     g->layout_start = true;
-    g->figures.verifying = true;
+    g->figures.verifying = options_.verify;
     g->sync();
     g->figures.start_blocks_undetermined += layout.undetermined;
     std::uint64_t mapped = 0;
@@ -480,6 +480,8 @@ ModelledGpus::Difference ModelledGpus::recorded_oom(std::uint32_t gpu, const Tra
 ModelledGpus::Difference ModelledGpus::reserved_check(std::uint32_t gpu, std::uint64_t reserved) {
   Gpu* g = find(gpu);
   if (g == nullptr) return std::nullopt;
+  g->figures.recorded_reserved_peak = std::max(g->figures.recorded_reserved_peak, reserved);
+  if (!options_.verify) return std::nullopt;
   const bool start_known = g->layout_start || !g->baseline_seen;
   if (!start_known || g->departed) {
     ++g->figures.reserved_checks_undetermined;

@@ -54,6 +54,9 @@ struct PytorchReplayOptions {
    * `oom` must be reproduced, and not reproducing it is a failure.
    */
   bool recorded_capacity{false};
+  /// Whether the recording's allocator truth is checked: only when the settings are the
+  /// recording's own (under other settings its segments are not the model's to reproduce).
+  bool verify{true};
 };
 
 struct ReplayOptions {
@@ -172,6 +175,8 @@ struct ModelledDevice {
   std::uint64_t reserved_checks_verified{0};   ///< `check reserved=` equal to the model's
   /// `check reserved=` that cannot be verified: the recording began mid-run without a layout
   std::uint64_t reserved_checks_undetermined{0};
+  /// The most the recording's own `check reserved=` said, when it has them
+  std::uint64_t recorded_reserved_peak{0};
 };
 
 struct ReplaySummary {

@@ -86,11 +86,56 @@ bool is_segment_action(std::string_view action) {
          action == "segment_unmap";
 }
 
+/// Interns trace entries' `frames` ([{filename, line, name}], innermost first) into one table.
+/// Frames and lists the pickle shares (its memo) are looked up once.
+class FrameInterner {
+ public:
+  /// @return the stack of an entry's frames, or nothing when it has none
+  std::optional<std::uint64_t> stack_of(const Value& entry) {
+    const Value* frames = entry.get("frames");
+    if (frames == nullptr || !frames->is(Value::Kind::List) || frames->items.empty()) {
+      return std::nullopt;
+    }
+    if (const auto found = stacks_.find(frames); found != stacks_.end()) return found->second;
+    ids_.clear();
+    for (const Value* frame : frames->items)
+      ids_.push_back(frame_of(*frame));
+    const std::uint64_t stack = table_->intern_stack(ids_);
+    stacks_.emplace(frames, stack);
+    return stack;
+  }
+
+  [[nodiscard]] std::shared_ptr<const FrameTable> table() const { return table_; }
+
+ private:
+  std::uint64_t frame_of(const Value& frame) {
+    if (const auto found = frames_.find(&frame); found != frames_.end()) return found->second;
+    Frame parsed;
+    if (frame.is(Value::Kind::Dict)) {
+      parsed.file = text_of(frame.get("filename"));
+      parsed.name = text_of(frame.get("name"));
+      // Python 3.13 builds record 2^64 - 1 for an unknown line; negative values mean the same.
+      const Value* line = frame.get("line");
+      parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
+    }
+    const std::uint64_t id = table_->intern_frame(parsed);
+    frames_.emplace(&frame, id);
+    return id;
+  }
+
+  std::shared_ptr<FrameTable> table_ = std::make_shared<FrameTable>();
+  std::unordered_map<const Value*, std::uint64_t> frames_;
+  std::unordered_map<const Value*, std::uint64_t> stacks_;
+  std::vector<std::uint64_t> ids_;
+};
+
 /// The state at snapshot time, per device.
 struct EndState {
   /// Active blocks by address: the bytes PyTorch's trace records (requested).
   std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>> active;
   std::map<std::uint32_t, std::uint64_t> active_bytes;
+  /// The frames of active blocks that have them (the allocation's stack), by address.
+  std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>> active_stacks;
   /// Every segment and block, by address (when the snapshot gives their sizes).
   std::map<std::uint32_t, std::vector<SegmentInfo>> segments;
   /// Devices whose segments could not be described whole (a missing size, blocks that do not
@@ -123,7 +168,8 @@ std::string tiling_problem(const SegmentInfo& segment) {
 
 /// Reads one segment's blocks into `end` (active blocks) and `info` (every block).
 Result<void> read_blocks(const Value& segment, const std::string& where, std::uint32_t device,
-                         SegmentInfo& info, bool& described, EndState& end, const Locator& locate) {
+                         SegmentInfo& info, bool& described, EndState& end, FrameInterner& frames,
+                         const Locator& locate) {
   std::uint64_t next_address = info.address;
   const Value* blocks = segment.get("blocks");
   if (blocks == nullptr || !blocks->is(Value::Kind::List)) {
@@ -162,6 +208,7 @@ Result<void> read_blocks(const Value& segment, const std::string& where, std::ui
     if (!end.active[device].emplace(address, block_bytes).second) {
       return locate.at(block, block_where, "two active blocks at the same address");
     }
+    if (const auto stack = frames.stack_of(block)) end.active_stacks[device][address] = *stack;
     auto sum = checked_add(end.active_bytes[device], block_bytes);
     if (!sum) return locate.at(block, block_where, "active bytes beyond 2^64 - 1");
     end.active_bytes[device] = *sum;
@@ -169,7 +216,8 @@ Result<void> read_blocks(const Value& segment, const std::string& where, std::ui
   return {};
 }
 
-Result<EndState> read_end_state(const Value& segments, const Locator& locate) {
+Result<EndState> read_end_state(const Value& segments, FrameInterner& frames,
+                                const Locator& locate) {
   EndState end;
   for (std::size_t s = 0; s < segments.items.size(); ++s) {
     const Value& segment = *segments.items[s];
@@ -199,7 +247,7 @@ Result<EndState> read_end_state(const Value& segments, const Locator& locate) {
     const Value* expandable = segment.get("is_expandable");
     info.expandable =
         expandable != nullptr && expandable->is(Value::Kind::Bool) && expandable->boolean;
-    if (auto ok = read_blocks(segment, where, id, info, described, end, locate); !ok) {
+    if (auto ok = read_blocks(segment, where, id, info, described, end, frames, locate); !ok) {
       return ok.error();
     }
     std::string problem = described ? tiling_problem(info) : where + " has no address or size";
@@ -246,49 +294,6 @@ AllocatorSettings settings_of(const Value& dict) {
   }
   return settings;
 }
-
-/// Interns trace entries' `frames` ([{filename, line, name}], innermost first) into one table.
-/// Frames and lists the pickle shares (its memo) are looked up once.
-class FrameInterner {
- public:
-  /// @return the stack of an entry's frames, or nothing when it has none
-  std::optional<std::uint64_t> stack_of(const Value& entry) {
-    const Value* frames = entry.get("frames");
-    if (frames == nullptr || !frames->is(Value::Kind::List) || frames->items.empty()) {
-      return std::nullopt;
-    }
-    if (const auto found = stacks_.find(frames); found != stacks_.end()) return found->second;
-    ids_.clear();
-    for (const Value* frame : frames->items)
-      ids_.push_back(frame_of(*frame));
-    const std::uint64_t stack = table_->intern_stack(ids_);
-    stacks_.emplace(frames, stack);
-    return stack;
-  }
-
-  [[nodiscard]] std::shared_ptr<const FrameTable> table() const { return table_; }
-
- private:
-  std::uint64_t frame_of(const Value& frame) {
-    if (const auto found = frames_.find(&frame); found != frames_.end()) return found->second;
-    Frame parsed;
-    if (frame.is(Value::Kind::Dict)) {
-      parsed.file = text_of(frame.get("filename"));
-      parsed.name = text_of(frame.get("name"));
-      // Python 3.13 builds record 2^64 - 1 for an unknown line; negative values mean the same.
-      const Value* line = frame.get("line");
-      parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
-    }
-    const std::uint64_t id = table_->intern_frame(parsed);
-    frames_.emplace(&frame, id);
-    return id;
-  }
-
-  std::shared_ptr<FrameTable> table_ = std::make_shared<FrameTable>();
-  std::unordered_map<const Value*, std::uint64_t> frames_;
-  std::unordered_map<const Value*, std::uint64_t> stacks_;
-  std::vector<std::uint64_t> ids_;
-};
 
 /// The device traces: the entries memtrack applies or carries, in recorded order.
 struct TraceEntries {
@@ -541,9 +546,9 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
     return locate.at(*segments, "segments", "expected a list");
   }
 
-  auto end = read_end_state(*segments, locate);
-  if (!end) return end.error();
   FrameInterner frames;
+  auto end = read_end_state(*segments, frames, locate);
+  if (!end) return end.error();
   TraceEntries traces;
   if (device_traces != nullptr) {
     auto read = read_traces(*device_traces, frames, locate);
@@ -632,10 +637,22 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
     }
     const auto live = state->find(device);
     if (live == state->end()) continue;
+    const auto stacks = end->active_stacks.find(device);
+    std::set<std::uint64_t> allocated_in_trace;  // their end blocks are not the baseline's
+    for (const AllocatorTraceEntry& entry : trace) {
+      if (entry.action == "alloc") allocated_in_trace.insert(entry.addr);
+    }
     for (const auto& [address, size] : live->second) {
       TraceEvent event = TraceEvent::allocate(Gpu{device}, size);
       event.kind = TraceEvent::Kind::Baseline;
       event.address = address;
+      if (stacks != end->active_stacks.end()) {
+        // A block still allocated at the end keeps the frames of its allocation.
+        const auto stack = stacks->second.find(address);
+        if (stack != stacks->second.end() && !allocated_in_trace.contains(address)) {
+          event.stack = stack->second;
+        }
+      }
       if (auto ok = emit(event); !ok) return ok.error();
       ++baseline_blocks;
     }

@@ -152,13 +152,19 @@ TEST(PytorchAllocatorImport, ImportFileWritesTheFrameTableAndReadsBack) {
 }
 
 TEST(PytorchAllocatorImport, AMidRunStartGetsItsLayoutBeforeTheFirstOperation) {
-  // At snapshot time one small segment: 512 bytes allocated (from before the trace), the rest
-  // cached. The trace frees a block of 1000 requested bytes at 0x200200 that it never allocated:
-  // PyTorch rounded it to 1024. Then an oom: reserved is the 2 MiB segment from before.
+  // At snapshot time one small segment: 512 bytes allocated (from before the trace, with the
+  // frames of its allocation), the rest cached. The trace frees a block of 1000 requested bytes at
+  // 0x200200 that it never allocated: PyTorch rounded it to 1024. Then an oom: reserved is the 2
+  // MiB segment from before.
   const std::string bytes = pickle_of(PyDict{
-      {"segments", PyList{segment(0x200000, two_mib, "small",
-                                  PyList{block(0x200000, 512, "active_allocated"),
-                                         block(0x200200, two_mib - 512, "inactive")})}},
+      {"segments",
+       PyList{segment(0x200000, two_mib, "small",
+                      PyList{PyDict{{"address", 0x200000},
+                                    {"size", 512},
+                                    {"requested_size", 512},
+                                    {"state", "active_allocated"},
+                                    {"frames", PyList{Py(frame("init.py", 7, "load"))}}},
+                             block(0x200200, two_mib - 512, "inactive")})}},
       {"device_traces",
        PyList{Py(PyList{
            entry("free_completed", 0x200200, 1000, 1),
@@ -175,7 +181,7 @@ TEST(PytorchAllocatorImport, AMidRunStartGetsItsLayoutBeforeTheFirstOperation) {
       "block gpu:0 512 addr=0x200000 state=allocated",
       "block gpu:0 1024 addr=0x200200 state=allocated",
       "block gpu:0 2095616 addr=0x200600 state=free",
-      "baseline gpu:0 512 addr=0x200000",
+      "baseline gpu:0 512 addr=0x200000 stack=0",  // the block's own frames
       "baseline gpu:0 1000 addr=0x200200",
       "free gpu:0 1000 t=1000 addr=0x200200 stream=0",
       "oom gpu:0 1 t=2000 stream=0 device_free=5 reserved=2097152",
@@ -188,7 +194,9 @@ TEST(PytorchAllocatorImport, AMidRunStartGetsItsLayoutBeforeTheFirstOperation) {
   };
   EXPECT_EQ(lines_of(sink), expected);
   EXPECT_FALSE(sink.header_.allocator_settings.has_value());  // the snapshot gave none
-  EXPECT_EQ(sink.header_.frames, nullptr);                    // nor frames
+  ASSERT_NE(sink.header_.frames, nullptr);
+  ASSERT_EQ(sink.header_.frames->stack(0).size(), 1U);
+  EXPECT_EQ(*sink.header_.frames->stack(0)[0], (Frame{"init.py", 7, "load"}));
   // What the importer wrote reads back (the reader checks both layouts' structure).
   auto events = testing::read_events(format_trace(sink.header_, sink.events_));
   ASSERT_TRUE(events) << events.error().to_string();

@@ -100,7 +100,7 @@ class FrameTable {
   };
 
   std::deque<Frame> frames_;
-  std::vector<std::uint64_t> frame_ids_;  ///< the id of each of `frames_`
+  std::vector<std::uint64_t> frame_ids_;                        ///< the id of each of `frames_`
   std::unordered_map<std::uint64_t, std::size_t> frame_index_;  ///< id -> index in `frames_`
   std::vector<StackEntry> stacks_;
   std::unordered_map<std::uint64_t, std::size_t> stack_index_;  ///< id -> index in `stacks_`

@@ -26,6 +26,13 @@ ReferenceOutcome failure(ErrorKind kind, std::optional<DevicePlacement> device) 
   return outcome;
 }
 
+/// @return the account of a configured concrete device, or null (an unknown GPU, or `Auto`)
+template <class Accounts>
+auto* account_of(Accounts& accounts, DevicePlacement placement) {
+  const auto found = placement.is_auto() ? accounts.end() : accounts.find(placement);
+  return found == accounts.end() ? nullptr : &found->second;
+}
+
 BigInt floor_of(const Rational& value) {
   // For a non-negative rational, integer division of numerator by denominator is the floor.
   return boost::multiprecision::numerator(value) / boost::multiprecision::denominator(value);
@@ -91,7 +98,7 @@ std::optional<ReferenceTracker> ReferenceTracker::create(const GpuConfig& config
 }
 
 bool ReferenceTracker::knows(DevicePlacement placement) const {
-  return !placement.is_auto() && accounts_.count(placement) != 0;
+  return account_of(accounts_, placement) != nullptr;
 }
 
 BigInt ReferenceTracker::available(DevicePlacement placement) const {
@@ -102,9 +109,9 @@ BigInt ReferenceTracker::available(DevicePlacement placement) const {
     }
     return largest;
   }
-  if (!knows(placement)) return 0;
-  const ReferenceAccount& account = accounts_.at(placement);
-  return account.limit - account.allocated;
+  const ReferenceAccount* account = account_of(accounts_, placement);
+  if (account == nullptr) return 0;
+  return account->limit - account->allocated;
 }
 
 BigInt ReferenceTracker::allocated(DevicePlacement placement) const {
@@ -114,12 +121,14 @@ BigInt ReferenceTracker::allocated(DevicePlacement placement) const {
       sum += account.allocated;
     return sum;
   }
-  return knows(placement) ? accounts_.at(placement).allocated : BigInt(0);
+  const ReferenceAccount* account = account_of(accounts_, placement);
+  return account != nullptr ? account->allocated : BigInt(0);
 }
 
 BigInt ReferenceTracker::peak(DevicePlacement placement) const {
   if (placement.is_auto()) return total_peak_;
-  return knows(placement) ? accounts_.at(placement).peak : BigInt(0);
+  const ReferenceAccount* account = account_of(accounts_, placement);
+  return account != nullptr ? account->peak : BigInt(0);
 }
 
 BigInt ReferenceTracker::limit(DevicePlacement placement) const {
@@ -129,11 +138,13 @@ BigInt ReferenceTracker::limit(DevicePlacement placement) const {
       sum += account.limit;
     return sum;
   }
-  return knows(placement) ? accounts_.at(placement).limit : BigInt(0);
+  const ReferenceAccount* account = account_of(accounts_, placement);
+  return account != nullptr ? account->limit : BigInt(0);
 }
 
 BigInt ReferenceTracker::count(DevicePlacement placement) const {
-  return knows(placement) ? accounts_.at(placement).count : BigInt(0);
+  const ReferenceAccount* account = account_of(accounts_, placement);
+  return account != nullptr ? account->count : BigInt(0);
 }
 
 bool ReferenceTracker::can_allocate(DevicePlacement placement, const BigInt& bytes) const {

@@ -17,6 +17,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -129,25 +130,34 @@ std::string describe(const Tracker& tracker, const std::vector<DevicePlacement>&
  * @brief Compares the complete observable state of a production tracker with the model.
  * @param unknown_gpu an id configured on neither, to check rule 3's queries
  * @return the first difference, or nothing when every query agrees
+ *
+ * Runs after every operation of every lockstep run, so agreement costs no string: a difference's
+ * words are put together only once one is found.
  */
 template <CheckableTracker Tracker>
 std::optional<std::string> compare_state(const Tracker& tracker, const ReferenceTracker& model,
                                          std::optional<std::uint32_t> unknown_gpu) {
-  const auto check = [](std::string_view what, std::uint64_t core,
+  // `field` names the value after the device: "gpu:3 allocated".
+  const auto check = [](DevicePlacement device, std::string_view field, std::uint64_t core,
                         const BigInt& reference) -> std::optional<std::string> {
-    if (reference == core) return std::nullopt;
-    return detail::difference(what, core, reference);
+    if (reference == core) [[likely]]
+      return std::nullopt;
+    return detail::difference(device.to_string() + " " + std::string(field), core, reference);
   };
   // can_allocate(p, n) must equal the model's at 0, available - 1, available, available + 1 and
-  // 2^64 - 1: the places where an off-by-one or a wrap would show.
+  // 2^64 - 1: the places where an off-by-one or a wrap would show. The model's answer is its
+  // rule 7, n <= available(p) (ReferenceTracker::can_allocate), taken from the model's available
+  // once it was checked equal to the core's: the sizes are then exact in 64 bits (those outside
+  // 0 .. 2^64 - 1 are skipped), and no size costs an arbitrary-precision operation.
   const auto check_can_allocate = [&](DevicePlacement p,
-                                      const BigInt& available) -> std::optional<std::string> {
-    const BigInt sizes[] = {BigInt(0), available - 1, available, available + 1, max_u64()};
-    for (const BigInt& size : sizes) {
-      if (size < 0 || size > max_u64()) continue;
-      const std::uint64_t n = to_u64(size);
+                                      std::uint64_t available) -> std::optional<std::string> {
+    const std::uint64_t sizes[] = {0, available - 1, available, available + 1, UINT64_MAX};
+    const bool in_range[] = {true, available != 0, true, available != UINT64_MAX, true};
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+      if (!in_range[i]) continue;
+      const std::uint64_t n = sizes[i];
       const bool core = tracker.can_allocate(p, n);
-      if (core != model.can_allocate(p, size)) {
+      if (core != (n <= available)) [[unlikely]] {
         return p.to_string() + " can_allocate(" + std::to_string(n) + "): core " +
                (core ? "true" : "false") + ", reference " + (core ? "false" : "true");
       }
@@ -155,56 +165,77 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
     return std::nullopt;
   };
 
-  MemorySummary expected_summary;
+  // summary() is compared entry by entry with the model's accounts (both ascend by GPU id).
+  const MemorySummary summary = tracker.summary();
+  bool summary_agrees = true;
+  auto summary_allocated = summary.gpu_allocated.begin();
+  auto summary_available = summary.gpu_available.begin();
   BigInt allocated_sum = 0;
   for (const auto& [device, account] : model.accounts()) {
-    const std::string name = device.to_string();
     const BigInt available = account.limit - account.allocated;
-    if (auto d = check(name + " allocated", tracker.allocated(device), account.allocated)) return d;
-    if (auto d = check(name + " available", tracker.available(device), available)) return d;
-    if (auto d = check(name + " peak", tracker.peak(device), account.peak)) return d;
-    if (auto d = check(name + " limit", tracker.limit(device), account.limit)) return d;
-    if (auto d = check(name + " count", tracker.allocation_count(device), account.count)) return d;
-    if (auto d = check_can_allocate(device, available)) return d;
+    if (auto d = check(device, "allocated", tracker.allocated(device), account.allocated)) return d;
+    const std::uint64_t core_available = tracker.available(device);
+    if (auto d = check(device, "available", core_available, available)) return d;
+    if (auto d = check(device, "peak", tracker.peak(device), account.peak)) return d;
+    if (auto d = check(device, "limit", tracker.limit(device), account.limit)) return d;
+    if (auto d = check(device, "count", tracker.allocation_count(device), account.count)) return d;
+    if (auto d = check_can_allocate(device, core_available)) return d;
     allocated_sum += account.allocated;
-    // The model's values were just checked equal to the core's, so they fit in 64 bits.
     if (device.is_gpu()) {
       const auto info = tracker.gpu_info(device.gpu_id());
-      if (!info) return name + " gpu_info: core says " + info.error().to_string();
-      if (auto d = check(name + " gpu_info.allocated", info->allocated, account.allocated))
+      if (!info) return device.to_string() + " gpu_info: core says " + info.error().to_string();
+      if (auto d = check(device, "gpu_info.allocated", info->allocated, account.allocated))
         return d;
-      if (auto d = check(name + " gpu_info.peak", info->peak, account.peak)) return d;
+      if (auto d = check(device, "gpu_info.peak", info->peak, account.peak)) return d;
       if (auto d =
-              check(name + " gpu_info.allocation_count", info->allocation_count, account.count)) {
+              check(device, "gpu_info.allocation_count", info->allocation_count, account.count)) {
         return d;
       }
-      expected_summary.gpu_allocated.emplace(device.gpu_id(), to_u64(account.allocated));
-      expected_summary.gpu_available.emplace(device.gpu_id(), to_u64(available));
+      summary_agrees = summary_agrees && summary_allocated != summary.gpu_allocated.end() &&
+                       summary_allocated->first == device.gpu_id() &&
+                       summary_allocated->second == account.allocated &&
+                       summary_available != summary.gpu_available.end() &&
+                       summary_available->first == device.gpu_id() &&
+                       summary_available->second == available;
+      if (summary_agrees) {
+        ++summary_allocated;
+        ++summary_available;
+      }
     } else {
-      expected_summary.cpu_allocated = to_u64(account.allocated);
-      expected_summary.cpu_available = to_u64(available);
+      summary_agrees = summary_agrees && summary.cpu_allocated == account.allocated &&
+                       summary.cpu_available == available;
     }
   }
   const BigInt auto_available = model.available(Auto{});
-  if (auto d = check("auto allocated", tracker.allocated(Auto{}), allocated_sum)) return d;
-  if (auto d = check("auto available", tracker.available(Auto{}), auto_available)) return d;
-  if (auto d = check("auto peak (total_peak)", tracker.peak(Auto{}), model.total_peak())) return d;
-  if (auto d = check("auto limit", tracker.limit(Auto{}), model.limit(Auto{}))) return d;
-  if (auto d = check("auto count", tracker.allocation_count(Auto{}), model.count(Auto{}))) return d;
-  if (auto d = check_can_allocate(Auto{}, auto_available)) return d;
-  expected_summary.total_peak = to_u64(model.total_peak());
-  if (tracker.summary() != expected_summary) {
+  const DevicePlacement pool = Auto{};
+  if (auto d = check(pool, "allocated", tracker.allocated(Auto{}), allocated_sum)) return d;
+  const std::uint64_t core_auto_available = tracker.available(Auto{});
+  if (auto d = check(pool, "available", core_auto_available, auto_available)) return d;
+  if (auto d = check(pool, "peak (total_peak)", tracker.peak(Auto{}), model.total_peak())) return d;
+  if (auto d = check(pool, "limit", tracker.limit(Auto{}), model.limit(Auto{}))) return d;
+  if (auto d = check(pool, "count", tracker.allocation_count(Auto{}), model.count(Auto{})))
+    return d;
+  if (auto d = check_can_allocate(Auto{}, core_auto_available)) return d;
+  summary_agrees = summary_agrees && summary_allocated == summary.gpu_allocated.end() &&
+                   summary_available == summary.gpu_available.end() &&
+                   summary.total_peak == model.total_peak();
+  if (!summary_agrees) {
     return std::string("summary() differs from the model's allocated/available/total_peak");
   }
   if (unknown_gpu) {
     const DevicePlacement unknown = Gpu{*unknown_gpu};
-    const std::string name = unknown.to_string() + " (unknown)";
-    if (auto d = check(name + " allocated", tracker.allocated(unknown), 0)) return d;
-    if (auto d = check(name + " available", tracker.available(unknown), 0)) return d;
-    if (auto d = check(name + " peak", tracker.peak(unknown), 0)) return d;
+    const auto name = [&] { return unknown.to_string() + " (unknown)"; };
+    if (tracker.allocated(unknown) != 0 || tracker.available(unknown) != 0 ||
+        tracker.peak(unknown) != 0) [[unlikely]] {
+      if (tracker.allocated(unknown) != 0)
+        return detail::difference(name() + " allocated", tracker.allocated(unknown), 0);
+      if (tracker.available(unknown) != 0)
+        return detail::difference(name() + " available", tracker.available(unknown), 0);
+      return detail::difference(name() + " peak", tracker.peak(unknown), 0);
+    }
     if (tracker.can_allocate(unknown, 0))
-      return name + " can_allocate(0): core true, reference false";
-    if (tracker.gpu_info(*unknown_gpu)) return name + " gpu_info: core succeeded";
+      return name() + " can_allocate(0): core true, reference false";
+    if (tracker.gpu_info(*unknown_gpu)) return name() + " gpu_info: core succeeded";
   }
   return std::nullopt;
 }

@@ -15,6 +15,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libsimdjson-dev        # command line, JSON (output; Kineto)
   libzstd-dev zlib1g-dev libsqlite3-dev                  # .zst/.gz traces, Nsight SQLite exports
   chromium chromium-driver fonts-dejavu-core             # memtrack report's headless browser test
+  python3-dev pybind11-dev python3-pybind11 python3-pytest  # the Python package and its tests
 )
 
 missing=()

@@ -65,6 +65,7 @@ int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostrea
   add_record_command(app, chosen);
   add_probe_command(app, chosen);
   add_report_command(app, chosen);
+  add_compare_command(app, chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
   try {

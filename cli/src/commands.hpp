@@ -42,6 +42,7 @@ void add_import_command(CLI::App& app, Command& chosen);
 void add_record_command(CLI::App& app, Command& chosen);
 void add_probe_command(CLI::App& app, Command& chosen);
 void add_report_command(CLI::App& app, Command& chosen);
+void add_compare_command(CLI::App& app, Command& chosen);
 
 /// `memtrack probe`'s options.
 struct ProbeCommandOptions {

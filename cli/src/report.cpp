@@ -140,6 +140,16 @@ std::uint64_t ColumnSeries::events_per_column(std::uint64_t events) const {
   return width;
 }
 
+bool idle(const DeviceReport& device) {
+  if (device.peak != 0 || device.needed != 0 || device.refused != 0) return false;
+  for (const auto* series : {&device.allocated, &device.recorded, &device.reserved}) {
+    for (const Column& c : *series) {
+      if (c.max != 0) return false;
+    }
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // build_report
 
@@ -199,6 +209,7 @@ Result<Report> build_report(const ReportOptions& options) {
   if (!replayer) return replayer.error();
   const std::vector<DevicePlacement> devices = replayer->devices();
   std::vector<DeviceState> states;
+  ColumnSeries times(options.columns);
   for (const DevicePlacement d : devices)
     states.emplace_back(d, options.columns);
   const auto slot_of = [&devices](DevicePlacement d) -> std::size_t {
@@ -220,6 +231,7 @@ Result<Report> build_report(const ReportOptions& options) {
       [&](const traces::ReplayStep& step) {
         const std::string_view op = op_keyword(step);
         const std::uint64_t bytes = step.operation.bytes;
+        if (step.trace_event->time_ns) times.add(step.event, *step.trace_event->time_ns, op, 0);
         for (DeviceState& state : states) {
           const std::uint64_t now = step.after->allocated(state.device);
           state.allocated.add(step.event, now, op, bytes);
@@ -261,8 +273,12 @@ Result<Report> build_report(const ReportOptions& options) {
   report.file = options.file;
   report.source = trace.reader.header().source;
   report.budgets = budgets.description;
+  // as choose_budgets decides it: no devices recorded and none asked for
+  report.measuring_only = options.profile.empty() && !options.devices.given() &&
+                          !trace.reader.header().config && trace.reader.header().profile.empty();
   report.events = summary.events;
   report.operations = summary.operations;
+  if (!times.empty()) report.times = times.finish(report.events);
   report.refused = summary.refused;
   report.cpu_fallback_allocations = summary.cpu_fallback_allocations;
   report.cpu_fallback_bytes = summary.cpu_fallback_bytes;
@@ -404,6 +420,11 @@ Result<Report> build_report(const ReportOptions& options) {
     }
   });
   if (!replayed2) return replayed2.error();
+  if (!options.compare.empty()) {
+    auto comparison = compare::compare_recordings({options.file, options.compare, options.largest});
+    if (!comparison) return comparison.error();
+    report.comparison = std::move(*comparison);
+  }
   return report;
 }
 

@@ -1,6 +1,7 @@
 // memtrack report: a trace replayed into a self-contained HTML (or SVG) picture per device.
 #pragma once
 
+#include "compare.hpp"
 #include "trace_support.hpp"
 
 #include <memtrack/device_placement.hpp>
@@ -133,7 +134,14 @@ struct Report {
   /// `memtrack fit` prints them); a report with any says no FITS.
   std::string inconsistencies;
   std::uint64_t events_per_column{1};
+  /// Each column's times (`t=`, nanoseconds since the source's epoch) over the same columns as
+  /// the devices' series; empty when the recording has none.
+  std::vector<Column> times;
+  /// The recording declares no devices and none were given: no budget is drawn or compared.
+  bool measuring_only{false};
   std::vector<DeviceReport> devices;
+  /// `--compare B`: this recording (A) beside another (B).
+  std::optional<compare::Comparison> comparison;
 };
 
 struct ReportOptions {
@@ -144,7 +152,31 @@ struct ReportOptions {
   std::size_t largest{20};
   std::size_t max_markers{5000};  ///< refusal markers drawn one by one per device, then merged
   DeviceFlags devices;            ///< `--gpu`/`--gpu-budget`/... instead of a profile
+  std::string compare;            ///< `--compare B`: another recording to set beside this one
 };
+
+/// A DeviceReport with nothing to draw: nothing allocated, refused or recorded on it.
+[[nodiscard]] bool idle(const DeviceReport& device);
+
+/// The y axis of a chart: from 0 to `max` in `ticks` steps of `step` bytes, labelled in `unit`.
+struct ByteAxis {
+  std::uint64_t max{1};
+  std::uint64_t step{1};
+  std::uint64_t unit{1};  ///< 1, 1 KiB, 1 MiB, ...: every tick is a whole number of units
+  std::string unit_name;  ///< "B", "KiB", "MiB", ...
+  std::uint64_t ticks{1};
+};
+
+/**
+ * @brief The y axis for data reaching `highest` bytes: a step of 1, 2 or 5 x 10^k units (B, KiB,
+ * MiB, GiB, ...), at most five steps, the top at least 5 % above `highest`.
+ */
+[[nodiscard]] ByteAxis byte_axis(std::uint64_t highest);
+
+/// `ns` nanoseconds as a readable duration in `unit_ns` (1000: us, 10^6: ms, 10^9: s, 6x10^10:
+/// min), with as many decimals (up to 3) as `step_ns` needs: "1.5 s", "250 ms", "2 min".
+[[nodiscard]] std::string duration_label(std::uint64_t ns, std::uint64_t unit_ns,
+                                         std::uint64_t step_ns);
 
 /// Replays the trace (twice: the series, then what was alive at each device's peak).
 [[nodiscard]] Result<Report> build_report(const ReportOptions& options);

@@ -19,6 +19,7 @@ struct ReportCommandOptions {
 int run_report(const ReportCommandOptions& options, std::ostream& standard_out, std::ostream& err) {
   std::vector<std::filesystem::path> inputs = profile_files(options.report.profile);
   inputs.emplace_back(options.report.file);
+  if (!options.report.compare.empty()) inputs.emplace_back(options.report.compare);
   if (auto ok = traces::refuse_output_over_input(options.output, inputs); !ok) {
     err << "memtrack report: " << ok.error().to_string() << "\n";
     return exit_bad_input;
@@ -29,6 +30,11 @@ int run_report(const ReportCommandOptions& options, std::ostream& standard_out, 
   if (format.empty()) format = options.output.ends_with(".svg") ? "svg" : "html";
   if (format != "html" && format != "svg") {
     err << "memtrack report: --format '" << format << "': expected html or svg\n";
+    return exit_bad_input;
+  }
+  if (format == "svg" && !options.report.compare.empty()) {
+    err << "memtrack report: --compare draws a section of the HTML report; the SVG holds the "
+           "charts alone (use -o FILE.html, or memtrack compare for text)\n";
     return exit_bad_input;
   }
   if (options.report.columns < 10 || options.report.columns > 20000) {
@@ -82,7 +88,11 @@ void add_report_command(CLI::App& app, Command& chosen) {
       "totals where it has them, the budget and the device's total, the peak labelled in bytes "
       "and GiB, refused allocations marked, the largest allocations alive at the peak, and the "
       "summary table `memtrack fit` prints. Hover shows a column's events, click pins it. "
-      "Exit 0 written, 2 bad input.");
+      "The y axis fits the data (the budget and device total are named above the plot when "
+      "they are far above it); times are relative to the first event. "
+      "Exit 0 written, 2 bad input.\n\n"
+      "Example:\n  memtrack report run.trace --profile rtx5090 -o report.html\n"
+      "  memtrack report after.trace --compare before.trace -o report.html");
   command
       ->add_option("trace", options->report.file,
                    "The recording (a memtrack trace or anything `memtrack import` reads)")
@@ -103,6 +113,12 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("--format", options->format,
                    "html (default) or svg: the charts alone, one standalone SVG for CI "
                    "summaries (default: svg when the output ends in .svg)")
+      ->check(not_empty());
+  command
+      ->add_option("--compare", options->report.compare,
+                   "Another recording (B) to set beside this one (A): per device what each "
+                   "needs, its peak and final bytes, and the allocation sizes made a different "
+                   "number of times, as `memtrack compare A B` prints them")
       ->check(not_empty());
   command
       ->add_option("--columns", options->report.columns,

@@ -5,7 +5,9 @@
 #include <memtrack/units.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <optional>
 
 namespace memtrack::cli::report {
 namespace {
@@ -51,27 +53,72 @@ std::string bytes_label(std::uint64_t bytes) {
   return grouped(bytes) + " B (" + format_gib(bytes) + " GiB)";
 }
 
+/// Text of the charts: 11 px sans-serif. No glyph of it is wider than this on average over a
+/// label (digits are 0.56 em, 6.2 px), so boxes computed with it contain the drawn text.
+constexpr double char_width = 6.6;
+constexpr double line_height = 13;
+
+/// A label's box: x from `x0` to `x1`, y from `y0` (top) to `y1`.
+struct Box {
+  double x0{0};
+  double x1{0};
+  double y0{0};
+  double y1{0};
+  [[nodiscard]] bool overlaps(const Box& other, double gap = 0) const {
+    return x0 < other.x1 + gap && other.x0 < x1 + gap && y0 < other.y1 && other.y0 < y1;
+  }
+};
+
+double text_width(std::string_view text) {
+  // UTF-8 continuation bytes take no width of their own
+  const auto glyphs = std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
+  });
+  return static_cast<double>(glyphs) * char_width;
+}
+
+/// The box of a text drawn at (x, baseline) with `anchor` (start, middle or end).
+Box text_box(double x, double baseline, std::string_view anchor, std::string_view text) {
+  const double width = text_width(text);
+  const double x0 = anchor == "start" ? x : anchor == "end" ? x - width : x - width / 2;
+  return {x0, x0 + width, baseline - 10, baseline + 3};
+}
+
 /// Pixel geometry of one chart: bytes and events to coordinates (drawing only; every number
 /// shown is the exact integer).
 struct Scale {
-  std::uint64_t ymax{1};
+  ByteAxis axis;
   std::size_t columns{1};
   double y(std::uint64_t bytes) const {
-    return top + plot_height - static_cast<double>(bytes) / static_cast<double>(ymax) * plot_height;
+    return top + plot_height -
+           static_cast<double>(bytes) / static_cast<double>(axis.max) * plot_height;
   }
   double x(std::size_t column) const {
     return left + static_cast<double>(column) * plot_width / static_cast<double>(columns);
   }
+  [[nodiscard]] bool shows(std::uint64_t bytes) const { return bytes <= axis.max; }
 };
 
-Scale scale_for(const DeviceReport& device) {
-  std::uint64_t top_value = std::max({device.total, device.budget, device.peak, std::uint64_t{1}});
-  for (const auto* series : {&device.recorded, &device.reserved}) {
+/// The highest value a chart's series reach (what the y axis fits).
+std::uint64_t highest_drawn(const DeviceReport& device) {
+  std::uint64_t highest = device.peak;
+  for (const auto* series : {&device.allocated, &device.recorded, &device.reserved}) {
     for (const Column& c : *series)
-      top_value = std::max(top_value, c.max);
+      highest = std::max(highest, c.max);
+  }
+  return highest;
+}
+
+/// Lines close above the data (within a quarter) are worth the room: the axis takes them in.
+/// Further up they stay as markers above the plot, so a 3 GiB run on a 32 GiB card fills it.
+Scale scale_for(const DeviceReport& device, bool draw_budget) {
+  std::uint64_t highest = highest_drawn(device);
+  const std::uint64_t near = highest + highest / 4;
+  for (const std::uint64_t line : {device.budget, device.total}) {
+    if (draw_budget && (line <= near || highest == 0)) highest = std::max(highest, line);
   }
   Scale scale;
-  scale.ymax = top_value + top_value / 12 + 1;  // room above the highest line
+  scale.axis = byte_axis(highest);
   scale.columns = std::max<std::size_t>(device.allocated.size(), 1);
   return scale;
 }
@@ -98,49 +145,184 @@ std::pair<std::string, std::string> band(const std::vector<Column>& columns, con
   return {upper + lower + "Z", outline};
 }
 
+/// Labels already drawn in a chart, so that no two overlap.
+struct Layout {
+  std::vector<Box> taken;
+  [[nodiscard]] bool free(const Box& box) const {
+    return std::none_of(taken.begin(), taken.end(),
+                        [&box](const Box& other) { return box.overlaps(other, 2); });
+  }
+};
+
+std::string tick_label(std::uint64_t bytes, const ByteAxis& axis) {
+  return bytes == 0 ? std::string("0") : std::to_string(bytes / axis.unit) + " " + axis.unit_name;
+}
+
+/// A horizontal line across the plot with its label at the right end: above the line, or
+/// below it, or further off when another label is there.
 std::string horizontal(const Scale& s, std::uint64_t bytes, const std::string& cls,
-                       const std::string& label) {
-  const std::string y = num(s.y(bytes));
-  return "<line class=\"" + cls + "\" x1=\"" + num(left) + "\" x2=\"" + num(left + plot_width) +
-         "\" y1=\"" + y + "\" y2=\"" + y + "\" data-bytes=\"" + std::to_string(bytes) +
-         "\"/><text class=\"line-label " + cls + "-label\" x=\"" + num(left + plot_width - 4) +
-         "\" y=\"" + num(s.y(bytes) - 4) + "\" text-anchor=\"end\">" + esc(label) + "</text>";
+                       const std::string& label, Layout& layout) {
+  const double line_y = s.y(bytes);
+  const std::string y = num(line_y);
+  std::string svg = "<line class=\"" + cls + "\" x1=\"" + num(left) + "\" x2=\"" +
+                    num(left + plot_width) + "\" y1=\"" + y + "\" y2=\"" + y + "\" data-bytes=\"" +
+                    std::to_string(bytes) + "\"/>";
+  const double x = left + plot_width - 4;
+  double baseline = line_y - 4;
+  for (const double offset : {-4.0, 13.0, -4.0 - line_height, 13.0 + line_height,
+                              -4.0 - 2 * line_height, 13.0 + 2 * line_height}) {
+    baseline = std::clamp(line_y + offset, top + 11, top + plot_height - 4);
+    if (layout.free(text_box(x, baseline, "end", label))) break;
+  }
+  layout.taken.push_back(text_box(x, baseline, "end", label));
+  return svg + "<text class=\"line-label " + cls + "-label\" x=\"" + num(x) + "\" y=\"" +
+         num(baseline) + "\" text-anchor=\"end\">" + esc(label) + "</text>";
+}
+
+/// A label under the plot at `x` (its middle), kept inside the picture.
+struct Tick {
+  double x{0};
+  std::string text;
+};
+
+/// The ticks that fit: in order, each dropped when its label would touch one kept before.
+std::string x_ticks(const std::vector<Tick>& ticks) {
+  const double baseline = top + plot_height + 16;
+  const double picture = left + plot_width + right;
+  std::vector<Box> kept;
+  std::string svg;
+  for (const Tick& tick : ticks) {
+    const double width = text_width(tick.text);
+    const double middle = std::clamp(tick.x, width / 2 + 2, picture - width / 2 - 2);
+    const Box box = text_box(middle, baseline, "middle", tick.text);
+    if (std::any_of(kept.begin(), kept.end(),
+                    [&box](const Box& other) { return box.overlaps(other, 8); })) {
+      continue;
+    }
+    kept.push_back(box);
+    svg += "<line x1=\"" + num(tick.x) + "\" x2=\"" + num(tick.x) + "\" y1=\"" +
+           num(top + plot_height) + "\" y2=\"" + num(top + plot_height + 4) +
+           "\" stroke=\"#999\"/><text class=\"x-tick\" x=\"" + num(middle) + "\" y=\"" +
+           num(baseline) + "\" text-anchor=\"middle\">" + esc(tick.text) + "</text>";
+  }
+  return svg;
+}
+
+/// Nanoseconds in each readable unit, and its name.
+constexpr std::array<std::pair<std::uint64_t, const char*>, 6> time_units{{
+    {1, "ns"},
+    {1'000, "\u00b5s"},
+    {1'000'000, "ms"},
+    {1'000'000'000, "s"},
+    {60'000'000'000, "min"},
+    {3'600'000'000'000, "h"},
+}};
+
+/// Steps between time ticks, in nanoseconds: 1, 2, 5 x 10^k up to 10 s, then what clocks use.
+std::vector<std::uint64_t> time_steps() {
+  std::vector<std::uint64_t> steps;
+  for (std::uint64_t decade = 1; decade <= 1'000'000'000; decade *= 10) {
+    for (const std::uint64_t m : {1ULL, 2ULL, 5ULL})
+      steps.push_back(m * decade);
+  }
+  for (const std::uint64_t seconds :
+       {10ULL, 15ULL, 30ULL, 60ULL, 120ULL, 300ULL, 600ULL, 900ULL, 1800ULL, 3600ULL, 7200ULL,
+        10800ULL, 21600ULL, 43200ULL, 86400ULL, 172800ULL, 432000ULL, 864000ULL}) {
+    steps.push_back(seconds * 1'000'000'000);
+  }
+  return steps;
+}
+
+/// Ticks at round times since the recording's first timed event, placed at the first column
+/// that reaches each (the x axis counts events; time labels it where the trace has times).
+std::vector<Tick> time_ticks(const Report& report, const Scale& s, std::string& unit_name) {
+  std::optional<std::uint64_t> start;
+  std::uint64_t end = 0;
+  for (const Column& c : report.times) {
+    if (!c.defined) continue;
+    start = std::min(start.value_or(c.min), c.min);
+    end = std::max(end, c.max);
+  }
+  if (!start || end <= *start) return {};
+  const std::uint64_t span = end - *start;
+  std::uint64_t step = 0;
+  for (const std::uint64_t candidate : time_steps()) {
+    if (span / candidate <= 8) {
+      step = candidate;
+      break;
+    }
+  }
+  if (step == 0) return {};  // beyond 10 days in 8 steps: left to the event numbers
+  std::uint64_t unit = 1;
+  // the largest unit the span reaches (minutes and hours from two of them: 90 s, not 1.5 min)
+  for (const auto& [ns, name] : time_units) {
+    if (span >= (ns >= 60'000'000'000 ? 2 * ns : ns)) {
+      unit = ns;
+      unit_name = name;
+    }
+  }
+  std::vector<Tick> ticks;
+  std::size_t column = 0;
+  for (std::uint64_t t = 0; t <= span; t += step) {
+    while (column < report.times.size() &&
+           (!report.times[column].defined || report.times[column].max - *start < t)) {
+      ++column;
+    }
+    if (column == report.times.size()) break;
+    ticks.push_back({s.x(column), duration_label(t, unit, step)});
+  }
+  return ticks;
+}
+
+std::vector<Tick> event_ticks(const Report& report, const DeviceReport& device, const Scale& s) {
+  std::vector<Tick> ticks;
+  for (std::size_t i = 0; i <= 8; ++i) {
+    const std::size_t column = s.columns * i / 8;
+    const std::uint64_t event =
+        column < device.allocated.size() ? device.allocated[column].first_event : report.events;
+    ticks.push_back({s.x(column), grouped(event)});
+  }
+  return ticks;
 }
 
 std::string chart(const Report& report, const DeviceReport& device, std::size_t index) {
-  const Scale s = scale_for(device);
+  const bool budget = !report.measuring_only;
+  const Scale s = scale_for(device, budget);
   const double width = left + plot_width + right;
   const double height = top + plot_height + bottom;
   std::string svg = "<svg class=\"chart\" id=\"chart-" + std::to_string(index) +
-                    "\" data-device=\"" + device.device.to_string() +
+                    "\" data-device=\"" + device.device.to_string() + "\" data-y-max=\"" +
+                    std::to_string(s.axis.max) +
                     "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) +
                     "\" height=\"" + num(height) + "\" viewBox=\"0 0 " + num(width) + " " +
                     num(height) + "\" font-family=\"sans-serif\" font-size=\"11\">";
   svg += "<rect class=\"plot\" x=\"" + num(left) + "\" y=\"" + num(top) + "\" width=\"" +
          num(plot_width) + "\" height=\"" + num(plot_height) +
          "\" fill=\"#fbfbfd\" stroke=\"#ccc\"/>";
-  // y axis: five ticks in GiB (labels only)
-  for (int i = 0; i <= 4; ++i) {
-    const std::uint64_t bytes = s.ymax / 4 * static_cast<std::uint64_t>(i);
+  // y axis: round steps in the largest unit that keeps them whole
+  for (std::uint64_t i = 0; i <= s.axis.ticks; ++i) {
+    const std::uint64_t bytes = s.axis.step * i;
+    if (bytes > s.axis.max || (i != 0 && bytes / i != s.axis.step)) break;
     const std::string y = num(s.y(bytes));
     svg += "<line x1=\"" + num(left - 4) + "\" x2=\"" + num(left + plot_width) + "\" y1=\"" + y +
-           "\" y2=\"" + y + "\" stroke=\"#eee\"/><text x=\"" + num(left - 6) + "\" y=\"" + y +
-           "\" text-anchor=\"end\" dominant-baseline=\"middle\">" + format_gib(bytes) +
-           " GiB</text>";
+           "\" y2=\"" + y + "\" stroke=\"#eee\"/><text class=\"y-tick\" data-bytes=\"" +
+           std::to_string(bytes) + "\" x=\"" + num(left - 6) + "\" y=\"" + num(s.y(bytes) + 4) +
+           "\" text-anchor=\"end\">" + tick_label(bytes, s.axis) + "</text>";
   }
-  // x axis: event numbers
-  for (int i = 0; i <= 4; ++i) {
-    const std::size_t column = s.columns * static_cast<std::size_t>(i) / 4;
-    const std::uint64_t event =
-        column < device.allocated.size() ? device.allocated[column].first_event : report.events;
-    // the end labels stay inside the picture
-    const char* anchor = i == 0 ? "start" : i == 4 ? "end" : "middle";
-    svg += "<text x=\"" + num(s.x(column)) + "\" y=\"" + num(top + plot_height + 16) +
-           "\" text-anchor=\"" + anchor + "\">" + grouped(event) + "</text>";
-  }
-  svg += "<text x=\"" + num(left + plot_width / 2) + "\" y=\"" + num(top + plot_height + 34) +
-         "\" text-anchor=\"middle\" fill=\"#555\">event (" + grouped(report.events) + " events, " +
-         grouped(report.events_per_column) + " per column)</text>";
+  // x axis: time since the first timed event where the recording has times, else events
+  std::string unit_name;
+  std::vector<Tick> ticks = time_ticks(report, s, unit_name);
+  const bool timed = !ticks.empty();
+  if (!timed) ticks = event_ticks(report, device, s);
+  svg += x_ticks(ticks);
+  const std::string axis_title = timed ? "time since the first timed event (" + unit_name +
+                                             "); events 1 to " + grouped(report.events) + ", " +
+                                             grouped(report.events_per_column) + " per column"
+                                       : "event (" + grouped(report.events) + " events, " +
+                                             grouped(report.events_per_column) + " per column)";
+  svg += "<text class=\"x-title\" x=\"" + num(left + plot_width / 2) + "\" y=\"" +
+         num(top + plot_height + 34) + "\" text-anchor=\"middle\" fill=\"#555\">" +
+         esc(axis_title) + "</text>";
 
   if (!device.allocated.empty()) {
     const auto [area, outline] = band(device.allocated, s);
@@ -157,26 +339,49 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            "\" fill=\"none\" stroke=\"" + colour +
            "\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>";
   }
-  if (device.total != device.budget) {
-    svg += horizontal(s, device.total, "total-line", "total " + bytes_label(device.total));
-  }
-  svg += horizontal(s, device.budget, "budget-line", "budget " + bytes_label(device.budget));
 
+  Layout layout;
   // the peak, at the first column that reaches it
   for (std::size_t i = 0; i < device.allocated.size(); ++i) {
     if (device.allocated[i].max != device.peak || device.peak == 0) continue;
     const double x = (s.x(i) + s.x(i + 1)) / 2;
     const double y = s.y(device.peak);
     const bool right_half = x > left + plot_width * 0.6;
+    const std::string text =
+        "peak " + bytes_label(device.peak) + " at event " + grouped(device.peak_event);
+    const double label_x = right_half ? x - 8 : x + 8;
+    const double baseline = std::max(y - 8, top + 12);
+    layout.taken.push_back(text_box(label_x, baseline, right_half ? "end" : "start", text));
     svg += "<circle class=\"peak-marker\" cx=\"" + num(x) + "\" cy=\"" + num(y) +
            "\" r=\"4\" fill=\"#ff7f0e\" stroke=\"#fff\"/>";
     svg += "<text class=\"peak-label\" data-device=\"" + device.device.to_string() +
            "\" data-bytes=\"" + std::to_string(device.peak) + "\" data-event=\"" +
-           std::to_string(device.peak_event) + "\" x=\"" + num(right_half ? x - 8 : x + 8) +
-           "\" y=\"" + num(std::max(y - 8, top + 12)) + "\" text-anchor=\"" +
-           (right_half ? "end" : "start") + "\" font-weight=\"bold\" fill=\"#c45a00\">peak " +
-           bytes_label(device.peak) + " at event " + grouped(device.peak_event) + "</text>";
+           std::to_string(device.peak_event) + "\" x=\"" + num(label_x) + "\" y=\"" +
+           num(baseline) + "\" text-anchor=\"" + (right_half ? "end" : "start") +
+           "\" font-weight=\"bold\" fill=\"#c45a00\">" + esc(text) + "</text>";
     break;
+  }
+  // the budget and the device's total: lines where the axis reaches them, else named above
+  std::vector<std::string> above;
+  if (budget) {
+    const auto line = [&](std::uint64_t bytes, const std::string& cls, const std::string& name) {
+      if (s.shows(bytes)) {
+        svg += horizontal(s, bytes, cls, name + " " + bytes_label(bytes), layout);
+      } else {
+        above.push_back("<tspan class=\"" + cls + "-marker\" data-bytes=\"" +
+                        std::to_string(bytes) + "\">" + name + " " + bytes_label(bytes) +
+                        "</tspan>");
+      }
+    };
+    line(device.budget, "budget-line", "budget");
+    if (device.total != device.budget) line(device.total, "total-line", "device total");
+  }
+  if (!above.empty()) {
+    std::string text;
+    for (std::size_t i = 0; i < above.size(); ++i)
+      text += (i == 0 ? "" : ", ") + above[i];
+    svg += "<text class=\"off-scale\" x=\"" + num(left) + "\" y=\"14\" fill=\"#555\">\u2191 " +
+           text + ": above the scale</text>";
   }
   // refusals: a red triangle above the plot each (or each column's, with its count)
   const std::uint64_t per_column = std::max<std::uint64_t>(report.events_per_column, 1);
@@ -286,18 +491,21 @@ std::string summary_table(const Report& report) {
       "class=\"num\">refused</th><th class=\"num\">final bytes</th></tr>";
   for (const DeviceReport& d : report.devices) {
     const bool fits = d.needed <= d.budget;
+    const bool headroom = fits && !report.measuring_only;  // no budget: no headroom either
     html += "<tr class=\"device-row\" data-device=\"" + d.device.to_string() + "\" data-budget=\"" +
             std::to_string(d.budget) + "\" data-needed=\"" + std::to_string(d.needed) +
             "\" data-peak=\"" + std::to_string(d.peak) + "\" data-headroom=\"" +
             std::to_string(d.headroom) + "\" data-shortfall=\"" + std::to_string(d.shortfall) +
             "\" data-refused=\"" + std::to_string(d.refused) + "\"><td>" + esc(d.name) +
-            "</td><td class=\"num\">" + grouped(d.budget) + "</td><td class=\"num\">" +
-            grouped(d.needed) + "</td><td class=\"num\">" + format_gib(d.needed) +
-            "</td><td class=\"num\">" + (fits ? grouped(d.headroom) : "-") +
-            "</td><td class=\"num\">" + (fits ? format_percent(d.headroom, d.budget) : "-") +
-            "</td><td class=\"num\">" + (fits ? "-" : grouped(d.shortfall)) +
-            "</td><td class=\"num\">" + grouped(d.peak) + "</td><td class=\"num\">" +
-            grouped(d.refused) + "</td><td class=\"num\">" + grouped(d.final_bytes) + "</td></tr>";
+            "</td><td class=\"num\">" +
+            (report.measuring_only ? std::string("none") : grouped(d.budget)) +
+            "</td><td class=\"num\">" + grouped(d.needed) + "</td><td class=\"num\">" +
+            format_gib(d.needed) + "</td><td class=\"num\">" +
+            (headroom ? grouped(d.headroom) : "-") + "</td><td class=\"num\">" +
+            (headroom ? format_percent(d.headroom, d.budget) : "-") + "</td><td class=\"num\">" +
+            (fits ? "-" : grouped(d.shortfall)) + "</td><td class=\"num\">" + grouped(d.peak) +
+            "</td><td class=\"num\">" + grouped(d.refused) + "</td><td class=\"num\">" +
+            grouped(d.final_bytes) + "</td></tr>";
   }
   html += "</table>";
   html += "<p id=\"totals\" data-refused=\"" + std::to_string(report.refused) +
@@ -332,6 +540,101 @@ std::string largest_table(const DeviceReport& d) {
   return html + "</table>";
 }
 
+/// What each device needs beside its budget: the line `memtrack fit` prints, one per device.
+std::string need_line(const Report& report, const DeviceReport& d) {
+  std::string line = d.device.to_string() + " needs " + format_gib(d.needed) + " GiB (" +
+                     grouped(d.needed) + " B)";
+  if (report.measuring_only) return line + "; no budget: measuring only";
+  line += ", budget " + format_gib(d.budget) + " GiB (" + grouped(d.budget) + " B): ";
+  if (d.needed <= d.budget) {
+    return line + "headroom " + format_gib(d.headroom) + " GiB (" + grouped(d.headroom) + " B, " +
+           format_percent(d.headroom, d.budget) + " %)";
+  }
+  return line + "short by " + format_gib(d.shortfall) + " GiB (" + grouped(d.shortfall) + " B)";
+}
+
+std::string needs(const Report& report) {
+  std::string html = "<ul id=\"needs\">";
+  for (const DeviceReport& d : report.devices) {
+    if (idle(d)) continue;
+    const bool fits = report.measuring_only || d.needed <= d.budget;
+    html += "<li class=\"need " + std::string(fits ? "need-fits" : "need-short") +
+            "\" data-device=\"" + d.device.to_string() + "\">" + esc(need_line(report, d)) +
+            "</li>";
+  }
+  return html + "</ul>";
+}
+
+/// A device with nothing on it: one line instead of a chart.
+std::string idle_line(const Report& report, const DeviceReport& d) {
+  return "<p class=\"idle-device\" data-device=\"" + d.device.to_string() + "\"><b>" + esc(d.name) +
+         "</b>: nothing allocated" +
+         (report.measuring_only ? std::string() : " (budget " + bytes_label(d.budget) + ")") +
+         "</p>";
+}
+
+std::string signed_cell(std::uint64_t a, std::uint64_t b) {
+  std::string text = compare::signed_difference(a, b);
+  if (text.size() > 1) text = text.substr(0, 1) + grouped(std::stoull(text.substr(1)));
+  return text;
+}
+
+/// `--compare B`: the figures of both recordings per device and the sizes that differ.
+std::string comparison_section(const compare::Comparison& c) {
+  std::string html = "<section id=\"compare\"><h2>Compared with " + esc(c.b.file) +
+                     "</h2><p>A = " + esc(c.a.file) + " (" + grouped(c.a.events) + " events, " +
+                     esc(c.a.budgets) + "); B = " + esc(c.b.file) + " (" + grouped(c.b.events) +
+                     " events, " + esc(c.b.budgets) +
+                     "). Each replayed on its own budgets; the GPUs each uses paired in "
+                     "ascending order";
+  for (std::size_t i = 0; i < c.pairing.size(); ++i)
+    html += (i == 0 ? ": " : ", ") + esc(c.pairing[i]);
+  html +=
+      ".</p><table id=\"compare-devices\"><tr><th>device</th><th class=\"num\">needed A</th><th "
+      "class=\"num\">needed B</th><th class=\"num\">B - A</th><th class=\"num\">peak A</th><th "
+      "class=\"num\">peak B</th><th class=\"num\">final A</th><th class=\"num\">final "
+      "B</th></tr>";
+  const auto cell = [](const std::optional<compare::DeviceFigures>& f,
+                       std::uint64_t compare::DeviceFigures::*field) {
+    return "<td class=\"num\">" + (f ? grouped((*f).*field) : std::string("-")) + "</td>";
+  };
+  for (const compare::DeviceComparison& d : c.devices) {
+    const std::uint64_t needed_a = d.a ? d.a->needed : 0;
+    const std::uint64_t needed_b = d.b ? d.b->needed : 0;
+    html += "<tr class=\"compare-row\" data-device=\"" + esc(d.label()) + "\" data-needed-a=\"" +
+            std::to_string(needed_a) + "\" data-needed-b=\"" + std::to_string(needed_b) +
+            "\"><td>" + esc(d.label()) + "</td>" + cell(d.a, &compare::DeviceFigures::needed) +
+            cell(d.b, &compare::DeviceFigures::needed) + "<td class=\"num\">" +
+            signed_cell(needed_a, needed_b) + "</td>" + cell(d.a, &compare::DeviceFigures::peak) +
+            cell(d.b, &compare::DeviceFigures::peak) +
+            cell(d.a, &compare::DeviceFigures::final_bytes) +
+            cell(d.b, &compare::DeviceFigures::final_bytes) + "</tr>";
+  }
+  html += "</table>";
+  for (const compare::DeviceComparison& d : c.devices) {
+    if (d.sizes_differing == 0) continue;
+    html += "<p>" + esc(d.label()) + ": " + grouped(d.sizes_differing) +
+            " allocation sizes made a different number of times (largest difference in bytes "
+            "first):</p><table class=\"compare-sizes\" data-device=\"" +
+            esc(d.label()) +
+            "\"><tr><th class=\"num\">size bytes</th><th class=\"num\">count A</th><th "
+            "class=\"num\">count B</th><th class=\"num\">bytes B - A</th><th>first allocated "
+            "at</th></tr>";
+    for (const compare::SizeDifference& size : d.sizes) {
+      html += "<tr data-bytes=\"" + std::to_string(size.bytes) + "\"><td class=\"num\">" +
+              grouped(size.bytes) + "</td><td class=\"num\">" + grouped(size.count_a) +
+              "</td><td class=\"num\">" + grouped(size.count_b) + "</td><td class=\"num\">" +
+              (size.grew() ? "+" : "-") + grouped(size.difference_bytes) + "</td><td>" +
+              esc(size.frame ? size.frame->to_string() : "-") + "</td></tr>";
+    }
+    html += "</table>";
+    if (d.sizes_differing > d.sizes.size()) {
+      html += "<p>and " + grouped(d.sizes_differing - d.sizes.size()) + " more</p>";
+    }
+  }
+  return html + "</section>";
+}
+
 std::string verdict(const Report& report) {
   if (!report.failure.empty()) {
     return "<p class=\"verdict-fails\" id=\"verdict\">REPLAY FAILED: " + esc(report.failure) +
@@ -358,7 +661,7 @@ std::string render_html(const Report& report) {
   html += "<p>source: " + esc(report.source.empty() ? "(not given)" : report.source) +
           "<br>budgets: " + esc(report.budgets) + "<br>" + grouped(report.events) + " events, " +
           grouped(report.operations) + " operations</p>";
-  html += verdict(report) + summary_table(report);
+  html += verdict(report) + needs(report) + summary_table(report);
   html +=
       "<p class=\"legend\"><span><i class=\"swatch\" style=\"background:#1f77b4\"></i>allocated "
       "(band: lowest to highest in each pixel column, exact)</span><span><i class=\"swatch\" "
@@ -369,6 +672,11 @@ std::string render_html(const Report& report) {
       "style=\"background:#7f7f7f\"></i>device total</span></p>";
   for (std::size_t i = 0; i < report.devices.size(); ++i) {
     const DeviceReport& d = report.devices[i];
+    if (idle(d)) {
+      html += "<section class=\"device device-idle\" data-device=\"" + d.device.to_string() +
+              "\">" + idle_line(report, d) + "</section>";
+      continue;
+    }
     html += "<section class=\"device\" data-device=\"" + d.device.to_string() + "\"><h2>" +
             esc(d.name) + "</h2>" + chart(report, d, i) + "<div class=\"info\" id=\"info-" +
             std::to_string(i) +
@@ -377,6 +685,7 @@ std::string render_html(const Report& report) {
             series_json(report, d) + "</script>";
     html += largest_table(d) + "</section>";
   }
+  if (report.comparison) html += comparison_section(*report.comparison);
   html += "<script>" + std::string(script) + "</script></body></html>\n";
   return html;
 }
@@ -385,8 +694,9 @@ std::string render_svg(const Report& report) {
   const double chart_height = top + plot_height + bottom;
   const double title = 22;
   const double width = left + plot_width + right;
-  const double height =
-      static_cast<double>(report.devices.size()) * (chart_height + title) + title + 4;
+  double height = title + 4;
+  for (const DeviceReport& d : report.devices)
+    height += idle(d) ? title : chart_height + title;
   std::string svg =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
       "width=\"" +
@@ -403,13 +713,77 @@ std::string render_svg(const Report& report) {
   double y = title + 4;
   for (std::size_t i = 0; i < report.devices.size(); ++i) {
     const DeviceReport& d = report.devices[i];
-    svg += "<text x=\"8\" y=\"" + num(y + 14) + "\" font-weight=\"bold\">" + esc(d.name) +
-           ": peak " + bytes_label(d.peak) + " of budget " + bytes_label(d.budget) + "</text>";
+    if (idle(d)) {  // one line
+      svg += "<text class=\"idle-device\" data-device=\"" + d.device.to_string() +
+             "\" x=\"8\" y=\"" + num(y + 14) + "\">" + esc(d.name) + ": nothing allocated</text>";
+      y += title;
+      continue;
+    }
+    svg += "<text class=\"need\" data-device=\"" + d.device.to_string() + "\" x=\"8\" y=\"" +
+           num(y + 14) + "\" font-weight=\"bold\">" + esc(d.name) + ": " +
+           esc(need_line(report, d)) + "</text>";
     std::string inner = chart(report, d, i);
     svg += "<g transform=\"translate(0 " + num(y + title) + ")\">" + inner + "</g>";
     y += chart_height + title;
   }
   return svg + "</svg>\n";
+}
+
+ByteAxis byte_axis(std::uint64_t highest) {
+  static constexpr std::array<std::pair<std::uint64_t, const char*>, 7> units{{
+      {1, "B"},
+      {1ULL << 10, "KiB"},
+      {1ULL << 20, "MiB"},
+      {1ULL << 30, "GiB"},
+      {1ULL << 40, "TiB"},
+      {1ULL << 50, "PiB"},
+      {1ULL << 60, "EiB"},
+  }};
+  const std::uint64_t target = std::max<std::uint64_t>(
+      checked_add(highest, highest / 20).value_or(max_bytes), 1);  // 5 % room above the data
+  // steps ascending: 1 B, 2 B, 5 B, ... 500 B, 1 KiB, ... (500 units stay below the next unit)
+  for (const auto& [unit, name] : units) {
+    for (const std::uint64_t multiple :
+         {1ULL, 2ULL, 5ULL, 10ULL, 20ULL, 50ULL, 100ULL, 200ULL, 500ULL}) {
+      const auto step = checked_mul(multiple, unit);
+      if (!step) continue;
+      const std::uint64_t ticks = target / *step + (target % *step != 0 ? 1 : 0);
+      if (ticks > 5) continue;
+      const auto top_value = checked_mul(ticks, *step);
+      if (!top_value) continue;
+      return {*top_value, *step, unit, name, ticks};
+    }
+  }
+  // within 2^64 no round top fits: ticks every 2^62 bytes (4 EiB) under the 64-bit maximum
+  return {max_bytes, 1ULL << 62, 1ULL << 60, "EiB", 3};
+}
+
+std::string duration_label(std::uint64_t ns, std::uint64_t unit_ns, std::uint64_t step_ns) {
+  unit_ns = std::max<std::uint64_t>(unit_ns, 1);
+  const char* name = "ns";
+  for (const auto& [unit, unit_name] : time_units) {
+    if (unit == unit_ns) name = unit_name;
+  }
+  // as many decimals as the step needs (up to 3): 0.5 s steps print 1.5 s, not 1 s
+  unsigned decimals = 0;
+  std::uint64_t scale = 1;
+  while (decimals < 3) {
+    const auto scaled = checked_mul(step_ns, scale);
+    if (scaled && *scaled % unit_ns == 0) break;
+    ++decimals;
+    scale *= 10;
+  }
+  std::string text = std::to_string(ns / unit_ns);
+  if (decimals != 0) {
+    const std::uint64_t fraction =
+        mul_div_floor(ns % unit_ns, scale, unit_ns).value_or(0);  // < scale: fits
+    std::string digits = std::to_string(fraction);
+    digits.insert(0, decimals - digits.size(), '0');
+    while (!digits.empty() && digits.back() == '0')
+      digits.pop_back();
+    if (!digits.empty()) text += "." + digits;
+  }
+  return text + " " + name;
 }
 
 }  // namespace memtrack::cli::report

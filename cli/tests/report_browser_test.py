@@ -148,6 +148,12 @@ const out = {charts: [], resources: performance.getEntriesByType('resource').len
              verdict: (document.getElementById('verdict') || {}).textContent || ''};
 document.querySelectorAll('section.device').forEach(function (section) {
   const svg = section.querySelector('svg.chart');
+  if (!svg) {  // a device with nothing on it: one line, no chart
+    out.charts.push({device: section.dataset.device, id: null, series_width: 0, series_height: 0,
+                     on_screen: 0, edge_length: 0, fill: '', markers: 0, refusals: 0,
+                     peak_text: null, peak_bytes: null});
+    return;
+  }
   const series = svg.querySelector('path.series-allocated');
   const box = series ? series.getBBox() : {width: 0, height: 0};
   const edge = svg.querySelector('path.series-edge');

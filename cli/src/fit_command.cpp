@@ -62,16 +62,29 @@ nlohmann::ordered_json modelled_json(const traces::ModelledDevice& m) {
             {"layouts_skipped", m.layouts_skipped}}}};
 }
 
+nlohmann::ordered_json frames_json(const std::vector<traces::Frame>& frames) {
+  auto json = nlohmann::ordered_json::array();
+  for (const traces::Frame& frame : frames)
+    json.push_back({{"file", frame.file}, {"line", frame.line}, {"name", frame.name}});
+  return json;
+}
+
 nlohmann::ordered_json model_oom_json(const std::optional<traces::ModelOutOfMemory>& oom) {
   if (!oom) return nullptr;
   const sim::allocators::OutOfMemory& f = oom->figures;
-  return {{"trace", oom->at.trace},         {"event", oom->at.event},
-          {"line", oom->at.line},           {"origin", oom->at.origin},
-          {"event_text", oom->event_text},  {"device", "gpu:" + std::to_string(oom->gpu)},
-          {"requested_bytes", f.requested}, {"reserved_bytes", f.reserved},
-          {"allocated_bytes", f.allocated}, {"free_bytes", f.device_free},
-          {"total_bytes", f.device_total},  {"message", oom->message()},
-          {"frames", oom->frames}};
+  return {{"trace", oom->at.trace},
+          {"event", oom->at.event},
+          {"line", oom->at.line},
+          {"origin", oom->at.origin},
+          {"event_text", oom->event_text},
+          {"device", "gpu:" + std::to_string(oom->gpu)},
+          {"requested_bytes", f.requested},
+          {"reserved_bytes", f.reserved},
+          {"allocated_bytes", f.allocated},
+          {"free_bytes", f.device_free},
+          {"total_bytes", f.device_total},
+          {"message", oom->message()},
+          {"frames", frames_json(oom->frames)}};
 }
 
 nlohmann::ordered_json recorded_oom_json(const traces::ReplaySummary& s) {
@@ -621,10 +634,14 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
     if (s.first_refusal) {
       const traces::Refusal& r = *s.first_refusal;
-      json["first_refusal"] = {
-          {"trace", r.at.trace},           {"event", r.at.event}, {"line", r.at.line},
-          {"origin", r.at.origin},         {"bytes", r.bytes},    {"device", r.device.to_string()},
-          {"available_bytes", r.available}};
+      json["first_refusal"] = {{"trace", r.at.trace},
+                               {"event", r.at.event},
+                               {"line", r.at.line},
+                               {"origin", r.at.origin},
+                               {"bytes", r.bytes},
+                               {"device", r.device.to_string()},
+                               {"available_bytes", r.available},
+                               {"frames", frames_json(r.frames)}};
     } else {
       json["first_refusal"] = nullptr;
     }
@@ -675,7 +692,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
         << format_gib(s.cpu_fallback_bytes)
         << " GiB) in all over the run (the CPU's peak is in the table)\n";
   }
-  print_allocator(out, s);
+  print_allocator(out, s, options.frames);
   print_inconsistencies(out, s, options.allow_inconsistent);
   if (!s.failure) {
     report_driver_variance(
@@ -703,8 +720,9 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     const traces::Refusal& r = *s.first_refusal;
     out << "first refused: event " << r.at.event << " (" << one_line(r.at.to_string()) << "), "
         << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
-        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n"
-        << "verdict: DOES NOT FIT on " << budgets->description << "\n";
+        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n";
+    if (!s.first_model_oom) print_frames(out, r.frames, options.frames);
+    out << "verdict: DOES NOT FIT on " << budgets->description << "\n";
     return exit_failure;
   }
   out << "verdict: FITS on " << budgets->description << "\n";
@@ -734,6 +752,11 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                   "when every one fits");
   add_device_flags(*fit, options->devices);
   add_allocator_flags(*fit, options->allocator);
+  fit->add_option("--frames", options->frames,
+                  "Where the first refused allocation was made: the innermost frame of your own "
+                  "code (default), or N frames of its stack, innermost first (recordings with "
+                  "call stacks: PyTorch snapshots recorded with stacks)")
+      ->check(CLI::Range(1U, 1000U));
   fit->add_flag("--suggest", options->suggest,
                 "With the pytorch allocator: replay again under other allocator settings "
                 "(expandable_segments:True, max_split_size_mb 128/256/512, "

@@ -397,6 +397,8 @@ void locate_positions(const std::vector<const OpenedTrace*>& traces,
   if (summary.first_inconsistency) locate(summary.first_inconsistency->at);
   if (summary.first_unlanded) locate(summary.first_unlanded->at);
   if (summary.failure) locate(summary.failure->at);
+  if (summary.first_model_oom) locate(summary.first_model_oom->at);
+  if (summary.first_recorded_oom) locate(summary.first_recorded_oom->at);
 }
 
 void print_inconsistencies(std::ostream& out, const traces::ReplaySummary& summary, bool allowed) {
@@ -434,7 +436,47 @@ Result<std::map<std::uint32_t, std::uint32_t>> parse_gpu_map(
   return map;
 }
 
-void print_allocator(std::ostream& out, const traces::ReplaySummary& summary) {
+std::string describe_frame(const traces::Frame& frame) {
+  std::string text = frame.file.empty() ? std::string("??") : frame.file;
+  if (frame.line != 0) text += ":" + std::to_string(frame.line);
+  if (!frame.name.empty()) text += " in " + frame.name;
+  return text;
+}
+
+std::optional<std::size_t> user_frame(const std::vector<traces::Frame>& frames) {
+  std::optional<std::size_t> python;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const std::string& file = frames[i].file;
+    if (!file.ends_with(".py")) continue;
+    if (!python) python = i;
+    const bool library = file.find("/site-packages/") != std::string::npos ||
+                         file.find("/dist-packages/") != std::string::npos ||
+                         file.find("/lib/python3") != std::string::npos;
+    if (!library) return i;
+  }
+  return python;
+}
+
+void print_frames(std::ostream& out, const std::vector<traces::Frame>& frames,
+                  std::uint32_t count) {
+  if (frames.empty()) return;
+  if (const auto user = user_frame(frames)) {
+    out << "  allocated at " << escape_for_terminal(describe_frame(frames[*user]))
+        << (count <= 1 ? " (--frames N shows its stack)" : "") << "\n";
+  } else {
+    out << "  allocated with no Python frame on its stack (a C++ thread, such as autograd's "
+           "backward pass)"
+        << (count <= 1 ? "; --frames N shows its stack" : "") << "\n";
+  }
+  if (count <= 1) return;
+  const std::size_t shown = std::min<std::size_t>(count, frames.size());
+  out << "  stack, innermost first (" << shown << " of " << frames.size() << " frames):\n";
+  for (std::size_t i = 0; i < shown; ++i)
+    out << "    " << escape_for_terminal(describe_frame(frames[i])) << "\n";
+}
+
+void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
+                     std::uint32_t frames) {
   const auto gib = [](std::uint64_t bytes) { return format_gib(bytes) + " GiB"; };
   if (summary.allocator == traces::AllocatorModel::pytorch) {
     out << "allocator: pytorch (PyTorch's CUDA caching allocator; docs/allocator-model.md)\n";
@@ -483,8 +525,7 @@ void print_allocator(std::ostream& out, const traces::ReplaySummary& summary) {
       const traces::ModelOutOfMemory& oom = *summary.first_model_oom;
       out << "first out of memory, at " << oom.at.to_string() << ", event " << oom.at.event << ": "
           << escape_for_terminal(oom.event_text) << "\n  " << oom.message() << "\n";
-      for (const std::string& frame : oom.frames)
-        out << "    " << escape_for_terminal(frame) << "\n";
+      print_frames(out, oom.frames, frames);
     }
   }
   if (summary.first_recorded_oom) {

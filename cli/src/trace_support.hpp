@@ -158,12 +158,28 @@ Result<std::map<std::uint32_t, std::uint32_t>> gpu_map_for(
  */
 void print_inconsistencies(std::ostream& out, const traces::ReplaySummary& summary, bool allowed);
 
+/// @return a frame as `file:line in name` (escaped for a terminal by the caller)
+std::string describe_frame(const traces::Frame& frame);
+
+/**
+ * @return the innermost frame of the user's own code: a Python file outside site-packages,
+ * dist-packages and the standard library; else the innermost Python frame; else none
+ */
+std::optional<std::size_t> user_frame(const std::vector<traces::Frame>& frames);
+
+/**
+ * @brief Prints where an allocation was made: the innermost user frame, then (with `count` > 1)
+ * the first `count` frames of its stack, innermost first. Prints nothing without frames.
+ */
+void print_frames(std::ostream& out, const std::vector<traces::Frame>& frames, std::uint32_t count);
+
 /**
  * @brief Prints, under the `pytorch` allocator model, each GPU's allocated and reserved peaks,
  * the fragmentation at the reserved peak, the CUDA context, what the recording's allocator truth
  * verified, and the first OOM as PyTorch would raise it; and any `oom` the recording itself has.
  */
-void print_allocator(std::ostream& out, const traces::ReplaySummary& summary);
+void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
+                     std::uint32_t frames = 1);
 
 /**
  * @brief Parses `--map` entries: `gpu:1=gpu:0` puts the trace's gpu:1 on the node's gpu:0.

@@ -54,7 +54,7 @@ std::optional<SegmentEvent::Kind> segment_kind(TraceEvent::Kind kind) {
 }
 
 std::string describe(const SegmentEvent& event) {
-  return "segment_" + std::string(to_string(event.kind)) + " at " + hex(event.address) + " of " +
+  return std::string(to_string(event.kind)) + " at " + hex(event.address) + " of " +
          std::to_string(event.size) + " bytes";
 }
 
@@ -308,8 +308,11 @@ ModelledGpus::Placed ModelledGpus::allocate(std::uint32_t gpu, std::optional<std
       }
     }
   } else {
+    // Refused: from here the replay leaves the recording on this device.
     placed.refused = std::get<OutOfMemory>(outcome);
     ++g->figures.refused;
+    g->departed = true;
+    g->sync();
   }
   if (g->shadow) {
     const auto unbounded = g->shadow->allocate(stream, bytes);
@@ -320,8 +323,8 @@ ModelledGpus::Placed ModelledGpus::allocate(std::uint32_t gpu, std::optional<std
   } else {
     g->by_size[bytes].push_back(handle);
   }
-  Difference settled = g->settle();
-  if (!placed.difference) placed.difference = std::move(settled);
+  // A segment the recording does not have explains a misplaced block: it is named first.
+  if (Difference settled = g->settle()) placed.difference = std::move(settled);
   g->update();
   return placed;
 }
@@ -464,7 +467,7 @@ ModelledGpus::Difference ModelledGpus::recorded_oom(std::uint32_t gpu, const Tra
     static_cast<void>(g->main->free(block->address));
     g->departed = true;
     g->sync();
-    if (!difference) {
+    {  // the segment the model took is not in the recording because the recording failed here
       difference = "the recording ran out of memory allocating " + std::to_string(bytes) +
                    " bytes here; the model placed them at " + hex(block->address) + " (reserved " +
                    std::to_string(reserved) + " of a capacity of " +

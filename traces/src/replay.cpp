@@ -105,6 +105,9 @@ class AddressMap {
   std::size_t size_{0};
 };
 
+/// The most frames a refusal keeps of its call stack.
+constexpr std::size_t max_refusal_frames = 256;
+
 /// The most freed addresses a replay remembers to tell a double free (then it starts again).
 constexpr std::size_t max_remembered_frees = std::size_t{1} << 20U;
 
@@ -368,6 +371,16 @@ Result<void> Replayer::replay(
                                       std::move(reference_state)};
     };
 
+    // The event's call stack, where the trace records one (bounded).
+    const auto frames_of = [&reader, &event] {
+      std::vector<Frame> frames;
+      if (!event.stack) return frames;
+      for (const Frame* frame : reader.frames().stack(*event.stack)) {
+        if (frames.size() == max_refusal_frames) break;
+        frames.push_back(*frame);
+      }
+      return frames;
+    };
     // The free in the allocator model (of an allocation it holds, or only in its model without
     // limit when it refused it). @return false when the replay failed on it
     const auto model_free = [&](DevicePlacement device, std::optional<std::uint64_t> key,
@@ -581,8 +594,8 @@ Result<void> Replayer::replay(
       }
       model_refusal = by_model.refused;
       if (model_refusal && !summary.first_model_oom) {
-        summary.first_model_oom = ModelOutOfMemory{
-            position(), format_event(event), op.device.gpu_id(), *model_refusal, {}};
+        summary.first_model_oom = ModelOutOfMemory{position(), format_event(event),
+                                                   op.device.gpu_id(), *model_refusal, frames_of()};
       }
     }
     ++summary.operations;
@@ -622,8 +635,9 @@ Result<void> Replayer::replay(
     } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
       ++summary.refused;
       if (!summary.first_refusal) {
-        summary.first_refusal = Refusal{position(), op.bytes, op.device,
-                                        outcome.error->available_bytes, format_event(event)};
+        summary.first_refusal =
+            Refusal{position(),          op.bytes,   op.device, outcome.error->available_bytes,
+                    format_event(event), frames_of()};
       }
     } else {
       ++summary.other_errors;

@@ -93,6 +93,8 @@ struct Refusal {
   DevicePlacement device{};    ///< the device asked for (after mapping; `auto` under auto)
   std::uint64_t available{0};  ///< available(device) at that moment
   std::string event_text;      ///< the event's line as the trace has it
+  /// the event's call stack, innermost first, where the trace records it (at most 256 frames)
+  std::vector<Frame> frames;
 };
 
 /// Why a replay failed: the production tracker and the model disagreed, or the replay disagreed
@@ -130,7 +132,7 @@ struct ModelOutOfMemory {
   std::string event_text;
   std::uint32_t gpu{0};  ///< the replay's GPU id
   sim::allocators::OutOfMemory figures;
-  std::vector<std::string> frames;  ///< the event's call stack, innermost first, when recorded
+  std::vector<Frame> frames;  ///< the event's call stack, innermost first, when recorded
 
   /// @return PyTorch's message ("CUDA out of memory. Tried to allocate ...")
   [[nodiscard]] std::string message() const { return figures.message(static_cast<int>(gpu)); }

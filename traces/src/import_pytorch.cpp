@@ -583,7 +583,19 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
   AllocatorSettings settings;
   if (settings_value != nullptr && settings_value->is(Value::Kind::Dict)) {
     settings = settings_of(*settings_value);
-    header.allocator_settings = settings;
+    // Carried only when PyTorch's syntax can say them (a max_split_size of whole MiB, one
+    // roundup_power2_divisions for every interval): a header must read back as it was written.
+    const auto written = AllocatorSettings::parse(settings.to_string());
+    if (written && *written == settings) {
+      header.allocator_settings = settings;
+    } else {
+      report.notes.push_back(
+          "allocator_settings not carried into the trace: PyTorch's syntax cannot say them "
+          "exactly (" +
+          (written ? std::string("it would read back as '") + written->to_string() + "'"
+                   : written.error().to_string()) +
+          "); give them with --alloc-conf");
+    }
   }
   if (!frames.table()->empty()) header.frames = frames.table();
   if (auto ok = sink.header(header); !ok) return ok.error();

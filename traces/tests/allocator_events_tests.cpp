@@ -7,6 +7,7 @@
 #include <memtrack/traces/trace.hpp>
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <string>
 #include <vector>
@@ -172,6 +173,61 @@ TEST(AllocatorEvents, RefusesMalformedLinesSayingWhatWasExpected) {
     EXPECT_NE(event.error().to_string().find(expected), std::string::npos)
         << line << ": " << event.error().to_string();
   }
+}
+
+RC_GTEST_PROP(AllocatorEvents, EveryAllocatorEventFormatsAndParsesBack, ()) {
+  TraceEvent event;
+  event.kind =
+      *rc::gen::element(Kind::SegmentAlloc, Kind::SegmentFree, Kind::SegmentMap, Kind::SegmentUnmap,
+                        Kind::Layout, Kind::Segment, Kind::Block, Kind::Oom);
+  event.device = Gpu{*rc::gen::inRange<std::uint32_t>(0, 256)};
+  const auto maybe = [] {
+    return *rc::gen::arbitrary<bool>() ? std::optional<std::uint64_t>{}
+                                       : *rc::gen::arbitrary<std::uint64_t>();
+  };
+  const std::uint64_t bytes = *rc::gen::inRange<std::uint64_t>(1, UINT64_MAX);
+  const std::uint64_t address = *rc::gen::inRange<std::uint64_t>(0, UINT64_MAX - bytes + 1);
+  switch (event.kind) {
+    case Kind::Layout:
+      event.phase =
+          *rc::gen::element(TraceEvent::LayoutPhase::start, TraceEvent::LayoutPhase::check);
+      event.count = *rc::gen::arbitrary<std::uint64_t>();
+      if (event.phase == TraceEvent::LayoutPhase::start) event.undetermined = maybe();
+      break;
+    case Kind::Segment:
+      event.bytes = bytes;
+      event.address = address;
+      event.stream = *rc::gen::arbitrary<std::uint64_t>();
+      event.pool = *rc::gen::element(PoolKind::small, PoolKind::large);
+      event.expandable = *rc::gen::arbitrary<bool>();
+      event.count = *rc::gen::inRange<std::uint64_t>(1, UINT64_MAX);
+      break;
+    case Kind::Block:
+      event.bytes = bytes;
+      event.address = address;
+      event.block_state =
+          *rc::gen::element(BlockState::allocated, BlockState::free, BlockState::unmapped);
+      break;
+    case Kind::Oom:
+      event.bytes = *rc::gen::arbitrary<std::uint64_t>();
+      event.stream = *rc::gen::arbitrary<std::uint64_t>();
+      event.device_free = *rc::gen::arbitrary<std::uint64_t>();
+      event.check_reserved = maybe();
+      event.time_ns = maybe();
+      event.stack = maybe();
+      break;
+    default:  // segment events
+      event.bytes = bytes;
+      event.address = address;
+      event.stream = *rc::gen::arbitrary<std::uint64_t>();
+      event.time_ns = maybe();
+      event.stack = maybe();
+      break;
+  }
+  const std::string line = format_event(event);
+  auto parsed = parse_event(line);
+  RC_ASSERT(parsed.has_value());
+  RC_ASSERT(*parsed == event);
 }
 
 // ---- the reader's check of a layout group ----

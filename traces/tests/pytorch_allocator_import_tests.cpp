@@ -124,6 +124,56 @@ TEST(PytorchAllocatorImport, SegmentEventsOomEndLayoutSettingsAndFrames) {
   EXPECT_EQ(frames.stack(2)[0], model[1]);  // one frame, shared
 }
 
+TEST(PytorchAllocatorImport, SettingsPytorchsSyntaxCannotSayAreNotCarried) {
+  // A max_split_size of 1000 bytes (PyTorch's syntax takes whole MiB) and divisions that differ
+  // per interval: the header would not read back as written, so the importer leaves them out.
+  for (const PyDict& settings :
+       {PyDict{{"max_split_size", 1000}},
+        PyDict{{"roundup_power2_divisions", PyDict{{"1", 4}, {"2", 8}}}}}) {
+    const std::string bytes = pickle_of(PyDict{
+        {"segments", PyList{}},
+        {"device_traces",
+         PyList{Py(PyList{entry("alloc", 0x10, 8, 1), entry("free_completed", 0x10, 8, 2)})}},
+        {"allocator_settings", settings},
+    });
+    MemorySink sink;
+    auto report = import_pytorch_snapshot(bytes, "odd.pickle", sink);
+    ASSERT_TRUE(report) << report.error().to_string();
+    EXPECT_FALSE(sink.header_.allocator_settings.has_value());
+    bool noted = false;
+    for (const std::string& note : report->notes)
+      noted = noted || note.starts_with("allocator_settings not carried into the trace");
+    EXPECT_TRUE(noted);
+  }
+  // Divisions the same in every interval are said as one number.
+  const std::string bytes = pickle_of(PyDict{
+      {"segments", PyList{}},
+      {"device_traces",
+       PyList{Py(PyList{entry("alloc", 0x10, 8, 1), entry("free_completed", 0x10, 8, 2)})}},
+      {"allocator_settings", PyDict{{"roundup_power2_divisions", PyDict{{"1", 4},
+                                                                        {"2", 4},
+                                                                        {"4", 4},
+                                                                        {"8", 4},
+                                                                        {"16", 4},
+                                                                        {"32", 4},
+                                                                        {"64", 4},
+                                                                        {"128", 4},
+                                                                        {"256", 4},
+                                                                        {"512", 4},
+                                                                        {"1024", 4},
+                                                                        {"2048", 4},
+                                                                        {"4096", 4},
+                                                                        {"8192", 4},
+                                                                        {"16384", 4},
+                                                                        {"32768", 4}}}}},
+  });
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "four.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_TRUE(sink.header_.allocator_settings.has_value());
+  EXPECT_EQ(sink.header_.allocator_settings->to_string(), "roundup_power2_divisions:4");
+}
+
 TEST(PytorchAllocatorImport, ImportFileWritesTheFrameTableAndReadsBack) {
   ScratchDir dir;
   testing::write_bytes(dir / "run.pickle", from_empty_snapshot());

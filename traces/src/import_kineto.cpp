@@ -1,11 +1,17 @@
 // torch.profiler (Kineto) Chrome-trace JSON with profile_memory=True: the "[memory]" instant
 // events, per device, sorted by time; "Total Allocated" after each event becomes a checkpoint.
+//
+// Read with simdjson's on-demand API: one pass over the bytes, keeping only the memory events and
+// deviceProperties (memory follows the memory events, not the size of the trace). Every value the
+// importer does not need is still read to its end, so a file that is not JSON is refused
+// wherever the fault is.
 #include <memtrack/traces/importers.hpp>
 
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
 
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -15,7 +21,7 @@
 namespace memtrack::traces {
 namespace {
 
-using nlohmann::json;
+namespace ondemand = simdjson::ondemand;
 
 /// A JSON number as the file wrote it.
 struct Number {
@@ -25,10 +31,9 @@ struct Number {
   double real{0};
 };
 
-/// One Chrome-trace event, with the fields memory events use.
+/// One "[memory]" event, with the fields memory events use.
 struct RawEvent {
   std::uint64_t index{0};  ///< its position in the file's event array, 0-based
-  std::string name;
   Number ts;
   Number device_type, device_id, address, bytes, total_allocated, total_reserved;
   bool has_args{false};
@@ -40,144 +45,263 @@ struct RawDevice {
   std::string name;
 };
 
+/// Thrown when the bytes are not JSON: simdjson's error and where it was found.
+struct NotJson {
+  simdjson::error_code code;
+  const char* where;  ///< into the padded copy, or null when simdjson could not say
+};
+
 /**
- * @brief A SAX handler that keeps only "[memory]" events and deviceProperties: memory follows
- * the memory events, not the size of the trace, and the work is linear in the file.
+ * @brief Where a file that is not JSON first goes wrong, in the words of a reader that checks
+ * every byte in order (nlohmann's): simdjson finds structural faults before it reads a value and
+ * cannot always say where. Run only on a file simdjson refused.
  */
-class KinetoHandler final : public nlohmann::json_sax<json> {
+class FirstJsonError final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  std::vector<RawEvent> events;
-  std::vector<RawDevice> devices;
-  std::uint64_t events_seen{0};  ///< every event of the trace, memory or not
-  bool has_event_array{false};   ///< a root array, or an object with 'traceEvents'
-
   std::string error;
-  std::size_t error_byte{0};
+  std::size_t byte{0};
 
-  bool null() override { return scalar(Number{}, nullptr); }
-  bool boolean(bool /*value*/) override { return scalar(Number{}, nullptr); }
-  bool number_integer(number_integer_t value) override {
-    return scalar(Number{true, true, value, static_cast<double>(value)}, nullptr);
-  }
-  bool number_unsigned(number_unsigned_t value) override {
-    const bool fits = value <= static_cast<std::uint64_t>(INT64_MAX);
-    return scalar(
-        Number{true, fits, fits ? static_cast<std::int64_t>(value) : 0, static_cast<double>(value)},
-        nullptr);
-  }
-  bool number_float(number_float_t value, const string_t& /*text*/) override {
-    return scalar(Number{true, false, 0, value}, nullptr);
-  }
-  bool string(string_t& value) override { return scalar(Number{}, &value); }
-  bool binary(binary_t& /*value*/) override { return scalar(Number{}, nullptr); }
-  bool key(string_t& value) override {
-    key_ = value;
-    return true;
-  }
-  bool start_object(std::size_t /*elements*/) override {
-    Frame next = Frame::Ignored;
-    switch (top()) {
-      case Frame::Start:
-        next = Frame::RootObject;
-        break;
-      case Frame::RootArray:
-      case Frame::EventsArray:
-        next = Frame::Event;
-        events.emplace_back();
-        events.back().index = events_seen++;
-        break;
-      case Frame::Event:
-        if (key_ == "args") {
-          next = Frame::Args;
-          events.back().has_args = true;
-        }
-        break;
-      case Frame::DevicesArray:
-        next = Frame::Device;
-        devices.emplace_back();
-        break;
-      default:
-        break;
-    }
-    frames_.push_back(next);
-    return true;
-  }
-  bool end_object() override {
-    const Frame done = top();
-    frames_.pop_back();
-    // Drop every event that is not a memory event as soon as it ends.
-    if (done == Frame::Event && events.back().name != "[memory]") events.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t /*elements*/) override {
-    Frame next = Frame::Ignored;
-    if (top() == Frame::Start) {
-      next = Frame::RootArray;
-      has_event_array = true;
-    } else if (top() == Frame::RootObject && key_ == "traceEvents") {
-      next = Frame::EventsArray;
-      has_event_array = true;
-    } else if (top() == Frame::RootObject && key_ == "deviceProperties") {
-      next = Frame::DevicesArray;
-    }
-    frames_.push_back(next);
-    return true;
-  }
-  bool end_array() override {
-    frames_.pop_back();
-    return true;
-  }
+  bool null() override { return true; }
+  bool boolean(bool /*value*/) override { return true; }
+  bool number_integer(number_integer_t /*value*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*value*/) override { return true; }
+  bool number_float(number_float_t /*value*/, const string_t& /*text*/) override { return true; }
+  bool string(string_t& /*value*/) override { return true; }
+  bool binary(binary_t& /*value*/) override { return true; }
+  bool key(string_t& /*value*/) override { return true; }
+  bool start_object(std::size_t /*elements*/) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t /*elements*/) override { return true; }
+  bool end_array() override { return true; }
   bool parse_error(std::size_t position, const std::string& /*token*/,
                    const nlohmann::detail::exception& e) override {
-    error_byte = position;
+    byte = position;
     error = e.what();
     return false;
   }
+};
+
+/**
+ * @brief The memory events and devices of a Chrome trace, read in one pass.
+ *
+ * What it keeps, with the rules of a streaming reader: elements of the event array that are
+ * objects count as events (`index`); a field seen twice takes its last value; a scalar that is
+ * not a number (a string, true, null) makes a numeric field absent; objects and arrays where a
+ * scalar belongs are ignored.
+ */
+class KinetoReader {
+ public:
+  std::vector<RawEvent> events;  ///< the "[memory]" events, in file order
+  std::vector<RawDevice> devices;
+  std::uint64_t events_seen{0};  ///< every event object of the trace, memory or not
+  bool has_event_array{false};   ///< a root array, or an object with 'traceEvents'
+
+  void read(ondemand::document& document) {
+    const ondemand::json_type type = get(document.type());
+    if (type == ondemand::json_type::array) {
+      has_event_array = true;
+      read_events(get(document.get_array()));
+    } else if (type == ondemand::json_type::object) {
+      for (auto field : get(document.get_object())) {
+        const std::string_view key = get(field.unescaped_key());
+        ondemand::value value = get(field.value());
+        const ondemand::json_type field_type = get(value.type());
+        if (key == "traceEvents" && field_type == ondemand::json_type::array) {
+          has_event_array = true;
+          read_events(get(value.get_array()));
+        } else if (key == "deviceProperties" && field_type == ondemand::json_type::array) {
+          read_devices(get(value.get_array()));
+        } else {
+          skip(value);
+        }
+      }
+    } else {
+      return;  // a scalar: no Chrome trace, refused as such
+    }
+    // Anything after the root value (the location is out of bounds only at the end).
+    if (const char* rest = nullptr; document.current_location().get(rest) == simdjson::SUCCESS) {
+      throw NotJson{simdjson::TRAILING_CONTENT, rest};
+    }
+  }
 
  private:
-  enum class Frame : std::uint8_t {
-    Start,
-    RootObject,
-    RootArray,
-    EventsArray,
-    Event,
-    Args,
-    DevicesArray,
-    Device,
-    Ignored
-  };
+  /// @return the value, or throws NotJson with simdjson's error
+  template <class T>
+  static T get(simdjson::simdjson_result<T>&& result) {
+    T value{};
+    if (const auto error = std::move(result).get(value); error != simdjson::SUCCESS) {
+      throw NotJson{error, nullptr};
+    }
+    return value;
+  }
 
-  [[nodiscard]] Frame top() const { return frames_.empty() ? Frame::Start : frames_.back(); }
-
-  bool scalar(const Number& number, const std::string* text) {
-    switch (top()) {
-      case Frame::Event:
-        if (key_ == "name" && text != nullptr) events.back().name = *text;
-        if (key_ == "ts") events.back().ts = number;
-        break;
-      case Frame::Args: {
-        RawEvent& e = events.back();
-        if (key_ == "Device Type") e.device_type = number;
-        if (key_ == "Device Id") e.device_id = number;
-        if (key_ == "Addr") e.address = number;
-        if (key_ == "Bytes") e.bytes = number;
-        if (key_ == "Total Allocated") e.total_allocated = number;
-        if (key_ == "Total Reserved") e.total_reserved = number;
-        break;
+  void read_events(ondemand::array array) {
+    for (auto element : array) {
+      ondemand::value value = get(std::move(element));
+      if (get(value.type()) != ondemand::json_type::object) {
+        skip(value);
+        continue;
       }
-      case Frame::Device:
-        if (key_ == "id") devices.back().id = number;
-        if (key_ == "totalGlobalMem") devices.back().total = number;
-        if (key_ == "name" && text != nullptr) devices.back().name = *text;
+      read_event(get(value.get_object()), events_seen++);
+    }
+  }
+
+  void read_event(ondemand::object object, std::uint64_t index) {
+    RawEvent event;
+    event.index = index;
+    bool is_memory = false;
+    for (auto field : object) {
+      const std::string_view key = get(field.unescaped_key());
+      ondemand::value value = get(field.value());
+      const ondemand::json_type type = get(value.type());
+      if (key == "name" && type == ondemand::json_type::string) {
+        is_memory = get(value.get_string()) == "[memory]";
+      } else if (key == "ts") {
+        scalar(value, type, event.ts);
+      } else if (key == "args" && type == ondemand::json_type::object) {
+        event.has_args = true;
+        read_args(get(value.get_object()), event);
+      } else {
+        skip(value);
+      }
+    }
+    if (is_memory) events.push_back(event);
+  }
+
+  void read_args(ondemand::object object, RawEvent& event) {
+    for (auto field : object) {
+      const std::string_view key = get(field.unescaped_key());
+      ondemand::value value = get(field.value());
+      const ondemand::json_type type = get(value.type());
+      Number* number = key == "Device Type"       ? &event.device_type
+                       : key == "Device Id"       ? &event.device_id
+                       : key == "Addr"            ? &event.address
+                       : key == "Bytes"           ? &event.bytes
+                       : key == "Total Allocated" ? &event.total_allocated
+                       : key == "Total Reserved"  ? &event.total_reserved
+                                                  : nullptr;
+      if (number != nullptr) {
+        scalar(value, type, *number);
+      } else {
+        skip(value);
+      }
+    }
+  }
+
+  void read_devices(ondemand::array array) {
+    for (auto element : array) {
+      ondemand::value value = get(std::move(element));
+      if (get(value.type()) != ondemand::json_type::object) {
+        skip(value);
+        continue;
+      }
+      RawDevice& device = devices.emplace_back();
+      for (auto field : get(value.get_object())) {
+        const std::string_view key = get(field.unescaped_key());
+        ondemand::value field_value = get(field.value());
+        const ondemand::json_type type = get(field_value.type());
+        if (key == "id") {
+          scalar(field_value, type, device.id);
+        } else if (key == "totalGlobalMem") {
+          scalar(field_value, type, device.total);
+        } else if (key == "name" && type == ondemand::json_type::string) {
+          device.name = std::string(get(field_value.get_string()));
+        } else {
+          skip(field_value);
+        }
+      }
+    }
+  }
+
+  /// Reads a scalar into `number` (absent unless it is a number); an object or array is skipped
+  /// and leaves `number` as it was.
+  void scalar(ondemand::value& value, ondemand::json_type type, Number& number) {
+    if (type == ondemand::json_type::object || type == ondemand::json_type::array) {
+      skip(value);
+      return;
+    }
+    if (type != ondemand::json_type::number) {
+      skip_scalar(value);
+      number = Number{};
+      return;
+    }
+    number = read_number(value);
+  }
+
+  /// A number as a JSON reader that keeps 64-bit integers exact reports it: an integer that fits
+  /// in int64 is integral; a larger one, or one with a fraction or an exponent, is real.
+  static Number read_number(ondemand::value& value) {
+    const std::string_view token = value.raw_json_token();
+    ondemand::number number;
+    if (const auto error = value.get_number().get(number); error != simdjson::SUCCESS) {
+      // An integer past 2^64 - 1 is still a JSON number: its value as a double.
+      double real = 0;
+      if (error != simdjson::NUMBER_ERROR) {
+        throw NotJson{error, token.data()};
+      }
+      if (const auto again = value.get_double().get(real); again != simdjson::SUCCESS) {
+        throw NotJson{again, token.data()};
+      }
+      return Number{true, false, 0, real};
+    }
+    switch (number.get_number_type()) {
+      case ondemand::number_type::signed_integer:
+        return Number{true, true, number.get_int64(), static_cast<double>(number.get_int64())};
+      case ondemand::number_type::unsigned_integer:
+        return Number{true, false, 0, static_cast<double>(number.get_uint64())};
+      case ondemand::number_type::floating_point_number:
+        break;
+    }
+    return Number{true, false, 0, number.get_double()};
+  }
+
+  /// How deep objects and arrays may nest in a value the importer skips (a Chrome trace nests
+  /// a few levels; the walk is recursive, so its depth is bounded).
+  static constexpr int max_skip_depth = 1024;
+
+  /// Reads a value the importer does not need to its end, so that what is not JSON is refused.
+  void skip(ondemand::value& value, int depth = 0) {
+    if (depth > max_skip_depth) {
+      throw NotJson{simdjson::DEPTH_ERROR, value.raw_json_token().data()};
+    }
+    switch (get(value.type())) {
+      case ondemand::json_type::object:
+        for (auto field : get(value.get_object())) {
+          get(field.unescaped_key());
+          ondemand::value inner = get(field.value());
+          skip(inner, depth + 1);
+        }
+        break;
+      case ondemand::json_type::array:
+        for (auto element : get(value.get_array())) {
+          ondemand::value inner = get(std::move(element));
+          skip(inner, depth + 1);
+        }
+        break;
+      default:
+        skip_scalar(value);
+        break;
+    }
+  }
+
+  static void skip_scalar(ondemand::value& value) {
+    switch (get(value.type())) {
+      case ondemand::json_type::number:
+        read_number(value);
+        break;
+      case ondemand::json_type::string:
+        get(value.get_string());
+        break;
+      case ondemand::json_type::boolean:
+        get(value.get_bool());
+        break;
+      case ondemand::json_type::null:
+        if (!get(value.is_null())) throw NotJson{simdjson::N_ATOM_ERROR, nullptr};
         break;
       default:
         break;
     }
-    return true;
   }
-
-  std::vector<Frame> frames_;
-  std::string key_;
 };
 
 struct MemoryEvent {
@@ -196,12 +320,33 @@ struct MemoryEvent {
 
 Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink) {
   const std::string file(name);
-  KinetoHandler handler;
-  const bool parsed = json::sax_parse(bytes.begin(), bytes.end(), &handler);
-  if (!parsed) {
-    return Error::parse_error(
-        file + ": byte " + std::to_string(handler.error_byte) +
-        ": not valid JSON (expected a Chrome trace from torch.profiler): " + handler.error);
+  KinetoReader handler;
+  {  // simdjson's copy and index live only while the file is read
+    // simdjson reads in blocks past the end of its input: it gets a padded copy.
+    const simdjson::padded_string padded(bytes);
+    ondemand::parser parser;
+    ondemand::document document;
+    try {
+      if (const auto error = parser.iterate(padded).get(document); error != simdjson::SUCCESS) {
+        throw NotJson{error, nullptr};
+      }
+      handler.read(document);
+    } catch (const NotJson& not_json) {
+      FirstJsonError first;
+      if (!nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &first)) {
+        return Error::parse_error(
+            file + ": byte " + std::to_string(first.byte) +
+            ": not valid JSON (expected a Chrome trace from torch.profiler): " + first.error);
+      }
+      // JSON to a reader without simdjson's limits (a nesting depth past 1024, ...).
+      const std::size_t byte = not_json.where != nullptr
+                                   ? static_cast<std::size_t>(not_json.where - padded.data())
+                                   : bytes.size();
+      return Error::parse_error(file + ": byte " + std::to_string(std::min(byte, bytes.size())) +
+                                ": cannot read this JSON (expected a Chrome trace from "
+                                "torch.profiler): " +
+                                simdjson::error_message(not_json.code));
+    }
   }
   if (!handler.has_event_array) {
     return Error::parse_error(file +
@@ -215,11 +360,14 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
   std::vector<MemoryEvent> memory;
   std::map<std::int64_t, std::uint64_t> other_device_types;
   for (const RawEvent& e : handler.events) {
-    const std::string where = file + ": traceEvents index " + std::to_string(e.index) +
-                              " ([memory] event " + std::to_string(memory.size() + 1) + ")";
-    if (!e.has_args) return Error::parse_error(where + ": no 'args'");
+    // Built only for an error: most files have millions of events and none.
+    const auto where = [&] {
+      return file + ": traceEvents index " + std::to_string(e.index) + " ([memory] event " +
+             std::to_string(memory.size() + 1) + ")";
+    };
+    if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
     if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
-      return Error::parse_error(where +
+      return Error::parse_error(where() +
                                 ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
     }
     MemoryEvent event;
@@ -229,7 +377,7 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
     const std::int64_t id = e.device_id.integer;
     if (type == 1) {
       if (id < 0 || id > INT32_MAX) {
-        return Error::parse_error(where + ": CUDA 'Device Id' " + std::to_string(id) +
+        return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
                                   " out of range");
       }
       event.device = Gpu{static_cast<std::uint32_t>(id)};
@@ -239,17 +387,18 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
       ++other_device_types[type];
       continue;
     }
-    if (!e.ts.present) return Error::parse_error(where + ": no numeric 'ts'");
+    if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
     event.ts = e.ts.real;
     if (e.ts.integral && e.ts.integer >= 0) {
       event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
     }
     event.bytes = e.bytes.integer;
-    if (event.bytes == INT64_MIN) return Error::parse_error(where + ": 'Bytes' out of range");
+    if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
     if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
     if (e.total_allocated.present) {
       if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
-        return Error::parse_error(where + ": expected 'Total Allocated' as a non-negative integer");
+        return Error::parse_error(where() +
+                                  ": expected 'Total Allocated' as a non-negative integer");
       }
       event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
     }

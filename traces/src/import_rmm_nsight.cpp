@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -47,7 +48,7 @@ std::optional<std::uint64_t> time_of_day(std::string_view text) {
   std::uint64_t ns = ((*h * 60 + *m) * 60 + *s) * 1'000'000'000ULL;
   if (text.size() > 8) {
     if (text[8] != '.' || text.size() > 18 || text.size() == 9) return std::nullopt;
-    std::string digits(text.substr(9));
+    const std::string_view digits = text.substr(9);
     const auto fraction = decimal(digits);
     if (!fraction) return std::nullopt;
     std::uint64_t scaled = *fraction;
@@ -58,11 +59,21 @@ std::optional<std::uint64_t> time_of_day(std::string_view text) {
   return ns;
 }
 
-std::vector<std::string_view> split_csv(std::string_view line) {
-  std::vector<std::string_view> fields;
+/// One CSV row's fields, trimmed, without allocating (a log has millions of rows): the first
+/// `kept` are held, `count` is how many the row has.
+struct CsvFields {
+  static constexpr std::size_t kept = 6;
+  std::array<std::string_view, kept> field;
+  std::size_t count{0};
+};
+
+CsvFields split_csv(std::string_view line) {
+  CsvFields fields;
   for (;;) {
     const std::size_t comma = line.find(',');
-    fields.push_back(detail::trim(line.substr(0, comma)));
+    if (fields.count < CsvFields::kept)
+      fields.field[fields.count] = detail::trim(line.substr(0, comma));
+    ++fields.count;
     if (comma == std::string_view::npos) return fields;
     line.remove_prefix(comma + 1);
   }
@@ -258,11 +269,12 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
       seen_header = true;
       continue;
     }
-    const auto fields = split_csv(line);
-    if (fields.size() < 6) {
+    const CsvFields row = split_csv(line);
+    if (row.count < 6) {
       return fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
-                  std::to_string(fields.size()));
+                  std::to_string(row.count));
     }
+    const auto& fields = row.field;
     if (!decimal(fields[0])) {
       return fail("expected Thread as a decimal thread id, got '" + detail::printable(fields[0]) +
                   "'");

@@ -263,6 +263,51 @@ TEST(Kineto, EachEventKnowsItsIndexInTheFile) {
   EXPECT_EQ(sink.origins_, (std::vector<std::uint64_t>{2, 4}));  // 1 + indexes 1 and 3
 }
 
+TEST(Kineto, AFaultAnywhereInTheJsonIsRefusedAtItsByte) {
+  // A memory event the importer would keep, after an event whose unread field is not JSON: the
+  // fault is found all the same, and located (the byte after the bad token; the memory event is
+  // 85 characters, so the trailing x ends at 17 + 85 + 4 = 106).
+  const std::string memory =
+      R"({"name": "[memory]", "ts": 5, "args": {"Device Type": 1, "Device Id": 0, "Bytes": 9}})";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"traceEvents": [{"name": "x", "dur": 12abc}, )" + memory + "]}", "byte 41: "},
+      {R"({"traceEvents": [{"name": "x", "dur": tru}, )" + memory + "]}", "byte 42: "},
+      {"{\"traceEvents\": [{\"name\": \"\xff\", \"ts\": 1}, " + memory + "]}", "byte 28: "},
+      {R"({"traceEvents": [)" + memory + "]} x", "byte 106: "},
+  };
+  for (const auto& [json, where] : cases) {
+    MemorySink sink;
+    auto report = import_kineto(json, "k.json", sink);
+    ASSERT_FALSE(report) << json;
+    EXPECT_NE(report.error().to_string().find("k.json: " + where + "not valid JSON"),
+              std::string::npos)
+        << report.error().to_string();
+    EXPECT_TRUE(sink.events_.empty());
+  }
+}
+
+TEST(Kineto, NumbersKeepTheirJsonKind) {
+  // -0 is the integer 0; 1e2 and an integer past 2^63 - 1 are not integers (refused as Bytes);
+  // a string where a number belongs makes the field absent (refused as well).
+  const auto import_bytes_field = [](const std::string& bytes) {
+    MemorySink sink;
+    return import_kineto(R"({"traceEvents": [{"name": "[memory]", "ts": 5, "args": {
+        "Device Type": 1, "Device Id": 0, "Addr": 16, "Bytes": )" +
+                             bytes + "}}]}",
+                         "k.json", sink);
+  };
+  auto zero = import_bytes_field("-0");
+  ASSERT_TRUE(zero) << zero.error().to_string();
+  EXPECT_EQ(zero->events, 1U);
+  for (const char* not_integer :
+       {"1e2", "9223372036854775808", "123456789012345678901234", R"("100")"}) {
+    auto report = import_bytes_field(not_integer);
+    ASSERT_FALSE(report) << not_integer;
+    EXPECT_NE(report.error().to_string().find("expected integer args"), std::string::npos)
+        << not_integer << ": " << report.error().to_string();
+  }
+}
+
 // ---- RMM ----
 
 TEST(Rmm, AllocationsFreesAndFailuresFromTheCsv) {

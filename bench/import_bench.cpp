@@ -1,0 +1,224 @@
+// Importers beside a plain read of the same file (its bytes, read whole: the floor), on generated
+// recordings of the size users bring: a torch.profiler (Kineto) JSON of memory events among
+// operator events, and an RMM log. Each reports its peak memory growth beside the file's size.
+//
+//   MEMTRACK_IMPORT_EVENTS=1000000 build/release/bin/memtrack_import_bench   the default length
+#include "ratio_reporter.hpp"
+
+#include <memtrack/traces/importers.hpp>
+#include <memtrack/traces/io.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace memtrack;
+using namespace memtrack::traces;
+
+std::uint64_t event_count() {
+  const char* text = std::getenv("MEMTRACK_IMPORT_EVENTS");
+  return text != nullptr ? std::strtoull(text, nullptr, 10) : 1'000'000ULL;
+}
+
+std::filesystem::path temporary(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("memtrack-import-bench-" + std::to_string(getpid()) + "-" + name);
+}
+
+/// A deterministic stream of allocations and frees: at most 1024 live, sizes 512 B to 16 MiB.
+struct Churn {
+  std::uint64_t state{42};
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> live;  // address, bytes
+  std::uint64_t next_address{0x7f0000000000ULL};
+
+  std::uint64_t random() {
+    state += 0x9E3779B97F4A7C15ULL;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31U);
+  }
+  /// @return address, signed size (negative: a free)
+  std::pair<std::uint64_t, std::int64_t> next() {
+    if (!live.empty() && (live.size() >= 1024 || random() % 2 == 0)) {
+      const std::size_t pick = random() % live.size();
+      const auto freed = live[pick];
+      live[pick] = live.back();
+      live.pop_back();
+      return {freed.first, -static_cast<std::int64_t>(freed.second)};
+    }
+    const std::uint64_t bytes = 512ULL << (random() % 16);
+    const std::uint64_t address = next_address;
+    next_address += 1ULL << 25U;
+    live.emplace_back(address, bytes);
+    return {address, static_cast<std::int64_t>(bytes)};
+  }
+};
+
+/// torch.profiler's export_chrome_trace with profile_memory=True: per memory event, one operator
+/// event around it (as aten::empty / aten::add produce them).
+std::filesystem::path kineto_file(std::uint64_t events) {
+  const auto path = temporary(std::to_string(events) + ".json");
+  if (std::filesystem::exists(path)) return path;
+  std::ofstream out(path, std::ios::binary);
+  out << R"({"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3", )"
+      << R"("totalGlobalMem": 85045477376, "computeMajor": 9, "computeMinor": 0}],)"
+      << "\n"
+      << R"("traceEvents": [)"
+      << "\n";
+  Churn churn;
+  std::int64_t total = 0;
+  for (std::uint64_t i = 0; i < events; ++i) {
+    const auto [address, bytes] = churn.next();
+    total += bytes;
+    const std::uint64_t ts = 1700000000000ULL + i * 3;
+    out << R"(  {"ph": "X", "cat": "cpu_op", "name": "aten::empty_strided", "pid": 4123, )"
+        << R"("tid": 4123, "ts": )" << ts << R"(, "dur": 2, "args": {"External id": )" << i
+        << R"(, "Record function id": 0, "Ev Idx": )" << i << "}},\n"
+        << R"(  {"ph": "i", "cat": "cpu_instant_event", "s": "t", "name": "[memory]", )"
+        << R"("pid": 4123, "tid": 4123, "ts": )" << ts + 1 << R"(, "args": {"Total Reserved": )"
+        << 2 * total + (1LL << 30) << R"(, "Total Allocated": )" << total << R"(, "Bytes": )"
+        << bytes << R"(, "Addr": )" << address << R"(, "Device Id": 0, "Device Type": 1}})"
+        << (i + 1 < events ? ",\n" : "\n");
+  }
+  out << "]}\n";
+  return path;
+}
+
+/// RMM's logging_resource_adaptor CSV.
+std::filesystem::path rmm_file(std::uint64_t events) {
+  const auto path = temporary(std::to_string(events) + ".dev0.csv");
+  if (std::filesystem::exists(path)) return path;
+  std::ofstream out(path, std::ios::binary);
+  out << "Thread,Time,Action,Pointer,Size,Stream\n";
+  Churn churn;
+  char line[160];
+  for (std::uint64_t i = 0; i < events; ++i) {
+    const auto [address, bytes] = churn.next();
+    const std::uint64_t micros = 81049000000ULL + i * 7;
+    std::snprintf(line, sizeof line,
+                  "140171302356736,%02llu:%02llu:%02llu.%06llu,%s,0x%llx,%lld,0x0\n",
+                  static_cast<unsigned long long>(micros / 3600000000ULL % 24),
+                  static_cast<unsigned long long>(micros / 60000000ULL % 60),
+                  static_cast<unsigned long long>(micros / 1000000ULL % 60),
+                  static_cast<unsigned long long>(micros % 1000000ULL),
+                  bytes < 0 ? "free" : "allocate", static_cast<unsigned long long>(address),
+                  static_cast<long long>(bytes < 0 ? -bytes : bytes));
+    out << line;
+  }
+  return path;
+}
+
+/// Counts what an importer hands on and keeps nothing: the importer's own cost.
+class CountingSink final : public TraceSink {
+ public:
+  Result<void> header(const TraceHeader& /*header*/) override { return {}; }
+  Result<void> event(const TraceEvent& event) override {
+    bytes_ += event.bytes.value_or(0);
+    ++events_;
+    return {};
+  }
+  std::uint64_t events_{0};
+  std::uint64_t bytes_{0};
+};
+
+std::uint64_t status_kib(const char* field) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with(field))
+      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+void plain_read(benchmark::State& state, const std::filesystem::path& path) {
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto all = read_all(path, max_import_bytes);
+    if (!all) {
+      state.SkipWithError(all.error().to_string().c_str());
+      return;
+    }
+    bytes = all->size();
+    benchmark::DoNotOptimize(all->data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
+  state.counters["file_MiB"] = static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+void import(benchmark::State& state, const std::filesystem::path& path, SourceFormat format) {
+  std::size_t bytes = 0;
+  std::uint64_t growth_kib = 0;
+  std::uint64_t events = 0;
+  for (auto _ : state) {
+    reset_peak_rss();
+    const std::uint64_t before = status_kib("VmRSS:");
+    auto all = read_all(path, max_import_bytes);
+    if (!all) {
+      state.SkipWithError(all.error().to_string().c_str());
+      return;
+    }
+    bytes = all->size();
+    CountingSink sink;
+    auto report = import_bytes(format, *all, path.string(), sink);
+    if (!report) {
+      state.SkipWithError(report.error().to_string().c_str());
+      return;
+    }
+    events = sink.events_;
+    growth_kib = status_kib("VmHWM:") - before;
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
+  state.counters["events"] = static_cast<double>(events);
+  state.counters["peak_growth_MiB"] = static_cast<double>(growth_kib) / 1024.0;
+}
+
+const auto events = static_cast<std::int64_t>(event_count());
+
+void BM_PlainReadKineto(benchmark::State& state) {
+  plain_read(state, kineto_file(static_cast<std::uint64_t>(state.range(0))));
+}
+void BM_ImportKineto(benchmark::State& state) {
+  import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto);
+}
+void BM_PlainReadRmm(benchmark::State& state) {
+  plain_read(state, rmm_file(static_cast<std::uint64_t>(state.range(0))));
+}
+void BM_ImportRmm(benchmark::State& state) {
+  import(state, rmm_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Rmm);
+}
+BENCHMARK(BM_PlainReadKineto)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImportKineto)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlainReadRmm)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImportRmm)->Arg(events)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string n = std::to_string(events);
+  std::printf("generating a Kineto JSON and an RMM log of %s memory events (once)...\n", n.c_str());
+  const int code =
+      memtrack::bench::run_with_ratios(argc, argv,
+                                       {{"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 3.0},
+                                        {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0}});
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+    if (entry.path().filename().string().starts_with("memtrack-import-bench-" +
+                                                     std::to_string(getpid()) + "-")) {
+      std::filesystem::remove(entry.path());
+    }
+  }
+  return code;
+}

@@ -203,18 +203,32 @@ struct ModelledGpus::Gpu {
     shadow_peak = shadow->reserved();
   }
 
-  /// Starts the model without limit before an allocation that might take `main` to its capacity.
-  void before_allocation(std::uint64_t bytes) {
-    if (shadow) return;
+  /// @return whether an allocation of `bytes` might take `main` to its capacity (and so into the
+  /// allocator's failure path, which gives cached segments back)
+  [[nodiscard]] bool near_capacity(std::uint64_t bytes) const {
     const auto rounded = PytorchModel::round_size(settings, bytes);
     const auto segment = rounded ? PytorchModel::segment_size(*rounded) : std::nullopt;
     const std::uint64_t worst =
         segment ? checked_add(*segment, settings.expandable_segments ? 20ULL << 20U : 0)
                       .value_or(UINT64_MAX)
                 : UINT64_MAX;
-    const bool near = settings.per_process_memory_fraction.has_value() ||
-                      worst > main->capacity() || main->reserved() > main->capacity() - worst;
-    if (near) start_shadow();
+    return settings.per_process_memory_fraction.has_value() || worst > main->capacity() ||
+           main->reserved() > main->capacity() - worst;
+  }
+
+  /// Starts the model without limit before an allocation that might take `main` to its capacity.
+  void before_allocation(std::uint64_t bytes) {
+    if (!shadow && near_capacity(bytes)) start_shadow();
+  }
+
+  /// Recorded segments given back before an allocation that cannot reach the failure path were
+  /// given back by the program: `torch.cuda.empty_cache()`, before the allocation.
+  void release_before(std::uint64_t bytes) {
+    if (source.pending.empty() || near_capacity(bytes)) return;
+    const auto kind = source.pending.front().kind;
+    if (kind != SegmentEvent::Kind::free && kind != SegmentEvent::Kind::unmap) return;
+    main->empty_cache();
+    if (shadow) shadow->empty_cache();
   }
 
   void update() {
@@ -292,6 +306,7 @@ ModelledGpus::Placed ModelledGpus::allocate(std::uint32_t gpu, std::optional<std
   }
   if (baseline) g->baseline_seen = true;
   g->operated = true;
+  g->release_before(bytes);
   g->before_allocation(bytes);
   Gpu::Handle handle;
   const auto outcome = g->main->allocate(stream, bytes);

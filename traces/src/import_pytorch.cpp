@@ -98,8 +98,15 @@ class FrameInterner {
     }
     if (const auto found = stacks_.find(frames); found != stacks_.end()) return found->second;
     ids_.clear();
-    for (const Value* frame : frames->items)
-      ids_.push_back(frame_of(*frame));
+    const std::size_t count = frames->items.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      // A deeper stack keeps its innermost and outermost frames: its line must fit a trace line.
+      if (count > max_stack_frames && i == max_stack_frames / 2) {
+        i = count - max_stack_frames / 2;
+        ++cut_stacks_;
+      }
+      ids_.push_back(frame_of(*frames->items[i]));
+    }
     const std::uint64_t stack = table_->intern_stack(ids_);
     stacks_.emplace(frames, stack);
     return stack;
@@ -107,13 +114,38 @@ class FrameInterner {
 
   [[nodiscard]] std::shared_ptr<const FrameTable> table() const { return table_; }
 
+  /// @return a note on what was cut to fit a trace line, or empty
+  [[nodiscard]] std::string cuts() const {
+    if (cut_stacks_ == 0 && cut_texts_ == 0) return {};
+    return std::to_string(cut_stacks_) + " stacks deeper than " + std::to_string(max_stack_frames) +
+           " frames kept their " + std::to_string(max_stack_frames / 2) +
+           " innermost and outermost; " + std::to_string(cut_texts_) +
+           " frame names or paths cut at " + std::to_string(max_frame_text) +
+           " bytes (a trace line holds at most " + std::to_string(max_line_bytes) + ")";
+  }
+
  private:
+  /// A stack line's frame ids (up to 20 digits and a comma each) stay within a trace line.
+  static constexpr std::size_t max_stack_frames = max_line_bytes / 32;
+  /// A frame line's name and path, each encoded at most 3 bytes a byte, stay within one too.
+  static constexpr std::size_t max_frame_text = max_line_bytes / 8;
+
+  std::string bounded(std::string text) {
+    if (text.size() <= max_frame_text) return text;
+    std::size_t cut = max_frame_text;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0U) == 0x80U)
+      --cut;  // not inside a UTF-8 sequence
+    text.resize(cut);
+    ++cut_texts_;
+    return text;
+  }
+
   std::uint64_t frame_of(const Value& frame) {
     if (const auto found = frames_.find(&frame); found != frames_.end()) return found->second;
     Frame parsed;
     if (frame.is(Value::Kind::Dict)) {
-      parsed.file = text_of(frame.get("filename"));
-      parsed.name = text_of(frame.get("name"));
+      parsed.file = bounded(text_of(frame.get("filename")));
+      parsed.name = bounded(text_of(frame.get("name")));
       // Python 3.13 builds record 2^64 - 1 for an unknown line; negative values mean the same.
       const Value* line = frame.get("line");
       parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
@@ -127,6 +159,8 @@ class FrameInterner {
   std::unordered_map<const Value*, std::uint64_t> frames_;
   std::unordered_map<const Value*, std::uint64_t> stacks_;
   std::vector<std::uint64_t> ids_;
+  std::uint64_t cut_stacks_{0};
+  std::uint64_t cut_texts_{0};
 };
 
 /// The state at snapshot time, per device.
@@ -598,6 +632,7 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
     }
   }
   if (!frames.table()->empty()) header.frames = frames.table();
+  if (const std::string cuts = frames.cuts(); !cuts.empty()) report.notes.push_back(cuts);
   if (auto ok = sink.header(header); !ok) return ok.error();
   const auto emit = [&](const TraceEvent& event) -> Result<void> {
     ++report.events;

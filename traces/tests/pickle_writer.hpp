@@ -54,8 +54,13 @@ inline void pickle_value(std::string& out, const Py& py) {
       put_le(out, static_cast<std::uint64_t>(*i), 8);
     }
   } else if (const std::string* s = std::get_if<std::string>(&py.value)) {
-    out += static_cast<char>(0x8c);  // SHORT_BINUNICODE
-    out += static_cast<char>(s->size());
+    if (s->size() < 256) {
+      out += static_cast<char>(0x8c);  // SHORT_BINUNICODE
+      out += static_cast<char>(s->size());
+    } else {
+      out += 'X';  // BINUNICODE, 4-byte length
+      put_le(out, s->size(), 4);
+    }
     out += *s;
     out += static_cast<char>(0x94);  // MEMOIZE, as Python does
   } else if (const double* d = std::get_if<double>(&py.value)) {

@@ -174,6 +174,40 @@ TEST(PytorchAllocatorImport, SettingsPytorchsSyntaxCannotSayAreNotCarried) {
   EXPECT_EQ(sink.header_.allocator_settings->to_string(), "roundup_power2_divisions:4");
 }
 
+TEST(PytorchAllocatorImport, StacksAndNamesTooLongForALineAreCutAndSaidSo) {
+  // 3000 frames (a stack line holds 2048) and a name of 10000 bytes (a frame line keeps 8192 of
+  // each text): cut, noted, and the trace reads back.
+  PyList deep;
+  for (int i = 0; i < 3000; ++i)
+    deep.push_back(Py(frame("f.py", i, "f")));
+  deep.push_back(Py(frame("g.py", 1, std::string(10000, 'x').c_str())));
+  const std::string bytes = pickle_of(PyDict{
+      {"segments", PyList{}},
+      {"device_traces",
+       PyList{Py(PyList{entry("alloc", 0x10, 8, 1, deep), entry("free_completed", 0x10, 8, 2)})}},
+  });
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "deep.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_NE(sink.header_.frames, nullptr);
+  const auto stack = sink.header_.frames->stack(0);
+  ASSERT_EQ(stack.size(), 2048U);
+  EXPECT_EQ(stack[0]->line, 0U);  // the innermost 1024 ...
+  EXPECT_EQ(stack[1023]->line, 1023U);
+  EXPECT_EQ(stack[1024]->line, 1977U);  // ... and the outermost 1024 (3001 frames in all)
+  EXPECT_EQ(stack[2047]->name.size(), 8192U);
+  bool noted = false;
+  for (const std::string& note : report->notes) {
+    noted = noted || note.starts_with(
+                         "1 stacks deeper than 2048 frames kept their 1024 "
+                         "innermost and outermost; 1 frame names or paths cut at "
+                         "8192 bytes");
+  }
+  EXPECT_TRUE(noted);
+  auto events = testing::read_events(format_trace(sink.header_, sink.events_));
+  ASSERT_TRUE(events) << events.error().to_string();
+}
+
 TEST(PytorchAllocatorImport, ImportFileWritesTheFrameTableAndReadsBack) {
   ScratchDir dir;
   testing::write_bytes(dir / "run.pickle", from_empty_snapshot());

@@ -286,6 +286,19 @@ TEST(Kineto, AFaultAnywhereInTheJsonIsRefusedAtItsByte) {
   }
 }
 
+TEST(Kineto, NestingPastTheBoundInASkippedValueIsRefusedAtTheValue) {
+  // 1,100 arrays inside one another as an operator's args: the 1,026th (depth 1,025) is past
+  // the bound of 1,024. The args value starts at byte 17 + 22 = 39, so that array at 39 + 1025.
+  const std::string json = R"({"traceEvents": [{"name": "x", "args": )" + std::string(1100, '[') +
+                           std::string(1100, ']') + "}]}";
+  MemorySink sink;
+  auto report = import_kineto(json, "k.json", sink);
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().to_string().find("k.json: byte 1064: cannot read this JSON"),
+            std::string::npos)
+      << report.error().to_string();
+}
+
 TEST(Kineto, NumbersKeepTheirJsonKind) {
   // -0 is the integer 0; 1e2 and an integer past 2^63 - 1 are not integers (refused as Bytes);
   // a string where a number belongs makes the field absent (refused as well).

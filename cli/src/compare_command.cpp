@@ -19,6 +19,8 @@ namespace {
 /// How often one recording allocated one size on one device.
 struct SizeTally {
   std::uint64_t count{0};
+  std::optional<std::uint64_t> first_stack;  ///< the first allocation's `stack=`, if any
+  std::optional<FrameText> frame;            ///< that stack's innermost frame
 };
 
 /// What one recording's replay gives.
@@ -34,6 +36,20 @@ Error departed(const std::string& file, const traces::ReplayFailure& failure) {
   return Error::parse_error(file + ": the replay departed from the recording at " +
                             failure.at.to_string() + ": " + failure.what +
                             " (memtrack replay shows both states)");
+}
+
+/// Names each size's first allocation by the innermost frame of its stack (the reader has read
+/// the whole frame table by now); recordings without frames keep none.
+void name_frames(const traces::FrameTable& table, Measured& measured) {
+  if (table.empty()) return;
+  for (auto& [device, sizes] : measured.sizes) {
+    for (auto& [bytes, tally] : sizes) {
+      if (!tally.first_stack) continue;
+      const std::vector<const traces::Frame*> stack = table.stack(*tally.first_stack);
+      if (stack.empty()) continue;
+      tally.frame = FrameText{stack.front()->file, stack.front()->line, stack.front()->name};
+    }
+  }
 }
 
 /// Replays one recording on its own budgets (none, measuring only, when it declares none).
@@ -54,7 +70,8 @@ Result<Measured> measure(const std::string& file) {
   auto replayed = replayer->replay(trace->reader, *gpu_map, [&](const traces::ReplayStep& step) {
     if (step.trace_event->kind != traces::TraceEvent::Kind::Allocate || !step.outcome.ok) return;
     const DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
-    ++measured.sizes[where][step.operation.bytes].count;
+    SizeTally& tally = measured.sizes[where][step.operation.bytes];
+    if (tally.count++ == 0) tally.first_stack = step.trace_event->stack;
     ++measured.figures[where].allocations;
   });
   if (!replayed) return replayed.error();
@@ -78,6 +95,7 @@ Result<Measured> measure(const std::string& file) {
     }
   }
   measured.gpus.assign(gpus.begin(), gpus.end());
+  name_frames(trace->reader.frames(), measured);
   return measured;
 }
 
@@ -108,7 +126,11 @@ void compare_sizes(const Measured& first, std::optional<DevicePlacement> a, cons
     const auto [count_a, count_b] = pair;
     if (count_a == count_b) continue;
     const std::uint64_t apart = count_a > count_b ? count_a - count_b : count_b - count_a;
-    differing.push_back({bytes, count_a, count_b, saturating_mul(apart, bytes), std::nullopt});
+    // named where the recording that has more of it first made one
+    const auto& more = count_b > count_a ? in_b : in_a;
+    const auto found = more.find(bytes);
+    differing.push_back({bytes, count_a, count_b, saturating_mul(apart, bytes),
+                         found == more.end() ? std::nullopt : found->second.frame});
   }
   std::sort(
       differing.begin(), differing.end(), [](const SizeDifference& x, const SizeDifference& y) {

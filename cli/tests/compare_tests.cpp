@@ -144,6 +144,43 @@ TEST_F(Compare, TheSameRecordingDiffersInNothing) {
   }
 }
 
+TEST_F(Compare, EachDifferingSizeIsNamedByItsFirstAllocationsInnermostFrame) {
+  // the frame table: 4096 is first made in forward (model.py:12, called from train.py:40), then
+  // again from elsewhere; 512 only in B, in embed
+  const std::string framed =
+      write("framed.trace",
+            "memtrack-trace 1\nsource framed\nmemory_fraction 1\ncpu_memory_limit 1000\n"
+            "gpu 0 total=100000\nevents\n"
+            "frame 0 line=12 name=forward file=model.py\n"
+            "frame 1 line=40 name=main file=train.py\n"
+            "frame 2 line=7 name=embed file=layers.py\n"
+            "stack 0 frames=0,1\nstack 1 frames=2,1\n"
+            "alloc gpu:0 4096 addr=0x1 stack=0\n"
+            "alloc gpu:0 4096 addr=0x2 stack=1\n"
+            "alloc gpu:0 512 addr=0x3 stack=1\n"
+            "end 8\n");
+  const std::string plain =
+      write("plain.trace",
+            "memtrack-trace 1\nsource plain\nmemory_fraction 1\ncpu_memory_limit 1000\n"
+            "gpu 0 total=100000\nevents\n"
+            "alloc gpu:0 4096 addr=0x1\nend 1\n");
+  const CliRun r = memtrack({"compare", plain, framed, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto sizes = nlohmann::json::parse(r.out)["devices"][0]["sizes"];
+  ASSERT_EQ(sizes.size(), 2U);
+  EXPECT_EQ(sizes[0]["bytes"].get<std::uint64_t>(), 4096U);  // 1 -> 2: +4096 before +512
+  EXPECT_EQ(sizes[0]["frame"],
+            nlohmann::json({{"file", "model.py"}, {"line", 12}, {"name", "forward"}}));
+  EXPECT_EQ(sizes[1]["frame"]["name"], "embed");
+  const CliRun text = memtrack({"compare", plain, framed});
+  EXPECT_NE(text.out.find("      4096        1        2      +4096  model.py:12 in forward\n"),
+            std::string::npos)
+      << text.out;
+  // the other way round, the sizes shrank: still named in the recording that has more of them
+  const CliRun back = memtrack({"compare", framed, plain, "--json"});
+  EXPECT_EQ(nlohmann::json::parse(back.out)["devices"][0]["sizes"][0]["frame"]["file"], "model.py");
+}
+
 TEST_F(Compare, AGpuOnlyOneRecordingUsesIsComparedWithNothing) {
   const std::string two =
       write("two.trace",

@@ -121,8 +121,9 @@ class FitResult(Result):
 
 
 class ReplayResult(Result):
-    """``memtrack replay --json``: per device limit, peak and final bytes, outcomes, checkpoints,
-    how frees were resolved, and whether everything agreed (``agree``)."""
+    """``memtrack replay``: its ``--json`` fields where the command has that flag; until then
+    ``agree`` (exit code 0: the production tracker, the reference model and the recording's
+    checkpoints agree) and ``output``, the report it printed."""
 
     def __bool__(self) -> bool:
         return self.exit_code == 0

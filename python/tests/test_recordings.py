@@ -81,6 +81,7 @@ def test_the_importers_rules_apply_to_a_dict_and_errors_name_the_place():
         memtrack.from_snapshot(broken)
     message = str(error.value)
     assert "device_traces[0][1].size" in message and "non-negative" in message
+    assert "got the integer -3" in message  # the value as the pickle reader would describe it
     assert "byte 0" not in message  # a dict has no byte offsets
     # An allocation neither active at the end nor freed: the importer's consistency rule.
     inconsistent = small_snapshot()
@@ -109,7 +110,10 @@ def test_a_dict_that_is_not_plain_data_is_refused():
 def test_integers_beyond_64_bits_are_refused_by_the_importer_not_wrapped():
     wide = small_snapshot()
     wide["device_traces"][0][1]["size"] = 2**64
-    with pytest.raises(memtrack.ParseError, match="size"):
+    with pytest.raises(memtrack.ParseError, match="size.*an integer of 2\\^64 or more"):
+        memtrack.from_snapshot(wide)
+    wide["device_traces"][0][1]["size"] = -(2**64)
+    with pytest.raises(memtrack.ParseError, match="size.*an integer of -2\\^64 or less"):
         memtrack.from_snapshot(wide)
 
 

@@ -489,6 +489,11 @@ void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
                      m.capacity >= (std::uint64_t{1} << 60U) ? "no limit" : gib(m.capacity)});
     }
     table.print(out);
+    if (summary.unmodelled != 0) {
+      out << "  " << summary.unmodelled
+          << " auto allocations the recording did not place were accounted exactly, outside the "
+             "allocator model\n";
+    }
     for (const auto& [device, m] : summary.modelled) {
       if (m.recorded_reserved_peak > m.reserved_peak) {
         out << "  " << device.to_string() << ": the recording itself reserved up to "

@@ -482,6 +482,11 @@ Result<void> Replayer::replay(
       case TraceEvent::Kind::Allocate: {
         DevicePlacement device = map_device(event.device);
         if (auto_placement && device.is_gpu()) device = Auto{};
+        if (modelled != nullptr && device.is_auto() && event.recorded_resolved) {
+          // Under the allocator model each allocation goes where the recording put it.
+          device = map_device(*event.recorded_resolved);
+        }
+        if (modelled != nullptr && device.is_auto()) ++summary.unmodelled;
         op = sim::Operation::allocate(device, *event.bytes);
         break;
       }

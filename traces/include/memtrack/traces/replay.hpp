@@ -215,7 +215,10 @@ struct ReplaySummary {
   std::optional<Refusal> first_refusal;
   AllocatorModel allocator{AllocatorModel::exact};
   std::map<DevicePlacement, ModelledDevice> modelled;  ///< GPUs, under `pytorch`
-  std::optional<ModelOutOfMemory> first_model_oom;     ///< under `pytorch`
+  /// `auto` allocations the recording did not place (refused there): accounted exactly, outside
+  /// the allocator model
+  std::uint64_t unmodelled{0};
+  std::optional<ModelOutOfMemory> first_model_oom;  ///< under `pytorch`
   std::uint64_t recorded_ooms{0};
   std::optional<RecordedOutOfMemory> first_recorded_oom;
   std::optional<ReplayFailure> failure;  ///< the replay stops at the first

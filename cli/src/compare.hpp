@@ -24,7 +24,8 @@ struct DeviceFigures {
   std::uint64_t allocations{0};  ///< allocations made (`alloc` events that succeeded)
 };
 
-/// The innermost frame of an allocation, where the recording has frames.
+/// Where an allocation was made: the innermost frame of the user's own code (as `fit` names a
+/// refusal), else the innermost frame, where the recording has frames.
 struct FrameText {
   std::string file;
   std::uint64_t line{0};
@@ -40,7 +41,7 @@ struct SizeDifference {
   std::uint64_t count_b{0};
   /// |count_b - count_a| x bytes, saturating at 2^64 - 1
   std::uint64_t difference_bytes{0};
-  /// The innermost frame of this size's first allocation in the recording that has more of it.
+  /// Where this size's first allocation was made, in the recording that has more of it.
   std::optional<FrameText> frame;
   [[nodiscard]] bool grew() const { return count_b > count_a; }
 };

@@ -38,16 +38,20 @@ Error departed(const std::string& file, const traces::ReplayFailure& failure) {
                             " (memtrack replay shows both states)");
 }
 
-/// Names each size's first allocation by the innermost frame of its stack (the reader has read
-/// the whole frame table by now); recordings without frames keep none.
+/// Names each size's first allocation by the innermost user frame of its stack, else its innermost
+/// frame (the reader has read the whole frame table by now); recordings without frames keep none.
 void name_frames(const traces::FrameTable& table, Measured& measured) {
   if (table.empty()) return;
   for (auto& [device, sizes] : measured.sizes) {
     for (auto& [bytes, tally] : sizes) {
       if (!tally.first_stack) continue;
-      const std::vector<const traces::Frame*> stack = table.stack(*tally.first_stack);
+      std::vector<traces::Frame> stack;
+      for (const traces::Frame* frame : table.stack(*tally.first_stack))
+        stack.push_back(*frame);
       if (stack.empty()) continue;
-      tally.frame = FrameText{stack.front()->file, stack.front()->line, stack.front()->name};
+      // the user's own code, as `fit` names a refusal; else the innermost frame
+      const traces::Frame& named = stack[user_frame(stack).value_or(0)];
+      tally.frame = FrameText{named.file, named.line, named.name};
     }
   }
 }

@@ -145,8 +145,8 @@ TEST_F(Compare, TheSameRecordingDiffersInNothing) {
 }
 
 TEST_F(Compare, EachDifferingSizeIsNamedByItsFirstAllocationsInnermostFrame) {
-  // the frame table: 4096 is first made in forward (model.py:12, called from train.py:40), then
-  // again from elsewhere; 512 only in B, in embed
+  // the frame table: 4096 is first made in forward (model.py:12, called from train.py:40, under
+  // a C++ frame that is not the user's code), then again from elsewhere; 512 only in B, in embed
   const std::string framed =
       write("framed.trace",
             "memtrack-trace 1\nsource framed\nmemory_fraction 1\ncpu_memory_limit 1000\n"
@@ -154,11 +154,12 @@ TEST_F(Compare, EachDifferingSizeIsNamedByItsFirstAllocationsInnermostFrame) {
             "frame 0 line=12 name=forward file=model.py\n"
             "frame 1 line=40 name=main file=train.py\n"
             "frame 2 line=7 name=embed file=layers.py\n"
-            "stack 0 frames=0,1\nstack 1 frames=2,1\n"
+            "frame 3 line=0 name=torch::unwind::unwind() file=??\n"
+            "stack 0 frames=3,0,1\nstack 1 frames=2,1\n"
             "alloc gpu:0 4096 addr=0x1 stack=0\n"
             "alloc gpu:0 4096 addr=0x2 stack=1\n"
             "alloc gpu:0 512 addr=0x3 stack=1\n"
-            "end 8\n");
+            "end 9\n");
   const std::string plain =
       write("plain.trace",
             "memtrack-trace 1\nsource plain\nmemory_fraction 1\ncpu_memory_limit 1000\n"

@@ -30,7 +30,10 @@ SUITE_PATHS = {
     "memtrack_sim_tests": "sim/tests/memtrack_sim_tests",
     "memtrack_traces_tests": "traces/tests/memtrack_traces_tests",
     "memtrack_recorder_tests": "traces/recorder/tests/memtrack_recorder_tests",
+    "memtrack_cli_tests": "cli/tests/memtrack_cli_tests",
 }
+# Suites that need the command-line tool built (MEMTRACK_BUILD_TOOLS=ON); the others do not.
+TOOL_SUITES = {"memtrack_cli_tests"}
 # The suites a mutant without a `suites:` line is run against.
 TARGETS = ["memtrack_proptests", "memtrack_concurrency_tests"]
 
@@ -176,8 +179,9 @@ def main():
                   f"{count} times in {mutant['file']}, expected exactly once", file=sys.stderr)
             return 2
 
+    tools = any(suite in TOOL_SUITES for mutant in mutants for suite in mutant["suites"])
     configure = ["cmake", "-S", str(source), "-B", str(build), "-G", "Ninja",
-                 "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DMEMTRACK_BUILD_TOOLS=OFF"]
+                 "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DMEMTRACK_BUILD_TOOLS={'ON' if tools else 'OFF'}"]
     result = run(configure)
     if result.returncode != 0:
         print(result.stdout, file=sys.stderr)

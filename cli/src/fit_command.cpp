@@ -114,7 +114,7 @@ nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsiste
 // integer rules) and says whether the verdict holds across them; a total known only to the MiB
 // is named with its "± 1 MiB". Prints nothing when no profile's budget varies.
 void report_driver_variance(
-    const FitOptions& options, const Budgets& budgets, traces::Placement placement,
+    const FitOptions& options, const Budgets& budgets, const traces::ReplayOptions& base,
     const std::function<std::map<std::uint32_t, std::uint32_t>(std::size_t, const OpenedTrace&)>&
         gpu_map_of,
     std::ostream& out) {
@@ -133,10 +133,21 @@ void report_driver_variance(
         << sim::format_precision(profile->cuda_total_precision_bytes->value) << "\n";
   }
   const auto verdict_at = [&](const GpuConfig& config) -> std::optional<bool> {
-    traces::ReplayOptions replay_options;
+    traces::ReplayOptions replay_options = base;
     replay_options.lockstep = false;  // the lockstep check ran at the profile's own total
-    replay_options.placement = placement;
     replay_options.recorded_budgets = false;
+    if (base.allocator == traces::AllocatorModel::pytorch) {
+      // The model's capacity at this total: the budget (within the total) less the context.
+      for (const GpuSpec& gpu : config.gpus) {
+        const auto context = base.pytorch.context_bytes.find(gpu.id);
+        const std::uint64_t held =
+            context == base.pytorch.context_bytes.end() ? 0 : context->second;
+        const std::uint64_t budget =
+            std::min(gpu_limit(gpu, config.memory_fraction), gpu.total_bytes);
+        replay_options.pytorch.limits[gpu.id] = {budget > held ? budget - held : 0,
+                                                 gpu.total_bytes};
+      }
+    }
     auto replayer = traces::Replayer::create(config, replay_options);
     if (!replayer) return std::nullopt;
     for (std::size_t i = 0; i < options.files.size(); ++i) {
@@ -234,7 +245,7 @@ DeviceFit tightest_gpu(const std::vector<DeviceFit>& devices) {
  * @return one line per setting, or bad input
  */
 Result<std::vector<Suggestion>> run_suggestions(
-    const FitOptions& options, const Budgets& budgets,
+    const std::vector<OpenedTrace>& opened, const Budgets& budgets,
     const std::vector<std::map<std::uint32_t, std::uint32_t>>& gpu_maps,
     const traces::ReplayOptions& base) {
   std::vector<Suggestion> lines;
@@ -245,10 +256,10 @@ Result<std::vector<Suggestion>> run_suggestions(
     replay_options.pytorch.verify = false;
     auto replayer = traces::Replayer::create(budgets.config, replay_options);
     if (!replayer) return replayer.error();
-    for (std::size_t i = 0; i < options.files.size(); ++i) {
-      auto trace = open_trace(options.files[i]);
-      if (!trace) return trace.error();
-      auto replayed = replayer->replay(trace->reader, gpu_maps[i]);
+    for (std::size_t i = 0; i < opened.size(); ++i) {
+      auto reader = reopen(opened[i]);
+      if (!reader) return reader.error();
+      auto replayed = replayer->replay(*reader, gpu_maps[i]);
       if (!replayed) return replayed.error();
       if (replayer->summary().failure) break;
     }
@@ -332,14 +343,15 @@ Result<std::vector<std::string>> ranked_profiles(const std::string& spec) {
 /// Replays every trace on one profile: the line of the ranking, or bad input.
 Result<ProfileFit> fit_on(const std::string& profile, const FitOptions& options,
                           traces::Placement placement,
-                          const std::map<std::uint32_t, std::uint32_t>& explicit_map) {
-  std::vector<OpenedTrace> opened;
+                          const std::map<std::uint32_t, std::uint32_t>& explicit_map,
+                          std::vector<OpenedTrace>& opened) {
   std::size_t used = 0;
-  for (const std::string& file : options.files) {
-    auto trace = open_trace(file);
-    if (!trace) return trace.error();
-    used = std::max(used, trace->used_gpus.size());
-    opened.push_back(std::move(*trace));
+  for (OpenedTrace& trace : opened) {
+    used = std::max(used, trace.used_gpus.size());
+    // A fresh reader of the same recording: read (and imported) once, replayed per profile.
+    auto reader = reopen(trace);
+    if (!reader) return reader.error();
+    trace.reader = std::move(*reader);
   }
   auto budgets = profile_budgets(profile, options.gpus, used);
   if (!budgets) return budgets.error();
@@ -391,9 +403,18 @@ int run_fit_ranking(const FitOptions& options, traces::Placement placement,
     err << "memtrack fit: " << names.error().to_string() << "\n";
     return exit_bad_input;
   }
+  std::vector<OpenedTrace> opened;
+  for (const std::string& file : options.files) {
+    auto trace = open_trace(file);
+    if (!trace) {
+      err << "memtrack fit: " << trace.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    opened.push_back(std::move(*trace));
+  }
   std::vector<ProfileFit> lines;
   for (const std::string& name : *names) {
-    auto line = fit_on(name, options, placement, explicit_map);
+    auto line = fit_on(name, options, placement, explicit_map, opened);
     if (!line) {
       err << "memtrack fit: " << line.error().to_string() << "\n";
       return exit_bad_input;
@@ -580,7 +601,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
              "allocator model (--allocator pytorch)\n";
       return exit_bad_input;
     }
-    auto tried = run_suggestions(options, *budgets, gpu_maps, replay_options);
+    auto tried = run_suggestions(opened, *budgets, gpu_maps, replay_options);
     if (!tried) {
       err << "memtrack fit: --suggest: " << tried.error().to_string() << "\n";
       return exit_bad_input;
@@ -696,7 +717,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   print_inconsistencies(out, s, options.allow_inconsistent);
   if (!s.failure) {
     report_driver_variance(
-        options, *budgets, placement,
+        options, *budgets, replay_options,
         [&](std::size_t i, const OpenedTrace&) { return gpu_maps[i]; }, out);
   }
   if (options.suggest && !s.failure) {

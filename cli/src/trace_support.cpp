@@ -96,8 +96,8 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     auto reader = traces::TraceReader::open(path);
     if (!reader) return reader.error();
     const std::uint64_t events = scan->events_read();
-    return OpenedTrace{std::move(*reader),     "", std::move(used), events, {}, {},
-                       std::move(oom_capacity)};
+    return OpenedTrace{std::move(*reader),      "",   std::move(used), events, {}, {},
+                       std::move(oom_capacity), path, nullptr};
   }
   if (format && *format == traces::SourceFormat::Scenario) {
     return Error::parse_error(path + ": a scenario file, not a trace");
@@ -112,13 +112,22 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   std::map<std::uint32_t, std::uint64_t> oom_capacity;
   for (const traces::TraceEvent& event : sink.events_)
     note_event(event, used, oom_capacity);
-  auto reader = traces::TraceReader::from_source(
-      traces::memory_source(traces::format_trace(sink.header_, sink.events_), path), path);
+  auto text = std::make_shared<const std::string>(traces::format_trace(sink.header_, sink.events_));
+  auto reader = traces::TraceReader::from_source(traces::memory_source(*text, path), path);
   if (!reader) return reader.error();
   return OpenedTrace{std::move(*reader),       std::string(traces::to_string(*detected)),
                      std::move(used),          sink.events_.size(),
                      std::move(sink.origins_), report->origin_unit,
-                     std::move(oom_capacity)};
+                     std::move(oom_capacity),  path,
+                     std::move(text)};
+}
+
+Result<traces::TraceReader> reopen(const OpenedTrace& trace) {
+  if (trace.imported_text) {
+    return traces::TraceReader::from_source(traces::memory_source(*trace.imported_text, trace.path),
+                                            trace.path);
+  }
+  return traces::TraceReader::open(trace.path);
 }
 
 Result<Budgets> choose_budgets(const OpenedTrace& trace, const std::string& profile,

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -31,7 +32,14 @@ struct OpenedTrace {
   /// By trace GPU id: the device's capacity its first recorded `oom` implies (the bytes the
   /// process had reserved then plus the device's free bytes), where the recording says both.
   std::map<std::uint32_t, std::uint64_t> oom_capacity;
+  /// The path it was opened from, and for a recording imported on the fly its trace text (so a
+  /// second replay reads it again without importing it again).
+  std::string path;
+  std::shared_ptr<const std::string> imported_text;
 };
+
+/// @return a fresh reader of an opened trace, from its start (the import is not run again)
+Result<traces::TraceReader> reopen(const OpenedTrace& trace);
 
 /// One device's answer to "does it fit": what `fit` prints and `report` draws.
 struct DeviceFit {

@@ -191,10 +191,17 @@ Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& o
   return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
 }
 
-traces::ReplayOptions replay_options_for(const Budgets& budgets) {
+Result<traces::ReplayOptions> replay_options_for(const OpenedTrace& trace, const Budgets& budgets,
+                                                 const ReportOptions& report) {
   traces::ReplayOptions options;
   options.lockstep = false;  // the picture; `memtrack replay` checks it against the model
   options.recorded_budgets = budgets.recorded;
+  auto gpu_map = gpu_map_for(trace, budgets);
+  if (!gpu_map) return gpu_map.error();
+  if (auto chosen = choose_allocator(trace, budgets, *gpu_map, report.allocator, options);
+      !chosen) {
+    return chosen.error();
+  }
   return options;
 }
 
@@ -205,7 +212,9 @@ Result<Report> build_report(const ReportOptions& options) {
   auto opened = open_with_budgets(options);
   if (!opened) return opened.error();
   auto& [trace, budgets] = *opened;
-  auto replayer = traces::Replayer::create(budgets.config, replay_options_for(budgets));
+  auto replay_options = replay_options_for(trace, budgets, options);
+  if (!replay_options) return replay_options.error();
+  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
   if (!replayer) return replayer.error();
   const std::vector<DevicePlacement> devices = replayer->devices();
   std::vector<DeviceState> states;
@@ -348,7 +357,9 @@ Result<Report> build_report(const ReportOptions& options) {
   auto again = open_with_budgets(options);
   if (!again) return again.error();
   auto& [trace2, budgets2] = *again;
-  auto replayer2 = traces::Replayer::create(budgets2.config, replay_options_for(budgets2));
+  auto replay_options2 = replay_options_for(trace2, budgets2, options);
+  if (!replay_options2) return replay_options2.error();
+  auto replayer2 = traces::Replayer::create(budgets2.config, *replay_options2);
   if (!replayer2) return replayer2.error();
   std::uint64_t last_peak_event = 0;
   for (const DeviceReport& d : report.devices)

@@ -152,6 +152,7 @@ struct ReportOptions {
   std::size_t largest{20};
   std::size_t max_markers{5000};  ///< refusal markers drawn one by one per device, then merged
   DeviceFlags devices;            ///< `--gpu`/`--gpu-budget`/... instead of a profile
+  AllocatorFlags allocator;       ///< `--allocator`, `--alloc-conf`
   std::string compare;            ///< `--compare B`: another recording to set beside this one
 };
 

@@ -109,6 +109,7 @@ void add_report_command(CLI::App& app, Command& chosen) {
                    "With a single-GPU profile: how many GPUs (default: as the trace declares)")
       ->check(gpu_count());
   add_device_flags(*command, options->report.devices);
+  add_allocator_flags(*command, options->report.allocator);
   command
       ->add_option("--format", options->format,
                    "html (default) or svg: the charts alone, one standalone SVG for CI "

@@ -2,6 +2,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
+#include "summary_json.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
 #include "trace_support.hpp"
@@ -31,83 +32,6 @@ struct FitOptions {
   bool suggest = false;
   std::uint32_t frames = 1;
 };
-
-/// A share as a JSON number with two decimals (exact integer arithmetic, then parsed).
-nlohmann::ordered_json percent_number(std::uint64_t part, std::uint64_t whole) {
-  if (whole == 0) return nullptr;
-  return nlohmann::ordered_json::parse(format_percent(part, whole));
-}
-
-nlohmann::ordered_json modelled_json(const traces::ModelledDevice& m) {
-  return {{"capacity_bytes", m.capacity},
-          {"context_bytes", m.context_bytes},
-          {"allocated_peak_bytes", m.allocated_peak},
-          {"reserved_peak_bytes", m.reserved_peak},
-          {"reserved_needed_bytes", m.reserved_needed},
-          {"fragmentation_at_reserved_peak_bytes", m.reserved_peak - m.allocated_at_reserved_peak},
-          {"largest_free_block_at_reserved_peak_bytes", m.largest_free_at_reserved_peak},
-          {"reserved_final_bytes", m.reserved_final},
-          {"allocated_final_bytes", m.allocated_final},
-          {"refused", m.refused},
-          {"recorded_reserved_peak_bytes", m.recorded_reserved_peak},
-          {"verified",
-           {{"addresses", m.addresses_verified},
-            {"segment_events", m.segment_events_verified},
-            {"layout_segments", m.layout_segments_verified},
-            {"layout_blocks", m.layout_blocks_verified},
-            {"reserved_checkpoints", m.reserved_checks_verified}}},
-          {"undetermined",
-           {{"start_blocks", m.start_blocks_undetermined},
-            {"reserved_checkpoints", m.reserved_checks_undetermined},
-            {"layouts_skipped", m.layouts_skipped}}}};
-}
-
-nlohmann::ordered_json frames_json(const std::vector<traces::Frame>& frames) {
-  auto json = nlohmann::ordered_json::array();
-  for (const traces::Frame& frame : frames)
-    json.push_back({{"file", frame.file}, {"line", frame.line}, {"name", frame.name}});
-  return json;
-}
-
-nlohmann::ordered_json model_oom_json(const std::optional<traces::ModelOutOfMemory>& oom) {
-  if (!oom) return nullptr;
-  const sim::allocators::OutOfMemory& f = oom->figures;
-  return {{"trace", oom->at.trace},
-          {"event", oom->at.event},
-          {"line", oom->at.line},
-          {"origin", oom->at.origin},
-          {"event_text", oom->event_text},
-          {"device", "gpu:" + std::to_string(oom->gpu)},
-          {"requested_bytes", f.requested},
-          {"reserved_bytes", f.reserved},
-          {"allocated_bytes", f.allocated},
-          {"free_bytes", f.device_free},
-          {"total_bytes", f.device_total},
-          {"message", oom->message()},
-          {"frames", frames_json(oom->frames)}};
-}
-
-nlohmann::ordered_json recorded_oom_json(const traces::ReplaySummary& s) {
-  if (!s.first_recorded_oom) return nullptr;
-  const traces::RecordedOutOfMemory& oom = *s.first_recorded_oom;
-  return {{"count", s.recorded_ooms},
-          {"trace", oom.at.trace},
-          {"event", oom.at.event},
-          {"origin", oom.at.origin},
-          {"device", oom.device.to_string()},
-          {"requested_bytes", oom.requested},
-          {"device_free_bytes", oom.device_free},
-          {"reserved_bytes",
-           oom.reserved ? nlohmann::ordered_json(*oom.reserved) : nlohmann::ordered_json(nullptr)},
-          {"reproduced", oom.reproduced ? nlohmann::ordered_json(*oom.reproduced)
-                                        : nlohmann::ordered_json(nullptr)}};
-}
-
-nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsistency>& first) {
-  if (!first) return nullptr;
-  return {{"trace", first->at.trace},   {"event", first->at.event},        {"line", first->at.line},
-          {"origin", first->at.origin}, {"event_text", first->event_text}, {"what", first->what}};
-}
 
 // The CUDA total varies with the driver (docs/profiles.md). Replays the recordings with each GPU
 // at the lowest and at the highest total its profile's figures allow (the budgets by the same
@@ -653,19 +577,7 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
     }
     json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
     json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
-    if (s.first_refusal) {
-      const traces::Refusal& r = *s.first_refusal;
-      json["first_refusal"] = {{"trace", r.at.trace},
-                               {"event", r.at.event},
-                               {"line", r.at.line},
-                               {"origin", r.at.origin},
-                               {"bytes", r.bytes},
-                               {"device", r.device.to_string()},
-                               {"available_bytes", r.available},
-                               {"frames", frames_json(r.frames)}};
-    } else {
-      json["first_refusal"] = nullptr;
-    }
+    json["first_refusal"] = refusal_json(s.first_refusal);
     json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
     json["inconsistencies"] = s.inconsistencies;
     json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);

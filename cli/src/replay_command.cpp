@@ -3,6 +3,7 @@
 // the property tests write) replay too.
 #include "app.hpp"
 #include "commands.hpp"
+#include "summary_json.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
 #include "trace_support.hpp"
@@ -26,6 +27,7 @@ struct ReplayOptions {
   bool allow_inconsistent = false;
   DeviceFlags devices;
   AllocatorFlags allocator;
+  bool json = false;
 };
 
 void print_devices(std::ostream& out, const MemoryTracker& tracker,
@@ -95,7 +97,60 @@ int replay_scenario(const std::string& file, std::ostream& out, std::ostream& er
   return exit_ok;
 }
 
+void print_replay_json(std::ostream& out, const ReplayOptions& options, const OpenedTrace& trace,
+                       const Budgets& budgets, const traces::Replayer& replayer,
+                       const traces::ReplaySummary& s, bool agree) {
+  nlohmann::ordered_json json;
+  json["trace"] = options.file;
+  json["imported_from"] = trace.imported_from;
+  json["source"] = trace.reader.header().source;
+  json["budgets"] = budgets.description;
+  json["allocator"] = std::string(traces::to_string(s.allocator));
+  json["lockstep"] = !options.production_only;
+  json["agree"] = agree;
+  json["events"] = s.events;
+  json["operations"] = s.operations;
+  json["ok"] = s.ok;
+  json["refused"] = s.refused;
+  json["other_errors"] = s.other_errors;
+  json["checkpoints_verified"] = s.checkpoints_verified;
+  json["checkpoints_skipped"] = s.checkpoints_skipped;
+  json["outcome_differences"] = s.outcome_differences;
+  json["frees"] = {{"by_address", s.frees_by_address},
+                   {"of_unseen_address", s.frees_of_unseen_address},
+                   {"unresolved", s.frees_unresolved},
+                   {"of_refused", s.frees_of_refused}};
+  json["devices"] = nlohmann::ordered_json::array();
+  const MemoryTracker& tracker = replayer.tracker();
+  for (const DeviceFit& d : fit_summary(replayer)) {
+    nlohmann::ordered_json device = {{"device", d.device.to_string()},
+                                     {"limit_bytes", tracker.limit(d.device)},
+                                     {"peak_bytes", s.high_water.at(d.device)},
+                                     {"final_bytes", tracker.allocated(d.device)},
+                                     {"needed_bytes", d.needed},
+                                     {"requested_needed_bytes", d.requested_needed}};
+    if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
+      device["allocator"] = modelled_json(m->second);
+    }
+    json["devices"].push_back(std::move(device));
+  }
+  json["first_refusal"] = refusal_json(s.first_refusal);
+  json["first_oom"] = model_oom_json(s.first_model_oom);
+  json["recorded_oom"] = recorded_oom_json(s);
+  json["inconsistencies"] = s.inconsistencies;
+  json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
+  json["allow_inconsistent"] = options.allow_inconsistent;
+  json["unlanded"] = s.unlanded;
+  json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+  json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
+  out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
+
 int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::ostream& err) {
+  if (options.json && options.states == "-") {
+    err << "memtrack replay: --json and --states - would both write to standard output\n";
+    return exit_bad_input;
+  }
   if (!options.states.empty()) {
     std::vector<std::filesystem::path> inputs = profile_files(options.profile);
     inputs.emplace_back(options.file);
@@ -192,6 +247,12 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
 
   traces::ReplaySummary s = replayer->summary();
   locate_positions({&*opened}, s);
+  const bool agree =
+      !s.failure && s.unlanded == 0 && (s.inconsistencies == 0 || options.allow_inconsistent);
+  if (options.json) {
+    print_replay_json(out, options, *opened, *budgets, *replayer, s, agree);
+    return agree ? exit_ok : exit_failure;
+  }
   out << "memtrack replay: " << one_line(options.file);
   if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
   out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
@@ -276,6 +337,8 @@ void add_replay_command(CLI::App& app, Command& chosen) {
       ->check(gpu_count());
   add_device_flags(*replay, options->devices);
   add_allocator_flags(*replay, options->allocator);
+  replay->add_flag("--json", options->json,
+                   "Print the summary as JSON (the same figures; exit codes unchanged)");
   replay->add_flag("--allow-inconsistent", options->allow_inconsistent,
                    "Accept a recording that frees what it never allocated (double frees, frees "
                    "of unknown addresses): counted, left unapplied, and exit 0");

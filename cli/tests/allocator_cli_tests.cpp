@@ -183,6 +183,29 @@ TEST_F(AllocatorCli, TheRecordingsAllocatorTruthIsVerified) {
   EXPECT_NE(run.out.find("(the model refuses it too)"), std::string::npos) << run.out;
 }
 
+TEST_F(AllocatorCli, ReplayJsonCarriesTheVerdictAndTheAllocatorFigures) {
+  const CliRun run = memtrack({"replay", trace("truth.trace", with_truth()), "--json"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  const auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["agree"], true);
+  EXPECT_EQ(json["allocator"], "pytorch");
+  EXPECT_EQ(json["operations"].get<std::uint64_t>(), 3U);
+  const auto& gpu = json["devices"][0];
+  EXPECT_EQ(gpu["device"], "gpu:0");
+  EXPECT_EQ(gpu["allocator"]["reserved_peak_bytes"].get<std::uint64_t>(), 2 * MiB);
+  EXPECT_EQ(gpu["allocator"]["verified"]["addresses"].get<std::uint64_t>(), 2U);
+  EXPECT_EQ(gpu["allocator"]["verified"]["layout_blocks"].get<std::uint64_t>(), 3U);
+  EXPECT_EQ(json["recorded_oom"]["reproduced"], true);
+
+  auto events = with_truth();
+  events[2] = "alloc gpu:0 3000 addr=0x7f0000000800 stream=0";
+  const CliRun differs = memtrack({"replay", trace("differs.trace", events), "--json"});
+  EXPECT_EQ(differs.code, 1);
+  const auto failed = nlohmann::json::parse(differs.out);
+  EXPECT_EQ(failed["agree"], false);
+  EXPECT_NE(failed["failure"].get<std::string>().find("0x7f0000000800"), std::string::npos);
+}
+
 TEST_F(AllocatorCli, EveryDifferenceFromTheRecordingIsNamed) {
   struct Case {
     std::size_t line;

@@ -1,0 +1,35 @@
+// The figures of a replay as JSON, one way for every command that prints them (`fit`, `replay`).
+#pragma once
+
+#include <memtrack/traces/replay.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace memtrack::cli {
+
+/// A share as a JSON number with two decimals (exact integer arithmetic, then parsed); null of 0.
+nlohmann::ordered_json percent_number(std::uint64_t part, std::uint64_t whole);
+
+/// One GPU's figures under the pytorch allocator model.
+nlohmann::ordered_json modelled_json(const traces::ModelledDevice& m);
+
+/// A call stack, innermost first: `[{file, line, name}]`.
+nlohmann::ordered_json frames_json(const std::vector<traces::Frame>& frames);
+
+/// The first OOM the model raised (PyTorch's figures and message), or null.
+nlohmann::ordered_json model_oom_json(const std::optional<traces::ModelOutOfMemory>& oom);
+
+/// The recording's own first `oom` and how many it has, or null.
+nlohmann::ordered_json recorded_oom_json(const traces::ReplaySummary& s);
+
+/// The first inconsistency (or operation that landed nowhere), or null.
+nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsistency>& first);
+
+/// The first refused allocation, or null.
+nlohmann::ordered_json refusal_json(const std::optional<traces::Refusal>& first);
+
+}  // namespace memtrack::cli

@@ -181,7 +181,20 @@ struct Live {
   std::optional<std::uint64_t> address;
   std::uint64_t event;
   std::optional<std::uint64_t> time_ns;
+  std::optional<std::uint64_t> stack;  ///< its call stack in the trace's frame table
 };
+
+/// Where an allocation was made: the innermost frame of the user's code, else the innermost.
+std::string where_of(const traces::FrameTable& table, std::optional<std::uint64_t> stack) {
+  if (!stack) return {};
+  std::vector<traces::Frame> frames;
+  for (const traces::Frame* frame : table.stack(*stack))
+    frames.push_back(*frame);
+  if (frames.empty()) return {};
+  const auto user = user_frame(frames);
+  return user ? describe_frame(frames[*user])
+              : "no Python frame (" + std::to_string(frames.size()) + " C++ frames)";
+}
 
 Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
   auto trace = open_trace(options.file);
@@ -380,8 +393,9 @@ Result<Report> build_report(const ReportOptions& options) {
                         return a.bytes != b.bytes ? a.bytes > b.bytes : a.event < b.event;
                       });
     for (std::size_t i = 0; i < keep; ++i) {
-      device.largest_at_peak.push_back(
-          {all[i].bytes, all[i].tag, all[i].address, all[i].event, all[i].time_ns});
+      device.largest_at_peak.push_back({all[i].bytes, all[i].tag, all[i].address, all[i].event,
+                                        all[i].time_ns,
+                                        where_of(trace2.reader.frames(), all[i].stack)});
     }
   };
   auto gpu_map2 = gpu_map_for(trace2, budgets2);
@@ -397,7 +411,10 @@ Result<Report> build_report(const ReportOptions& options) {
       if (slot < states.size() && allocates) {
         Live live{step.operation.bytes,
                   event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-                  event.address, step.event, event.time_ns};
+                  event.address,
+                  step.event,
+                  event.time_ns,
+                  event.stack};
         if (event.address) {
           by_address[slot][*event.address] = std::move(live);
         } else {

@@ -90,6 +90,7 @@ struct LiveAllocation {
   std::optional<std::uint64_t> address;
   std::uint64_t event{0};  ///< when it was allocated
   std::optional<std::uint64_t> time_ns;
+  std::string where;  ///< the innermost frame of the user's code, where the trace has frames
 };
 
 /// A refused allocation, drawn as a marker (or, past `max_markers`, several in one).

@@ -528,14 +528,19 @@ std::string largest_table(const DeviceReport& d) {
                      d.device.to_string() +
                      "\"><tr><th class=\"num\">bytes</th><th class=\"num\">GiB</th><th>tag or "
                      "address</th><th class=\"num\">allocated at event</th><th "
-                     "class=\"num\">time (ns)</th></tr>";
+                     "class=\"num\">time (ns)</th>";
+  const bool frames = std::any_of(d.largest_at_peak.begin(), d.largest_at_peak.end(),
+                                  [](const LiveAllocation& a) { return !a.where.empty(); });
+  html += frames ? "<th>allocated in</th></tr>" : "</tr>";
   for (const LiveAllocation& a : d.largest_at_peak) {
     std::string what = a.tag;
     if (a.address) what += (what.empty() ? "" : " ") + hex(*a.address);
     html += "<tr><td class=\"num\">" + grouped(a.bytes) + "</td><td class=\"num\">" +
             format_gib(a.bytes) + "</td><td>" + esc(what.empty() ? "-" : what) +
             "</td><td class=\"num\">" + grouped(a.event) + "</td><td class=\"num\">" +
-            (a.time_ns ? std::to_string(*a.time_ns) : std::string("-")) + "</td></tr>";
+            (a.time_ns ? std::to_string(*a.time_ns) : std::string("-")) + "</td>";
+    if (frames) html += "<td>" + esc(a.where.empty() ? "-" : a.where) + "</td>";
+    html += "</tr>";
   }
   return html + "</table>";
 }

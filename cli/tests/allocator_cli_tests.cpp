@@ -206,6 +206,24 @@ TEST_F(AllocatorCli, ReplayJsonCarriesTheVerdictAndTheAllocatorFigures) {
   EXPECT_NE(failed["failure"].get<std::string>().find("0x7f0000000800"), std::string::npos);
 }
 
+// The report names where each of the largest allocations at the peak was made: the innermost
+// frame of the user's code, past the library frames inside it.
+TEST_F(AllocatorCli, TheReportNamesTheFramesOfTheLargestAllocations) {
+  const std::string file = trace(
+      "frames.trace",
+      {"frame 0 line=88 name=linear file=/usr/lib/python3/dist-packages/torch/functional.py",
+       "frame 1 line=123 name=forward file=/home/me/model.py", "stack 0 frames=0,1",
+       "alloc gpu:0 4096 addr=0x1000 stream=0 stack=0", "alloc gpu:0 1024 addr=0x2000 stream=0"});
+  const std::string out = (dir_ / "r.html").string();
+  const CliRun run = memtrack({"report", file, "-o", out, "--allocator", "exact"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  std::ifstream in(out);
+  std::ostringstream html;
+  html << in.rdbuf();
+  EXPECT_NE(html.str().find("<th>allocated in</th>"), std::string::npos);
+  EXPECT_NE(html.str().find("<td>/home/me/model.py:123 in forward</td>"), std::string::npos);
+}
+
 TEST_F(AllocatorCli, EveryDifferenceFromTheRecordingIsNamed) {
   struct Case {
     std::size_t line;

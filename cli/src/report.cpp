@@ -272,7 +272,8 @@ Result<Report> build_report(const ReportOptions& options) {
           DeviceState& state = states[slot];
           ++state.refused;
           if (state.refusals.size() < max_kept_refusals) {
-            state.refusals.push_back({step.event, bytes, 1});
+            state.refusals.push_back(
+                {step.event, bytes, 1, where_of(trace.reader.frames(), step.trace_event->stack)});
           } else {
             ++state.refusals.back().count;
           }

@@ -98,6 +98,7 @@ struct RefusalMarker {
   std::uint64_t event{0};  ///< the first of them
   std::uint64_t bytes{0};  ///< the first one's
   std::uint64_t count{1};
+  std::string where;  ///< the first one's frame in the user's code, where the trace has frames
 };
 
 struct DeviceReport {

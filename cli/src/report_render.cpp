@@ -393,7 +393,8 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            num(x - 4) + " " + num(top - 12) + " L" + num(x + 4) + " " + num(top - 12) + " L" +
            num(x) + " " + num(top - 3) + " Z\" fill=\"#d62728\"><title>" +
            (r.count == 1 ? "refused" : grouped(r.count) + " refused from") + " event " +
-           grouped(r.event) + ": " + bytes_label(r.bytes) + "</title></path>";
+           grouped(r.event) + ": " + bytes_label(r.bytes) +
+           (r.where.empty() ? std::string() : ", allocated in " + esc(r.where)) + "</title></path>";
   }
   svg += "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"" + num(top) + "\" y2=\"" +
          num(top + plot_height) +

@@ -222,6 +222,15 @@ TEST_F(AllocatorCli, TheReportNamesTheFramesOfTheLargestAllocations) {
   html << in.rdbuf();
   EXPECT_NE(html.str().find("<th>allocated in</th>"), std::string::npos);
   EXPECT_NE(html.str().find("<td>/home/me/model.py:123 in forward</td>"), std::string::npos);
+  // A refusal says where it was made on hover.
+  const CliRun refused =
+      memtrack({"report", file, "-o", out, "--allocator", "exact", "--gpu-budget", "0:2048B"});
+  ASSERT_EQ(refused.code, 0) << refused.err;
+  std::ifstream again(out);
+  std::ostringstream page;
+  page << again.rdbuf();
+  EXPECT_NE(page.str().find(", allocated in /home/me/model.py:123 in forward</title>"),
+            std::string::npos);
 }
 
 TEST_F(AllocatorCli, EveryDifferenceFromTheRecordingIsNamed) {

@@ -1,5 +1,7 @@
 #include "modelled_gpus.hpp"
 
+#include "import_support.hpp"
+
 #include <memtrack/units.hpp>
 
 #include <algorithm>
@@ -27,16 +29,6 @@ using sim::allocators::SequentialAddressSource;
 constexpr std::uint64_t unlimited = std::uint64_t{1} << 62U;
 /// New segments of a model whose recording gives none live far from any recorded address.
 constexpr std::uint64_t unrecorded_base = std::uint64_t{3} << 62U;
-
-std::string hex(std::uint64_t value) {
-  static constexpr std::string_view digits = "0123456789abcdef";
-  std::string text;
-  do {
-    text.insert(text.begin(), digits[value & 0xFU]);
-    value >>= 4U;
-  } while (value != 0);
-  return "0x" + text;
-}
 
 std::optional<SegmentEvent::Kind> segment_kind(TraceEvent::Kind kind) {
   switch (kind) {

@@ -1,5 +1,6 @@
 #include <memtrack/traces/replay.hpp>
 
+#include "import_support.hpp"
 #include "modelled_gpus.hpp"
 
 #include <memtrack/units.hpp>
@@ -110,16 +111,6 @@ constexpr std::size_t max_refusal_frames = 256;
 
 /// The most freed addresses a replay remembers to tell a double free (then it starts again).
 constexpr std::size_t max_remembered_frees = std::size_t{1} << 20U;
-
-std::string hex_address(std::uint64_t address) {
-  static constexpr std::string_view digits = "0123456789abcdef";
-  std::string text;
-  do {
-    text.insert(text.begin(), digits[address & 0xFU]);
-    address >>= 4U;
-  } while (address != 0);
-  return "0x" + text;
-}
 
 std::string_view op_name(sim::Operation::Kind kind) {
   switch (kind) {
@@ -498,10 +489,10 @@ Result<void> Replayer::replay(
           if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
             if (bytes && *bytes != live->bytes) {
               inconsistent("frees " + std::to_string(*bytes) + " bytes at " +
-                           hex_address(*event.address) + ", where " + std::to_string(live->bytes) +
+                           detail::hex(*event.address) + ", where " + std::to_string(live->bytes) +
                            " were allocated (the allocation's size is freed)");
             } else if (!auto_placement && !event.device.is_auto() && device != live->device) {
-              inconsistent("frees " + hex_address(*event.address) + " on " +
+              inconsistent("frees " + detail::hex(*event.address) + " on " +
                            event.device.to_string() + ", allocated on " + live->device.to_string() +
                            " (freed where it was allocated)");
             }
@@ -523,17 +514,17 @@ Result<void> Replayer::replay(
             continue;
           } else if (const auto freed = freed_addresses.find(*event.address);
                      freed != freed_addresses.end()) {
-            inconsistent("a double free: " + hex_address(*event.address) +
+            inconsistent("a double free: " + detail::hex(*event.address) +
                          " was already freed at event " + std::to_string(freed->second) +
                          " and not allocated again");
             continue;
           } else if (!bytes) {
             ++summary.frees_unresolved;
-            inconsistent("frees " + hex_address(*event.address) +
+            inconsistent("frees " + detail::hex(*event.address) +
                          ", which the recording never allocated, without a size");
             continue;
           } else if (with_baseline.count(event.device) == 0) {
-            inconsistent("frees " + hex_address(*event.address) + " (" + std::to_string(*bytes) +
+            inconsistent("frees " + detail::hex(*event.address) + " (" + std::to_string(*bytes) +
                          " bytes), which the recording never allocated, on " +
                          event.device.to_string() +
                          ", which has no baseline of memory from before the recording");
@@ -653,7 +644,7 @@ Result<void> Replayer::replay(
     if (is_allocation && outcome.ok) {
       if (event.address) {
         if (live_by_address.find(*event.address) != nullptr) {
-          inconsistent("allocates at " + hex_address(*event.address) +
+          inconsistent("allocates at " + detail::hex(*event.address) +
                        ", where an allocation is still live (never freed)");
         }
         live_by_address.put(*event.address, Live{op.bytes, *outcome.resolved});

@@ -1,32 +1,15 @@
 #include <memtrack/traces/frames.hpp>
 
+#include "import_support.hpp"
+
 #include <charconv>
 #include <stdexcept>
 
 namespace memtrack::traces {
 namespace {
 
-/// Splits off the next blank-separated word.
-std::string_view next_word(std::string_view& rest) {
-  std::size_t start = 0;
-  while (start < rest.size() && (rest[start] == ' ' || rest[start] == '\t'))
-    ++start;
-  std::size_t end = start;
-  while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t')
-    ++end;
-  const std::string_view word = rest.substr(start, end - start);
-  rest.remove_prefix(end);
-  return word;
-}
-
-Result<std::uint64_t> parse_id(std::string_view text, std::string_view what) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) return value;
-  return Error::parse_error("expected " + std::string(what) +
-                            " as a decimal number of at most 2^64 - 1, got '" + std::string(text) +
-                            "'");
-}
+using detail::next_word;
+using detail::parse_decimal;
 
 bool needs_escape(unsigned char c) {
   return c < 0x20 || c == 0x7F || c == ' ' || c == '#' || c == '%' || c == '=';
@@ -40,7 +23,7 @@ int hex_digit(char c) {
 }
 
 Result<void> parse_frame_line(std::string_view rest, FrameTable& table) {
-  auto id = parse_id(next_word(rest), "'frame ID'");
+  auto id = parse_decimal(next_word(rest), "'frame ID'");
   if (!id) return id.error();
   Frame frame;
   bool seen_line = false;
@@ -65,7 +48,7 @@ Result<void> parse_frame_line(std::string_view rest, FrameTable& table) {
     if (*seen) return Error::parse_error("frame: " + std::string(key) + "= given twice");
     *seen = true;
     if (key == "line") {
-      auto line = parse_id(value, "line=");
+      auto line = parse_decimal(value, "line=");
       if (!line) return line.error();
       frame.line = *line;
       continue;
@@ -81,7 +64,7 @@ Result<void> parse_frame_line(std::string_view rest, FrameTable& table) {
 }
 
 Result<void> parse_stack_line(std::string_view rest, FrameTable& table) {
-  auto id = parse_id(next_word(rest), "'stack ID'");
+  auto id = parse_decimal(next_word(rest), "'stack ID'");
   if (!id) return id.error();
   const std::string_view item = next_word(rest);
   if (!item.starts_with("frames=") || !next_word(rest).empty()) {
@@ -91,7 +74,7 @@ Result<void> parse_stack_line(std::string_view rest, FrameTable& table) {
   std::string_view list = item.substr(7);
   for (;;) {
     const std::size_t comma = list.find(',');
-    auto frame = parse_id(list.substr(0, comma), "a frame id in frames=");
+    auto frame = parse_decimal(list.substr(0, comma), "a frame id in frames=");
     if (!frame) return frame.error();
     frames.push_back(*frame);
     if (comma == std::string_view::npos) break;

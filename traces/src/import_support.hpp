@@ -1,6 +1,8 @@
 // Private helpers shared by the importers. Not installed.
 #pragma once
 
+#include <memtrack/result.hpp>
+
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -32,6 +34,29 @@ inline std::string printable(std::string_view text) {
     if (static_cast<unsigned char>(c) < 0x20 || c == '#' || c == 0x7F) c = '_';
   }
   return std::string(trim(out));
+}
+
+/// Splits off the next blank-separated word.
+inline std::string_view next_word(std::string_view& rest) {
+  std::size_t start = 0;
+  while (start < rest.size() && (rest[start] == ' ' || rest[start] == '\t'))
+    ++start;
+  std::size_t end = start;
+  while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t')
+    ++end;
+  const std::string_view word = rest.substr(start, end - start);
+  rest.remove_prefix(end);
+  return word;
+}
+
+/// @return `text` as a decimal count, or a `ParseError` naming `what`
+inline Result<std::uint64_t> parse_decimal(std::string_view text, std::string_view what) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) return value;
+  return Error::parse_error("expected " + std::string(what) +
+                            " as a decimal number of at most 2^64 - 1, got '" + std::string(text) +
+                            "'");
 }
 
 }  // namespace memtrack::traces::detail

@@ -2,6 +2,8 @@
 
 #include <memtrack/units.hpp>
 
+#include "import_support.hpp"
+
 #include <array>
 #include <charconv>
 #include <limits>
@@ -9,27 +11,8 @@
 namespace memtrack::traces {
 namespace {
 
-/// Splits off the next blank-separated word.
-std::string_view next_word(std::string_view& rest) {
-  std::size_t start = 0;
-  while (start < rest.size() && (rest[start] == ' ' || rest[start] == '\t'))
-    ++start;
-  std::size_t end = start;
-  while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t')
-    ++end;
-  const std::string_view word = rest.substr(start, end - start);
-  rest.remove_prefix(end);
-  return word;
-}
-
-Result<std::uint64_t> parse_decimal(std::string_view text, std::string_view what) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) return value;
-  return Error::parse_error("expected " + std::string(what) +
-                            " as a decimal number of at most 2^64 - 1, got '" + std::string(text) +
-                            "'");
-}
+using detail::next_word;
+using detail::parse_decimal;
 
 Result<std::uint64_t> parse_bytes(std::string_view text) {
   std::uint64_t value = 0;

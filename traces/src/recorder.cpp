@@ -39,32 +39,20 @@ void TraceRecorder::on_event(const ObservedEvent& observed, const MemoryTracker&
       case ObservedEvent::Kind::Deallocate:
         event.kind = TraceEvent::Kind::Free;
         event.bytes = observed.bytes;
-        if (observed.requested.is_auto()) {
-          // A free on `auto` is refused (AmbiguousDevice); the format has no such line, so it is
-          // kept as a note.
-          event.kind = TraceEvent::Kind::Mark;
-          event.text = "refused free auto " + std::to_string(observed.bytes);
-          write(event);
-          return;
-        }
         break;
       case ObservedEvent::Kind::ResetPeakAll:
         event.kind = TraceEvent::Kind::ResetPeakAll;
         break;
       case ObservedEvent::Kind::ResetPeak:
         event.kind = TraceEvent::Kind::ResetPeak;
-        if (observed.requested.is_auto()) {
-          event.kind = TraceEvent::Kind::Mark;
-          event.text = "refused reset_peak auto";
-          write(event);
-          return;
-        }
         break;
     }
+    // Every outcome is the event's own (`free auto 1 result=AmbiguousDevice`,
+    // `reset_peak gpu:9 result=UnknownDevice`): a replay checks each one.
+    if (observed.error != nullptr) event.recorded_error = observed.error->kind;
     const bool has_attributes =
         event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Free;
     if (has_attributes) {
-      if (observed.error != nullptr) event.recorded_error = observed.error->kind;
       if (options_.timestamps) {
         event.time_ns =
             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -337,7 +337,9 @@ std::string format_event(const TraceEvent& event) {
       if (!event.text.empty()) line += ' ' + event.text;
       return line;
     case Kind::ResetPeak:
-      return line + ' ' + event.device.to_string();
+      line += ' ' + event.device.to_string();
+      if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
+      return line;
     default:
       break;
   }
@@ -447,6 +449,14 @@ void reset(TraceEvent& event) {
   event.device_free.reset();
 }
 
+/// A free or reset_peak on `auto` is always refused (no single device): the line says so.
+Result<void> refused_on_auto(std::string_view word, const TraceEvent& event) {
+  if (!event.device.is_auto() || event.recorded_error == ErrorKind::AmbiguousDevice) return {};
+  return Error::parse_error(std::string(word) +
+                            " auto is always refused: expected result=AmbiguousDevice (or a "
+                            "device, cpu or gpu:N)");
+}
+
 }  // namespace
 
 Result<void> parse_event(std::string_view line, TraceEvent& event) {
@@ -462,10 +472,15 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
     event.kind = Kind::ResetPeak;
     auto parsed = parse_device(device);
     if (!parsed) return parsed.error();
-    if (parsed->is_auto()) return Error::parse_error("reset_peak takes cpu or gpu:N, not auto");
     event.device = *parsed;
-    if (!next_word(rest).empty()) return Error::parse_error("reset_peak takes at most a device");
-    return {};
+    const std::string_view result = next_word(rest);
+    if (!result.empty()) {
+      if (!result.starts_with("result=") || !next_word(rest).empty()) {
+        return Error::parse_error("reset_peak takes at most a device and result=KIND");
+      }
+      if (auto ok = parse_attribute(result, event); !ok) return ok.error();
+    }
+    return refused_on_auto(word, event);
   }
   if (word == "mark") {
     event.kind = Kind::Mark;
@@ -486,7 +501,7 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
   auto device = parse_device(next_word(rest));
   if (!device) return device.error();
   event.device = *device;
-  if (event.kind != Kind::Allocate && device->is_auto()) {
+  if (event.kind != Kind::Allocate && event.kind != Kind::Free && device->is_auto()) {
     return Error::parse_error(std::string(word) + " needs a concrete device (cpu or gpu:N)");
   }
   const bool allocator = is_allocator_kind(event.kind);
@@ -528,6 +543,7 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
     return Error::parse_error("check needs allocated=BYTES");
   }
   if (allocator) return check_allocator_line(word, event);
+  if (event.kind == Kind::Free) return refused_on_auto(word, event);
   return {};
 }
 

@@ -236,9 +236,11 @@ TEST(Recorder, ATrackersRecordingReplaysToTheSameOutcomes) {
   ASSERT_FALSE(tracker->deallocate(Gpu{2}, 10_GiB));  // invalid
   ASSERT_FALSE(tracker->allocate(Gpu{7}, 1));         // unknown device
   ASSERT_TRUE(tracker->deallocate(Gpu{0}, 9_GiB));
-  ASSERT_FALSE(tracker->deallocate(Auto{}, 1));  // ambiguous: kept as a note
+  ASSERT_FALSE(tracker->deallocate(Auto{}, 1));  // ambiguous: an event with its result=
   tracker->reset_peak();
   ASSERT_TRUE(tracker->reset_peak(Gpu{2}));
+  ASSERT_FALSE(tracker->reset_peak(Gpu{9}));  // unknown device
+  ASSERT_FALSE(tracker->reset_peak(Auto{}));  // ambiguous
   tracker->set_observer(nullptr);
   ASSERT_TRUE((*recorder)->finish());
 
@@ -250,12 +252,13 @@ TEST(Recorder, ATrackersRecordingReplaysToTheSameOutcomes) {
   ASSERT_TRUE(replayer->replay(*reader, {}));
   const ReplaySummary& s = replayer->summary();
   EXPECT_FALSE(s.failure) << s.failure->to_string();
-  EXPECT_EQ(s.operations, 8U);
+  // Every operation replayed, the refused ones to the refusal recorded (no marks).
+  EXPECT_EQ(s.operations, 11U);
   EXPECT_EQ(s.ok, 5U);
   EXPECT_EQ(s.refused, 1U);
-  EXPECT_EQ(s.other_errors, 2U);
-  EXPECT_EQ(s.marks, 1U);
-  EXPECT_EQ(s.checkpoints_verified, 3U * 2);  // after operations 3 and 6, gpu:0 gpu:2 cpu
+  EXPECT_EQ(s.other_errors, 5U);
+  EXPECT_EQ(s.marks, 0U);
+  EXPECT_EQ(s.checkpoints_verified, 3U * 3);  // after operations 3, 6 and 9: gpu:0 gpu:2 cpu
   EXPECT_EQ(replayer->tracker().allocated(Gpu{2}), 9_GiB);
   EXPECT_EQ(replayer->tracker().peak(Gpu{0}), tracker->peak(Gpu{0}));
 }

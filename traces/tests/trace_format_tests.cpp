@@ -70,6 +70,33 @@ TEST(TraceEventParse, ResetPeakCheckMark) {
   EXPECT_EQ(mark->text, "oom   requested=1");
 }
 
+TEST(TraceEventParse, RefusedOperationsCarryTheirOutcome) {
+  // Every operation the tracker has, with every outcome, is a line (never a mark).
+  auto free_auto = parse_event("free auto 7 result=AmbiguousDevice");
+  ASSERT_TRUE(free_auto) << free_auto.error().to_string();
+  EXPECT_EQ(free_auto->kind, TraceEvent::Kind::Free);
+  EXPECT_TRUE(free_auto->device.is_auto());
+  EXPECT_EQ(free_auto->bytes, 7U);
+  EXPECT_EQ(free_auto->recorded_error, ErrorKind::AmbiguousDevice);
+  auto unknown = parse_event("reset_peak gpu:9 result=UnknownDevice");
+  ASSERT_TRUE(unknown) << unknown.error().to_string();
+  EXPECT_EQ(unknown->kind, TraceEvent::Kind::ResetPeak);
+  EXPECT_EQ(unknown->device, DevicePlacement(Gpu{9}));
+  EXPECT_EQ(unknown->recorded_error, ErrorKind::UnknownDevice);
+  auto peak_auto = parse_event("reset_peak auto result=AmbiguousDevice");
+  ASSERT_TRUE(peak_auto) << peak_auto.error().to_string();
+  EXPECT_TRUE(peak_auto->device.is_auto());
+  EXPECT_EQ(peak_auto->recorded_error, ErrorKind::AmbiguousDevice);
+  for (const char* line :
+       {"free auto 7 result=AmbiguousDevice", "reset_peak gpu:9 result=UnknownDevice",
+        "reset_peak auto result=AmbiguousDevice", "reset_peak cpu",
+        "free gpu:0 5 result=InvalidDeallocation"}) {
+    auto event = parse_event(line);
+    ASSERT_TRUE(event) << line;
+    EXPECT_EQ(format_event(*event), line);
+  }
+}
+
 TEST(TraceEventParse, RefusesWhatIsNotAnEvent) {
   const char* bad[] = {
       "allocate gpu:0 1",                        // unknown keyword
@@ -83,8 +110,12 @@ TEST(TraceEventParse, RefusesWhatIsNotAnEvent) {
       "alloc gpu:0 1 t=1 t=2",                   // twice
       "alloc gpu:0 1 result=Oops",               // unknown error kind
       "alloc gpu:0 1 resolved=auto",             // not concrete
-      "free auto 1",                             // free needs a device
+      "free auto 1",                             // auto is refused: needs result=
       "reset_peak auto",                         //
+      "free auto 1 result=OutOfMemory",          // not the refusal auto gets
+      "reset_peak gpu:0 tag=x",                  // reset_peak takes result= only
+      "reset_peak gpu:0 result=Oops",            // unknown error kind
+      "reset_peak cpu result=UnknownDevice 1",   // extra
       "reset_peak gpu:0 1",                      // extra
       "check gpu:0",                             // no allocated=
       "check gpu:0 allocated=1 t=x",             // bad time

@@ -1,7 +1,7 @@
 #include <memtrack/device_placement.hpp>
 #include <memtrack/result.hpp>
 
-#include "parse_util.hpp"
+#include "textkit.hpp"
 
 #include <string>
 
@@ -24,7 +24,7 @@ Result<DevicePlacement> DevicePlacement::parse(std::string_view text) {
   if (text == "auto") return DevicePlacement{Auto{}};
   constexpr std::string_view gpu_prefix = "gpu:";
   if (text.starts_with(gpu_prefix)) {
-    const auto id = detail::parse_canonical_u64(text.substr(gpu_prefix.size()));
+    const auto id = textkit::parse_canonical_u64(text.substr(gpu_prefix.size()));
     if (id && *id <= UINT32_MAX) return DevicePlacement{Gpu{static_cast<std::uint32_t>(*id)}};
   }
   return Error::parse_error("invalid device '" + std::string(text) +

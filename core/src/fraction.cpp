@@ -2,7 +2,7 @@
 
 #include <memtrack/units.hpp>
 
-#include "parse_util.hpp"
+#include "textkit.hpp"
 
 #include <cmath>
 #include <string>
@@ -100,16 +100,14 @@ Result<Fraction> Fraction::parse(std::string_view text) {
   if (const auto slash = text.find('/'); slash != std::string_view::npos) {
     const std::string_view top = text.substr(0, slash);
     const std::string_view bottom = text.substr(slash + 1);
-    if (top.empty() || bottom.empty() || !detail::all_digits(top) || !detail::all_digits(bottom) ||
-        top.size() > 20 || bottom.size() > 20) {
+    // Each side up to 20 digits (2^64 - 1 has 20): 128 bits hold them, and reduce() decides.
+    if (top.empty() || bottom.empty() || !textkit::all_digits(top) ||
+        !textkit::all_digits(bottom) || top.size() > textkit::max_decimal_digits ||
+        bottom.size() > textkit::max_decimal_digits) {
       return fraction_error(original, expected);
     }
-    u128 numerator = 0;
-    u128 denominator = 0;
-    for (const char c : top)
-      numerator = numerator * 10 + static_cast<unsigned>(c - '0');
-    for (const char c : bottom)
-      denominator = denominator * 10 + static_cast<unsigned>(c - '0');
+    const auto numerator = textkit::digits_value<u128>(top);
+    const auto denominator = textkit::digits_value<u128>(bottom);
     auto reduced = reduce(numerator, denominator, original);
     if (!reduced) return reduced.error();
     return Fraction{reduced->first, reduced->second};
@@ -117,32 +115,18 @@ Result<Fraction> Fraction::parse(std::string_view text) {
 
   const bool percent = text.back() == '%';
   if (percent) text.remove_suffix(1);
-  std::string_view integer_part = text;
-  std::string_view fraction_part;
-  if (const auto dot = text.find('.'); dot != std::string_view::npos) {
-    integer_part = text.substr(0, dot);
-    fraction_part = text.substr(dot + 1);
-    if (fraction_part.empty()) return fraction_error(original, expected);
-  }
-  if ((integer_part.empty() && fraction_part.empty()) || !detail::all_digits(integer_part) ||
-      !detail::all_digits(fraction_part)) {
-    return fraction_error(original, expected);
-  }
-  while (!integer_part.empty() && integer_part.front() == '0')
-    integer_part.remove_prefix(1);
-  while (!fraction_part.empty() && fraction_part.back() == '0')
-    fraction_part.remove_suffix(1);
+  const auto parts = textkit::split_decimal(text);  // refuses 1., .5, 1..5, 1.2.3
+  if (!parts) return fraction_error(original, expected);
+  const auto [integer_part, fraction_part] = textkit::significant(*parts);
   // Bounded so the 128-bit arithmetic below cannot wrap: anything longer is either > 1 or more
   // precise than a 64-bit denominator can hold.
   if (integer_part.size() > 3) return fraction_error(original, "must be at most 1");
   if (fraction_part.size() > 30) {
     return fraction_error(original, "too precise: at most 30 decimal places");
   }
-  u128 numerator = 0;
-  for (const char c : integer_part)
-    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
-  for (const char c : fraction_part)
-    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+  const u128 numerator = textkit::digits_value<u128>(integer_part) *
+                             pow10_128(static_cast<unsigned>(fraction_part.size())) +
+                         textkit::digits_value<u128>(fraction_part);
   u128 denominator = pow10_128(static_cast<unsigned>(fraction_part.size()));
   if (percent) denominator *= 100;
   auto reduced = reduce(numerator, denominator, original);

@@ -1,5 +1,7 @@
 #include <memtrack/units.hpp>
 
+#include "textkit.hpp"
+
 #include <array>
 #include <string>
 #include <utility>
@@ -63,7 +65,7 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
       "e.g. 24GiB or 1.5GB";
   std::size_t number_end = 0;
   while (number_end < text.size() &&
-         ((text[number_end] >= '0' && text[number_end] <= '9') || text[number_end] == '.')) {
+         (textkit::is_digit(text[number_end]) || text[number_end] == '.')) {
     ++number_end;
   }
   const std::string_view number = text.substr(0, number_end);
@@ -71,21 +73,10 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
   while (!unit_name.empty() && unit_name.front() == ' ')
     unit_name.remove_prefix(1);
 
-  std::string_view integer_part = number;
-  std::string_view fraction_part;
-  if (const auto dot = number.find('.'); dot != std::string_view::npos) {
-    integer_part = number.substr(0, dot);
-    fraction_part = number.substr(dot + 1);
-    if (fraction_part.empty() || fraction_part.find('.') != std::string_view::npos) {
-      return size_error(text, expected);
-    }
-  }
-  if (integer_part.empty()) return size_error(text, expected);
-  while (integer_part.size() > 1 && integer_part.front() == '0')
-    integer_part.remove_prefix(1);
-  while (!fraction_part.empty() && fraction_part.back() == '0')
-    fraction_part.remove_suffix(1);
-  if (integer_part.size() > 20 || fraction_part.size() > 18) {
+  const auto parts = textkit::split_decimal(number);  // refuses 1., .5, 1..5, 1.2.3
+  if (!parts) return size_error(text, expected);
+  const auto [integer_part, fraction_part] = textkit::significant(*parts);
+  if (integer_part.size() > textkit::max_decimal_digits || fraction_part.size() > 18) {
     return size_error(text, "exceeds 2^64 - 1 bytes or has more than 18 decimal places");
   }
 
@@ -96,12 +87,8 @@ Result<std::uint64_t> parse_byte_size(std::string_view text) {
   if (unit == nullptr) return size_error(text, expected);
 
   // Bounds: integer < 10^20 < 2^67 and multiplier <= 2^60 keep every product below 2^127.
-  u128 integer = 0;
-  for (const char c : integer_part)
-    integer = integer * 10 + static_cast<unsigned>(c - '0');
-  u128 fraction = 0;
-  for (const char c : fraction_part)
-    fraction = fraction * 10 + static_cast<unsigned>(c - '0');
+  const auto integer = textkit::digits_value<u128>(integer_part);
+  const auto fraction = textkit::digits_value<u128>(fraction_part);
   const u128 fraction_scale = power(10, static_cast<unsigned>(fraction_part.size()));
   const u128 fraction_bytes = fraction * unit->multiplier;
   if (fraction_bytes % fraction_scale != 0) {

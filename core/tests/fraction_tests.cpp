@@ -21,7 +21,6 @@ TEST(Fraction, ParsesDecimalsExactly) {
   expect_fraction(Fraction::parse("0.925"), 37, 40);
   expect_fraction(Fraction::parse("1"), 1, 1);
   expect_fraction(Fraction::parse("1.000"), 1, 1);
-  expect_fraction(Fraction::parse(".5"), 1, 2);
   expect_fraction(Fraction::parse("0.70"), 7, 10);
   expect_fraction(Fraction::parse("0.9000000000000000000000000"), 9, 10);
   expect_fraction(Fraction::parse("0.0000000000000000001"), 1, 10000000000000000000ULL);
@@ -36,17 +35,10 @@ TEST(Fraction, ParsesPercentagesAndRatios) {
 }
 
 TEST(Fraction, RejectsOutsideTheUnitIntervalAndMalformed) {
-  for (const std::string bad : {"0",     "0.0",
-                                "0%",    "1.0000001",
-                                "101%",  "2",
-                                "-0.5",  "",
-                                ".",     "1.",
-                                "0.9.1", "abc",
-                                "0,9",   "9e-1",
-                                " 0.9",  "0.9 ",
-                                "%",     "1/0",
-                                "0/5",   "3/2",
-                                "nan",   "0.00000000000000000001"}) {
+  for (const std::string bad :
+       {"0",    "0.0",  "0%", "1.0000001", "101%",  "2",   "-0.5", "",
+        ".",    "1.",   ".5", "1..5",      "0.9.1", "abc", "0,9",  "9e-1",
+        " 0.9", "0.9 ", "%",  "1/0",       "0/5",   "3/2", "nan",  "0.00000000000000000001"}) {
     const auto parsed = Fraction::parse(bad);
     ASSERT_FALSE(parsed.has_value()) << "'" << bad << "' parsed as " << parsed->to_string();
     EXPECT_EQ(parsed.error().kind, ErrorKind::InvalidConfig);

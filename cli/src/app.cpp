@@ -1,6 +1,7 @@
 #include "app.hpp"
 
 #include "commands.hpp"
+#include "examples.hpp"
 #include "terminal.hpp"
 
 #include <memtrack/error.hpp>
@@ -52,6 +53,8 @@ int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostrea
       "reference model.",
       "memtrack"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("memtrack ") + MEMTRACK_VERSION,
+                       "Print memtrack's version and exit");
   app.footer(
       "Run 'memtrack SUBCOMMAND --help' for a subcommand's options.\n"
       "Exit codes: 0 success, 1 the check failed, 2 bad input.");
@@ -66,6 +69,9 @@ int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostrea
   add_probe_command(app, chosen);
   add_report_command(app, chosen);
   add_compare_command(app, chosen);
+  for (CLI::App* command : app.get_subcommands({})) {
+    command->footer(examples_footer(command->get_name()));
+  }
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
   try {

@@ -347,9 +347,7 @@ void add_compare_command(CLI::App& app, Command& chosen) {
       "its peak and what is allocated at its end, and the allocation sizes made a different "
       "number of times (largest difference in bytes first). Each is replayed on its own "
       "budgets; the GPUs each uses are paired in ascending order (A's gpu:1 with B's gpu:0 "
-      "when each uses one), the CPU with the CPU. Exit 0 compared, 2 bad input.\n\n"
-      "Example:\n  memtrack compare before.trace after.trace --sizes 5\n"
-      "  memtrack compare before.trace after.trace --json");
+      "when each uses one), the CPU with the CPU. Exit 0 compared, 2 bad input.");
   command
       ->add_option("a", options->compare.file_a,
                    "The first recording (a memtrack trace or anything `memtrack import` reads)")

@@ -263,7 +263,6 @@ void add_record_command(CLI::App& app, Command& chosen) {
                       "in ../lib, or MEMTRACK_INJECT_LIBRARY)");
   command->add_option("command", options->command, "-- then the program and its arguments")
       ->expected(-1);
-  command->footer("Example: memtrack record -o serve.trace.zst -- python serve.py --port 8000\n");
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& /*out*/, std::ostream& err) {
       return run_record(*options, err);

@@ -90,9 +90,7 @@ void add_report_command(CLI::App& app, Command& chosen) {
       "summary table `memtrack fit` prints. Hover shows a column's events, click pins it. "
       "The y axis fits the data (the budget and device total are named above the plot when "
       "they are far above it); times are relative to the first event. "
-      "Exit 0 written, 2 bad input.\n\n"
-      "Example:\n  memtrack report run.trace --profile rtx5090 -o report.html\n"
-      "  memtrack report after.trace --compare before.trace -o report.html");
+      "Exit 0 written, 2 bad input.");
   command
       ->add_option("trace", options->report.file,
                    "The recording (a memtrack trace or anything `memtrack import` reads)")

@@ -260,25 +260,5 @@ TEST(RecordedTraces, TheProjectsTraceIsWhatItsCommandRecords) {
   EXPECT_NE(fit.out.find("20737062500"), std::string::npos) << fit.out;  // the peak
 }
 
-TEST(Readme, TheMainCommandsOutputIsWhatTheReadmeShows) {
-  const std::filesystem::path source = MEMTRACK_SOURCE_DIR;
-  auto readme = traces::read_all(source / "README.md", 1U << 24U);
-  ASSERT_TRUE(readme);
-  const std::string command =
-      "$ memtrack fit traces/recorded/*.trace.zst --profile rtx5090 --allocator pytorch\n";
-  const std::size_t start = readme->find(command);
-  ASSERT_NE(start, std::string::npos);
-  const std::size_t from = start + command.size();
-  const std::string shown = readme->substr(from, readme->find("```", from) - from);
-  // Run from the source folder so the trace's name reads as the README has it.
-  const auto cwd = std::filesystem::current_path();
-  std::filesystem::current_path(source);
-  const CliRun fit = memtrack({"fit", "traces/recorded/serving-h100-sxm.trace.zst", "--profile",
-                               "rtx5090", "--allocator", "pytorch"});
-  std::filesystem::current_path(cwd);
-  EXPECT_EQ(fit.code, 0);
-  EXPECT_EQ(fit.out, shown);
-}
-
 }  // namespace
 }  // namespace memtrack::cli

@@ -3,8 +3,8 @@
 #include <memtrack/sim/scenario.hpp>
 
 #include "import_support.hpp"
+#include "textkit.hpp"
 
-#include <charconv>
 #include <cstring>
 
 namespace memtrack::traces {
@@ -14,14 +14,7 @@ constexpr std::size_t read_chunk = 256 * 1024;
 constexpr std::size_t flush_bytes = 256 * 1024;
 
 using detail::trim;
-
-/// @return the line without a `#` comment and surrounding blanks
-std::string_view content(std::string_view line) {
-  if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
-    line = line.substr(0, hash);
-  }
-  return trim(line);
-}
+using textkit::content;
 
 }  // namespace
 
@@ -186,19 +179,15 @@ Result<bool> TraceReader::next(TraceEvent& event) {
     const std::string_view text = content(line);
     if (text.empty()) continue;
     if (text == "end" || text.starts_with("end ")) {
-      std::string_view count = trim(text.substr(3));
-      std::uint64_t expected = 0;
-      const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), expected);
-      if (count.empty() || ec != std::errc{} || end != count.data() + count.size()) {
-        return located("expected the trailer 'end N' with N the number of events");
-      }
+      const auto expected = textkit::parse_u64(trim(text.substr(3)));
+      if (!expected) return located("expected the trailer 'end N' with N the number of events");
       if (layout_.segments_left > 0) {
         return located("the layout at line " + std::to_string(layout_.line) +
                        " is cut short: " + std::to_string(layout_.segments_left) + " of its " +
                        std::to_string(layout_.segments) + " segments (or their blocks) missing");
       }
-      if (expected != events_ + table_lines_) {
-        return located("the trailer says " + std::to_string(expected) + " events, but " +
+      if (*expected != events_ + table_lines_) {
+        return located("the trailer says " + std::to_string(*expected) + " events, but " +
                        std::to_string(events_ + table_lines_) + " were read" +
                        (table_lines_ != 0
                             ? " (" + std::to_string(events_) + " events and " +
@@ -352,7 +341,7 @@ Result<void> TraceWriter::flush() {
 }
 
 Result<void> TraceWriter::write(const TraceEvent& event) {
-  buffer_ += format_event(event);
+  detail::append_event(buffer_, event);
   buffer_ += '\n';
   ++events_;
   if (buffer_.size() >= flush_bytes) return flush();

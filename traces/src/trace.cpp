@@ -3,6 +3,7 @@
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
+#include "textkit.hpp"
 
 #include <array>
 #include <charconv>
@@ -11,14 +12,12 @@
 namespace memtrack::traces {
 namespace {
 
-using detail::next_word;
 using detail::parse_decimal;
+using textkit::next_word;
 
 Result<std::uint64_t> parse_bytes(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc{} && end == text.data() + text.size() && !text.empty()) [[likely]] {
-    return value;
+  if (const auto value = textkit::parse_u64(text)) [[likely]] {
+    return *value;
   }
   auto bytes = parse_byte_size(text);  // also 24GiB, 512MiB...
   if (!bytes) {
@@ -33,28 +32,18 @@ Result<std::uint64_t> parse_hex(std::string_view text) {
     return Error::parse_error("expected addr=0x followed by 1 to 16 hexadecimal digits, got '" +
                               std::string(text) + "'");
   };
-  if (text.size() < 3 || text.size() > 18 || text[0] != '0' || text[1] != 'x') return bad();
-  std::uint64_t value = 0;
-  for (std::size_t i = 2; i < text.size(); ++i) {
-    const char c = text[i];
-    unsigned digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<unsigned>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<unsigned>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<unsigned>(c - 'A' + 10);
-    } else {
-      return bad();
-    }
-    value = (value << 4U) | digit;
-  }
-  return value;
+  const auto value = textkit::parse_0x_hex(text);
+  if (!value) return bad();
+  return *value;
 }
 
 Result<DevicePlacement> parse_device(std::string_view text) {
-  if (text == "gpu:0") [[likely]]
-    return DevicePlacement(Gpu{0});
+  // The devices of almost every line, without DevicePlacement::parse's Result: a line each.
+  if (text == "cpu") return DevicePlacement(Cpu{});
+  if (text.starts_with("gpu:")) [[likely]] {
+    const auto id = textkit::parse_canonical_u64(text.substr(4));
+    if (id && *id <= UINT32_MAX) return DevicePlacement(Gpu{static_cast<std::uint32_t>(*id)});
+  }
   auto device = DevicePlacement::parse(text);
   if (!device) {
     return Error::parse_error("expected a device (cpu, gpu:N or auto), got '" + std::string(text) +
@@ -124,6 +113,28 @@ Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
     field = *parsed;
     return {};
   };
+  // The attributes of nearly every line (addr=, t=, stream= of an alloc or a free) first: the
+  // field checks below refuse none of them on these kinds.
+  if (event.kind == Kind::Allocate || event.kind == Kind::Free) [[likely]] {
+    const auto fast = [&](std::optional<std::uint64_t>& field,
+                          std::optional<std::uint64_t> parsed) -> bool {
+      if (!parsed || field) return false;
+      field = parsed;
+      return true;
+    };
+    if (key == "addr") {
+      if (fast(event.address, textkit::parse_0x_hex(value))) return {};
+      return set_once(event.address, parse_hex(value));
+    }
+    if (key == "t") {
+      if (fast(event.time_ns, textkit::parse_u64(value))) return {};
+      return set_once(event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
+    }
+    if (key == "stream") {
+      if (fast(event.stream, textkit::parse_u64(value))) return {};
+      return set_once(event.stream, parse_decimal(value, "stream="));
+    }
+  }
   if (is_allocator_kind(event.kind) && !allocator_field_allowed(event.kind, key)) {
     return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
                               std::string(keyword(event.kind)) + " line: expected " +
@@ -315,48 +326,53 @@ std::string_view keyword(TraceEvent::Kind kind) {
   return "?";
 }
 
-std::string format_event(const TraceEvent& event) {
-  std::string line(keyword(event.kind));
+namespace detail {
+
+void append_event(std::string& line, const TraceEvent& event) {
+  line += keyword(event.kind);
   const auto number = [&line](std::string_view key, std::optional<std::uint64_t> value) {
     if (!value) return;
     line += ' ';
     line += key;
-    line += std::to_string(*value);
+    textkit::append_decimal(line, *value);
   };
   const auto address = [&line, &event] {
     if (!event.address) return;
-    std::array<char, 16> hex{};
-    const auto [end, ec] = std::to_chars(hex.begin(), hex.end(), *event.address, 16);
-    line += " addr=0x";
-    line.append(hex.data(), end);
+    line += " addr=";
+    textkit::append_hex(line, *event.address);
   };
   switch (event.kind) {
     case Kind::ResetPeakAll:
-      return line;
+      return;
     case Kind::Mark:
       if (!event.text.empty()) line += ' ' + event.text;
-      return line;
+      return;
     case Kind::ResetPeak:
       line += ' ' + event.device.to_string();
       if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
-      return line;
+      return;
     default:
       break;
   }
   line += ' ';
-  line += event.device.to_string();
+  if (event.device.is_gpu()) [[likely]] {
+    line += "gpu:";
+    textkit::append_decimal(line, event.device.gpu_id());
+  } else {
+    line += event.device.to_string();
+  }
   switch (event.kind) {
     case Kind::Check:
       number("allocated=", event.check_allocated);
       number("reserved=", event.check_reserved);
-      return line;
+      return;
     case Kind::Layout:
       if (event.phase) {
         line += event.phase == TraceEvent::LayoutPhase::start ? " start" : " check";
       }
       number("segments=", event.count);
       number("undetermined=", event.undetermined);
-      return line;
+      return;
     case Kind::Segment:
       number("", event.bytes);
       address();
@@ -364,14 +380,14 @@ std::string format_event(const TraceEvent& event) {
       if (event.pool) line += " pool=" + std::string(sim::allocators::to_string(*event.pool));
       if (event.expandable) line += " expandable=1";
       number("blocks=", event.count);
-      return line;
+      return;
     case Kind::Block:
       number("", event.bytes);
       address();
       if (event.block_state) {
         line += " state=" + std::string(sim::allocators::to_string(*event.block_state));
       }
-      return line;
+      return;
     case Kind::Oom:
       number("", event.bytes);
       number("t=", event.time_ns);
@@ -379,7 +395,7 @@ std::string format_event(const TraceEvent& event) {
       number("device_free=", event.device_free);
       number("reserved=", event.check_reserved);
       number("stack=", event.stack);
-      return line;
+      return;
     default:
       break;
   }
@@ -392,6 +408,14 @@ std::string format_event(const TraceEvent& event) {
   if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
   if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
   number("stack=", event.stack);
+  return;
+}
+
+}  // namespace detail
+
+std::string format_event(const TraceEvent& event) {
+  std::string line;
+  detail::append_event(line, event);
   return line;
 }
 

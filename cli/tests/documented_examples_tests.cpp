@@ -3,6 +3,7 @@
 // README.md, whose output must be what the README shows under it.
 #include "cli_test_support.hpp"
 #include "examples.hpp"
+#include "golden_support.hpp"
 
 #include <memtrack/traces/io.hpp>
 
@@ -11,8 +12,8 @@
 #include <unistd.h>
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -94,12 +95,6 @@ std::vector<std::string> arguments_of(std::string_view line) {
   return args;
 }
 
-/// The one figure a run cannot repeat: how long it took.
-std::string without_timings(const std::string& text) {
-  static const std::regex timing(R"(in [0-9.]+ s: [0-9]+ ops/s)");
-  return std::regex_replace(text, timing, "in T s: R ops/s");
-}
-
 bool needs_a_gpu(std::string_view subcommand) {
   return subcommand == "record" || subcommand == "probe";
 }
@@ -171,6 +166,7 @@ TEST(DocumentedExamples, EveryExampleInTheHelpRuns) {
                 "2", "--no-progress", "--record", "after.trace.zst"});
   ASSERT_EQ(after.code, 0) << after.err;
 
+  std::map<std::string_view, int> shown_of;  // per subcommand, the example's position in its help
   for (const Example& example : examples()) {
     const std::string line(example.line);
     ASSERT_EQ(line.find_first_of("\"'\\|<>;&"), std::string::npos)
@@ -189,6 +185,12 @@ TEST(DocumentedExamples, EveryExampleInTheHelpRuns) {
     // 1 is an answer (does not fit, a divergence): only 2, bad input, is a broken example.
     EXPECT_LT(run.code, 2) << line << "\n" << run.err;
     EXPECT_FALSE(run.out.empty()) << line << " printed nothing";
+    const std::string name =
+        std::string(example.subcommand) + "-" + std::to_string(++shown_of[example.subcommand]);
+    expect_golden(source_dir / "cli/tests/golden/examples" / (name + ".out"),
+                  "$ " + line + "\nexit " + std::to_string(run.code) + "\n--- stdout\n" +
+                      without_timings(run.out) + "--- stderr\n" + without_timings(run.err),
+                  line);
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
       if (args[i] == "-o" || args[i] == "--record" || args[i] == "--states") {
         EXPECT_TRUE(fs::exists(args[i + 1]) && fs::file_size(args[i + 1]) > 0)

@@ -4,6 +4,7 @@
 // an output unnoticed; where a message improves on purpose, regenerate with
 // MEMTRACK_UPDATE_GOLDEN=1 and commit the changed files in the same commit, saying why.
 #include "cli_test_support.hpp"
+#include "golden_support.hpp"
 
 #include <memtrack/traces/io.hpp>
 
@@ -91,12 +92,7 @@ class Golden : public ::testing::TestWithParam<GoldenCase> {
     replace_all(text, shared_traces().string(), "$SHARED");
     replace_all(text, scratch_.string(), "$SCRATCH");
     replace_all(text, source_dir.string(), "$SOURCE");
-    static const std::regex timing(R"(in [0-9.]+ s: [0-9]+ ops/s)");
-    static const std::regex seconds(R"("seconds": [0-9.e+-]+)");
-    static const std::regex rate(R"("operations_per_second": [0-9]+)");
-    text = std::regex_replace(text, timing, "in T s: R ops/s");
-    text = std::regex_replace(text, seconds, "\"seconds\": T");
-    return std::regex_replace(text, rate, "\"operations_per_second\": R");
+    return without_timings(text);
   }
 
   fs::path scratch_;
@@ -120,17 +116,8 @@ TEST_P(Golden, OutputIsUnchanged) {
   const CliRun run = memtrack(args);
   const std::string actual = "exit " + std::to_string(run.code) + "\n--- stdout\n" +
                              normalized(run.out) + "--- stderr\n" + normalized(run.err);
-  const fs::path file = golden_dir / (c.name + ".out");
-  if (std::getenv("MEMTRACK_UPDATE_GOLDEN") != nullptr) {
-    std::ofstream(file, std::ios::binary) << actual;
-    GTEST_SKIP() << "wrote " << file.string();
-  }
-  auto expected = traces::read_all(file, 1U << 26U);
-  ASSERT_TRUE(expected) << expected.error().to_string() << " (cases.txt:" << c.line
-                        << "; MEMTRACK_UPDATE_GOLDEN=1 writes it)";
-  EXPECT_EQ(actual, *expected) << "memtrack's output for cases.txt:" << c.line << " (" << c.name
-                               << ") changed; if on purpose, regenerate with "
-                                  "MEMTRACK_UPDATE_GOLDEN=1 and say why in the commit";
+  expect_golden(golden_dir / (c.name + ".out"), actual,
+                "cases.txt:" + std::to_string(c.line) + " (" + c.name + ")");
 }
 
 INSTANTIATE_TEST_SUITE_P(Commands, Golden, ::testing::ValuesIn(load_cases()),

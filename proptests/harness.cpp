@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <memtrack/traces/recorder.hpp>
+
 #include <charconv>
 #include <cstdlib>
 #include <functional>
@@ -59,13 +61,14 @@ std::filesystem::path regressions_dir() {
 }
 
 std::filesystem::path save_regression(const std::string& property, const sim::Scenario& scenario) {
-  const std::string text = sim::to_text(scenario);
+  const std::string source = "property-test regression: " + property;
+  const std::string text = traces::format_operations(scenario, source);
   std::ostringstream name;
   name << property << "-" << std::hex << std::setw(16) << std::setfill('0')
-       << std::hash<std::string>{}(text) << ".scenario";
+       << std::hash<std::string>{}(text) << ".trace";
   std::filesystem::create_directories(regressions_dir());
   const auto path = regressions_dir() / name.str();
-  if (auto saved = sim::save_scenario(path, scenario); !saved) {
+  if (auto saved = traces::write_operations(path, scenario, source); !saved) {
     ADD_FAILURE() << "could not save the regression: " << saved.error().to_string();
   }
   return path;

@@ -25,7 +25,8 @@ namespace memtrack::proptest {
 /// `proptests/regressions` in the source tree.
 [[nodiscard]] std::filesystem::path regressions_dir();
 
-/// Writes a failing scenario to the regressions folder, named by its content.
+/// Writes a failing scenario to the regressions folder as a trace (`NAME-HASH.trace`, named by
+/// its content): its configuration, then each operation with the reference model's outcome.
 /// @return the path written
 std::filesystem::path save_regression(const std::string& property, const sim::Scenario& scenario);
 

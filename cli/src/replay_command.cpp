@@ -1,6 +1,6 @@
 // memtrack replay TRACE: a recording through the production tracker and the reference model in
-// lockstep, verifying the recording's own checkpoints. Scenario files (what 'memtrack sim' and
-// the property tests write) replay too.
+// lockstep, verifying the recording's own checkpoints and outcomes. What 'memtrack sim' and the
+// property tests write (a divergence, a regression) are traces too.
 #include "app.hpp"
 #include "commands.hpp"
 #include "summary_json.hpp"
@@ -9,8 +9,6 @@
 #include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
-#include <memtrack/sim/lockstep.hpp>
-#include <memtrack/sim/scenario.hpp>
 #include <memtrack/traces/io.hpp>
 
 #include <fstream>
@@ -43,58 +41,6 @@ void print_devices(std::ostream& out, const MemoryTracker& tracker,
                    format_gib(peak), std::to_string(tracker.allocated(d))});
   }
   table.print(out);
-}
-
-int replay_scenario(const std::string& file, std::ostream& out, std::ostream& err) {
-  auto scenario = sim::load_scenario(file);
-  if (!scenario) {
-    err << "memtrack replay: " << scenario.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  auto start = sim::LockstepChecker<>::create(scenario->config);
-  if (start.divergence) {
-    out << "memtrack replay: " << file << "\n" << start.divergence->to_string();
-    return exit_failure;
-  }
-  if (!start.checker) {
-    err << "memtrack replay: " << file << ": " << start.rejection->to_string() << "\n";
-    return exit_bad_input;
-  }
-  std::uint64_t ok = 0;
-  std::uint64_t refused = 0;
-  std::uint64_t other = 0;
-  for (std::size_t i = 0; i < scenario->operations.size(); ++i) {
-    if (auto divergence = start.checker->apply(scenario->operations[i])) {
-      out << "memtrack replay: " << file << ": operation " << i + 1 << " of "
-          << scenario->operations.size() << "\n"
-          << divergence->to_string();
-      return exit_failure;
-    }
-    const sim::CoreOutcome& outcome = start.checker->last_core_outcome();
-    if (outcome.ok) {
-      ++ok;
-    } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
-      ++refused;
-    } else {
-      ++other;
-    }
-  }
-  const MemoryTracker& tracker = start.checker->core();
-  out << "memtrack replay: " << file << " (scenario): " << scenario->operations.size()
-      << " operations checked in lockstep\n\n";
-  Table table({"device", ">limit bytes", ">peak bytes", ">final bytes"});
-  std::vector<DevicePlacement> devices;
-  for (const std::uint32_t id : tracker.gpu_ids())
-    devices.emplace_back(Gpu{id});
-  devices.emplace_back(Cpu{});
-  for (const DevicePlacement d : devices) {
-    table.add_row({d.to_string(), std::to_string(tracker.limit(d)), std::to_string(tracker.peak(d)),
-                   std::to_string(tracker.allocated(d))});
-  }
-  table.print(out);
-  out << "\noutcomes: " << ok << " ok, " << refused << " refused (out of memory), " << other
-      << " other errors\nverdict: the production tracker and the reference model agree\n";
-  return exit_ok;
 }
 
 void print_replay_json(std::ostream& out, const ReplayOptions& options, const OpenedTrace& trace,
@@ -161,20 +107,6 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
   }
   // With --states -, the states are standard output and the summary goes to standard error.
   std::ostream& out = options.states == "-" ? err : standard_out;
-  {
-    auto head = traces::read_head(options.file, 32);
-    if (!head) {
-      err << "memtrack replay: " << head.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    if (head->starts_with("memtrack-scenario ")) {
-      if (!options.states.empty() || !options.profile.empty()) {
-        err << "memtrack replay: --states and --profile apply to traces, not scenario files\n";
-        return exit_bad_input;
-      }
-      return replay_scenario(options.file, out, err);
-    }
-  }
   auto opened = open_trace(options.file);
   if (!opened) {
     err << "memtrack replay: " << opened.error().to_string() << "\n";
@@ -317,10 +249,11 @@ void add_replay_command(CLI::App& app, Command& chosen) {
   auto options = std::make_shared<ReplayOptions>();
   CLI::App* replay = app.add_subcommand(
       "replay",
-      "Replay a recording (a memtrack trace, .zst or .gz; a PyTorch snapshot, Kineto JSON, RMM "
-      "CSV or Nsight SQLite, imported on the fly; or a scenario file) through the production "
-      "tracker and the reference model in lockstep, byte for byte, verifying the recording's own "
-      "checkpoints. Exit 0 all agree, 1 a divergence or failed checkpoint, 2 bad input.");
+      "Replay a recording (a memtrack trace, .zst or .gz, as record, sim and the property tests "
+      "write; a PyTorch snapshot, Kineto JSON, RMM CSV or Nsight SQLite, imported on the fly) "
+      "through the production tracker and the reference model in lockstep, byte for byte, "
+      "verifying the recording's own checkpoints. Exit 0 all agree, 1 a divergence or failed "
+      "checkpoint, 2 bad input.");
   replay->add_option("file", options->file, "The recording to replay")->required();
   replay
       ->add_option("--states", options->states,

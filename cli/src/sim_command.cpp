@@ -180,11 +180,15 @@ int run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream&
   std::string divergence_file;
   if (result->divergence && result->minimal) {
     std::filesystem::create_directories(options.out_dir);
-    divergence_file = (std::filesystem::path(options.out_dir) /
-                       ("memtrack-divergence-" + options.workload + "-seed" +
-                        std::to_string(run.seed) + ".scenario"))
-                          .string();
-    if (auto saved = sim::save_scenario(divergence_file, *result->minimal); !saved) {
+    divergence_file =
+        (std::filesystem::path(options.out_dir) / ("memtrack-divergence-" + options.workload +
+                                                   "-seed" + std::to_string(run.seed) + ".trace"))
+            .string();
+    if (auto saved =
+            traces::write_operations(divergence_file, *result->minimal,
+                                     "memtrack sim divergence, shrunk: " +
+                                         reproduce_command(options, run.seed, result->operations));
+        !saved) {
       err << "memtrack sim: " << saved.error().to_string() << "\n";
       divergence_file.clear();
     }
@@ -261,7 +265,7 @@ int run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream&
   }
   out << "verdict: DIVERGENCE\n" << result->divergence->to_string();
   if (!divergence_file.empty()) {
-    out << "minimal failing scenario (" << result->minimal->operations.size()
+    out << "minimal failing sequence (" << result->minimal->operations.size()
         << " operations) written to " << divergence_file << "\n";
     out << "replay it with: memtrack replay " << divergence_file << "\n";
   }
@@ -306,7 +310,8 @@ void add_sim_command(CLI::App& app, Command& chosen) {
                                 : std::string();
           },
           "SIZE"));
-  sim->add_option("--out", options->out_dir, "Folder for a divergence's minimal scenario file")
+  sim->add_option("--out", options->out_dir,
+                  "Folder for a divergence's minimal failing sequence (a trace)")
       ->check(not_empty())
       ->capture_default_str();
   sim->add_option("--record", options->record,

@@ -99,9 +99,6 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     return OpenedTrace{std::move(*reader),      "",   std::move(used), events, {}, {},
                        std::move(oom_capacity), path, nullptr};
   }
-  if (format && *format == traces::SourceFormat::Scenario) {
-    return Error::parse_error(path + ": a scenario file, not a trace");
-  }
   auto bytes = traces::read_all(path, traces::max_import_bytes);
   if (!bytes) return bytes.error();
   const auto detected = format;

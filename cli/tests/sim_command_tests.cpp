@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace memtrack::cli {
 namespace {
@@ -102,31 +104,113 @@ TEST(SimCommand, BadInputIsOneLineAndExitTwo) {
 namespace memtrack::cli {
 namespace {
 
-TEST(ReplayCommand, ReplaysAScenarioInLockstep) {
-  const auto path = std::filesystem::temp_directory_path() / "memtrack-replay-test.scenario";
-  {
-    std::ofstream out(path);
-    out << "memtrack-scenario 1\nmemory_fraction 1\ncpu_memory_limit 10\ngpu 0 total=100\n"
-           "alloc gpu:0 100\nalloc gpu:0 1\nalloc auto 10\nfree gpu:0 101\n";
-  }
+/// Writes `text` to a file named `name` in the temporary folder. @return its path
+std::filesystem::path write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+constexpr const char* small_node =
+    "memtrack-trace 1\nmemory_fraction 1\ncpu_memory_limit 10\ngpu 0 total=100\nevents\n";
+
+TEST(ReplayCommand, ReplaysOperationsWithEveryOutcomeAndTheirStates) {
+  // What the property tests and a sim divergence write: each operation with its outcome.
+  const auto path =
+      write_temp("memtrack-replay-outcomes.trace", std::string(small_node) +
+                                                       "alloc gpu:0 100\n"
+                                                       "alloc gpu:0 1 result=OutOfMemory\n"
+                                                       "alloc auto 10 resolved=cpu\n"
+                                                       "free gpu:0 101 result=InvalidDeallocation\n"
+                                                       "free auto 1 result=AmbiguousDevice\n"
+                                                       "reset_peak gpu:3 result=UnknownDevice\n"
+                                                       "end 6\n");
   const CliRun r = memtrack({"replay", path.string()});
-  EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("4 operations checked in lockstep"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("2 ok, 1 refused (out of memory), 1 other errors"), std::string::npos)
-      << r.out;
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("2 ok"), std::string::npos) << r.out;
+  // --states works on it: one state a line, each operation's outcome as written.
+  const auto states_file = std::filesystem::temp_directory_path() / "memtrack-outcomes.jsonl";
+  const CliRun states = memtrack({"replay", path.string(), "--states", states_file.string()});
+  ASSERT_EQ(states.code, 0) << states.err;
+  std::ifstream lines(states_file);
+  std::vector<nlohmann::json> parsed;
+  for (std::string line; std::getline(lines, line);)
+    parsed.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(parsed.size(), 6U) << states.out;
+  const char* errors[] = {nullptr,           "OutOfMemory",  nullptr, "InvalidDeallocation",
+                          "AmbiguousDevice", "UnknownDevice"};
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    if (errors[i] == nullptr) {
+      EXPECT_TRUE(parsed[i]["error"].is_null()) << i;
+    } else {
+      EXPECT_EQ(parsed[i]["error"], errors[i]) << i;
+    }
+  }
+  EXPECT_EQ(parsed[2]["resolved"], "cpu");
+  EXPECT_EQ(parsed[4]["op"], "free");
+  EXPECT_EQ(parsed[4]["device"], "auto");
+  EXPECT_EQ(parsed[5]["op"], "reset_peak");
+  EXPECT_EQ(parsed[5]["device"], "gpu:3");
+  std::filesystem::remove(path);
+  std::filesystem::remove(states_file);
+}
+
+TEST(ReplayCommand, APlantedWrongOutcomeFailsAtItsLine) {
+  // The second allocation cannot fit: a tracker that made it would be wrong.
+  const auto path = write_temp("memtrack-replay-planted.trace",
+                               std::string(small_node) + "alloc gpu:0 60\nalloc gpu:0 60\nend 2\n");
+  const CliRun r = memtrack({"replay", path.string()});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  const std::string all = r.out + r.err;
+  EXPECT_NE(all.find(path.string() + ":7"), std::string::npos) << all;
+  EXPECT_NE(all.find("the recording did it; the replay refused it"), std::string::npos) << all;
   std::filesystem::remove(path);
 }
 
-TEST(ReplayCommand, BadFileIsLocatedAndExitTwo) {
-  const auto path = std::filesystem::temp_directory_path() / "memtrack-replay-bad.scenario";
-  {
-    std::ofstream out(path);
-    out << "memtrack-scenario 1\nalloc gpu:0\n";
+TEST(ReplayCommand, ASimRecordingReplaysWithItsStates) {
+  const auto path = std::filesystem::temp_directory_path() / "memtrack-sim-record.trace";
+  const CliRun sim = memtrack({"sim", "--profile", "rtx5090", "--workload", "adversarial", "--ops",
+                               "300", "--seed", "5", "--record", path.string(), "--json"});
+  ASSERT_EQ(sim.code, 0) << sim.err;
+  const auto states_file = std::filesystem::temp_directory_path() / "memtrack-sim-record.jsonl";
+  const CliRun states = memtrack({"replay", path.string(), "--states", states_file.string()});
+  EXPECT_EQ(states.code, 0) << states.err;
+  std::ifstream in(states_file);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);)
+    ++lines;
+  EXPECT_EQ(lines, 300U) << states.out;
+  std::filesystem::remove(path);
+  std::filesystem::remove(states_file);
+}
+
+TEST(ReplayCommand, ScenarioFilesAreGoneWithAOneLineError) {
+  const auto path = write_temp("memtrack-replay-old.scenario",
+                               "memtrack-scenario 1\ngpu 0 total=100\nalloc gpu:0 1\n");
+  const auto states = std::filesystem::temp_directory_path() / "memtrack-old-scenario.jsonl";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"replay", path.string()}, {"replay", path.string(), "--states", states.string()}}) {
+    const CliRun r = memtrack(args);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find(path.string() + ": a memtrack-scenario file: that format is gone"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("docs/trace-format.md"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(states));  // nothing half-written
   }
+  std::filesystem::remove(path);
+}
+
+TEST(ReplayCommand, BadTraceLineIsLocatedAndExitTwo) {
+  const auto path =
+      write_temp("memtrack-replay-bad.trace", std::string(small_node) + "free auto 1\nend 1\n");
   const CliRun r = memtrack({"replay", path.string()});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find(path.string() + ":2: invalid operation"), std::string::npos) << r.err;
-  EXPECT_EQ(memtrack({"replay", "/nonexistent/file.scenario"}).code, 2);
+  EXPECT_NE(r.err.find(path.string() + ":6: free auto is always refused"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(memtrack({"replay", "/nonexistent/file.trace"}).code, 2);
   std::filesystem::remove(path);
 }
 

@@ -122,17 +122,15 @@ TEST(Simulation, PlantedDivergenceIsFoundShrunkAndReplayable) {
   EXPECT_NE(result->divergence->what.find("allocated"), std::string::npos);
   ASSERT_TRUE(result->minimal.has_value());
   // A few allocations that together pass 20 GiB on one GPU are enough.
-  EXPECT_LE(result->minimal->operations.size(), 5U) << to_text(*result->minimal);
+  std::string operations;
+  for (const Operation& operation : result->minimal->operations)
+    operations += operation.to_string() + "\n";
+  EXPECT_LE(result->minimal->operations.size(), 5U) << operations;
   EXPECT_GE(result->minimal->operations.size(), 1U);
-  // Written as a scenario file and read back, it still fails against the wrong tracker and
-  // passes against the real one.
-  const auto path = std::filesystem::temp_directory_path() / "memtrack-planted.scenario";
-  ASSERT_TRUE(save_scenario(path, *result->minimal));
-  const auto loaded = load_scenario(path);
-  ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
-  EXPECT_TRUE(run_scenario<WrongAbove20GiB>(*loaded).has_value());
-  EXPECT_FALSE(run_scenario<MemoryTracker>(*loaded).has_value());
-  std::filesystem::remove(path);
+  // The minimal sequence still fails against the wrong tracker and passes against the real one.
+  // (Written to a file it is a trace: proptests/regression_replay_tests.cpp replays those.)
+  EXPECT_TRUE(run_scenario<WrongAbove20GiB>(*result->minimal).has_value());
+  EXPECT_FALSE(run_scenario<MemoryTracker>(*result->minimal).has_value());
 }
 
 TEST(Simulation, ShardSeedsDiffer) {

@@ -6,9 +6,8 @@
 namespace memtrack::traces {
 namespace {
 
-constexpr std::array<std::pair<SourceFormat, std::string_view>, 6> format_names = {{
+constexpr std::array<std::pair<SourceFormat, std::string_view>, 5> format_names = {{
     {SourceFormat::Canonical, "canonical"},
-    {SourceFormat::Scenario, "scenario"},
     {SourceFormat::PytorchSnapshot, "pytorch"},
     {SourceFormat::Kineto, "kineto"},
     {SourceFormat::Rmm, "rmm"},
@@ -53,7 +52,12 @@ Result<SourceFormat> parse_source_format(std::string_view name) {
 
 Result<SourceFormat> detect_format(std::string_view bytes, std::string_view name) {
   if (bytes.starts_with("memtrack-trace ")) return SourceFormat::Canonical;
-  if (bytes.starts_with("memtrack-scenario ")) return SourceFormat::Scenario;
+  if (bytes.starts_with("memtrack-scenario ")) {
+    return Error::parse_error(std::string(name) +
+                              ": a memtrack-scenario file: that format is gone, operations are "
+                              "traces now (docs/trace-format.md, \"The one operation format\", "
+                              "says how to rewrite one as a memtrack-trace 1 file)");
+  }
   if (bytes.starts_with(std::string_view("SQLite format 3\0", 16))) return SourceFormat::Nsight;
   if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80) {
     return SourceFormat::PytorchSnapshot;  // pickle PROTO
@@ -106,7 +110,6 @@ Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
     case SourceFormat::Nsight:
       return import_nsight(bytes, name, sink);
     case SourceFormat::Canonical:
-    case SourceFormat::Scenario:
       break;
   }
   return Error::parse_error(std::string(name) + ": is already a memtrack " +
@@ -148,7 +151,7 @@ Result<ImportReport> import_file(const std::filesystem::path& in, const std::fil
     format = *detected;
   }
   WriterSink sink(out);
-  if (*format == SourceFormat::Canonical || *format == SourceFormat::Scenario) {
+  if (*format == SourceFormat::Canonical) {
     return import_bytes(*format, {}, in.string(), sink, options);  // refused, nothing read
   }
   auto bytes = read_all(in, max_import_bytes);

@@ -1,7 +1,6 @@
 #include <memtrack/traces/reader.hpp>
 
-#include <memtrack/sim/scenario.hpp>
-
+#include "config_lines.hpp"
 #include "import_support.hpp"
 #include "textkit.hpp"
 
@@ -142,7 +141,7 @@ Result<void> TraceReader::read_header() {
       return located("more than " + std::to_string(max_header_gpus) +
                      " gpu lines: more GPUs than a node has (see docs/limits.md)");
     }
-    auto handled = sim::parse_config_line(text, config);
+    auto handled = detail::parse_config_line(text, config);
     if (!handled || !*handled || !header_.profile.empty()) {
       if (!had_config) header_.config.reset();
     }
@@ -302,7 +301,7 @@ std::string format_header(const TraceHeader& header) {
     text += "source " + source + "\n";
   }
   if (!header.profile.empty()) text += "profile " + header.profile + "\n";
-  if (header.config) text += sim::config_to_text(*header.config);
+  if (header.config) text += detail::config_to_text(*header.config);
   for (const DeviceRecord& record : header.devices) {
     text += format_device_record(record) + "\n";
   }

@@ -64,16 +64,9 @@ class MemorySink final : public TraceSink {
 };
 
 /// The recording formats memtrack reads.
-enum class SourceFormat : std::uint8_t {
-  Canonical,
-  Scenario,
-  PytorchSnapshot,
-  Kineto,
-  Rmm,
-  Nsight
-};
+enum class SourceFormat : std::uint8_t { Canonical, PytorchSnapshot, Kineto, Rmm, Nsight };
 
-/// @return `canonical`, `scenario`, `pytorch`, `kineto`, `rmm` or `nsight`
+/// @return `canonical`, `pytorch`, `kineto`, `rmm` or `nsight`
 [[nodiscard]] std::string_view to_string(SourceFormat format);
 /// @return the format named, or a `ParseError` listing the names
 [[nodiscard]] Result<SourceFormat> parse_source_format(std::string_view name);
@@ -113,7 +106,7 @@ struct ImportReport {
 [[nodiscard]] Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name,
                                                  TraceSink& sink);
 
-/// Runs the importer for `format` (Canonical and Scenario are refused: nothing to import).
+/// Runs the importer for `format` (Canonical is refused: nothing to import).
 [[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});

@@ -4,14 +4,15 @@
 #include <memtrack/units.hpp>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <map>
+#include <memory>
 #include <memory_resource>
 #include <new>
 #include <set>
 #include <stdexcept>
-#include <tuple>
-#include <unordered_map>
+#include <vector>
 
 namespace memtrack::sim::allocators {
 namespace {
@@ -24,17 +25,220 @@ struct Key {
   std::uint64_t stream;
   std::uint64_t size;
   std::uint64_t address;
-
-  friend bool operator<(const Key& a, const Key& b) noexcept {
-    if (a.stream != b.stream) return a.stream < b.stream;
-    if (a.size != b.size) return a.size < b.size;
-    return a.address < b.address;
-  }
 };
 
-/// Cached blocks in best-fit order, (stream, size, address) as BlockComparatorSize. The keys live
-/// in the nodes, so a search compares without visiting the blocks.
-using FreeIndex = std::pmr::map<Key, Block*>;
+/// (stream, size, address) order, as BlockComparatorSize, computed without branches: a search
+/// then costs no mispredicted jumps, whichever way each comparison goes.
+[[nodiscard]] inline bool key_less(const Key& a, const Key& b) noexcept {
+  const bool size_less = (a.size < b.size) | ((a.size == b.size) & (a.address < b.address));
+  return (a.stream < b.stream) | ((a.stream == b.stream) & size_less);
+}
+
+/// @return the index of the first of the `n` entries (sorted by their `key`) whose key is not
+/// below `key`; n when none
+template <class Entry>
+[[nodiscard]] std::size_t lower_bound_of(const Entry* entries, std::size_t n,
+                                         const Key& key) noexcept {
+  if (n == 0) return 0;
+  const Entry* base = entries;
+  while (n > 1) {  // the answer lies in [base, base + n]
+    const std::size_t half = n / 2;
+    base = key_less(base[half].key, key) ? base + half : base;
+    n -= half;
+  }
+  return static_cast<std::size_t>(base - entries) + (key_less(base->key, key) ? 1U : 0U);
+}
+
+/**
+ * @brief Cached blocks in best-fit order, (stream, size, address) as BlockComparatorSize. Each
+ * stream's blocks are binned by size (8 bins per power of two, a bitmap of the bins that hold
+ * any), each bin a sorted array: a best fit is a bitmap step and a binary search of one short
+ * array, not a walk down a tree of every cached block. An insert or erase moves the entries of
+ * its bin above it (bins hold blocks of nearly one size: few, unless many blocks of one size are
+ * cached at once).
+ *
+ * `Cursor`s walk all of it in key order: an insert invalidates them; an erase leaves valid the
+ * positions before the erased entry.
+ */
+class FreeIndex {
+ public:
+  static constexpr std::size_t bin_count = 16 + 60 * 8;  ///< sizes 0-15, then 8 per power of two
+
+  /// @return the bin of `size`: bins are ascending, each a contiguous range of sizes
+  [[nodiscard]] static std::size_t bin_of(std::uint64_t size) noexcept {
+    if (size < 16) return static_cast<std::size_t>(size);
+    const auto exponent = static_cast<unsigned>(std::bit_width(size) - 1);  // 4..63
+    return 16 + (exponent - 4) * 8 + static_cast<std::size_t>((size >> (exponent - 3)) & 7U);
+  }
+
+  struct Cursor {
+    std::size_t stream{0};  ///< the stream's place in streams_; streams_.size() at the end
+    std::size_t bin{0};
+    std::size_t at{0};  ///< in the bin
+    friend bool operator==(const Cursor&, const Cursor&) = default;
+  };
+
+  FreeIndex() = default;
+  FreeIndex(const FreeIndex&) = delete;
+  FreeIndex& operator=(const FreeIndex&) = delete;
+  FreeIndex(FreeIndex&&) = delete;
+  FreeIndex& operator=(FreeIndex&&) = delete;
+  ~FreeIndex() = default;
+
+  [[nodiscard]] Cursor end() const noexcept { return {streams_.size(), 0, 0}; }
+  [[nodiscard]] Cursor begin() const noexcept { return first_from(0); }
+  [[nodiscard]] const Key& key(const Cursor& at) const noexcept {
+    return streams_[at.stream]->bins[at.bin][at.at].key;
+  }
+  [[nodiscard]] Block* block(const Cursor& at) const noexcept {
+    return streams_[at.stream]->bins[at.bin][at.at].block;
+  }
+
+  /// Precondition: `at` is not end().
+  [[nodiscard]] Cursor next(Cursor at) const noexcept {
+    if (++at.at < streams_[at.stream]->bins[at.bin].size()) return at;
+    return first_of_bins_from(at.stream, at.bin + 1);
+  }
+
+  /// Precondition: `at` is not begin().
+  [[nodiscard]] Cursor prev(Cursor at) const noexcept {
+    if (at.at != 0) {
+      --at.at;
+      return at;
+    }
+    std::size_t stream = at.stream;
+    std::size_t below = at.bin;  // look at the bins below this one
+    while (true) {
+      if (stream < streams_.size()) {
+        const Stream& s = *streams_[stream];
+        if (const auto bin = last_bin_below(s, below)) {
+          return {stream, *bin, s.bins[*bin].size() - 1};
+        }
+      }
+      --stream;
+      below = bin_count;
+    }
+  }
+
+  /// @return the first entry not below `key`, or end()
+  [[nodiscard]] Cursor lower_bound(const Key& key) const noexcept {
+    const std::size_t stream = stream_slot(key.stream);
+    if (stream == streams_.size()) return end();
+    const Stream& s = *streams_[stream];
+    if (s.stream != key.stream) return first_from(stream);
+    const std::size_t bin = bin_of(key.size);
+    const std::vector<Entry>& in = s.bins[bin];
+    const std::size_t at = lower_bound_of(in.data(), in.size(), key);
+    if (at != in.size()) return {stream, bin, at};
+    return first_of_bins_from(stream, bin + 1);
+  }
+
+  /// Precondition: no entry has `key`.
+  void insert(const Key& key, Block* block) {
+    std::size_t stream = stream_slot(key.stream);
+    if (stream == streams_.size() || streams_[stream]->stream != key.stream) {
+      auto added = std::make_unique<Stream>();
+      added->stream = key.stream;
+      streams_.insert(streams_.begin() + static_cast<std::ptrdiff_t>(stream), std::move(added));
+    }
+    Stream& s = *streams_[stream];
+    const std::size_t bin = bin_of(key.size);
+    std::vector<Entry>& in = s.bins[bin];
+    const std::size_t at = lower_bound_of(in.data(), in.size(), key);
+    in.insert(in.begin() + static_cast<std::ptrdiff_t>(at), Entry{key, block});
+    s.occupied[bin / 64] |= std::uint64_t{1} << (bin % 64);
+  }
+
+  /// Precondition: `at` is not end().
+  void erase(const Cursor& at) noexcept {
+    Stream& s = *streams_[at.stream];
+    std::vector<Entry>& bin = s.bins[at.bin];
+    bin.erase(bin.begin() + static_cast<std::ptrdiff_t>(at.at));
+    if (bin.empty()) s.occupied[at.bin / 64] &= ~(std::uint64_t{1} << (at.bin % 64));
+  }
+
+  /// Removes the entry of `key`.
+  /// @throws std::logic_error when there is none (the model's bookkeeping is broken)
+  void erase(const Key& key) {
+    const Cursor at = lower_bound(key);
+    if (at == end() || key_less(key, this->key(at))) {
+      throw std::logic_error("allocator model: a cached block is missing from its pool");
+    }
+    erase(at);
+  }
+
+  void clear() noexcept {
+    for (auto& s : streams_) {
+      for (std::vector<Entry>& bin : s->bins)
+        bin.clear();
+      s->occupied = {};
+    }
+  }
+
+ private:
+  static constexpr std::size_t words = (bin_count + 63) / 64;
+  struct Entry {
+    Key key;
+    Block* block;
+  };
+  struct Stream {
+    std::uint64_t stream{0};
+    std::array<std::uint64_t, words> occupied{};     ///< bit b: bins[b] is not empty
+    std::array<std::vector<Entry>, bin_count> bins;  ///< each in key order
+  };
+
+  /// @return the place of the first stream not below `stream` in streams_
+  [[nodiscard]] std::size_t stream_slot(std::uint64_t stream) const noexcept {
+    std::size_t i = 0;
+    while (i < streams_.size() && streams_[i]->stream < stream)
+      ++i;
+    return i;
+  }
+
+  /// @return the first occupied bin of `s` at or above `bin`
+  [[nodiscard]] static std::optional<std::size_t> first_bin_from(const Stream& s,
+                                                                 std::size_t bin) noexcept {
+    for (std::size_t word = bin / 64; word < words; ++word) {
+      std::uint64_t bits = s.occupied[word];
+      if (word == bin / 64) bits &= ~std::uint64_t{0} << (bin % 64);
+      if (bits != 0) return word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+    }
+    return std::nullopt;
+  }
+
+  /// @return the last occupied bin of `s` below `bin`
+  [[nodiscard]] static std::optional<std::size_t> last_bin_below(const Stream& s,
+                                                                 std::size_t bin) noexcept {
+    for (std::size_t word = (bin + 63) / 64; word-- > 0;) {
+      std::uint64_t bits = s.occupied[word];
+      if (word == bin / 64) bits &= (std::uint64_t{1} << (bin % 64)) - 1;
+      if (bits != 0) return word * 64 + static_cast<std::size_t>(std::bit_width(bits) - 1);
+    }
+    return std::nullopt;
+  }
+
+  /// @return the first entry in a bin of streams_[stream] at or above `bin`, else further on
+  [[nodiscard]] Cursor first_of_bins_from(std::size_t stream, std::size_t bin) const noexcept {
+    if (bin < bin_count) {
+      if (const auto found = first_bin_from(*streams_[stream], bin)) {
+        return {stream, *found, 0};
+      }
+    }
+    return first_from(stream + 1);
+  }
+
+  /// @return the first entry of streams_[stream] or a later stream, else end()
+  [[nodiscard]] Cursor first_from(std::size_t stream) const noexcept {
+    for (; stream < streams_.size(); ++stream) {
+      if (const auto found = first_bin_from(*streams_[stream], 0)) {
+        return {stream, *found, 0};
+      }
+    }
+    return end();
+  }
+
+  std::vector<std::unique_ptr<Stream>> streams_;  ///< ascending by stream; kept when emptied
+};
 
 struct Block {
   std::uint64_t address{0};
@@ -46,7 +250,8 @@ struct Block {
   std::uint64_t gc_base{0};  ///< the pool's free-block lookups when the block was last cached
   bool allocated{false};
   bool mapped{true};
-  FreeIndex::iterator cached;  ///< its entry in the pool's index, while cached
+  PoolKind pool{PoolKind::large};  ///< its segment's, copied: the hot path reads no segment
+  bool expandable{false};          ///< its segment's, copied
 
   [[nodiscard]] Key key() const noexcept { return Key{stream, size, address}; }
   [[nodiscard]] bool is_split() const noexcept { return prev != nullptr || next != nullptr; }
@@ -78,8 +283,7 @@ struct ByAddress {
 };
 
 struct Pool {
-  Pool(bool is_small, std::pmr::memory_resource* memory)
-      : small(is_small), blocks(memory), unmapped(memory) {}
+  Pool(bool is_small, std::pmr::memory_resource* memory) : small(is_small), unmapped(memory) {}
 
   bool small{false};
   FreeIndex blocks;                           ///< cached free (mapped) blocks
@@ -88,7 +292,7 @@ struct Pool {
 
   void insert_into_blocks(Block* block) {
     block->gc_base = free_block_lookups;
-    block->cached = blocks.emplace(block->key(), block).first;
+    blocks.insert(block->key(), block);
   }
 };
 
@@ -232,6 +436,47 @@ class PieceResource final : public std::pmr::memory_resource {
   std::vector<void*> chunks_;
 };
 
+// The two size rules, inline in the allocation path (GCC keeps them out of line otherwise).
+#if defined(__GNUC__)
+#define MEMTRACK_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define MEMTRACK_ALWAYS_INLINE inline
+#endif
+
+/// PytorchModel::round_size
+MEMTRACK_ALWAYS_INLINE std::optional<std::uint64_t> rounded_size(const AllocatorSettings& settings,
+                                                                 std::uint64_t bytes) noexcept {
+  if (bytes < min_block_size) return min_block_size;
+  // The interval: sizes below 2 MiB use entry 0, [2^(20+k), 2^(21+k)) entry k, the last the rest.
+  const auto log2 = static_cast<std::uint64_t>(std::bit_width(bytes) - 1);
+  const std::uint64_t index =
+      std::min<std::uint64_t>(log2 > 20 ? log2 - 20 : 0, roundup_intervals - 1);
+  const std::uint64_t divisions = settings.roundup_power2_divisions[index];
+  if (divisions > 1 && bytes > min_block_size * divisions) {
+    if (std::has_single_bit(bytes)) return bytes;
+    const std::uint64_t floor = std::bit_floor(bytes);
+    const std::uint64_t step = floor >> static_cast<unsigned>(std::bit_width(divisions) - 1);
+    if (step == 0) return checked_mul(floor, 2);
+    const std::uint64_t below = bytes & ~(step - 1);
+    return below == bytes ? std::optional<std::uint64_t>(bytes) : checked_add(below, step);
+  }
+  const auto padded = checked_add(bytes, min_block_size - 1);
+  if (!padded) return std::nullopt;
+  return *padded / min_block_size * min_block_size;
+}
+
+/// PytorchModel::segment_size
+MEMTRACK_ALWAYS_INLINE std::optional<std::uint64_t> segment_bytes_for(
+    std::uint64_t rounded) noexcept {
+  if (rounded <= small_size) return small_buffer;
+  if (rounded < min_large_alloc) return large_buffer;
+  const auto padded = checked_add(rounded, round_large - 1);
+  if (!padded) return std::nullopt;
+  return *padded / round_large * round_large;
+}
+
+#undef MEMTRACK_ALWAYS_INLINE
+
 std::uint64_t add_or_throw(std::uint64_t a, std::uint64_t b) {
   const auto sum = checked_add(a, b);
   if (!sum) throw std::overflow_error("allocator model: byte count past 2^64 - 1");
@@ -263,14 +508,30 @@ struct PytorchModel::State {
   Pool& pool_of(PoolKind kind) noexcept {
     return kind == PoolKind::small ? small_pool : large_pool;
   }
-  Pool& pool_of(const Block* b) noexcept { return pool_of(b->segment->pool); }
+  Pool& pool_of(const Block* b) noexcept { return pool_of(b->pool); }
 
   [[nodiscard]] bool gc_enabled() const noexcept { return gc_threshold.has_value(); }
 
   Block* new_block(Segment* segment, std::uint64_t address, std::uint64_t size) {
     void* place = memory.allocate(sizeof(Block), alignof(Block));
-    auto* block = new (place)
-        Block{address, size, segment->stream, segment, nullptr, nullptr, 0, false, true};
+    auto* block = new (place) Block{.address = address,
+                                    .size = size,
+                                    .stream = segment->stream,
+                                    .segment = segment,
+                                    .pool = segment->pool,
+                                    .expandable = segment->expandable};
+    ++blocks;
+    return block;
+  }
+  /// new_block in the segment of `like`, read from `like` (in cache) rather than the segment.
+  Block* new_block_like(const Block* like, std::uint64_t address, std::uint64_t size) {
+    void* place = memory.allocate(sizeof(Block), alignof(Block));
+    auto* block = new (place) Block{.address = address,
+                                    .size = size,
+                                    .stream = like->stream,
+                                    .segment = like->segment,
+                                    .pool = like->pool,
+                                    .expandable = like->expandable};
     ++blocks;
     return block;
   }
@@ -285,29 +546,31 @@ struct PytorchModel::State {
   /// get_free_block: the best fit on the stream, unless an oversize block would be wasted.
   Block* get_free_block(Pool& pool, std::uint64_t stream, std::uint64_t size) {
     if (gc_enabled()) ++pool.free_block_lookups;
-    auto it = pool.blocks.lower_bound(Key{stream, size, 0});
-    if (it == pool.blocks.end() || it->second->stream != stream) return nullptr;
-    if (it->second->segment->expandable) {
+    FreeIndex& index = pool.blocks;
+    auto it = index.lower_bound(Key{stream, size, 0});
+    if (it == index.end() || index.key(it).stream != stream) return nullptr;
+    if (index.block(it)->expandable) {
       // A block followed by unmapped pages can grow: its size for best fit is what it can become.
       auto expandable_size = [](const Block* b) {
         return b->size + (b->next != nullptr && !b->next->mapped ? b->next->size : 0);
       };
-      auto next = std::next(it);
-      while (it->second->segment->expandable && next != pool.blocks.end() &&
-             next->second->stream == stream &&
-             expandable_size(next->second) < expandable_size(it->second)) {
-        it = next++;
+      auto next = index.next(it);
+      while (index.block(it)->expandable && next != index.end() &&
+             index.key(next).stream == stream &&
+             expandable_size(index.block(next)) < expandable_size(index.block(it))) {
+        it = next;
+        next = index.next(next);
       }
     }
-    const Block* found = it->second;
+    const Block* found = index.block(it);
     const std::uint64_t max_split = settings.max_split_size;
     if (size < max_split && found->size >= max_split) return nullptr;
     if (size >= max_split) {
       const auto limit = checked_add(size, settings.max_non_split_rounding);
       if (limit && found->size >= *limit) return nullptr;
     }
-    Block* block = it->second;
-    pool.blocks.erase(it);
+    Block* block = index.block(it);
+    index.erase(it);
     return block;
   }
 
@@ -349,7 +612,7 @@ struct PytorchModel::State {
       if (!map_block(next, std::min(size - candidate->size, next->size))) return nullptr;
       candidate = next;
     }
-    pool.blocks.erase(candidate->cached);
+    pool.blocks.erase(candidate->key());
     return candidate;
   }
 
@@ -426,7 +689,7 @@ struct PytorchModel::State {
     const std::uint64_t end_page = (offset + block->size) / segment.page;
     if (first_page >= end_page) return;
     Pool& pool = pool_of(block);
-    pool.blocks.erase(block->cached);
+    pool.blocks.erase(block->key());
     const std::uint64_t start = segment.address + first_page * segment.page;
     const std::uint64_t bytes = (end_page - first_page) * segment.page;
     const std::uint64_t before = start - block->address;
@@ -464,7 +727,7 @@ struct PytorchModel::State {
   /// release_block: cudaFree of a wholly free, unsplit segment.
   void release_block(Block* block) {
     Pool& pool = pool_of(block);
-    pool.blocks.erase(block->cached);
+    pool.blocks.erase(block->key());
     const Segment& segment = *block->segment;
     const SegmentEvent event{SegmentEvent::Kind::free, segment.address, segment.size,
                              segment.stream};
@@ -489,21 +752,22 @@ struct PytorchModel::State {
     const std::uint64_t max_split = settings.max_split_size;
     if (max_split == UINT64_MAX) return false;
     const std::uint64_t wanted = std::max(size, max_split);
-    auto it = pool.blocks.lower_bound(Key{stream, wanted, 0});
-    if (it != pool.blocks.end() && it->second->stream == stream &&
-        !it->second->segment->expandable) {
-      release_block(it->second);
+    FreeIndex& index = pool.blocks;
+    auto it = index.lower_bound(Key{stream, wanted, 0});
+    if (it != index.end() && index.key(it).stream == stream && !index.block(it)->expandable) {
+      release_block(index.block(it));
       return true;
     }
-    // No single block is large enough: release the largest oversize ones of the stream.
-    if (it == pool.blocks.begin()) return false;
-    --it;
+    // No single block is large enough: release the largest oversize ones of the stream. Each
+    // release erases the entry after `it`, which leaves `it` valid.
+    if (it == index.begin()) return false;
+    it = index.prev(it);
     std::uint64_t released = 0;
-    while (released < wanted && it->second->size >= max_split && it->second->stream == stream) {
-      Block* current = it->second;
-      const bool first = it == pool.blocks.begin();
-      if (!first) --it;
-      if (!current->segment->expandable) {
+    while (released < wanted && index.key(it).size >= max_split && index.key(it).stream == stream) {
+      Block* current = index.block(it);
+      const bool first = it == index.begin();
+      if (!first) it = index.prev(it);
+      if (!current->expandable) {
         released = add_or_throw(released, current->size);
         release_block(current);
       }
@@ -521,13 +785,19 @@ struct PytorchModel::State {
 
   void release_blocks(Pool& pool) {
     std::vector<Block*> to_unmap;
-    for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
-      Block* block = (it++)->second;
-      if (block->segment->expandable) {
+    FreeIndex& index = pool.blocks;
+    for (auto it = index.begin(); it != index.end();) {
+      Block* block = index.block(it);
+      if (block->expandable) {
         to_unmap.push_back(block);
       } else if (!block->is_split()) {
+        // Its entry goes: the next one is the first above its key.
+        const Key key = index.key(it);
         release_block(block);
+        it = index.lower_bound(key);
+        continue;
       }
+      it = index.next(it);
     }
     for (Block* block : to_unmap) {
       unmap_block(block);
@@ -544,7 +814,8 @@ struct PytorchModel::State {
     auto age = [&](const Block* b) { return pool.free_block_lookups - b->gc_base; };
     std::uint64_t total_age = 0;
     std::uint64_t freeable = 0;
-    for (const auto& [key, block] : pool.blocks) {
+    for (auto it = pool.blocks.begin(); it != pool.blocks.end(); it = pool.blocks.next(it)) {
+      const Block* block = pool.blocks.block(it);
       if (!block->is_split()) {
         total_age = add_or_throw(total_age, age(block));
         ++freeable;
@@ -558,16 +829,20 @@ struct PytorchModel::State {
       const detail::uint128 threshold_count = freeable;
       freed = false;
       for (auto it = pool.blocks.begin(); it != pool.blocks.end();) {
-        Block* block = (it++)->second;
+        Block* block = pool.blocks.block(it);
         if (block->is_split() ||
             static_cast<detail::uint128>(age(block)) * threshold_count < threshold_total) {
+          it = pool.blocks.next(it);
           continue;
         }
         freed = true;
         reclaimed = add_or_throw(reclaimed, block->size);
         total_age -= age(block);
         --freeable;
+        // Its entry goes: the next one is the first above its key.
+        const Key key = pool.blocks.key(it);
         release_block(block);
+        it = pool.blocks.lower_bound(key);
       }
     }
   }
@@ -591,7 +866,7 @@ struct PytorchModel::State {
     }
     dst->size += src->size;
     if (src->mapped) {
-      pool.blocks.erase(src->cached);
+      pool.blocks.erase(src->key());
     } else {
       pool.unmapped.erase(src);
     }
@@ -602,7 +877,7 @@ struct PytorchModel::State {
   /// pool: a request below max_split_size leaving more than 1 MiB.
   [[nodiscard]] bool should_split(const Block* block, std::uint64_t size) const noexcept {
     const std::uint64_t remaining = block->size - size;
-    if (block->segment->pool == PoolKind::small || settings.expandable_segments) {
+    if (block->pool == PoolKind::small || settings.expandable_segments) {
       return remaining >= min_block_size;
     }
     return size < settings.max_split_size && remaining > small_size;
@@ -612,11 +887,11 @@ struct PytorchModel::State {
   Allocation alloc_found_block(Pool& pool, Block* block, std::uint64_t size,
                                std::uint64_t requested) {
     if (should_split(block, size)) {
-      Block* remaining = block;
-      block = new_block(remaining->segment, remaining->address, size);
-      splice(block, remaining->prev, remaining);
-      remaining->address += size;
-      remaining->size -= size;
+      // The block keeps its low `size` bytes; a new block above it holds the rest. (Splicing the
+      // new block in above touches the neighbour above, if any, never the segment.)
+      Block* remaining = new_block_like(block, block->address + size, block->size - size);
+      splice(remaining, block, block->next);
+      block->size = size;
       pool.insert_into_blocks(remaining);
     }
     block->allocated = true;
@@ -627,8 +902,8 @@ struct PytorchModel::State {
 
   AllocateOutcome allocate(std::uint64_t stream, std::uint64_t bytes) {
     if (bytes == 0) return Allocation{0, 0, 0};
-    const auto rounded = round_size(settings, bytes);
-    const auto segment_bytes = rounded ? segment_size(*rounded) : std::nullopt;
+    const auto rounded = rounded_size(settings, bytes);
+    const auto segment_bytes = rounded ? segment_bytes_for(*rounded) : std::nullopt;
     if (!segment_bytes) return out_of_memory(bytes, rounded.value_or(UINT64_MAX), UINT64_MAX);
     Pool& pool = *rounded <= small_size ? small_pool : large_pool;
     Block* block = get_free_block(pool, stream, *rounded);
@@ -670,11 +945,12 @@ struct PytorchModel::State {
     std::uint64_t largest = 0;
     for (const Pool* pool : {&small_pool, &large_pool}) {
       // The last block of each stream is its largest: hop from stream to stream, high to low.
-      auto it = pool->blocks.end();
-      while (it != pool->blocks.begin()) {
-        --it;
-        largest = std::max(largest, it->second->size);
-        it = pool->blocks.lower_bound(Key{it->first.stream, 0, 0});
+      const FreeIndex& index = pool->blocks;
+      auto it = index.end();
+      while (it != index.begin()) {
+        it = index.prev(it);
+        largest = std::max(largest, index.key(it).size);
+        it = index.lower_bound(Key{index.key(it).stream, 0, 0});
       }
     }
     return largest;
@@ -849,31 +1125,11 @@ std::vector<SegmentInfo> PytorchModel::segments() const {
 
 std::optional<std::uint64_t> PytorchModel::round_size(const AllocatorSettings& settings,
                                                       std::uint64_t bytes) noexcept {
-  if (bytes < min_block_size) return min_block_size;
-  // The interval: sizes below 2 MiB use entry 0, [2^(20+k), 2^(21+k)) entry k, the last the rest.
-  const auto log2 = static_cast<std::uint64_t>(std::bit_width(bytes) - 1);
-  const std::uint64_t index =
-      std::min<std::uint64_t>(log2 > 20 ? log2 - 20 : 0, roundup_intervals - 1);
-  const std::uint64_t divisions = settings.roundup_power2_divisions[index];
-  if (divisions > 1 && bytes > min_block_size * divisions) {
-    if (std::has_single_bit(bytes)) return bytes;
-    const std::uint64_t floor = std::bit_floor(bytes);
-    const std::uint64_t step = floor >> static_cast<unsigned>(std::bit_width(divisions) - 1);
-    if (step == 0) return checked_mul(floor, 2);
-    const std::uint64_t below = bytes & ~(step - 1);
-    return below == bytes ? std::optional<std::uint64_t>(bytes) : checked_add(below, step);
-  }
-  const auto padded = checked_add(bytes, min_block_size - 1);
-  if (!padded) return std::nullopt;
-  return *padded / min_block_size * min_block_size;
+  return rounded_size(settings, bytes);
 }
 
 std::optional<std::uint64_t> PytorchModel::segment_size(std::uint64_t rounded) noexcept {
-  if (rounded <= small_size) return small_buffer;
-  if (rounded < min_large_alloc) return large_buffer;
-  const auto padded = checked_add(rounded, round_large - 1);
-  if (!padded) return std::nullopt;
-  return *padded / round_large * round_large;
+  return segment_bytes_for(rounded);
 }
 
 }  // namespace memtrack::sim::allocators

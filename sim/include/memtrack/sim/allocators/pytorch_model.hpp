@@ -26,8 +26,10 @@ struct DeviceLimits {
 /**
  * @brief The caching allocator of one device.
  *
- * Each operation costs O(log n) in the number of blocks (best fit is a lookup in ordered sets keyed
- * by (stream, size, address)); memory is proportional to the blocks that exist.
+ * Best fit is a lookup in the cached blocks of the stream binned by size (8 bins per power of two)
+ * and each bin kept in (size, address) order: a bitmap step and a binary search of one bin. An
+ * operation moves at most the entries of one bin; memory is proportional to the blocks that
+ * exist.
  */
 class PytorchModel final : public DeviceMemoryModel {
  public:

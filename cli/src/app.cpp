@@ -6,7 +6,11 @@
 
 #include <memtrack/error.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <exception>
+#include <string_view>
 
 namespace memtrack::cli {
 
@@ -43,6 +47,53 @@ CLI::Validator gpu_count() {
           "1.." + std::to_string(max_gpus_per_node)};
 }
 
+namespace {
+
+/// How much of what stderr said a JSON error carries.
+constexpr std::size_t max_json_error_bytes = 64 * 1024;
+
+int parse_and_run(CLI::App& app, const std::vector<std::string>& args, Command& chosen,
+                  std::ostream& out, std::ostream& err) {
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    // Also --help, for the app or a subcommand: CLI11 prints the selected one's help.
+    const int code = app.exit(e, out, err);
+    return code == 0 ? exit_ok : exit_bad_input;
+  }
+  try {
+    return chosen.run(out, err);
+  } catch (const BadResultAccess& e) {
+    err << "memtrack: " << e.what() << "\n";
+    return exit_bad_input;
+  } catch (const std::exception& e) {
+    err << "memtrack: internal error: " << e.what() << "\n";
+    return exit_bad_input;
+  }
+}
+
+/// `{"error": MESSAGE, "exit_code": 2}`: the message is what stderr said, its lines joined.
+void write_json_error(std::ostream& out, std::string_view said) {
+  std::string message;
+  for (const char ch : said) {
+    if (ch == '\n') {
+      if (!message.empty() && message.back() != ' ') message += ' ';
+    } else {
+      message += ch;
+    }
+  }
+  while (!message.empty() && message.back() == ' ')
+    message.pop_back();
+  if (message.empty()) message = "bad input";
+  nlohmann::ordered_json error;
+  error["error"] = message;
+  error["exit_code"] = static_cast<int>(exit_bad_input);
+  out << error.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+}  // namespace
+
 int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostream& raw_err) {
   // Everything printed passes through the terminal escaping: a recording's text (tags, actions,
   // file names) cannot move the cursor, recolour the terminal or reverse a line.
@@ -73,23 +124,14 @@ int run(const std::vector<std::string>& args, std::ostream& raw_out, std::ostrea
     command->footer(examples_footer(command->get_name()));
   }
 
-  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses from the back
-  try {
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    // Also --help, for the app or a subcommand: CLI11 prints the selected one's help.
-    const int code = app.exit(e, out, err);
-    return code == 0 ? exit_ok : exit_bad_input;
+  // Under --json, bad input is answered on standard output too, as JSON (what stderr says).
+  const bool json = std::find(args.begin(), args.end(), "--json") != args.end();
+  if (json) err.keep_first(max_json_error_bytes);
+  const int code = parse_and_run(app, args, chosen, out, err);
+  if (json && code == exit_bad_input && out.written() == 0) {
+    write_json_error(out, err.kept());
   }
-  try {
-    return chosen.run(out, err);
-  } catch (const BadResultAccess& e) {
-    err << "memtrack: " << e.what() << "\n";
-    return exit_bad_input;
-  } catch (const std::exception& e) {
-    err << "memtrack: internal error: " << e.what() << "\n";
-    return exit_bad_input;
-  }
+  return code;
 }
 
 }  // namespace memtrack::cli

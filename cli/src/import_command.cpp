@@ -5,6 +5,8 @@
 
 #include <memtrack/traces/importers.hpp>
 
+#include <nlohmann/json.hpp>
+
 namespace memtrack::cli {
 namespace {
 
@@ -13,6 +15,7 @@ struct ImportOptions {
   std::string out;
   std::string from;
   std::optional<std::uint32_t> device;
+  bool json = false;
 };
 
 int run_import(const ImportOptions& options, std::ostream& standard_out, std::ostream& err) {
@@ -37,6 +40,16 @@ int run_import(const ImportOptions& options, std::ostream& standard_out, std::os
   if (!report) {
     err << "memtrack import: " << report.error().to_string() << "\n";
     return exit_bad_input;
+  }
+  if (options.json) {
+    nlohmann::ordered_json summary;
+    summary["input"] = options.in;
+    summary["output"] = options.out;
+    summary["events"] = report->events;
+    summary["skipped"] = report->skipped;
+    summary["notes"] = report->notes;
+    out << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return exit_ok;
   }
   out << "memtrack import: " << options.in << " -> " << options.out << ": " << report->events
       << " events\n";
@@ -68,6 +81,8 @@ void add_import_command(CLI::App& app, Command& chosen) {
       ->add_option("--device", options->device,
                    "RMM: the GPU id (default: from a .devN in the file name, else 0)")
       ->check(whole_number());
+  command->add_flag("--json", options->json,
+                    "Print the summary as JSON (on standard error with -o -, as the text is)");
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_import(*options, out, err);

@@ -1,9 +1,12 @@
 // memtrack profiles [show NAME]: the device profiles and their budget arithmetic.
+#include "app.hpp"
 #include "commands.hpp"
 #include "table.hpp"
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
+
+#include <nlohmann/json.hpp>
 
 namespace memtrack::cli {
 namespace {
@@ -23,11 +26,86 @@ std::string known_to(const sim::DeviceProfile& profile) {
   return text;
 }
 
-int list_profiles(std::ostream& out, std::ostream& err) {
+template <class T>
+nlohmann::ordered_json sourced_json(const sim::Sourced<T>& field, nlohmann::ordered_json value) {
+  nlohmann::ordered_json json;
+  json["value"] = std::move(value);
+  json["provenance"] = std::string(sim::to_string(field.provenance));
+  json["source"] = field.source;
+  return json;
+}
+
+// One profile for machines: its figures, the budget at its own fraction and cap, and (with
+// `sources`) every field with its provenance and source.
+nlohmann::ordered_json profile_json(const sim::DeviceProfile& profile, bool sources) {
+  nlohmann::ordered_json json;
+  json["name"] = profile.name;
+  json["device"] = profile.display_name;
+  json["cpu"] = profile.is_cpu;
+  if (profile.is_cpu) {
+    json["budget_bytes"] = profile.cpu_memory_limit_bytes->value;
+  } else {
+    const GpuSpec gpu = profile.gpu_spec(0);
+    json["cuda_total_bytes"] = profile.cuda_total_bytes->value;
+    json["cuda_total_precision_bytes"] =
+        profile.cuda_total_precision_bytes ? profile.cuda_total_precision_bytes->value : 1U;
+    json["budget_bytes"] =
+        gpu_limit(gpu, gpu.memory_fraction.value_or(GpuConfig{}.memory_fraction));
+    const sim::TotalRange range = sim::cuda_total_range(profile);
+    json["cuda_total_lowest_bytes"] = range.lowest.bytes;
+    json["cuda_total_highest_bytes"] = range.highest.bytes;
+  }
+  if (!sources) return json;
+  nlohmann::ordered_json fields = nlohmann::ordered_json::object();
+  const auto add = [&](std::string_view key, const auto& field) {
+    if (field) fields[std::string(key)] = sourced_json(*field, field->value);
+  };
+  add("cuda_total_bytes", profile.cuda_total_bytes);
+  add("cuda_total_precision_bytes", profile.cuda_total_precision_bytes);
+  add("nvidia_smi_total_mib", profile.nvidia_smi_total_mib);
+  add("compute_capability", profile.compute_capability);
+  add("memory_bandwidth_gbps", profile.memory_bandwidth_gbps);
+  if (profile.memory_fraction) {
+    fields["memory_fraction"] =
+        sourced_json(*profile.memory_fraction, profile.memory_fraction->value.to_string());
+  }
+  add("usable_bytes", profile.usable_bytes);
+  add("context_overhead_bytes", profile.context_overhead_bytes);
+  add("allocation_granularity_bytes", profile.allocation_granularity_bytes);
+  add("cpu_memory_limit_bytes", profile.cpu_memory_limit_bytes);
+  if (profile.cuda_total_variants) {
+    nlohmann::ordered_json figures = nlohmann::ordered_json::array();
+    for (const sim::TotalFigure& figure : profile.cuda_total_variants->value) {
+      figures.push_back({{"bytes", figure.bytes},
+                         {"precision_bytes", figure.precision_bytes},
+                         {"driver", figure.driver}});
+    }
+    fields["cuda_total_variants"] = sourced_json(*profile.cuda_total_variants, figures);
+  }
+  json["cuda_total_driver"] = profile.cuda_total_driver;
+  json["file"] = profile.file;
+  json["fields"] = std::move(fields);
+  return json;
+}
+
+void print_json(std::ostream& out, const nlohmann::ordered_json& json) {
+  out << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+int list_profiles(bool json, std::ostream& out, std::ostream& err) {
   auto profiles = sim::load_builtin_profiles();
   if (!profiles) {
     err << "memtrack profiles: " << profiles.error().to_string() << "\n";
-    return 2;
+    return exit_bad_input;
+  }
+  if (json) {
+    nlohmann::ordered_json list;
+    list["folder"] = sim::profiles_dir().string();
+    list["profiles"] = nlohmann::ordered_json::array();
+    for (const auto& profile : *profiles)
+      list["profiles"].push_back(profile_json(profile, false));
+    print_json(out, list);
+    return exit_ok;
   }
   out << "Device profiles in " << sim::profiles_dir().string()
       << " (limit = min(floor(CUDA total x fraction), usable cap)):\n\n";
@@ -54,7 +132,7 @@ int list_profiles(std::ostream& out, std::ostream& err) {
   out << "\nknown to: the CUDA total to the byte (1 B) or only to ± 1 MiB (1 MiB), and how many "
          "other figures other drivers report (profiles show NAME lists them).\n"
       << "Nodes: N x profile (2xrtx5090), mixed (rtx5090+rtx4090), or a .profile file path.\n";
-  return 0;
+  return exit_ok;
 }
 
 // Under cuda_total_bytes: the driver it was seen under, how precisely it is known, and every
@@ -120,11 +198,15 @@ void print_total_variance(const sim::DeviceProfile& profile, const Fraction& fra
   }
 }
 
-int show_profile(const std::string& name, std::ostream& out, std::ostream& err) {
+int show_profile(const std::string& name, bool json, std::ostream& out, std::ostream& err) {
   auto profile = sim::find_profile(name);
   if (!profile) {
     err << "memtrack profiles show: " << profile.error().to_string() << "\n";
-    return 2;
+    return exit_bad_input;
+  }
+  if (json) {
+    print_json(out, profile_json(*profile, true));
+    return exit_ok;
   }
   out << profile->name << ": " << profile->display_name << " (" << profile->file << ")\n\n";
   if (profile->is_cpu) {
@@ -187,18 +269,23 @@ int show_profile(const std::string& name, std::ostream& out, std::ostream& err) 
 
 void add_profiles_command(CLI::App& app, Command& chosen) {
   auto name = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   CLI::App* profiles = app.add_subcommand(
       "profiles", "List the device profiles (CUDA totals, limits), or show one with its sources.");
+  profiles->add_flag("--json", *json, "Print JSON for machines (budgets as exact numbers)");
   CLI::App* show =
       profiles->add_subcommand("show", "Show one profile's fields, sources and budget arithmetic");
   show->add_option("name", *name, "Profile name (e.g. rtx5090) or .profile file")->required();
-  profiles->callback([show, name, &chosen] {
+  show->add_flag("--json", *json, "Print JSON: every field with its provenance and source");
+  profiles->callback([show, name, json, &chosen] {
     if (show->parsed()) {
-      chosen.run = [name](std::ostream& out, std::ostream& err) {
-        return show_profile(*name, out, err);
+      chosen.run = [name, json](std::ostream& out, std::ostream& err) {
+        return show_profile(*name, *json, out, err);
       };
     } else {
-      chosen.run = [](std::ostream& out, std::ostream& err) { return list_profiles(out, err); };
+      chosen.run = [json](std::ostream& out, std::ostream& err) {
+        return list_profiles(*json, out, err);
+      };
     }
   });
 }

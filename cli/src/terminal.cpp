@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <iostream>
@@ -125,15 +126,21 @@ class EscapingStream::Buffer final : public std::streambuf {
   ~Buffer() override { drain(false); }
 
   [[nodiscard]] std::ostream& target() const { return target_; }
+  [[nodiscard]] std::uint64_t written() const { return written_; }
+  [[nodiscard]] const std::string& kept() const { return kept_; }
+  void keep(std::size_t limit) { keep_ = limit; }
 
  protected:
   int_type overflow(int_type c) override {
     if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
-    pending_ += traits_type::to_char_type(c);
+    const char ch = traits_type::to_char_type(c);
+    note(&ch, 1);
+    pending_ += ch;
     if (pending_.size() >= 4096) drain(true);
     return c;
   }
   std::streamsize xsputn(const char* data, std::streamsize count) override {
+    note(data, static_cast<std::size_t>(count));
     pending_.append(data, static_cast<std::size_t>(count));
     if (pending_.size() >= 4096) drain(true);
     return count;
@@ -145,6 +152,11 @@ class EscapingStream::Buffer final : public std::streambuf {
   }
 
  private:
+  void note(const char* data, std::size_t count) {
+    written_ += count;
+    if (kept_.size() < keep_) kept_.append(data, std::min(count, keep_ - kept_.size()));
+  }
+
   void drain(bool more) {
     std::string out;
     const std::size_t held = escape_into(out, pending_, more);
@@ -154,6 +166,9 @@ class EscapingStream::Buffer final : public std::streambuf {
 
   std::ostream& target_;
   std::string pending_;
+  std::uint64_t written_ = 0;
+  std::size_t keep_ = 0;
+  std::string kept_;  // the first keep_ bytes written, as written (before escaping)
 };
 
 EscapingStream::EscapingStream(std::ostream& target)
@@ -167,6 +182,18 @@ EscapingStream::~EscapingStream() {
 
 std::ostream& EscapingStream::target() const {
   return buffer_->target();
+}
+
+std::uint64_t EscapingStream::written() const {
+  return buffer_->written();
+}
+
+void EscapingStream::keep_first(std::size_t bytes) {
+  buffer_->keep(bytes);
+}
+
+const std::string& EscapingStream::kept() const {
+  return buffer_->kept();
 }
 
 bool is_terminal_stderr(const std::ostream& stream) {

@@ -3,6 +3,8 @@
 // which are escaped on the way out instead of being interpreted by the terminal.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <streambuf>
@@ -36,6 +38,12 @@ class EscapingStream final : public std::ostream {
   ~EscapingStream() override;
 
   [[nodiscard]] std::ostream& target() const;
+  /// @return how many bytes were written to this stream (before escaping)
+  [[nodiscard]] std::uint64_t written() const;
+  /// Keeps a copy of the first `bytes` bytes written from now on (see `kept`).
+  void keep_first(std::size_t bytes);
+  /// @return the copy `keep_first` asked for, as written (before escaping)
+  [[nodiscard]] const std::string& kept() const;
 
  private:
   class Buffer;

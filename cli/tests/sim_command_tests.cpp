@@ -184,6 +184,26 @@ TEST(ReplayCommand, ASimRecordingReplaysWithItsStates) {
   std::filesystem::remove(states_file);
 }
 
+TEST(ReplayCommand, APropertyTestRegressionReplaysWithItsStates) {
+  // The committed regression: sparse GPU ids, auto falling through to the CPU, then refusals.
+  const std::string regression =
+      std::string(MEMTRACK_SOURCE_DIR) + "/proptests/regressions/seed-auto-sparse-fallback.trace";
+  const auto states_file = std::filesystem::temp_directory_path() / "memtrack-regression.jsonl";
+  const CliRun r = memtrack({"replay", regression, "--states", states_file.string()});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  std::ifstream in(states_file);
+  std::vector<nlohmann::json> states;
+  for (std::string line; std::getline(in, line);)
+    states.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(states.size(), 10U) << r.out;
+  EXPECT_EQ(states[3]["resolved"], "cpu");  // alloc auto 50: every GPU full
+  EXPECT_EQ(states[4]["error"], "OutOfMemory");
+  EXPECT_EQ(states[5]["error"], "AmbiguousDevice");  // free auto 1
+  EXPECT_EQ(states[7]["error"], "UnknownDevice");    // reset_peak gpu:5
+  EXPECT_EQ(states[8]["error"], "InvalidDeallocation");
+  std::filesystem::remove(states_file);
+}
+
 TEST(ReplayCommand, ScenarioFilesAreGoneWithAOneLineError) {
   const auto path = write_temp("memtrack-replay-old.scenario",
                                "memtrack-scenario 1\ngpu 0 total=100\nalloc gpu:0 1\n");

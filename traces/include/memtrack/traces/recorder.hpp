@@ -3,8 +3,9 @@
  * @brief Recording from production: a `MemoryObserver` that writes every operation of a
  * `MemoryTracker` or `SharedMemoryTracker` to a canonical trace.
  *
- *     auto recorder = memtrack::traces::TraceRecorder::create("run.trace.zst", config,
- * "my-server"); tracker.set_observer(recorder->get());
+ *     auto recorder =
+ *         memtrack::traces::TraceRecorder::create("run.trace.zst", config, "my-server");
+ *     tracker.set_observer(recorder->get());
  *     ...
  *     tracker.set_observer(nullptr);
  *     auto ok = (*recorder)->finish();

@@ -2,10 +2,9 @@
 
 #include <memtrack/units.hpp>
 
-#include "text_file.hpp"
+#include "textkit.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -32,17 +31,17 @@ Result<TotalFigure> parse_total_variant(std::string_view item) {
   const std::size_t at = item.find('@');
   if (at == std::string_view::npos) return refused("expected " + std::string(variant_syntax));
   TotalFigure figure;
-  figure.driver = std::string(detail::trim(item.substr(at + 1)));
+  figure.driver = std::string(textkit::trim(item.substr(at + 1)));
   if (figure.driver.empty()) return refused("names no driver after '@'");
   if (figure.driver.find('@') != std::string::npos) return refused("has a second '@'");
-  const std::string_view size = detail::trim(item.substr(0, at));
+  const std::string_view size = textkit::trim(item.substr(0, at));
   const std::size_t tilde = size.find('~');
-  auto bytes = parse_byte_size(detail::trim(size.substr(0, tilde)));
+  auto bytes = parse_byte_size(textkit::trim(size.substr(0, tilde)));
   if (!bytes) return refused(bytes.error().detail);
   if (*bytes == 0) return refused("a CUDA total of 0 bytes");
   figure.bytes = *bytes;
   if (tilde != std::string_view::npos) {
-    auto precision = parse_byte_size(detail::trim(size.substr(tilde + 1)));
+    auto precision = parse_byte_size(textkit::trim(size.substr(tilde + 1)));
     if (!precision) return refused(precision.error().detail);
     if (*precision == 0 || *precision >= figure.bytes) {
       return refused("the precision after '~' must be more than 0 and less than the total");
@@ -63,7 +62,7 @@ std::string one_line(std::string text) {
 }  // namespace
 
 Result<std::vector<TotalFigure>> parse_total_variants(std::string_view text) {
-  if (detail::trim(text).empty()) {
+  if (textkit::trim(text).empty()) {
     return Error::parse_error("expected one or more " + std::string(variant_syntax) +
                               " separated by ';'");
   }
@@ -71,7 +70,7 @@ Result<std::vector<TotalFigure>> parse_total_variants(std::string_view text) {
   std::string_view rest = text;
   while (true) {
     const std::size_t semicolon = rest.find(';');
-    const std::string_view item = detail::trim(rest.substr(0, semicolon));
+    const std::string_view item = textkit::trim(rest.substr(0, semicolon));
     if (item.empty()) {
       return Error::parse_error("variant " + std::to_string(variants.size() + 1) +
                                 " is empty: expected " + std::string(variant_syntax));
@@ -95,7 +94,7 @@ std::string format_total_variants(const std::vector<TotalFigure>& variants) {
     if (!text.empty()) text += "; ";
     text += std::to_string(figure.bytes);
     if (figure.precision_bytes != 0) text += " ~ " + std::to_string(figure.precision_bytes);
-    text += " @ " + std::string(detail::trim(driver));
+    text += " @ " + std::string(textkit::trim(driver));
   }
   return text;
 }
@@ -198,14 +197,14 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
     return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
   };
   std::map<std::string, std::size_t, std::less<>> first_line;  // key -> the line it is on
-  detail::LineReader lines(text);
+  textkit::LineReader lines(text);
   for (std::string_view line; lines.next(line);) {
     line_number = lines.line_number();
     const std::size_t equals = line.find('=');
     if (equals == std::string_view::npos)
       return located("expected 'key = value | provenance | source'");
-    const std::string_view key = detail::trim(line.substr(0, equals));
-    const std::string_view rest = detail::trim(line.substr(equals + 1));
+    const std::string_view key = textkit::trim(line.substr(0, equals));
+    const std::string_view rest = textkit::trim(line.substr(equals + 1));
     if (const auto seen = first_line.find(key); seen != first_line.end()) {
       return located("'" + std::string(key) + "' given twice (first on line " +
                      std::to_string(seen->second) + "): keep one");
@@ -229,9 +228,9 @@ Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file
       return located("expected '" + std::string(key) +
                      " = VALUE | measured|published|estimated | SOURCE'");
     }
-    const std::string_view value = detail::trim(rest.substr(0, bar1));
-    const std::string_view provenance_text = detail::trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
-    const std::string_view source = detail::trim(rest.substr(bar2 + 1));
+    const std::string_view value = textkit::trim(rest.substr(0, bar1));
+    const std::string_view provenance_text = textkit::trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
+    const std::string_view source = textkit::trim(rest.substr(bar2 + 1));
     const auto provenance = parse_provenance(provenance_text);
     if (!provenance) {
       return located("provenance '" + std::string(provenance_text) +
@@ -349,7 +348,7 @@ std::string format_profile(const DeviceProfile& profile, const std::vector<std::
 }
 
 Result<DeviceProfile> load_profile(const std::filesystem::path& path) {
-  auto text = detail::read_text_file(path, max_profile_bytes, "a profile");
+  auto text = textkit::read_text_file(path, max_profile_bytes, "a profile");
   if (!text) return text.error();
   return parse_profile(*text, path.string());
 }
@@ -416,14 +415,14 @@ Result<Node> make_node(std::string_view spec, std::optional<std::uint32_t> gpus,
     rest = plus == std::string_view::npos ? std::string_view{} : rest.substr(plus + 1);
     std::uint32_t count = 1;
     const std::size_t x = part.find('x');
-    if (x != std::string_view::npos && x > 0 &&
-        part.substr(0, x).find_first_not_of("0123456789") == std::string_view::npos) {
-      const auto [end, ec] = std::from_chars(part.data(), part.data() + x, count);
-      if (ec != std::errc{} || count == 0 || count > max_gpus_per_node) {
+    if (x != std::string_view::npos && x > 0 && textkit::all_digits(part.substr(0, x))) {
+      const auto parsed = textkit::parse_u64(part.substr(0, x));
+      if (!parsed || *parsed == 0 || *parsed > max_gpus_per_node) {
         return Error::parse_error("node spec '" + std::string(spec) + "': count in '" +
                                   std::string(part) + "' must be 1 to " +
                                   std::to_string(max_gpus_per_node));
       }
+      count = static_cast<std::uint32_t>(*parsed);
       part = part.substr(x + 1);
     }
     if (part.empty())

@@ -1,8 +1,8 @@
 #include <memtrack/traces/frames.hpp>
 
 #include "import_support.hpp"
+#include "textkit.hpp"
 
-#include <charconv>
 #include <stdexcept>
 
 namespace memtrack::traces {
@@ -13,13 +13,6 @@ using detail::parse_decimal;
 
 bool needs_escape(unsigned char c) {
   return c < 0x20 || c == 0x7F || c == ' ' || c == '#' || c == '%' || c == '=';
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 Result<void> parse_frame_line(std::string_view rest, FrameTable& table) {
@@ -218,11 +211,12 @@ Result<std::string> percent_decode(std::string_view text) {
       out += text[i];
       continue;
     }
-    if (i + 3 > text.size() || hex_digit(text[i + 1]) < 0 || hex_digit(text[i + 2]) < 0) {
+    const auto byte = textkit::parse_hex_digits(text.substr(i + 1, 2));
+    if (i + 3 > text.size() || !byte) {
       return Error::parse_error("expected %XX (two hexadecimal digits) after '%' in '" +
                                 std::string(text) + "'");
     }
-    out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+    out += static_cast<char>(*byte);
     i += 2;
   }
   return out;

@@ -4,11 +4,11 @@
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
+#include "textkit.hpp"
 
 #include <sqlite3.h>
 
 #include <array>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -19,37 +19,28 @@
 namespace memtrack::traces {
 namespace {
 
-std::optional<std::uint64_t> decimal(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
+using textkit::parse_u64;
 
 /// `0x7f14...` (hex), or a decimal.
 std::optional<std::uint64_t> pointer(std::string_view text) {
   if (text.starts_with("0x") || text.starts_with("0X")) {
-    text.remove_prefix(2);
-    std::uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-    return value;
+    return textkit::parse_hex_digits(text.substr(2));
   }
-  return decimal(text);
+  return parse_u64(text);
 }
 
 /// `HH:MM:SS.ffffff` to nanoseconds since midnight.
 std::optional<std::uint64_t> time_of_day(std::string_view text) {
   if (text.size() < 8 || text[2] != ':' || text[5] != ':') return std::nullopt;
-  const auto h = decimal(text.substr(0, 2));
-  const auto m = decimal(text.substr(3, 2));
-  const auto s = decimal(text.substr(6, 2));
+  const auto h = parse_u64(text.substr(0, 2));
+  const auto m = parse_u64(text.substr(3, 2));
+  const auto s = parse_u64(text.substr(6, 2));
   if (!h || !m || !s || *h > 23 || *m > 59 || *s > 60) return std::nullopt;
   std::uint64_t ns = ((*h * 60 + *m) * 60 + *s) * 1'000'000'000ULL;
   if (text.size() > 8) {
     if (text[8] != '.' || text.size() > 18 || text.size() == 9) return std::nullopt;
     const std::string_view digits = text.substr(9);
-    const auto fraction = decimal(digits);
+    const auto fraction = parse_u64(digits);
     if (!fraction) return std::nullopt;
     std::uint64_t scaled = *fraction;
     for (std::size_t i = digits.size(); i < 9; ++i)
@@ -231,7 +222,7 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
       while (end < base.size() && base[end] >= '0' && base[end] <= '9')
         ++end;
       if (end == at + 4) continue;
-      const auto id = decimal(std::string_view(base).substr(at + 4, end - at - 4));
+      const auto id = parse_u64(std::string_view(base).substr(at + 4, end - at - 4));
       if (!id || *id > UINT32_MAX) {
         return Error::parse_error(file + ": device id in '.devN' too large");
       }
@@ -275,14 +266,14 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
                   std::to_string(row.count));
     }
     const auto& fields = row.field;
-    if (!decimal(fields[0])) {
+    if (!parse_u64(fields[0])) {
       return fail("expected Thread as a decimal thread id, got '" + detail::printable(fields[0]) +
                   "'");
     }
     const auto time = time_of_day(fields[1]);
     if (!time)
       return fail("expected Time as HH:MM:SS.ffffff, got '" + std::string(fields[1]) + "'");
-    const auto size = decimal(fields[4]);
+    const auto size = parse_u64(fields[4]);
     if (!size)
       return fail("expected Size as a decimal byte count, got '" + std::string(fields[4]) + "'");
     const std::string_view action = fields[2];

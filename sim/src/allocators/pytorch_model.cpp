@@ -27,26 +27,10 @@ struct Key {
   std::uint64_t address;
 };
 
-/// (stream, size, address) order, as BlockComparatorSize, computed without branches: a search
-/// then costs no mispredicted jumps, whichever way each comparison goes.
+/// (stream, size, address) order, as BlockComparatorSize.
 [[nodiscard]] inline bool key_less(const Key& a, const Key& b) noexcept {
   const bool size_less = (a.size < b.size) | ((a.size == b.size) & (a.address < b.address));
   return (a.stream < b.stream) | ((a.stream == b.stream) & size_less);
-}
-
-/// @return the index of the first of the `n` entries (sorted by their `key`) whose key is not
-/// below `key`; n when none
-template <class Entry>
-[[nodiscard]] std::size_t lower_bound_of(const Entry* entries, std::size_t n,
-                                         const Key& key) noexcept {
-  if (n == 0) return 0;
-  const Entry* base = entries;
-  while (n > 1) {  // the answer lies in [base, base + n]
-    const std::size_t half = n / 2;
-    base = key_less(base[half].key, key) ? base + half : base;
-    n -= half;
-  }
-  return static_cast<std::size_t>(base - entries) + (key_less(base->key, key) ? 1U : 0U);
 }
 
 /**
@@ -87,8 +71,9 @@ class FreeIndex {
 
   [[nodiscard]] Cursor end() const noexcept { return {streams_.size(), 0, 0}; }
   [[nodiscard]] Cursor begin() const noexcept { return first_from(0); }
-  [[nodiscard]] const Key& key(const Cursor& at) const noexcept {
-    return streams_[at.stream]->bins[at.bin][at.at].key;
+  [[nodiscard]] Key key(const Cursor& at) const noexcept {
+    const Entry& entry = streams_[at.stream]->bins[at.bin][at.at];
+    return Key{ids_[at.stream], entry.size, entry.address};
   }
   [[nodiscard]] Block* block(const Cursor& at) const noexcept {
     return streams_[at.stream]->bins[at.bin][at.at].block;
@@ -124,28 +109,27 @@ class FreeIndex {
   [[nodiscard]] Cursor lower_bound(const Key& key) const noexcept {
     const std::size_t stream = stream_slot(key.stream);
     if (stream == streams_.size()) return end();
-    const Stream& s = *streams_[stream];
-    if (s.stream != key.stream) return first_from(stream);
+    if (ids_[stream] != key.stream) return first_from(stream);
     const std::size_t bin = bin_of(key.size);
-    const std::vector<Entry>& in = s.bins[bin];
-    const std::size_t at = lower_bound_of(in.data(), in.size(), key);
+    const std::vector<Entry>& in = streams_[stream]->bins[bin];
+    const std::size_t at = lower_bound_in(in, key);
     if (at != in.size()) return {stream, bin, at};
     return first_of_bins_from(stream, bin + 1);
   }
 
   /// Precondition: no entry has `key`.
   void insert(const Key& key, Block* block) {
-    std::size_t stream = stream_slot(key.stream);
-    if (stream == streams_.size() || streams_[stream]->stream != key.stream) {
-      auto added = std::make_unique<Stream>();
-      added->stream = key.stream;
-      streams_.insert(streams_.begin() + static_cast<std::ptrdiff_t>(stream), std::move(added));
+    const std::size_t stream = stream_slot(key.stream);
+    if (stream == streams_.size() || ids_[stream] != key.stream) {
+      const auto place = static_cast<std::ptrdiff_t>(stream);
+      streams_.insert(streams_.begin() + place, std::make_unique<Stream>());
+      ids_.insert(ids_.begin() + place, key.stream);
     }
     Stream& s = *streams_[stream];
     const std::size_t bin = bin_of(key.size);
     std::vector<Entry>& in = s.bins[bin];
-    const std::size_t at = lower_bound_of(in.data(), in.size(), key);
-    in.insert(in.begin() + static_cast<std::ptrdiff_t>(at), Entry{key, block});
+    const std::size_t at = lower_bound_in(in, key);
+    in.insert(in.begin() + static_cast<std::ptrdiff_t>(at), Entry{key.size, key.address, block});
     s.occupied[bin / 64] |= std::uint64_t{1} << (bin % 64);
   }
 
@@ -177,22 +161,47 @@ class FreeIndex {
 
  private:
   static constexpr std::size_t words = (bin_count + 63) / 64;
+  /// A cached block of a bin (whose stream is its Stream's).
   struct Entry {
-    Key key;
+    std::uint64_t size;
+    std::uint64_t address;
     Block* block;
   };
   struct Stream {
-    std::uint64_t stream{0};
     std::array<std::uint64_t, words> occupied{};     ///< bit b: bins[b] is not empty
     std::array<std::vector<Entry>, bin_count> bins;  ///< each in key order
   };
 
-  /// @return the place of the first stream not below `stream` in streams_
+  /// @return the place of the first stream not below `stream` in ids_
   [[nodiscard]] std::size_t stream_slot(std::uint64_t stream) const noexcept {
     std::size_t i = 0;
-    while (i < streams_.size() && streams_[i]->stream < stream)
+    while (i < ids_.size() && ids_[i] < stream)
       ++i;
     return i;
+  }
+
+  /// @return the place in `bin` of the first entry not below (key.size, key.address): a count
+  /// of the entries below it in a short bin (independent loads, no jumps), else a binary search
+  [[nodiscard]] static std::size_t lower_bound_in(const std::vector<Entry>& bin,
+                                                  const Key& key) noexcept {
+    auto below = [&](const Entry& e) {
+      return (e.size < key.size) | ((e.size == key.size) & (e.address < key.address));
+    };
+    const Entry* entries = bin.data();
+    std::size_t n = bin.size();
+    if (n <= 16) {
+      std::size_t count = 0;
+      for (std::size_t i = 0; i < n; ++i)
+        count += below(entries[i]) ? 1U : 0U;
+      return count;
+    }
+    const Entry* base = entries;
+    while (n > 1) {  // the answer lies in [base, base + n]
+      const std::size_t half = n / 2;
+      base = below(base[half]) ? base + half : base;
+      n -= half;
+    }
+    return static_cast<std::size_t>(base - entries) + (below(*base) ? 1U : 0U);
   }
 
   /// @return the first occupied bin of `s` at or above `bin`
@@ -237,7 +246,8 @@ class FreeIndex {
     return end();
   }
 
-  std::vector<std::unique_ptr<Stream>> streams_;  ///< ascending by stream; kept when emptied
+  std::vector<std::uint64_t> ids_;                ///< the streams, ascending; kept when emptied
+  std::vector<std::unique_ptr<Stream>> streams_;  ///< the bins of ids_[i]
 };
 
 struct Block {

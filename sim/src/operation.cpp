@@ -2,6 +2,8 @@
 
 #include <memtrack/units.hpp>
 
+#include "textkit.hpp"
+
 #include <string>
 #include <vector>
 
@@ -10,15 +12,8 @@ namespace {
 
 std::vector<std::string_view> split_words(std::string_view line) {
   std::vector<std::string_view> words;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
-      ++i;
-    const std::size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t')
-      ++i;
-    if (i > start) words.push_back(line.substr(start, i - start));
-  }
+  for (auto word = textkit::next_word(line); !word.empty(); word = textkit::next_word(line))
+    words.push_back(word);
   return words;
 }
 

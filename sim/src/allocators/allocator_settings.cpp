@@ -1,8 +1,9 @@
 // PYTORCH_CUDA_ALLOC_CONF, read the way CUDAAllocatorConfig reads it.
 #include <memtrack/sim/allocators/allocator_settings.hpp>
 
+#include "textkit.hpp"
+
 #include <bit>
-#include <charconv>
 #include <vector>
 
 namespace memtrack::sim::allocators {
@@ -10,21 +11,7 @@ namespace {
 
 constexpr std::uint64_t mib = 1ULL << 20;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
-std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
+using textkit::trim;
 
 Error bad_value(std::string_view key, std::string_view value, std::string_view expected) {
   return Error::parse_error("allocator setting " + std::string(key) + ":" + std::string(value) +
@@ -40,7 +27,7 @@ std::optional<bool> parse_bool(std::string_view text) {
 /// `max_split_size_mb` and `max_non_split_rounding_mb`: whole MiB, converted without overflow.
 Result<std::uint64_t> parse_mib(std::string_view key, std::string_view value,
                                 std::uint64_t minimum_exclusive) {
-  const auto number = parse_unsigned(value);
+  const auto number = textkit::parse_u64(value);
   if (!number || *number <= minimum_exclusive) {
     return bad_value(key, value,
                      "a whole number of MiB above " + std::to_string(minimum_exclusive));
@@ -74,7 +61,7 @@ Result<void> apply(AllocatorSettings& settings, std::string_view key, std::strin
     if (!value.empty() && value.front() == '[') {
       return bad_value(key, value, "one power of two (the per-interval list form is not modelled)");
     }
-    const auto divisions = parse_unsigned(value);
+    const auto divisions = textkit::parse_u64(value);
     if (!divisions || !std::has_single_bit(*divisions)) {
       return bad_value(key, value, "a power of two, such as 4");
     }
@@ -92,7 +79,7 @@ Result<void> apply(AllocatorSettings& settings, std::string_view key, std::strin
     // They change locking or pinned host memory, never what the device holds.
     if (!parse_bool(value)) return bad_value(key, value, "True or False");
   } else if (key == "pinned_num_register_threads") {
-    if (!parse_unsigned(value)) return bad_value(key, value, "a whole number");
+    if (!textkit::parse_u64(value)) return bad_value(key, value, "a whole number");
   } else {
     return Error::parse_error(
         "unknown allocator setting '" + std::string(key) +

@@ -1,6 +1,7 @@
 #include <memtrack/recorder/recording.hpp>
 
-#include <charconv>
+#include "textkit.hpp"
+
 #include <cstdlib>
 
 namespace memtrack::recorder {
@@ -37,12 +38,14 @@ Result<RecordingStatus> parse_status(std::string_view text) {
                               std::string(text.substr(0, 80)) + "'");
   };
   if (!text.starts_with("ok ")) return bad();
-  const char* at = text.data() + 3;
-  const char* end = text.data() + text.size();
-  auto [after_events, e1] = std::from_chars(at, end, status.events);
-  if (e1 != std::errc{} || after_events == end || *after_events != ' ') return bad();
-  auto [after_devices, e2] = std::from_chars(after_events + 1, end, status.devices);
-  if (e2 != std::errc{} || after_devices != end) return bad();
+  const std::string_view counts = text.substr(3);
+  const std::size_t space = counts.find(' ');
+  if (space == std::string_view::npos) return bad();
+  const auto events = textkit::parse_u64(counts.substr(0, space));
+  const auto devices = textkit::parse_u64(counts.substr(space + 1));
+  if (!events || !devices || *devices > UINT32_MAX) return bad();
+  status.events = *events;
+  status.devices = static_cast<std::uint32_t>(*devices);
   status.ok = true;
   return status;
 }

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <sstream>
+#include <utility>
 
 namespace memtrack::sim {
 namespace {
@@ -105,7 +106,8 @@ BigInt ReferenceTracker::available(DevicePlacement placement) const {
   if (placement.is_auto()) {
     BigInt largest = 0;
     for (const auto& [device, account] : accounts_) {
-      if (account.limit - account.allocated > largest) largest = account.limit - account.allocated;
+      BigInt room = account.limit - account.allocated;
+      if (room > largest) largest = std::move(room);
     }
     return largest;
   }

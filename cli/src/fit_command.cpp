@@ -414,14 +414,287 @@ int run_fit_ranking(const FitOptions& options, traces::Placement placement,
   return all_fit ? exit_ok : exit_failure;
 }
 
+using GpuMap = std::map<std::uint32_t, std::uint32_t>;
+
+// Everything a fit needs before its replay; bad input is reported before any replay.
+struct FitPlan {
+  traces::Placement placement = traces::Placement::Recorded;
+  std::vector<OpenedTrace> opened;
+  Budgets budgets;
+  std::vector<GpuMap> gpu_maps;  // per trace: its GPUs onto the node's
+  traces::ReplayOptions replay_options;
+};
+
+// What the replay answered.
+struct FitOutcome {
+  traces::ReplaySummary summary;
+  std::vector<DeviceFit> devices;
+  std::vector<Suggestion> suggestions;
+  bool consistent = true;  // no inconsistent frees, or --allow-inconsistent
+  bool fits = false;
+};
+
+// The traces opened, the node's budgets and where each trace's GPUs land; on bad input, says
+// why on `err` and returns nothing.
+std::optional<FitPlan> plan_fit(const FitOptions& options, traces::Placement placement,
+                                const GpuMap& explicit_map, std::ostream& err) {
+  FitPlan plan;
+  plan.placement = placement;
+  std::size_t used_gpus = 0;
+  for (const std::string& file : options.files) {
+    auto trace = open_trace(file);
+    if (!trace) {
+      err << "memtrack fit: " << trace.error().to_string() << "\n";
+      return std::nullopt;
+    }
+    used_gpus = std::max(used_gpus, trace->used_gpus.size());
+    plan.opened.push_back(std::move(*trace));
+  }
+  // The node: the profile, repeated to the most GPUs any trace uses unless --gpus says.
+  auto given = budgets_from_flags(options.devices, options.profile);
+  if (!given) {
+    err << "memtrack fit: " << given.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  auto budgets =
+      *given ? Result<Budgets>(**given) : profile_budgets(options.profile, options.gpus, used_gpus);
+  if (!budgets) {
+    err << "memtrack fit: " << budgets.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  plan.budgets = std::move(*budgets);
+  // Every trace's GPUs must land on the node's: refused before any replay.
+  for (const OpenedTrace& trace : plan.opened) {
+    auto map = gpu_map_for(trace, plan.budgets, explicit_map);
+    if (!map) {
+      err << "memtrack fit: " << map.error().to_string() << "\n";
+      return std::nullopt;
+    }
+    plan.gpu_maps.push_back(std::move(*map));
+  }
+  plan.replay_options.lockstep = !options.production_only;
+  plan.replay_options.placement = placement;
+  plan.replay_options.recorded_budgets = false;
+  if (auto chosen = choose_allocator(plan.opened.front(), plan.budgets, plan.gpu_maps.front(),
+                                     options.allocator, plan.replay_options);
+      !chosen) {
+    err << "memtrack fit: " << chosen.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  return plan;
+}
+
+// Replays the traces one after another on the plan's node (with progress on a terminal), then
+// the --suggest settings; on bad input, says why on `err` and returns nothing.
+std::optional<FitOutcome> replay_fit(const FitOptions& options, FitPlan& plan, std::ostream& err) {
+  auto replayer = traces::Replayer::create(plan.budgets.config, plan.replay_options);
+  if (!replayer) {
+    err << "memtrack fit: " << replayer.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  std::uint64_t total_events = 0;
+  for (const OpenedTrace& trace : plan.opened)
+    total_events += trace.events;
+  const bool terminal = is_terminal_stderr(err) && !options.json;
+  ProgressBar bar(err, total_events, terminal, "events");
+  std::uint64_t events_before = 0;
+  std::function<void(const traces::ReplayStep&)> on_step;
+  if (terminal) {
+    on_step = [&](const traces::ReplayStep& step) {
+      if ((step.event & 0xFFFU) == 0) bar.update(events_before + step.event);
+    };
+  }
+  for (std::size_t i = 0; i < plan.opened.size(); ++i) {
+    auto replayed = replayer->replay(plan.opened[i].reader, plan.gpu_maps[i], on_step);
+    events_before += plan.opened[i].events;
+    if (!replayed) {
+      err << "memtrack fit: " << replayed.error().to_string() << "\n";
+      return std::nullopt;
+    }
+    if (replayer->summary().failure) break;
+  }
+  bar.finish();
+
+  FitOutcome outcome;
+  outcome.summary = replayer->summary();
+  const traces::ReplaySummary& s = outcome.summary;
+  std::vector<const OpenedTrace*> traces_for_positions;
+  for (const OpenedTrace& trace : plan.opened)
+    traces_for_positions.push_back(&trace);
+  locate_positions(traces_for_positions, outcome.summary);
+  outcome.devices = fit_summary(*replayer);
+  // A replay that was not whole (an operation that landed nowhere) or that rests on a
+  // recording's inconsistent frees never says FITS (the latter unless asked to).
+  outcome.consistent = s.inconsistencies == 0 || options.allow_inconsistent;
+  outcome.fits = s.refused == 0 && !s.failure && s.unlanded == 0 && outcome.consistent;
+  if (options.suggest) {
+    if (s.allocator != traces::AllocatorModel::pytorch) {
+      err << "memtrack fit: --suggest tries PyTorch allocator settings: it needs the pytorch "
+             "allocator model (--allocator pytorch)\n";
+      return std::nullopt;
+    }
+    auto tried = run_suggestions(plan.opened, plan.budgets, plan.gpu_maps, plan.replay_options);
+    if (!tried) {
+      err << "memtrack fit: --suggest: " << tried.error().to_string() << "\n";
+      return std::nullopt;
+    }
+    outcome.suggestions = std::move(*tried);
+  }
+  return outcome;
+}
+
+nlohmann::ordered_json device_fit_json(const DeviceFit& d, const traces::ReplaySummary& s) {
+  nlohmann::ordered_json json{{"device", d.device.to_string()},
+                              {"budget_bytes", d.budget},
+                              {"needed_bytes", d.needed},
+                              {"fits", d.fits()},
+                              {"headroom_bytes", d.fits() ? nlohmann::ordered_json(d.headroom())
+                                                          : nlohmann::ordered_json(nullptr)},
+                              {"shortfall_bytes", d.fits() ? nlohmann::ordered_json(nullptr)
+                                                           : nlohmann::ordered_json(d.shortfall())},
+                              {"headroom_percent", percent_number(d.headroom(), d.budget)},
+                              {"peak_bytes", d.peak},
+                              {"requested_needed_bytes", d.requested_needed}};
+  if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
+    json["allocator"] = modelled_json(m->second);
+  }
+  return json;
+}
+
+void print_fit_json(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
+                    std::ostream& out) {
+  const traces::ReplaySummary& s = outcome.summary;
+  nlohmann::ordered_json json;
+  json["profile"] = options.profile;
+  json["budgets"] = plan.budgets.description;
+  json["placement"] = options.placement;
+  json["traces"] = options.files;
+  json["fits"] = outcome.fits;
+  json["events"] = s.events;
+  json["operations"] = s.operations;
+  json["refused"] = s.refused;
+  json["devices"] = nlohmann::ordered_json::array();
+  for (const DeviceFit& d : outcome.devices)
+    json["devices"].push_back(device_fit_json(d, s));
+  json["allocator"] = std::string(traces::to_string(s.allocator));
+  json["alloc_conf"] = plan.replay_options.pytorch.settings.to_string();
+  json["first_oom"] = model_oom_json(s.first_model_oom);
+  json["recorded_oom"] = recorded_oom_json(s);
+  if (options.suggest) {
+    json["suggestions"] = nlohmann::ordered_json::array();
+    for (const Suggestion& line : outcome.suggestions) {
+      json["suggestions"].push_back({{"alloc_conf", line.conf},
+                                     {"fits", line.fits},
+                                     {"device", line.tightest.device.to_string()},
+                                     {"needed_bytes", line.tightest.needed},
+                                     {"budget_bytes", line.tightest.budget}});
+    }
+  }
+  json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
+  json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
+  json["first_refusal"] = refusal_json(s.first_refusal);
+  json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
+  json["inconsistencies"] = s.inconsistencies;
+  json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
+  json["allow_inconsistent"] = options.allow_inconsistent;
+  json["unlanded"] = s.unlanded;
+  json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+  out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
+
+// The head and the per-device table: budget, needed, headroom or shortfall.
+void print_fit_table(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
+                     std::ostream& out) {
+  out << "memtrack fit: " << options.files.size() << " trace"
+      << (options.files.size() == 1 ? "" : "s") << " on " << plan.budgets.description
+      << ", placement " << options.placement << "\n";
+  for (std::size_t i = 0; i < plan.opened.size(); ++i) {
+    out << "  " << one_line(options.files[i]);
+    if (!plan.opened[i].imported_from.empty())
+      out << " (imported from " << plan.opened[i].imported_from << ")";
+    out << "\n";
+  }
+  out << "  " << outcome.summary.operations << " operations replayed"
+      << (options.production_only ? "" : " in lockstep with the reference model") << "\n\n";
+  Table table({"device", ">budget bytes", ">needed bytes", ">needed GiB", ">headroom bytes",
+               ">headroom %", ">short by bytes"});
+  for (const DeviceFit& d : outcome.devices) {
+    table.add_row({d.device.to_string(), std::to_string(d.budget), std::to_string(d.needed),
+                   format_gib(d.needed), d.fits() ? std::to_string(d.headroom()) : "-",
+                   d.fits() ? format_percent(d.headroom(), d.budget) : "-",
+                   d.fits() ? "-" : std::to_string(d.shortfall())});
+  }
+  table.print(out);
+  if (plan.placement == traces::Placement::Auto) {
+    out << "(under auto placement 'needed' is the replay's peak: where an allocation goes "
+           "depends on the budgets)\n";
+  }
+  for (const DeviceFit& d : outcome.devices) {
+    if (d.fits()) continue;
+    out << d.device.to_string() << " needs " << format_gib(d.needed) << " GiB (" << d.needed
+        << " B), budget " << format_gib(d.budget) << " GiB (" << d.budget << " B): short by "
+        << format_gib(d.shortfall()) << " GiB (" << d.shortfall() << " B)\n";
+  }
+}
+
+// The verdict line (and the first refusal before it); @return the exit code it stands for.
+int print_fit_verdict(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
+                      std::ostream& out) {
+  const traces::ReplaySummary& s = outcome.summary;
+  if (s.failure) {
+    out << "verdict: REPLAY FAILED, " << s.failure->to_string() << "\n";
+    return exit_failure;
+  }
+  if (s.unlanded != 0) {
+    out << "verdict: NOT REPLAYED WHOLE: " << s.unlanded
+        << " operations named a device the node does not have\n";
+    return exit_failure;
+  }
+  if (!outcome.consistent) {
+    out << "verdict: INCONSISTENT RECORDING: not fitted (--allow-inconsistent fits it with those "
+           "frees left unapplied)\n";
+    return exit_failure;
+  }
+  if (s.first_refusal) {
+    const traces::Refusal& r = *s.first_refusal;
+    out << "first refused: event " << r.at.event << " (" << one_line(r.at.to_string()) << "), "
+        << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
+        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n";
+    if (!s.first_model_oom) print_frames(out, r.frames, options.frames);
+    out << "verdict: DOES NOT FIT on " << plan.budgets.description << "\n";
+    return exit_failure;
+  }
+  out << "verdict: FITS on " << plan.budgets.description << "\n";
+  return exit_ok;
+}
+
+int print_fit_text(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
+                   std::ostream& out) {
+  const traces::ReplaySummary& s = outcome.summary;
+  print_fit_table(options, plan, outcome, out);
+  out << "\nrefused allocations: " << s.refused << "\n";
+  if (plan.placement == traces::Placement::Auto || s.cpu_fallback_allocations != 0) {
+    out << "auto placed " << s.cpu_fallback_allocations
+        << " allocations on the CPU: " << s.cpu_fallback_bytes << " bytes ("
+        << format_gib(s.cpu_fallback_bytes)
+        << " GiB) in all over the run (the CPU's peak is in the table)\n";
+  }
+  print_allocator(out, s, options.frames);
+  print_inconsistencies(out, s, options.allow_inconsistent);
+  if (!s.failure) {
+    report_driver_variance(
+        options, plan.budgets, plan.replay_options,
+        [&](std::size_t i, const OpenedTrace&) { return plan.gpu_maps[i]; }, out);
+  }
+  if (options.suggest && !s.failure) {
+    print_suggestions(out, outcome.suggestions, outcome.fits, tightest_gpu(outcome.devices));
+  }
+  return print_fit_verdict(options, plan, outcome, out);
+}
+
 int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   traces::Placement placement = traces::Placement::Recorded;
-  if (options.placement == "auto") {
-    placement = traces::Placement::Auto;
-  } else if (options.placement != "recorded") {
-    err << "memtrack fit: --placement '" << options.placement << "': expected recorded or auto\n";
-    return exit_bad_input;
-  }
+  if (options.placement == "auto") placement = traces::Placement::Auto;  // CLI11 checks the rest
   auto explicit_map = parse_gpu_map(options.map);
   if (!explicit_map) {
     err << "memtrack fit: " << explicit_map.error().to_string() << "\n";
@@ -435,231 +708,15 @@ int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   if (options.profile == "all" || options.profile.find(',') != std::string::npos) {
     return run_fit_ranking(options, placement, *explicit_map, out, err);
   }
-  // Open every trace first: bad input is reported before any replay.
-  std::vector<OpenedTrace> opened;
-  std::size_t used_gpus = 0;
-  for (const std::string& file : options.files) {
-    auto trace = open_trace(file);
-    if (!trace) {
-      err << "memtrack fit: " << trace.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    used_gpus = std::max(used_gpus, trace->used_gpus.size());
-    opened.push_back(std::move(*trace));
-  }
-  // The node: the profile, repeated to the most GPUs any trace uses unless --gpus says.
-  auto given = budgets_from_flags(options.devices, options.profile);
-  if (!given) {
-    err << "memtrack fit: " << given.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  auto budgets =
-      *given ? Result<Budgets>(**given) : profile_budgets(options.profile, options.gpus, used_gpus);
-  if (!budgets) {
-    err << "memtrack fit: " << budgets.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  // Every trace's GPUs must land on the node's: refused before any replay.
-  std::vector<std::map<std::uint32_t, std::uint32_t>> gpu_maps;
-  for (const OpenedTrace& trace : opened) {
-    auto map = gpu_map_for(trace, *budgets, *explicit_map);
-    if (!map) {
-      err << "memtrack fit: " << map.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    gpu_maps.push_back(std::move(*map));
-  }
-  traces::ReplayOptions replay_options;
-  replay_options.lockstep = !options.production_only;
-  replay_options.placement = placement;
-  replay_options.recorded_budgets = false;
-  if (auto chosen = choose_allocator(opened.front(), *budgets, gpu_maps.front(), options.allocator,
-                                     replay_options);
-      !chosen) {
-    err << "memtrack fit: " << chosen.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  auto replayer = traces::Replayer::create(budgets->config, replay_options);
-  if (!replayer) {
-    err << "memtrack fit: " << replayer.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  // Progress on a terminal for long runs (many GPUs, long recordings).
-  std::uint64_t total_events = 0;
-  for (const OpenedTrace& trace : opened)
-    total_events += trace.events;
-  const bool terminal = is_terminal_stderr(err) && !options.json;
-  ProgressBar bar(err, total_events, terminal, "events");
-  std::uint64_t events_before = 0;
-  std::function<void(const traces::ReplayStep&)> on_step;
-  if (terminal) {
-    on_step = [&](const traces::ReplayStep& step) {
-      if ((step.event & 0xFFFU) == 0) bar.update(events_before + step.event);
-    };
-  }
-  for (std::size_t i = 0; i < opened.size(); ++i) {
-    auto replayed = replayer->replay(opened[i].reader, gpu_maps[i], on_step);
-    events_before += opened[i].events;
-    if (!replayed) {
-      err << "memtrack fit: " << replayed.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    if (replayer->summary().failure) break;
-  }
-  bar.finish();
-
-  traces::ReplaySummary s = replayer->summary();
-  std::vector<const OpenedTrace*> traces_for_positions;
-  for (const OpenedTrace& trace : opened)
-    traces_for_positions.push_back(&trace);
-  locate_positions(traces_for_positions, s);
-  const std::vector<DeviceFit> devices = fit_summary(*replayer);
-  // A replay that was not whole (an operation that landed nowhere) or that rests on a
-  // recording's inconsistent frees never says FITS (the latter unless asked to).
-  const bool consistent = s.inconsistencies == 0 || options.allow_inconsistent;
-  const bool fits = s.refused == 0 && !s.failure && s.unlanded == 0 && consistent;
-  std::vector<Suggestion> suggestions;
-  if (options.suggest) {
-    if (s.allocator != traces::AllocatorModel::pytorch) {
-      err << "memtrack fit: --suggest tries PyTorch allocator settings: it needs the pytorch "
-             "allocator model (--allocator pytorch)\n";
-      return exit_bad_input;
-    }
-    auto tried = run_suggestions(opened, *budgets, gpu_maps, replay_options);
-    if (!tried) {
-      err << "memtrack fit: --suggest: " << tried.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    suggestions = std::move(*tried);
-  }
-
+  auto plan = plan_fit(options, placement, *explicit_map, err);
+  if (!plan) return exit_bad_input;
+  const auto outcome = replay_fit(options, *plan, err);
+  if (!outcome) return exit_bad_input;
   if (options.json) {
-    nlohmann::ordered_json json;
-    json["profile"] = options.profile;
-    json["budgets"] = budgets->description;
-    json["placement"] = options.placement;
-    json["traces"] = options.files;
-    json["fits"] = fits;
-    json["events"] = s.events;
-    json["operations"] = s.operations;
-    json["refused"] = s.refused;
-    json["devices"] = nlohmann::ordered_json::array();
-    for (const DeviceFit& d : devices) {
-      json["devices"].push_back(
-          {{"device", d.device.to_string()},
-           {"budget_bytes", d.budget},
-           {"needed_bytes", d.needed},
-           {"fits", d.fits()},
-           {"headroom_bytes",
-            d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
-           {"shortfall_bytes",
-            d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
-           {"headroom_percent", percent_number(d.headroom(), d.budget)},
-           {"peak_bytes", d.peak},
-           {"requested_needed_bytes", d.requested_needed}});
-      if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
-        json["devices"].back()["allocator"] = modelled_json(m->second);
-      }
-    }
-    json["allocator"] = std::string(traces::to_string(s.allocator));
-    json["alloc_conf"] = replay_options.pytorch.settings.to_string();
-    json["first_oom"] = model_oom_json(s.first_model_oom);
-    json["recorded_oom"] = recorded_oom_json(s);
-    if (options.suggest) {
-      json["suggestions"] = nlohmann::ordered_json::array();
-      for (const Suggestion& line : suggestions) {
-        json["suggestions"].push_back({{"alloc_conf", line.conf},
-                                       {"fits", line.fits},
-                                       {"device", line.tightest.device.to_string()},
-                                       {"needed_bytes", line.tightest.needed},
-                                       {"budget_bytes", line.tightest.budget}});
-      }
-    }
-    json["cpu_fallback_allocations"] = s.cpu_fallback_allocations;
-    json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
-    json["first_refusal"] = refusal_json(s.first_refusal);
-    json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
-    json["inconsistencies"] = s.inconsistencies;
-    json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
-    json["allow_inconsistent"] = options.allow_inconsistent;
-    json["unlanded"] = s.unlanded;
-    json["first_unlanded"] = inconsistency_json(s.first_unlanded);
-    out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-    return fits ? exit_ok : exit_failure;
+    print_fit_json(options, *plan, *outcome, out);
+    return outcome->fits ? exit_ok : exit_failure;
   }
-
-  out << "memtrack fit: " << options.files.size() << " trace"
-      << (options.files.size() == 1 ? "" : "s") << " on " << budgets->description << ", placement "
-      << options.placement << "\n";
-  for (std::size_t i = 0; i < opened.size(); ++i) {
-    out << "  " << one_line(options.files[i]);
-    if (!opened[i].imported_from.empty())
-      out << " (imported from " << opened[i].imported_from << ")";
-    out << "\n";
-  }
-  out << "  " << s.operations << " operations replayed"
-      << (options.production_only ? "" : " in lockstep with the reference model") << "\n\n";
-  Table table({"device", ">budget bytes", ">needed bytes", ">needed GiB", ">headroom bytes",
-               ">headroom %", ">short by bytes"});
-  for (const DeviceFit& d : devices) {
-    table.add_row({d.device.to_string(), std::to_string(d.budget), std::to_string(d.needed),
-                   format_gib(d.needed), d.fits() ? std::to_string(d.headroom()) : "-",
-                   d.fits() ? format_percent(d.headroom(), d.budget) : "-",
-                   d.fits() ? "-" : std::to_string(d.shortfall())});
-  }
-  table.print(out);
-  if (placement == traces::Placement::Auto) {
-    out << "(under auto placement 'needed' is the replay's peak: where an allocation goes "
-           "depends on the budgets)\n";
-  }
-  for (const DeviceFit& d : devices) {
-    if (d.fits()) continue;
-    out << d.device.to_string() << " needs " << format_gib(d.needed) << " GiB (" << d.needed
-        << " B), budget " << format_gib(d.budget) << " GiB (" << d.budget << " B): short by "
-        << format_gib(d.shortfall()) << " GiB (" << d.shortfall() << " B)\n";
-  }
-  out << "\nrefused allocations: " << s.refused << "\n";
-  if (placement == traces::Placement::Auto || s.cpu_fallback_allocations != 0) {
-    out << "auto placed " << s.cpu_fallback_allocations
-        << " allocations on the CPU: " << s.cpu_fallback_bytes << " bytes ("
-        << format_gib(s.cpu_fallback_bytes)
-        << " GiB) in all over the run (the CPU's peak is in the table)\n";
-  }
-  print_allocator(out, s, options.frames);
-  print_inconsistencies(out, s, options.allow_inconsistent);
-  if (!s.failure) {
-    report_driver_variance(
-        options, *budgets, replay_options,
-        [&](std::size_t i, const OpenedTrace&) { return gpu_maps[i]; }, out);
-  }
-  if (options.suggest && !s.failure) {
-    print_suggestions(out, suggestions, fits, tightest_gpu(devices));
-  }
-  if (s.failure) {
-    out << "verdict: REPLAY FAILED, " << s.failure->to_string();
-    return exit_failure;
-  }
-  if (s.unlanded != 0) {
-    out << "verdict: NOT REPLAYED WHOLE: " << s.unlanded
-        << " operations named a device the node does not have\n";
-    return exit_failure;
-  }
-  if (!consistent) {
-    out << "verdict: INCONSISTENT RECORDING: not fitted (--allow-inconsistent fits it with those "
-           "frees left unapplied)\n";
-    return exit_failure;
-  }
-  if (s.first_refusal) {
-    const traces::Refusal& r = *s.first_refusal;
-    out << "first refused: event " << r.at.event << " (" << one_line(r.at.to_string()) << "), "
-        << r.bytes << " bytes (" << format_gib(r.bytes) << " GiB) on " << r.device.to_string()
-        << " with " << r.available << " bytes (" << format_gib(r.available) << " GiB) available\n";
-    if (!s.first_model_oom) print_frames(out, r.frames, options.frames);
-    out << "verdict: DOES NOT FIT on " << budgets->description << "\n";
-    return exit_failure;
-  }
-  out << "verdict: FITS on " << budgets->description << "\n";
-  return exit_ok;
+  return print_fit_text(options, *plan, *outcome, out);
 }
 
 }  // namespace

@@ -122,7 +122,8 @@ class FreeIndex {
     const std::size_t stream = stream_slot(key.stream);
     if (stream == streams_.size() || ids_[stream] != key.stream) {
       const auto place = static_cast<std::ptrdiff_t>(stream);
-      streams_.insert(streams_.begin() + place, std::make_unique<Stream>());
+      streams_.insert(streams_.begin() + place,
+                      spare_ != nullptr ? std::move(spare_) : std::make_unique<Stream>());
       ids_.insert(ids_.begin() + place, key.stream);
     }
     Stream& s = *streams_[stream];
@@ -138,7 +139,15 @@ class FreeIndex {
     Stream& s = *streams_[at.stream];
     std::vector<Entry>& bin = s.bins[at.bin];
     bin.erase(bin.begin() + static_cast<std::ptrdiff_t>(at.at));
-    if (bin.empty()) s.occupied[at.bin / 64] &= ~(std::uint64_t{1} << (at.bin % 64));
+    if (!bin.empty()) return;
+    s.occupied[at.bin / 64] &= ~(std::uint64_t{1} << (at.bin % 64));
+    if (std::any_of(s.occupied.begin(), s.occupied.end(), [](std::uint64_t w) { return w != 0; }))
+      return;
+    // The stream has no cached block left: its bins go (one set is kept for the next stream).
+    const auto place = static_cast<std::ptrdiff_t>(at.stream);
+    spare_ = std::move(streams_[at.stream]);
+    streams_.erase(streams_.begin() + place);
+    ids_.erase(ids_.begin() + place);
   }
 
   /// Removes the entry of `key`.
@@ -156,7 +165,10 @@ class FreeIndex {
       for (std::vector<Entry>& bin : s->bins)
         bin.clear();
       s->occupied = {};
+      spare_ = std::move(s);
     }
+    streams_.clear();
+    ids_.clear();
   }
 
  private:
@@ -246,8 +258,10 @@ class FreeIndex {
     return end();
   }
 
-  std::vector<std::uint64_t> ids_;                ///< the streams, ascending; kept when emptied
+  /// The streams with a cached block, ascending (memory follows the streams in use).
+  std::vector<std::uint64_t> ids_;
   std::vector<std::unique_ptr<Stream>> streams_;  ///< the bins of ids_[i]
+  std::unique_ptr<Stream> spare_;  ///< the bins of the stream emptied last, all empty, for reuse
 };
 
 struct Block {

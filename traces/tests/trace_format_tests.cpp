@@ -241,6 +241,41 @@ TEST(TraceReader, BadLinesNameFileAndLine) {
             std::string::npos);
 }
 
+TEST(TraceReader, ConfigLinesRoundTripAndBadOnesAreLocated) {
+  // What scenario files held (a configuration of sparse ids, caps, fractions and names) is a
+  // trace's header now.
+  TraceHeader written;
+  GpuConfig& config = written.config.emplace();
+  config.memory_fraction = Fraction::parse("0.925").value();
+  config.cpu_memory_limit = 12345;
+  config.gpus = {GpuSpec{7, 1ULL << 30U, 1000, Fraction::parse("1/2").value(), "RTX 5090"},
+                 GpuSpec{0, 2048}};
+  const std::string text = format_trace(written, {});
+  EXPECT_NE(text.find("gpu 7 total=1073741824 usable=1000 fraction=0.5 name=RTX 5090\n"),
+            std::string::npos)
+      << text;
+  auto reader = reader_of(text);
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  EXPECT_EQ(reader->header().config, config);
+  const struct {
+    const char* line;
+    const char* error;
+  } cases[] = {
+      {"gpu x total=1", "t.trace:2: expected 'gpu ID total=BYTES ...' with ID a decimal GPU id"},
+      {"gpu 4294967296 total=1", "t.trace:2: expected 'gpu ID total=BYTES"},
+      {"gpu 0", "t.trace:2: gpu 0 has no total="},
+      {"gpu 0 total=1 speed=9", "t.trace:2: unknown gpu field 'speed=9'"},
+      {"gpu 0 total=lots", "t.trace:2: "},
+      {"memory_fraction 1.5", "t.trace:2: "},
+      {"cpu_memory_limit -1", "t.trace:2: "},
+  };
+  for (const auto& c : cases) {
+    const std::string error =
+        error_of("memtrack-trace 1\n" + std::string(c.line) + "\nevents\nend 0\n");
+    EXPECT_NE(error.find(c.error), std::string::npos) << c.line << ": " << error;
+  }
+}
+
 TEST(TraceReader, RefusesAnOverlongLineWithoutBufferingIt) {
   const std::string text =
       std::string(header) + "mark " + std::string(max_line_bytes + 10, 'x') + "\nend 1\n";

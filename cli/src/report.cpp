@@ -220,78 +220,95 @@ Result<traces::ReplayOptions> replay_options_for(const OpenedTrace& trace, const
 
 }  // namespace
 
-Result<Report> build_report(const ReportOptions& options) {
-  // Pass 1: the series, the peaks, the refusals.
-  auto opened = open_with_budgets(options);
-  if (!opened) return opened.error();
-  auto& [trace, budgets] = *opened;
-  auto replay_options = replay_options_for(trace, budgets, options);
-  if (!replay_options) return replay_options.error();
-  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
-  if (!replayer) return replayer.error();
-  const std::vector<DevicePlacement> devices = replayer->devices();
-  std::vector<DeviceState> states;
-  ColumnSeries times(options.columns);
-  for (const DevicePlacement d : devices)
-    states.emplace_back(d, options.columns);
-  const auto slot_of = [&devices](DevicePlacement d) -> std::size_t {
-    for (std::size_t i = 0; i < devices.size(); ++i) {
-      if (devices[i] == d) return i;
-    }
-    return devices.size();
-  };
-  auto gpu_map_result = gpu_map_for(trace, budgets);
-  if (!gpu_map_result) return gpu_map_result.error();
-  const std::map<std::uint32_t, std::uint32_t> gpu_map = std::move(*gpu_map_result);
-  const auto mapped = [&gpu_map](DevicePlacement d) {
-    if (!d.is_gpu()) return d;
-    const auto found = gpu_map.find(d.gpu_id());
-    return found == gpu_map.end() ? d : DevicePlacement(Gpu{found->second});
-  };
-  auto replayed = replayer->replay(
-      trace.reader, gpu_map,
-      [&](const traces::ReplayStep& step) {
-        const std::string_view op = op_keyword(step);
-        const std::uint64_t bytes = step.operation.bytes;
-        if (step.trace_event->time_ns) times.add(step.event, *step.trace_event->time_ns, op, 0);
-        for (DeviceState& state : states) {
-          const std::uint64_t now = step.after->allocated(state.device);
-          state.allocated.add(step.event, now, op, bytes);
-          if (now > state.peak) {
-            state.peak = now;
-            state.peak_event = step.event;
-          }
-        }
-        if (!step.outcome.ok && step.outcome.error &&
-            step.outcome.error->kind == ErrorKind::OutOfMemory) {
-          // an `auto` refusal found room nowhere: it is drawn on the CPU, the last resort
-          DevicePlacement where = step.operation.device;
-          if (where.is_auto()) where = Cpu{};
-          const std::size_t slot = slot_of(where);
-          if (slot == states.size()) return;
-          DeviceState& state = states[slot];
-          ++state.refused;
-          if (state.refusals.size() < max_kept_refusals) {
-            state.refusals.push_back(
-                {step.event, bytes, 1, where_of(trace.reader.frames(), step.trace_event->stack)});
-          } else {
-            ++state.refusals.back().count;
-          }
-        }
-      },
-      [&](std::uint64_t event, const TraceEvent& check) {
-        const std::size_t slot = slot_of(mapped(check.device));
-        if (slot == states.size()) return;
-        if (check.check_allocated) {
-          states[slot].recorded.add(event, *check.check_allocated, "check", 0);
-        }
-        if (check.check_reserved) {
-          states[slot].reserved.add(event, *check.check_reserved, "check", 0);
-        }
-      });
-  if (!replayed) return replayed.error();
-  const traces::ReplaySummary& summary = replayer->summary();
+namespace {
 
+/// The recording's devices in the replay's order, and the recording's GPU ids onto them.
+class DeviceSlots {
+ public:
+  DeviceSlots(std::vector<DevicePlacement> devices, std::map<std::uint32_t, std::uint32_t> gpu_map)
+      : devices_(std::move(devices)), gpu_map_(std::move(gpu_map)) {}
+
+  [[nodiscard]] std::size_t size() const { return devices_.size(); }
+  [[nodiscard]] const std::vector<DevicePlacement>& devices() const { return devices_; }
+  [[nodiscard]] const std::map<std::uint32_t, std::uint32_t>& gpu_map() const { return gpu_map_; }
+
+  /// @return the device's slot, or size() when the replay has no such device
+  [[nodiscard]] std::size_t slot_of(DevicePlacement d) const {
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      if (devices_[i] == d) return i;
+    }
+    return devices_.size();
+  }
+  /// @return a device as recorded, on the replay's devices
+  [[nodiscard]] DevicePlacement mapped(DevicePlacement d) const {
+    if (!d.is_gpu()) return d;
+    const auto found = gpu_map_.find(d.gpu_id());
+    return found == gpu_map_.end() ? d : DevicePlacement(Gpu{found->second});
+  }
+
+ private:
+  std::vector<DevicePlacement> devices_;
+  std::map<std::uint32_t, std::uint32_t> gpu_map_;
+};
+
+/// Pass 1: each device's series, peak and refusals as the replay goes.
+class SeriesPass {
+ public:
+  SeriesPass(const DeviceSlots& slots, const traces::FrameTable& frames, std::size_t columns)
+      : slots_(slots), frames_(frames), times(columns) {
+    for (const DevicePlacement d : slots.devices())
+      states.emplace_back(d, columns);
+  }
+
+  void on_step(const traces::ReplayStep& step) {
+    const std::string_view op = op_keyword(step);
+    const std::uint64_t bytes = step.operation.bytes;
+    if (step.trace_event->time_ns) times.add(step.event, *step.trace_event->time_ns, op, 0);
+    for (DeviceState& state : states) {
+      const std::uint64_t now = step.after->allocated(state.device);
+      state.allocated.add(step.event, now, op, bytes);
+      if (now > state.peak) {
+        state.peak = now;
+        state.peak_event = step.event;
+      }
+    }
+    if (!step.outcome.ok && step.outcome.error &&
+        step.outcome.error->kind == ErrorKind::OutOfMemory) {
+      // an `auto` refusal found room nowhere: it is drawn on the CPU, the last resort
+      DevicePlacement where = step.operation.device;
+      if (where.is_auto()) where = Cpu{};
+      const std::size_t slot = slots_.slot_of(where);
+      if (slot == states.size()) return;
+      DeviceState& state = states[slot];
+      ++state.refused;
+      if (state.refusals.size() < max_kept_refusals) {
+        state.refusals.push_back(
+            {step.event, bytes, 1, where_of(frames_, step.trace_event->stack)});
+      } else {
+        ++state.refusals.back().count;
+      }
+    }
+  }
+
+  void on_check(std::uint64_t event, const TraceEvent& check) {
+    const std::size_t slot = slots_.slot_of(slots_.mapped(check.device));
+    if (slot == states.size()) return;
+    if (check.check_allocated) states[slot].recorded.add(event, *check.check_allocated, "check", 0);
+    if (check.check_reserved) states[slot].reserved.add(event, *check.check_reserved, "check", 0);
+  }
+
+ private:
+  const DeviceSlots& slots_;
+  const traces::FrameTable& frames_;
+
+ public:
+  std::vector<DeviceState> states;
+  ColumnSeries times;
+};
+
+/// The report's head: the recording, its budgets, the replay's counts and its first refusal.
+Report report_head(const ReportOptions& options, const OpenedTrace& trace, const Budgets& budgets,
+                   const traces::ReplaySummary& summary, ColumnSeries& times) {
   Report report;
   report.file = options.file;
   report.source = trace.reader.header().source;
@@ -313,142 +330,196 @@ Result<Report> build_report(const ReportOptions& options) {
                            grouped(r.available) + " bytes available";
   }
   if (summary.failure) report.failure = summary.failure->to_string();
-  {
-    traces::ReplaySummary located = summary;
-    locate_positions({&trace}, located);
-    std::ostringstream lines;
-    print_inconsistencies(lines, located, false);
-    report.inconsistencies = lines.str();
+  traces::ReplaySummary located = summary;
+  locate_positions({&trace}, located);
+  std::ostringstream lines;
+  print_inconsistencies(lines, located, false);
+  report.inconsistencies = lines.str();
+  return report;
+}
+
+/// One device's part of the report: its budget and total, peak, the fit summary's needed,
+/// headroom and shortfall, its series and its refusal markers (past max_markers, one per column).
+DeviceReport device_report(DeviceState& state, const Budgets& budgets,
+                           const traces::Replayer& replayer, const std::vector<DeviceFit>& fits,
+                           const ReportOptions& options, Report& report) {
+  const traces::ReplaySummary& summary = replayer.summary();
+  const MemoryTracker& tracker = replayer.tracker();
+  DeviceReport device;
+  device.device = state.device;
+  device.budget = tracker.limit(state.device);
+  device.total = device.budget;
+  device.name = state.device.to_string();
+  if (state.device.is_gpu()) {
+    for (const GpuSpec& gpu : budgets.config.gpus) {
+      if (gpu.id != state.device.gpu_id()) continue;
+      device.total = gpu.total_bytes;
+      if (!gpu.name.empty()) device.name += " " + gpu.name;
+    }
   }
-  const MemoryTracker& tracker = replayer->tracker();
-  const std::vector<DeviceFit> fits = fit_summary(*replayer);
-  for (DeviceState& state : states) {
-    DeviceReport device;
-    device.device = state.device;
-    device.budget = tracker.limit(state.device);
-    device.total = device.budget;
-    device.name = state.device.to_string();
-    if (state.device.is_gpu()) {
-      for (const GpuSpec& gpu : budgets.config.gpus) {
-        if (gpu.id != state.device.gpu_id()) continue;
-        device.total = gpu.total_bytes;
-        if (!gpu.name.empty()) device.name += " " + gpu.name;
-      }
-    }
-    device.peak =
-        summary.high_water.count(state.device) ? summary.high_water.at(state.device) : state.peak;
-    device.peak_event = state.peak_event;
-    for (const DeviceFit& fit : fits) {
-      if (fit.device != state.device) continue;
-      device.needed = fit.needed;
-      device.headroom = fit.headroom();
-      device.shortfall = fit.shortfall();
-    }
-    device.final_bytes = tracker.allocated(state.device);
-    device.refused = state.refused;
-    device.allocated = state.allocated.finish(report.events);
-    if (!state.recorded.empty()) device.recorded = state.recorded.finish(report.events);
-    if (!state.reserved.empty()) device.reserved = state.reserved.finish(report.events);
-    report.events_per_column = state.allocated.events_per_column(report.events);
-    // past max_markers, one marker per column with the count
-    if (state.refusals.size() <= options.max_markers) {
-      device.refusals = std::move(state.refusals);
+  device.peak =
+      summary.high_water.count(state.device) ? summary.high_water.at(state.device) : state.peak;
+  device.peak_event = state.peak_event;
+  for (const DeviceFit& fit : fits) {
+    if (fit.device != state.device) continue;
+    device.needed = fit.needed;
+    device.headroom = fit.headroom();
+    device.shortfall = fit.shortfall();
+  }
+  device.final_bytes = tracker.allocated(state.device);
+  device.refused = state.refused;
+  device.allocated = state.allocated.finish(report.events);
+  if (!state.recorded.empty()) device.recorded = state.recorded.finish(report.events);
+  if (!state.reserved.empty()) device.reserved = state.reserved.finish(report.events);
+  report.events_per_column = state.allocated.events_per_column(report.events);
+  if (state.refusals.size() <= options.max_markers) {
+    device.refusals = std::move(state.refusals);
+    return device;
+  }
+  const std::uint64_t width = report.events_per_column;
+  for (const RefusalMarker& r : state.refusals) {
+    if (!device.refusals.empty() &&
+        (device.refusals.back().event - 1) / width == (r.event - 1) / width) {
+      device.refusals.back().count += r.count;
     } else {
-      const std::uint64_t width = report.events_per_column;
-      for (const RefusalMarker& r : state.refusals) {
-        if (!device.refusals.empty() &&
-            (device.refusals.back().event - 1) / width == (r.event - 1) / width) {
-          device.refusals.back().count += r.count;
-        } else {
-          device.refusals.push_back(r);
-        }
-      }
+      device.refusals.push_back(r);
     }
-    report.devices.push_back(std::move(device));
+  }
+  return device;
+}
+
+/// Pass 2's table of what is alive on each device: by address, and by size where the recording
+/// gives no address (a free by size takes the latest of that size).
+class LiveTable {
+ public:
+  explicit LiveTable(std::size_t devices) : by_address_(devices), by_size_(devices) {}
+
+  void allocate(std::size_t slot, Live live) {
+    if (live.address) {
+      by_address_[slot][*live.address] = std::move(live);
+    } else {
+      by_size_[slot][live.bytes].push_back(std::move(live));
+    }
   }
 
-  // Pass 2: what was alive at each device's peak.
+  void free(std::size_t slot, std::optional<std::uint64_t> address, std::uint64_t bytes) {
+    if (address && by_address_[slot].erase(*address) != 0) return;
+    auto stack = by_size_[slot].find(bytes);
+    if (stack != by_size_[slot].end() && !stack->second.empty()) {
+      stack->second.pop_back();  // a free by size: the latest of that size
+      if (stack->second.empty()) by_size_[slot].erase(stack);
+      return;
+    }
+    // freed by size but allocated with an address: the latest of that size
+    auto& table = by_address_[slot];
+    auto latest = table.end();
+    for (auto it = table.begin(); it != table.end(); ++it) {
+      if (it->second.bytes == bytes &&
+          (latest == table.end() || it->second.event > latest->second.event)) {
+        latest = it;
+      }
+    }
+    if (latest != table.end()) table.erase(latest);
+  }
+
+  /// @return everything alive on the device now
+  [[nodiscard]] std::vector<Live> alive(std::size_t slot) const {
+    std::vector<Live> all;
+    for (const auto& [address, live] : by_address_[slot])
+      all.push_back(live);
+    for (const auto& [size, stack] : by_size_[slot])
+      all.insert(all.end(), stack.begin(), stack.end());
+    return all;
+  }
+
+ private:
+  std::vector<std::unordered_map<std::uint64_t, Live>> by_address_;
+  std::vector<std::map<std::uint64_t, std::vector<Live>>> by_size_;
+};
+
+/// The device's `largest` allocations alive now, largest first (the earliest among equals).
+void keep_largest(std::vector<Live> all, const traces::FrameTable& frames, std::size_t largest,
+                  DeviceReport& device) {
+  device.live_at_peak = all.size();
+  const std::size_t keep = std::min(largest, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+                    [](const Live& a, const Live& b) {
+                      return a.bytes != b.bytes ? a.bytes > b.bytes : a.event < b.event;
+                    });
+  for (std::size_t i = 0; i < keep; ++i) {
+    device.largest_at_peak.push_back({all[i].bytes, all[i].tag, all[i].address, all[i].event,
+                                      all[i].time_ns, where_of(frames, all[i].stack)});
+  }
+}
+
+/// Pass 2: replays the recording again up to the last device's peak, and lists what was alive
+/// at each device's peak.
+Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) {
   auto again = open_with_budgets(options);
   if (!again) return again.error();
-  auto& [trace2, budgets2] = *again;
-  auto replay_options2 = replay_options_for(trace2, budgets2, options);
-  if (!replay_options2) return replay_options2.error();
-  auto replayer2 = traces::Replayer::create(budgets2.config, *replay_options2);
-  if (!replayer2) return replayer2.error();
+  auto& [trace, budgets] = *again;
+  auto replay_options = replay_options_for(trace, budgets, options);
+  if (!replay_options) return replay_options.error();
+  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
+  if (!replayer) return replayer.error();
+  auto gpu_map = gpu_map_for(trace, budgets);
+  if (!gpu_map) return gpu_map.error();
+  const DeviceSlots slots(replayer->devices(), *gpu_map);
   std::uint64_t last_peak_event = 0;
   for (const DeviceReport& d : report.devices)
     last_peak_event = std::max(last_peak_event, d.peak_event);
-  std::vector<std::unordered_map<std::uint64_t, Live>> by_address(states.size());
-  std::vector<std::map<std::uint64_t, std::vector<Live>>> by_size(states.size());  // no address
-  const auto snapshot = [&](std::size_t slot) {
-    std::vector<Live> all;
-    for (const auto& [address, live] : by_address[slot])
-      all.push_back(live);
-    for (const auto& [size, stack] : by_size[slot])
-      all.insert(all.end(), stack.begin(), stack.end());
-    DeviceReport& device = report.devices[slot];
-    device.live_at_peak = all.size();
-    const std::size_t keep = std::min(options.largest, all.size());
-    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                      [](const Live& a, const Live& b) {
-                        return a.bytes != b.bytes ? a.bytes > b.bytes : a.event < b.event;
-                      });
-    for (std::size_t i = 0; i < keep; ++i) {
-      device.largest_at_peak.push_back({all[i].bytes, all[i].tag, all[i].address, all[i].event,
-                                        all[i].time_ns,
-                                        where_of(trace2.reader.frames(), all[i].stack)});
-    }
-  };
-  auto gpu_map2 = gpu_map_for(trace2, budgets2);
-  if (!gpu_map2) return gpu_map2.error();
-  auto replayed2 = replayer2->replay(trace2.reader, *gpu_map2, [&](const traces::ReplayStep& step) {
+  LiveTable live(slots.size());
+  auto replayed = replayer->replay(trace.reader, *gpu_map, [&](const traces::ReplayStep& step) {
     if (step.event > last_peak_event) return;
     const TraceEvent& event = *step.trace_event;
-    if (step.outcome.ok) {
-      const bool allocates =
-          event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline;
-      DevicePlacement where = step.outcome.resolved.value_or(step.operation.device);
-      const std::size_t slot = slot_of(where);
-      if (slot < states.size() && allocates) {
-        Live live{step.operation.bytes,
-                  event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-                  event.address,
-                  step.event,
-                  event.time_ns,
-                  event.stack};
-        if (event.address) {
-          by_address[slot][*event.address] = std::move(live);
-        } else {
-          by_size[slot][live.bytes].push_back(std::move(live));
-        }
-      } else if (slot < states.size() && event.kind == TraceEvent::Kind::Free) {
-        bool found = false;
-        if (event.address) found = by_address[slot].erase(*event.address) != 0;
-        if (!found) {
-          auto stack = by_size[slot].find(step.operation.bytes);
-          if (stack != by_size[slot].end() && !stack->second.empty()) {
-            stack->second.pop_back();  // a free by size: the latest of that size
-            if (stack->second.empty()) by_size[slot].erase(stack);
-          } else {
-            // freed by size but allocated with an address: the latest of that size
-            auto& table = by_address[slot];
-            auto latest = table.end();
-            for (auto it = table.begin(); it != table.end(); ++it) {
-              if (it->second.bytes == step.operation.bytes &&
-                  (latest == table.end() || it->second.event > latest->second.event)) {
-                latest = it;
-              }
-            }
-            if (latest != table.end()) table.erase(latest);
-          }
-        }
+    const std::size_t slot = slots.slot_of(step.outcome.resolved.value_or(step.operation.device));
+    if (step.outcome.ok && slot < slots.size()) {
+      if (event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline) {
+        live.allocate(
+            slot, {step.operation.bytes,
+                   event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+                   event.address, step.event, event.time_ns, event.stack});
+      } else if (event.kind == TraceEvent::Kind::Free) {
+        live.free(slot, event.address, step.operation.bytes);
       }
     }
-    for (std::size_t slot = 0; slot < report.devices.size(); ++slot) {
-      if (report.devices[slot].peak_event == step.event) snapshot(slot);
+    for (std::size_t i = 0; i < report.devices.size(); ++i) {
+      if (report.devices[i].peak_event == step.event) {
+        keep_largest(live.alive(i), trace.reader.frames(), options.largest, report.devices[i]);
+      }
     }
   });
-  if (!replayed2) return replayed2.error();
+  if (!replayed) return replayed.error();
+  return {};
+}
+
+}  // namespace
+
+Result<Report> build_report(const ReportOptions& options) {
+  // Pass 1: the series, the peaks, the refusals.
+  auto opened = open_with_budgets(options);
+  if (!opened) return opened.error();
+  auto& [trace, budgets] = *opened;
+  auto replay_options = replay_options_for(trace, budgets, options);
+  if (!replay_options) return replay_options.error();
+  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
+  if (!replayer) return replayer.error();
+  auto gpu_map = gpu_map_for(trace, budgets);
+  if (!gpu_map) return gpu_map.error();
+  const DeviceSlots slots(replayer->devices(), *gpu_map);
+  SeriesPass pass(slots, trace.reader.frames(), options.columns);
+  auto replayed = replayer->replay(
+      trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) { pass.on_step(step); },
+      [&](std::uint64_t event, const TraceEvent& check) { pass.on_check(event, check); });
+  if (!replayed) return replayed.error();
+
+  Report report = report_head(options, trace, budgets, replayer->summary(), pass.times);
+  const std::vector<DeviceFit> fits = fit_summary(*replayer);
+  for (DeviceState& state : pass.states)
+    report.devices.push_back(device_report(state, budgets, *replayer, fits, options, report));
+
+  // Pass 2: what was alive at each device's peak.
+  if (auto added = add_largest_at_peaks(options, report); !added) return added.error();
   if (!options.compare.empty()) {
     auto comparison = compare::compare_recordings({options.file, options.compare, options.largest});
     if (!comparison) return comparison.error();

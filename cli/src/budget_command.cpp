@@ -65,12 +65,12 @@ int run_budget(const BudgetOptions& options, std::ostream& out, std::ostream& er
       device["share_bytes"] = gpu_limit(uncapped, config.memory_fraction);
       device["usable_bytes"] = gpu.usable_bytes ? nlohmann::ordered_json(*gpu.usable_bytes)
                                                 : nlohmann::ordered_json(nullptr);
-      device["limit_bytes"] = tracker->limit(Gpu{id});
+      device["budget_bytes"] = tracker->limit(Gpu{id});
       json["devices"].push_back(device);
     }
     json["devices"].push_back(
-        nlohmann::ordered_json{{"device", "cpu"}, {"limit_bytes", tracker->limit(Cpu{})}});
-    json["total_limit_bytes"] = tracker->limit(Auto{});
+        nlohmann::ordered_json{{"device", "cpu"}, {"budget_bytes", tracker->limit(Cpu{})}});
+    json["total_budget_bytes"] = tracker->limit(Auto{});
     out << json.dump(2) << "\n";
     return 0;
   }

@@ -70,7 +70,7 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
   const MemoryTracker& tracker = replayer.tracker();
   for (const DeviceFit& d : fit_summary(replayer)) {
     nlohmann::ordered_json device = {{"device", d.device.to_string()},
-                                     {"limit_bytes", tracker.limit(d.device)},
+                                     {"budget_bytes", tracker.limit(d.device)},
                                      {"peak_bytes", s.high_water.at(d.device)},
                                      {"final_bytes", tracker.allocated(d.device)},
                                      {"needed_bytes", d.needed},

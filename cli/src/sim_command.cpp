@@ -213,12 +213,15 @@ int run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream&
     json["devices"] = nlohmann::ordered_json::array();
     for (const auto& d : result->devices) {
       json["devices"].push_back({{"device", d.device.to_string()},
-                                 {"limit_bytes", d.limit},
+                                 {"budget_bytes", d.limit},
                                  {"peak_bytes", d.peak},
                                  {"final_bytes", d.final_allocated}});
     }
     json["total_peak_bytes"] = result->total_peak;
-    json["verdict"] = result->divergence ? "divergence" : (run.lockstep ? "agree" : "not-checked");
+    // As replay says it: whether the production tracker and the reference model agree (null
+    // when the reference model did not run).
+    json["agree"] = run.lockstep ? nlohmann::ordered_json(!result->divergence)
+                                 : nlohmann::ordered_json(nullptr);
     if (result->divergence) {
       json["divergence"] = {
           {"step", result->divergence->step},

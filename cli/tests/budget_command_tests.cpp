@@ -15,11 +15,11 @@ TEST(BudgetCommand, JsonHasExactLimits) {
   const auto json = nlohmann::json::parse(r.out);
   // 32 GiB x 9/10 = 30923764531.2 -> 30923764531; 24 GiB x 9/10 = 23192823398.4 -> 23192823398.
   EXPECT_EQ(json["devices"][0]["device"], "gpu:0");
-  EXPECT_EQ(json["devices"][0]["limit_bytes"], 30923764531ULL);
-  EXPECT_EQ(json["devices"][1]["limit_bytes"], 23192823398ULL);
+  EXPECT_EQ(json["devices"][0]["budget_bytes"], 30923764531ULL);
+  EXPECT_EQ(json["devices"][1]["budget_bytes"], 23192823398ULL);
   EXPECT_EQ(json["devices"][2]["device"], "cpu");
-  EXPECT_EQ(json["devices"][2]["limit_bytes"], 17179869184ULL);
-  EXPECT_EQ(json["total_limit_bytes"], 30923764531ULL + 23192823398ULL + 17179869184ULL);
+  EXPECT_EQ(json["devices"][2]["budget_bytes"], 17179869184ULL);
+  EXPECT_EQ(json["total_budget_bytes"], 30923764531ULL + 23192823398ULL + 17179869184ULL);
   EXPECT_EQ(json["memory_fraction"], "0.9");
 }
 
@@ -31,10 +31,10 @@ TEST(BudgetCommand, UsableCapAndPerGpuFraction) {
   const auto json = nlohmann::json::parse(r.out);
   EXPECT_EQ(json["devices"][0]["share_bytes"], 30312411955ULL);
   EXPECT_EQ(json["devices"][0]["usable_bytes"], 25769803776ULL);
-  EXPECT_EQ(json["devices"][0]["limit_bytes"], 25769803776ULL);
+  EXPECT_EQ(json["devices"][0]["budget_bytes"], 25769803776ULL);
   EXPECT_EQ(json["devices"][0]["name"], "RTX5090");
   EXPECT_EQ(json["devices"][1]["device"], "gpu:3");
-  EXPECT_EQ(json["devices"][1]["limit_bytes"], 500U);
+  EXPECT_EQ(json["devices"][1]["budget_bytes"], 500U);
   EXPECT_EQ(json["devices"][1]["fraction"], "0.5");
 }
 

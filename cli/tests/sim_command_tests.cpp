@@ -42,12 +42,12 @@ TEST(SimCommand, JsonVerdictPeaksAndOutcomes) {
                              "20000", "--seed", "3", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto json = nlohmann::json::parse(r.out);
-  EXPECT_EQ(json["verdict"], "agree");
+  EXPECT_EQ(json["agree"], true);
   EXPECT_EQ(json["operations"], 20000U);
   EXPECT_EQ(json["mode"], "lockstep");
   ASSERT_EQ(json["devices"].size(), 3U);
   EXPECT_EQ(json["devices"][0]["device"], "gpu:0");
-  EXPECT_EQ(json["devices"][0]["limit_bytes"], 25769803776ULL);
+  EXPECT_EQ(json["devices"][0]["budget_bytes"], 25769803776ULL);
   EXPECT_LE(json["devices"][0]["peak_bytes"].get<std::uint64_t>(), 25769803776ULL);
   EXPECT_EQ(json["outcomes"]["ok"].get<std::uint64_t>() +
                 json["outcomes"]["refused"].get<std::uint64_t>() +

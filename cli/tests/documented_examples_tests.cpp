@@ -95,6 +95,16 @@ std::vector<std::string> arguments_of(std::string_view line) {
   return args;
 }
 
+/// The text with this checkout's folder (where the profiles are found) named `$SOURCE`.
+std::string with_source_named(std::string text) {
+  const std::string source = source_dir.string();
+  for (std::size_t at = text.find(source); at != std::string::npos;
+       at = text.find(source, at + 7)) {
+    text.replace(at, source.size(), "$SOURCE");
+  }
+  return text;
+}
+
 bool needs_a_gpu(std::string_view subcommand) {
   return subcommand == "record" || subcommand == "probe";
 }
@@ -189,7 +199,8 @@ TEST(DocumentedExamples, EveryExampleInTheHelpRuns) {
         std::string(example.subcommand) + "-" + std::to_string(++shown_of[example.subcommand]);
     expect_golden(source_dir / "cli/tests/golden/examples" / (name + ".out"),
                   "$ " + line + "\nexit " + std::to_string(run.code) + "\n--- stdout\n" +
-                      without_timings(run.out) + "--- stderr\n" + without_timings(run.err),
+                      with_source_named(without_timings(run.out)) + "--- stderr\n" +
+                      with_source_named(without_timings(run.err)),
                   line);
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
       if (args[i] == "-o" || args[i] == "--record" || args[i] == "--states") {

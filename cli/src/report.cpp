@@ -196,28 +196,6 @@ std::string where_of(const traces::FrameTable& table, std::optional<std::uint64_
               : "no Python frame (" + std::to_string(frames.size()) + " C++ frames)";
 }
 
-Result<std::pair<OpenedTrace, Budgets>> open_with_budgets(const ReportOptions& options) {
-  auto trace = open_trace(options.file);
-  if (!trace) return trace.error();
-  auto budgets = choose_budgets(*trace, options.profile, options.gpus, options.devices);
-  if (!budgets) return budgets.error();
-  return std::pair<OpenedTrace, Budgets>{std::move(*trace), std::move(*budgets)};
-}
-
-Result<traces::ReplayOptions> replay_options_for(const OpenedTrace& trace, const Budgets& budgets,
-                                                 const ReportOptions& report) {
-  traces::ReplayOptions options;
-  options.lockstep = false;  // the picture; `memtrack replay` checks it against the model
-  options.recorded_budgets = budgets.recorded;
-  auto gpu_map = gpu_map_for(trace, budgets);
-  if (!gpu_map) return gpu_map.error();
-  if (auto chosen = choose_allocator(trace, budgets, *gpu_map, report.allocator, options);
-      !chosen) {
-    return chosen.error();
-  }
-  return options;
-}
-
 }  // namespace
 
 namespace {
@@ -250,6 +228,36 @@ class DeviceSlots {
   std::vector<DevicePlacement> devices_;
   std::map<std::uint32_t, std::uint32_t> gpu_map_;
 };
+
+/// One replay of the report's recording, ready to run: the trace, its budgets, a replayer (no
+/// lockstep: the picture; `memtrack replay` checks it against the model) and its devices.
+struct ReportReplay {
+  OpenedTrace trace;
+  Budgets budgets;
+  traces::Replayer replayer;
+  DeviceSlots slots;
+};
+
+Result<ReportReplay> prepare_replay(const ReportOptions& options) {
+  auto trace = open_trace(options.file);
+  if (!trace) return trace.error();
+  auto budgets = choose_budgets(*trace, options.profile, options.gpus, options.devices);
+  if (!budgets) return budgets.error();
+  auto gpu_map = gpu_map_for(*trace, *budgets);
+  if (!gpu_map) return gpu_map.error();
+  traces::ReplayOptions replay_options;
+  replay_options.lockstep = false;
+  replay_options.recorded_budgets = budgets->recorded;
+  if (auto chosen = choose_allocator(*trace, *budgets, *gpu_map, options.allocator, replay_options);
+      !chosen) {
+    return chosen.error();
+  }
+  auto replayer = traces::Replayer::create(budgets->config, replay_options);
+  if (!replayer) return replayer.error();
+  DeviceSlots slots(replayer->devices(), std::move(*gpu_map));
+  return ReportReplay{std::move(*trace), std::move(*budgets), std::move(*replayer),
+                      std::move(slots)};
+}
 
 /// Pass 1: each device's series, peak and refusals as the replay goes.
 class SeriesPass {
@@ -455,40 +463,36 @@ void keep_largest(std::vector<Live> all, const traces::FrameTable& frames, std::
 /// Pass 2: replays the recording again up to the last device's peak, and lists what was alive
 /// at each device's peak.
 Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) {
-  auto again = open_with_budgets(options);
+  auto again = prepare_replay(options);
   if (!again) return again.error();
-  auto& [trace, budgets] = *again;
-  auto replay_options = replay_options_for(trace, budgets, options);
-  if (!replay_options) return replay_options.error();
-  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
-  if (!replayer) return replayer.error();
-  auto gpu_map = gpu_map_for(trace, budgets);
-  if (!gpu_map) return gpu_map.error();
-  const DeviceSlots slots(replayer->devices(), *gpu_map);
+  auto& [trace, budgets, replayer, slots] = *again;
   std::uint64_t last_peak_event = 0;
   for (const DeviceReport& d : report.devices)
     last_peak_event = std::max(last_peak_event, d.peak_event);
   LiveTable live(slots.size());
-  auto replayed = replayer->replay(trace.reader, *gpu_map, [&](const traces::ReplayStep& step) {
-    if (step.event > last_peak_event) return;
-    const TraceEvent& event = *step.trace_event;
-    const std::size_t slot = slots.slot_of(step.outcome.resolved.value_or(step.operation.device));
-    if (step.outcome.ok && slot < slots.size()) {
-      if (event.kind == TraceEvent::Kind::Allocate || event.kind == TraceEvent::Kind::Baseline) {
-        live.allocate(
-            slot, {step.operation.bytes,
-                   event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-                   event.address, step.event, event.time_ns, event.stack});
-      } else if (event.kind == TraceEvent::Kind::Free) {
-        live.free(slot, event.address, step.operation.bytes);
-      }
-    }
-    for (std::size_t i = 0; i < report.devices.size(); ++i) {
-      if (report.devices[i].peak_event == step.event) {
-        keep_largest(live.alive(i), trace.reader.frames(), options.largest, report.devices[i]);
-      }
-    }
-  });
+  auto replayed =
+      replayer.replay(trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) {
+        if (step.event > last_peak_event) return;
+        const TraceEvent& event = *step.trace_event;
+        const std::size_t slot =
+            slots.slot_of(step.outcome.resolved.value_or(step.operation.device));
+        if (step.outcome.ok && slot < slots.size()) {
+          if (event.kind == TraceEvent::Kind::Allocate ||
+              event.kind == TraceEvent::Kind::Baseline) {
+            live.allocate(slot, {step.operation.bytes,
+                                 event.kind == TraceEvent::Kind::Baseline ? std::string("baseline")
+                                                                          : event.tag,
+                                 event.address, step.event, event.time_ns, event.stack});
+          } else if (event.kind == TraceEvent::Kind::Free) {
+            live.free(slot, event.address, step.operation.bytes);
+          }
+        }
+        for (std::size_t i = 0; i < report.devices.size(); ++i) {
+          if (report.devices[i].peak_event == step.event) {
+            keep_largest(live.alive(i), trace.reader.frames(), options.largest, report.devices[i]);
+          }
+        }
+      });
   if (!replayed) return replayed.error();
   return {};
 }
@@ -497,26 +501,19 @@ Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) 
 
 Result<Report> build_report(const ReportOptions& options) {
   // Pass 1: the series, the peaks, the refusals.
-  auto opened = open_with_budgets(options);
+  auto opened = prepare_replay(options);
   if (!opened) return opened.error();
-  auto& [trace, budgets] = *opened;
-  auto replay_options = replay_options_for(trace, budgets, options);
-  if (!replay_options) return replay_options.error();
-  auto replayer = traces::Replayer::create(budgets.config, *replay_options);
-  if (!replayer) return replayer.error();
-  auto gpu_map = gpu_map_for(trace, budgets);
-  if (!gpu_map) return gpu_map.error();
-  const DeviceSlots slots(replayer->devices(), *gpu_map);
+  auto& [trace, budgets, replayer, slots] = *opened;
   SeriesPass pass(slots, trace.reader.frames(), options.columns);
-  auto replayed = replayer->replay(
+  auto replayed = replayer.replay(
       trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) { pass.on_step(step); },
       [&](std::uint64_t event, const TraceEvent& check) { pass.on_check(event, check); });
   if (!replayed) return replayed.error();
 
-  Report report = report_head(options, trace, budgets, replayer->summary(), pass.times);
-  const std::vector<DeviceFit> fits = fit_summary(*replayer);
+  Report report = report_head(options, trace, budgets, replayer.summary(), pass.times);
+  const std::vector<DeviceFit> fits = fit_summary(replayer);
   for (DeviceState& state : pass.states)
-    report.devices.push_back(device_report(state, budgets, *replayer, fits, options, report));
+    report.devices.push_back(device_report(state, budgets, replayer, fits, options, report));
 
   // Pass 2: what was alive at each device's peak.
   if (auto added = add_largest_at_peaks(options, report); !added) return added.error();

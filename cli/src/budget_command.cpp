@@ -1,5 +1,6 @@
 // memtrack budget: the budget of every device for a config given by flags.
 #include "commands.hpp"
+#include "options.hpp"
 #include "table.hpp"
 #include "trace_support.hpp"
 
@@ -106,17 +107,10 @@ void add_budget_command(CLI::App& app, Command& chosen) {
   auto options = std::make_shared<BudgetOptions>();
   CLI::App* budget = app.add_subcommand(
       "budget", "Print each device's budget (limit) for a config given by flags, exactly.");
-  budget->add_option("--gpu", options->gpus,
-                     "A GPU: ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT], e.g. "
-                     "0:32GiB,usable=24GiB. Repeat for more GPUs. Sizes take B, KiB, MiB, GiB, "
-                     "TiB or KB, MB, GB, TB.");
-  budget
-      ->add_option("--fraction", options->fraction,
-                   "Default share of each GPU's total: a decimal (0.9), a percentage (90%) or a "
-                   "ratio (9/10); exact, no floating point")
-      ->capture_default_str();
-  budget->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit")->capture_default_str();
-  budget->add_flag("--json", options->json, "Print JSON for machines instead of a table");
+  add_gpu_option(*budget, options->gpus);
+  add_fraction_option(*budget, options->fraction);
+  add_cpu_limit_option(*budget, options->cpu_limit);
+  add_json_flag(*budget, options->json);
   budget->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_budget(*options, out, err);

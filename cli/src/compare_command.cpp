@@ -2,6 +2,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "compare.hpp"
+#include "options.hpp"
 #include "table.hpp"
 #include "trace_support.hpp"
 
@@ -357,7 +358,7 @@ void add_compare_command(CLI::App& app, Command& chosen) {
       ->add_option("--sizes", options->compare.max_sizes,
                    "How many differing allocation sizes to list per device (default 20)")
       ->check(whole_number());
-  command->add_flag("--json", options->json, "Print JSON (bytes as exact numbers)");
+  add_json_flag(*command, options->json);
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_compare(*options, out, err);

@@ -1,6 +1,7 @@
 // memtrack fit TRACE... --profile P: does this recording (or model set) fit on that device?
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "progress.hpp"
 #include "summary_json.hpp"
 #include "table.hpp"
@@ -735,11 +736,11 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                   "Recordings: memtrack traces, or PyTorch / Kineto / RMM / Nsight files "
                   "(imported on the fly)")
       ->required();
-  fit->add_option("--profile", options->profile,
-                  "The device profile or node to fit on (e.g. rtx5090, 2xh100-sxm); or several, "
-                  "comma-separated (rtx5090,l40s,h100-sxm), or 'all' (every built-in profile): "
-                  "one line each, sorted by budget, the smallest that fits named; exit 0 only "
-                  "when every one fits");
+  CLI::Option* profile = add_profile_flags(*fit, options->profile, options->gpus);
+  profile->description(profile->get_description() +
+                       ". Or several, comma-separated (rtx5090,l40s,h100-sxm), or 'all' (every "
+                       "built-in profile): one line each, sorted by budget, the smallest that "
+                       "fits named; exit 0 only when every one fits");
   add_device_flags(*fit, options->devices);
   add_allocator_flags(*fit, options->allocator);
   fit->add_option("--frames", options->frames,
@@ -751,16 +752,12 @@ void add_fit_command(CLI::App& app, Command& chosen) {
                 "With the pytorch allocator: replay again under other allocator settings "
                 "(expandable_segments:True, max_split_size_mb 128/256/512, "
                 "garbage_collection_threshold 0.6/0.8) and say which would make it fit");
-  fit->add_option("--gpus", options->gpus,
-                  "With a single-GPU profile: how many GPUs (default: as many as the traces "
-                  "use)")
-      ->check(gpu_count());
   fit->add_option("--placement", options->placement,
                   "recorded: each allocation on its recorded GPU; auto: the first GPU with room, "
                   "else the CPU")
       ->check(CLI::IsMember({"recorded", "auto"}));
-  fit->add_flag("--json", options->json, "Print JSON for CI");
-  fit->add_flag("--production-only", options->production_only, "Skip the reference model");
+  add_json_flag(*fit, options->json);
+  add_production_only_flag(*fit, options->production_only);
   fit->add_flag("--allow-inconsistent", options->allow_inconsistent,
                 "Fit a recording that frees what it never allocated (double frees, frees of "
                 "unknown addresses): those frees are counted and left unapplied");

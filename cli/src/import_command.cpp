@@ -2,6 +2,7 @@
 // a canonical trace.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 #include <memtrack/traces/importers.hpp>
 
@@ -81,8 +82,7 @@ void add_import_command(CLI::App& app, Command& chosen) {
       ->add_option("--device", options->device,
                    "RMM: the GPU id (default: from a .devN in the file name, else 0)")
       ->check(whole_number());
-  command->add_flag("--json", options->json,
-                    "Print the summary as JSON (on standard error with -o -, as the text is)");
+  add_json_flag(*command, options->json);
   command->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_import(*options, out, err);

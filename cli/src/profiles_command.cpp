@@ -1,6 +1,7 @@
 // memtrack profiles [show NAME]: the device profiles and their budget arithmetic.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "table.hpp"
 
 #include <memtrack/memtrack.hpp>
@@ -272,11 +273,11 @@ void add_profiles_command(CLI::App& app, Command& chosen) {
   auto json = std::make_shared<bool>(false);
   CLI::App* profiles = app.add_subcommand(
       "profiles", "List the device profiles (CUDA totals, limits), or show one with its sources.");
-  profiles->add_flag("--json", *json, "Print JSON for machines (budgets as exact numbers)");
+  add_json_flag(*profiles, *json);
   CLI::App* show =
       profiles->add_subcommand("show", "Show one profile's fields, sources and budget arithmetic");
   show->add_option("name", *name, "Profile name (e.g. rtx5090) or .profile file")->required();
-  show->add_flag("--json", *json, "Print JSON: every field with its provenance and source");
+  add_json_flag(*show, *json);
   profiles->callback([show, name, json, &chosen] {
     if (show->parsed()) {
       chosen.run = [name, json](std::ostream& out, std::ostream& err) {

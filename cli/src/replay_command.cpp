@@ -3,6 +3,7 @@
 // property tests write (a divergence, a regression) are traces too.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "summary_json.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
@@ -260,23 +261,14 @@ void add_replay_command(CLI::App& app, Command& chosen) {
                    "Write the full state after every operation as JSON Lines to this file (- for "
                    "standard output; .zst or .gz compresses)")
       ->check(not_empty());
-  replay->add_option("--profile", options->profile,
-                     "Replay against this device profile's budgets instead of the recorded ones "
-                     "(a name, a node such as 2xrtx5090, or a .profile file)");
-  replay
-      ->add_option("--gpus", options->gpus,
-                   "With a single-GPU profile: how many GPUs (default: as many as the trace "
-                   "declares)")
-      ->check(gpu_count());
+  add_profile_flags(*replay, options->profile, options->gpus);
   add_device_flags(*replay, options->devices);
   add_allocator_flags(*replay, options->allocator);
-  replay->add_flag("--json", options->json,
-                   "Print the summary as JSON (the same figures; exit codes unchanged)");
+  add_json_flag(*replay, options->json);
   replay->add_flag("--allow-inconsistent", options->allow_inconsistent,
                    "Accept a recording that frees what it never allocated (double frees, frees "
                    "of unknown addresses): counted, left unapplied, and exit 0");
-  replay->add_flag("--production-only", options->production_only,
-                   "Skip the reference model (faster; checkpoints are still verified)");
+  add_production_only_flag(*replay, options->production_only);
   replay->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_replay(*options, out, err);

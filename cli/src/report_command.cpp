@@ -2,6 +2,7 @@
 // budget, refusals and what was alive at the peak, per device, in one self-contained file.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "report.hpp"
 
 #include <memtrack/traces/io.hpp>
@@ -99,13 +100,7 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("-o,--output", options->output,
                    "The file to write (atomically; - for standard output)")
       ->required();
-  command->add_option("--profile", options->report.profile,
-                      "Draw it on this device profile's budgets (as `memtrack fit` does) instead "
-                      "of the recording's own");
-  command
-      ->add_option("--gpus", options->report.gpus,
-                   "With a single-GPU profile: how many GPUs (default: as the trace declares)")
-      ->check(gpu_count());
+  add_profile_flags(*command, options->report.profile, options->report.gpus);
   add_device_flags(*command, options->report.devices);
   add_allocator_flags(*command, options->report.allocator);
   command

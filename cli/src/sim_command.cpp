@@ -1,6 +1,7 @@
 // memtrack sim: a workload on a node, production tracker and reference model in lockstep.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "progress.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
@@ -284,12 +285,7 @@ void add_sim_command(CLI::App& app, Command& chosen) {
       "sim",
       "Run a workload on a device profile through the production tracker and the reference "
       "model in lockstep; report peaks, outcomes and any divergence.");
-  sim->add_option("--profile", options->profile,
-                  "Node: a profile (rtx5090), N x profile (2xrtx5090), a mix (rtx5090+rtx4090) or "
-                  "a .profile file; see 'memtrack profiles'")
-      ->capture_default_str();
-  sim->add_option("--gpus", options->gpus, "Repeat a single-profile node this many times")
-      ->check(gpu_count());
+  add_profile_flags(*sim, options->profile, options->gpus);
   sim->add_option(
          "--workload", options->workload,
          "registry (model loading with LRU eviction), churn (activations), adversarial "
@@ -306,13 +302,7 @@ void add_sim_command(CLI::App& app, Command& chosen) {
   sim->add_option("--shard", options->shard,
                   "INDEX/COUNT: run shard INDEX's seed; without it, GTEST_SHARD_INDEX, "
                   "SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX are read");
-  sim->add_option("--cpu-limit", options->cpu_limit, "CPU memory limit (default 16GiB)")
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            return text.empty() ? std::string("expected a size such as 16GiB, got nothing")
-                                : std::string();
-          },
-          "SIZE"));
+  add_cpu_limit_option(*sim, options->cpu_limit);
   sim->add_option("--out", options->out_dir,
                   "Folder for a divergence's minimal failing sequence (a trace)")
       ->check(not_empty())
@@ -322,10 +312,9 @@ void add_sim_command(CLI::App& app, Command& chosen) {
                   "compresses; - for standard output); replay it with 'memtrack replay', fit it "
                   "with 'memtrack fit'")
       ->check(not_empty());
-  sim->add_flag("--production-only", options->production_only,
-                "Run the production tracker alone (no reference model), to measure its speed");
+  add_production_only_flag(*sim, options->production_only);
   sim->add_flag("--no-progress", options->no_progress, "No progress bar on stderr");
-  sim->add_flag("--json", options->json, "Print JSON for machines");
+  add_json_flag(*sim, options->json);
   sim->callback([options, &chosen] {
     chosen.run = [options](std::ostream& out, std::ostream& err) {
       return run_sim(*options, out, err);

@@ -1,5 +1,6 @@
 #include "trace_support.hpp"
 
+#include "options.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
 
@@ -216,16 +217,13 @@ Result<std::optional<Budgets>> budgets_from_flags(const DeviceFlags& flags,
 }
 
 void add_device_flags(CLI::App& command, DeviceFlags& flags) {
-  command.add_option("--gpu", flags.gpus,
-                     "Instead of --profile: a GPU as `memtrack budget` takes it, "
-                     "ID:TOTAL[,usable=SIZE][,fraction=F][,name=TEXT] (repeat per GPU)");
+  add_gpu_option(command, flags.gpus);
   command.add_option("--gpu-budget", flags.gpu_budgets,
                      "Instead of --profile: a GPU whose budget is exactly SIZE, ID:SIZE (e.g. "
                      "0:20GiB, as vLLM's kv_cache_memory_bytes or TensorRT-LLM's "
                      "max_gpu_total_bytes give it; repeat per GPU)");
-  command.add_option("--fraction", flags.fraction,
-                     "With --gpu: the share of each GPU's total (default 0.9; 90% and 9/10 too)");
-  command.add_option("--cpu-limit", flags.cpu_limit, "With --gpu: the CPU's limit (default 16GiB)");
+  add_fraction_option(command, flags.fraction);
+  add_cpu_limit_option(command, flags.cpu_limit);
 }
 
 Result<Budgets> profile_budgets(const std::string& profile, std::optional<std::uint32_t> gpus,

@@ -175,11 +175,10 @@ struct DeviceState {
 
 constexpr std::size_t max_kept_refusals = 1'000'000;
 
-struct Live {
-  std::uint64_t bytes;
+/// What the report shows of an allocation beside what the replayer knows of it (its event, bytes
+/// and address).
+struct AllocationNotes {
   std::string tag;
-  std::optional<std::uint64_t> address;
-  std::uint64_t event;
   std::optional<std::uint64_t> time_ns;
   std::optional<std::uint64_t> stack;  ///< its call stack in the trace's frame table
 };
@@ -396,67 +395,26 @@ DeviceReport device_report(DeviceState& state, const Budgets& budgets,
   return device;
 }
 
-/// Pass 2's table of what is alive on each device: by address, and by size where the recording
-/// gives no address (a free by size takes the latest of that size).
-class LiveTable {
- public:
-  explicit LiveTable(std::size_t devices) : by_address_(devices), by_size_(devices) {}
-
-  void allocate(std::size_t slot, Live live) {
-    if (live.address) {
-      by_address_[slot][*live.address] = std::move(live);
-    } else {
-      by_size_[slot][live.bytes].push_back(std::move(live));
-    }
-  }
-
-  void free(std::size_t slot, std::optional<std::uint64_t> address, std::uint64_t bytes) {
-    if (address && by_address_[slot].erase(*address) != 0) return;
-    auto stack = by_size_[slot].find(bytes);
-    if (stack != by_size_[slot].end() && !stack->second.empty()) {
-      stack->second.pop_back();  // a free by size: the latest of that size
-      if (stack->second.empty()) by_size_[slot].erase(stack);
-      return;
-    }
-    // freed by size but allocated with an address: the latest of that size
-    auto& table = by_address_[slot];
-    auto latest = table.end();
-    for (auto it = table.begin(); it != table.end(); ++it) {
-      if (it->second.bytes == bytes &&
-          (latest == table.end() || it->second.event > latest->second.event)) {
-        latest = it;
-      }
-    }
-    if (latest != table.end()) table.erase(latest);
-  }
-
-  /// @return everything alive on the device now
-  [[nodiscard]] std::vector<Live> alive(std::size_t slot) const {
-    std::vector<Live> all;
-    for (const auto& [address, live] : by_address_[slot])
-      all.push_back(live);
-    for (const auto& [size, stack] : by_size_[slot])
-      all.insert(all.end(), stack.begin(), stack.end());
-    return all;
-  }
-
- private:
-  std::vector<std::unordered_map<std::uint64_t, Live>> by_address_;
-  std::vector<std::map<std::uint64_t, std::vector<Live>>> by_size_;
-};
-
-/// The device's `largest` allocations alive now, largest first (the earliest among equals).
-void keep_largest(std::vector<Live> all, const traces::FrameTable& frames, std::size_t largest,
-                  DeviceReport& device) {
+/// The device's `largest` allocations alive now (as the replayer has them), largest first (the
+/// earliest among equals).
+void keep_largest(const traces::Replayer& replayer,
+                  const std::unordered_map<std::uint64_t, AllocationNotes>& notes,
+                  const traces::FrameTable& frames, std::size_t largest, DeviceReport& device) {
+  std::vector<traces::LiveAllocation> all;
+  replayer.for_each_live(device.device,
+                         [&all](const traces::LiveAllocation& live) { all.push_back(live); });
   device.live_at_peak = all.size();
   const std::size_t keep = std::min(largest, all.size());
   std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                    [](const Live& a, const Live& b) {
+                    [](const traces::LiveAllocation& a, const traces::LiveAllocation& b) {
                       return a.bytes != b.bytes ? a.bytes > b.bytes : a.event < b.event;
                     });
+  static const AllocationNotes none;
   for (std::size_t i = 0; i < keep; ++i) {
-    device.largest_at_peak.push_back({all[i].bytes, all[i].tag, all[i].address, all[i].event,
-                                      all[i].time_ns, where_of(frames, all[i].stack)});
+    const auto found = notes.find(all[i].event);
+    const AllocationNotes& note = found == notes.end() ? none : found->second;
+    device.largest_at_peak.push_back({all[i].bytes, note.tag, all[i].address, all[i].event,
+                                      note.time_ns, where_of(frames, note.stack)});
   }
 }
 
@@ -469,27 +427,24 @@ Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) 
   std::uint64_t last_peak_event = 0;
   for (const DeviceReport& d : report.devices)
     last_peak_event = std::max(last_peak_event, d.peak_event);
-  LiveTable live(slots.size());
+  // The notes of the allocations alive, by the event that made them: the replayer says which
+  // allocation each free released.
+  std::unordered_map<std::uint64_t, AllocationNotes> notes;
   auto replayed =
       replayer.replay(trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) {
         if (step.event > last_peak_event) return;
         const TraceEvent& event = *step.trace_event;
-        const std::size_t slot =
-            slots.slot_of(step.outcome.resolved.value_or(step.operation.device));
-        if (step.outcome.ok && slot < slots.size()) {
-          if (event.kind == TraceEvent::Kind::Allocate ||
-              event.kind == TraceEvent::Kind::Baseline) {
-            live.allocate(slot, {step.operation.bytes,
-                                 event.kind == TraceEvent::Kind::Baseline ? std::string("baseline")
-                                                                          : event.tag,
-                                 event.address, step.event, event.time_ns, event.stack});
-          } else if (event.kind == TraceEvent::Kind::Free) {
-            live.free(slot, event.address, step.operation.bytes);
-          }
+        if (step.outcome.ok && (event.kind == TraceEvent::Kind::Allocate ||
+                                event.kind == TraceEvent::Kind::Baseline)) {
+          notes[step.event] = {
+              event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+              event.time_ns, event.stack};
+        } else if (step.released != 0) {
+          notes.erase(step.released);
         }
-        for (std::size_t i = 0; i < report.devices.size(); ++i) {
-          if (report.devices[i].peak_event == step.event) {
-            keep_largest(live.alive(i), trace.reader.frames(), options.largest, report.devices[i]);
+        for (DeviceReport& device : report.devices) {
+          if (device.peak_event == step.event) {
+            keep_largest(replayer, notes, trace.reader.frames(), options.largest, device);
           }
         }
       });

@@ -2,6 +2,7 @@
 
 #include "import_support.hpp"
 #include "modelled_gpus.hpp"
+#include "replay_internal.hpp"
 
 #include <memtrack/units.hpp>
 
@@ -19,6 +20,7 @@ namespace {
 struct Live {
   std::uint64_t bytes{0};
   DevicePlacement device{};  ///< where it is in the replay
+  std::uint64_t event{0};    ///< the event that made it
 };
 
 /**
@@ -79,6 +81,21 @@ class AddressMap {
     return true;
   }
 
+  /// Calls `visit(address, live)` for every entry, in no particular order.
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    for (const Slot& slot : slots_) {
+      if (slot.used) visit(slot.address, slot.live);
+    }
+  }
+
+  /// Clears, keeping the table's size.
+  void clear() {
+    for (Slot& slot : slots_)
+      slot.used = false;
+    size_ = 0;
+  }
+
  private:
   struct Slot {
     std::uint64_t address{0};
@@ -104,6 +121,137 @@ class AddressMap {
 
   std::vector<Slot> slots_;
   std::size_t size_{0};
+};
+
+/// Allocations made without an address are found by the device a free by size names (the
+/// replay's device; under auto placement the trace's, since the free names it) and their size.
+struct SizeKey {
+  DevicePlacement device;
+  std::uint64_t bytes{0};
+  friend bool operator==(const SizeKey&, const SizeKey&) = default;
+};
+
+struct SizeKeyHash {
+  std::size_t operator()(const SizeKey& key) const noexcept {
+    const std::uint64_t device =
+        (std::uint64_t{static_cast<std::uint8_t>(key.device.kind())} << 32U) | key.device.gpu_id();
+    std::uint64_t h = (key.bytes ^ (device * 0xFF51AFD7ED558CCDULL)) * 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29U;
+    return static_cast<std::size_t>(h);
+  }
+};
+
+/**
+ * @brief What is alive in a replay, and which allocation each free releases (the rules are
+ * `LiveAllocation`'s). Memory follows the live allocations.
+ */
+class LiveBook {
+ public:
+  /// What a free released: where it was and the event that made it.
+  struct Taken {
+    DevicePlacement device;
+    std::uint64_t event{0};
+  };
+
+  AddressMap by_address;
+
+  void add_unaddressed(SizeKey key, std::uint64_t event, DevicePlacement device) {
+    by_size_[key].push_back({event, device});
+  }
+  void add_baseline(DevicePlacement key, std::uint64_t event, std::uint64_t bytes,
+                    DevicePlacement device) {
+    baselines_.push_back({key, device, event, bytes});
+  }
+
+  /**
+   * @brief Releases what a free of `bytes` on `key` without a known address frees.
+   * @param unseen_address the free names an address the recording never allocated
+   * @param addressed whether an allocation made with an address may be taken (recorded
+   * placement); then its address joins `freed`, with `event`
+   * @return what it released, or nothing when nothing fits
+   */
+  std::optional<Taken> take_by_size(DevicePlacement key, std::uint64_t bytes, bool unseen_address,
+                                    bool addressed,
+                                    std::unordered_map<std::uint64_t, std::uint64_t>& freed,
+                                    std::uint64_t event) {
+    if (unseen_address) {
+      if (auto taken = take_baseline(key, bytes)) return taken;
+    }
+    if (const auto it = by_size_.find({key, bytes}); it != by_size_.end()) {
+      const Unaddressed latest = it->second.back();
+      it->second.pop_back();
+      if (it->second.empty()) by_size_.erase(it);
+      return Taken{latest.device, latest.event};
+    }
+    if (addressed && !unseen_address) {
+      std::optional<std::uint64_t> found;
+      Live latest;
+      by_address.for_each([&](std::uint64_t address, const Live& live) {
+        if (live.device == key && live.bytes == bytes && (!found || live.event > latest.event)) {
+          found = address;
+          latest = live;
+        }
+      });
+      if (found) {
+        by_address.erase(*found);
+        freed[*found] = event;
+        return Taken{latest.device, latest.event};
+      }
+    }
+    return take_baseline(key, bytes);
+  }
+
+  /// Calls `visit` for every allocation alive on `device`.
+  void for_each(DevicePlacement device,
+                const std::function<void(const LiveAllocation&)>& visit) const {
+    by_address.for_each([&](std::uint64_t address, const Live& live) {
+      if (live.device == device) visit(LiveAllocation{live.event, live.bytes, address});
+    });
+    for (const auto& [key, stack] : by_size_) {
+      for (const Unaddressed& u : stack) {
+        if (u.device == device) visit(LiveAllocation{u.event, key.bytes, std::nullopt});
+      }
+    }
+    for (const Baseline& b : baselines_) {
+      if (b.device == device) visit(LiveAllocation{b.event, b.bytes, std::nullopt});
+    }
+  }
+
+  void clear() {
+    by_address.clear();
+    by_size_.clear();
+    baselines_.clear();
+  }
+
+ private:
+  struct Unaddressed {
+    std::uint64_t event{0};
+    DevicePlacement device;  ///< where it is in the replay
+  };
+  struct Baseline {
+    DevicePlacement key;     ///< as `SizeKey::device`
+    DevicePlacement device;  ///< where it is in the replay
+    std::uint64_t event{0};
+    std::uint64_t bytes{0};  ///< what is left of it
+  };
+
+  /// Takes `bytes` from the baselines on `key`, the latest first (emptied ones leave).
+  std::optional<Taken> take_baseline(DevicePlacement key, std::uint64_t bytes) {
+    std::optional<Taken> taken;
+    for (std::size_t i = baselines_.size(); i-- > 0 && bytes != 0;) {
+      Baseline& b = baselines_[i];
+      if (b.key != key || (taken && b.device != taken->device)) continue;
+      if (!taken) taken = Taken{b.device, b.event};
+      const std::uint64_t part = std::min(bytes, b.bytes);
+      b.bytes -= part;
+      bytes -= part;
+      if (b.bytes == 0) baselines_.erase(baselines_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    return taken;
+  }
+
+  std::unordered_map<SizeKey, std::vector<Unaddressed>, SizeKeyHash> by_size_;
+  std::vector<Baseline> baselines_;
 };
 
 /// The most frames a refusal keeps of its call stack.
@@ -171,6 +319,7 @@ struct Replayer::State {
   std::vector<std::uint64_t> high_water;           ///< by position in `devices`
   std::vector<std::uint64_t> needed;               ///< by position in `devices`
   std::unique_ptr<detail::ModelledGpus> modelled;  ///< under `AllocatorModel::pytorch`
+  LiveBook book;                                   ///< what the trace being replayed has alive
 
   /// Copies the high-water marks into the summary.
   void publish_high_water() {
@@ -250,6 +399,19 @@ std::vector<DevicePlacement> Replayer::devices() const {
   return state_->devices;
 }
 
+void Replayer::for_each_live(DevicePlacement device,
+                             const std::function<void(const LiveAllocation&)>& visit) const {
+  state_->book.for_each(device, visit);
+}
+
+std::vector<LiveAllocation> Replayer::live(DevicePlacement device) const {
+  std::vector<LiveAllocation> all;
+  for_each_live(device, [&all](const LiveAllocation& live) { all.push_back(live); });
+  std::sort(all.begin(), all.end(),
+            [](const LiveAllocation& a, const LiveAllocation& b) { return a.event < b.event; });
+  return all;
+}
+
 Result<void> Replayer::replay(
     TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
     const std::function<void(const ReplayStep&)>& on_step,
@@ -274,7 +436,9 @@ Result<void> Replayer::replay(
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
   };
 
-  AddressMap live_by_address;
+  LiveBook& book = s.book;
+  book.clear();
+  AddressMap& live_by_address = book.by_address;
   // Allocations the replay refused, by address: their bytes and the (mapped) device asked for.
   std::unordered_map<std::uint64_t, Live> refused_addresses;
   // Bytes of refused allocations without an address, by mapped device: frees by size of them
@@ -297,8 +461,6 @@ Result<void> Replayer::replay(
   std::unordered_map<std::uint64_t, std::uint64_t> freed_addresses;
   // Trace devices with a baseline: memory from before the recording that frees may name.
   std::set<DevicePlacement> with_baseline;
-  // Under auto placement, where address-less allocations went, by (trace device, bytes).
-  std::map<std::pair<DevicePlacement, std::uint64_t>, std::vector<DevicePlacement>> placed;
   std::unordered_set<std::uint32_t> departed_gpus;  // trace GPU ids whose replay left the recording
   bool departed_cpu = false;
   const auto departed = [&](DevicePlacement trace_device) {
@@ -386,6 +548,7 @@ Result<void> Replayer::replay(
     };
 
     sim::Operation op;
+    std::uint64_t released = 0;  // the allocation a free releases, by its event
     switch (event.kind) {
       case TraceEvent::Kind::Mark:
         ++summary.marks;
@@ -485,6 +648,7 @@ Result<void> Replayer::replay(
         DevicePlacement device = map_device(event.device);
         std::optional<std::uint64_t> bytes = event.bytes;
         bool resolved = false;
+        bool unseen_address = false;
         if (event.address) {
           if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
             if (bytes && *bytes != live->bytes) {
@@ -498,6 +662,7 @@ Result<void> Replayer::replay(
             }
             device = live->device;
             bytes = live->bytes;
+            released = live->event;
             live_by_address.erase(*event.address);
             ++summary.frees_by_address;
             resolved = true;
@@ -531,6 +696,7 @@ Result<void> Replayer::replay(
             continue;
           } else {
             ++summary.frees_of_unseen_address;
+            unseen_address = true;
           }
           // Freed now (found by address or by size): a second free of it is a double free. The
           // memory of freed addresses is bounded: past the limit it starts again.
@@ -542,10 +708,11 @@ Result<void> Replayer::replay(
           continue;
         }
         if (!resolved && auto_placement) {
-          const auto it = placed.find({event.device, *bytes});
-          if (it != placed.end() && !it->second.empty()) {
-            device = it->second.back();
-            it->second.pop_back();
+          // Where the allocation it frees went decides the device.
+          if (const auto taken = book.take_by_size(event.device, *bytes, unseen_address, false,
+                                                   freed_addresses, reader.events_read())) {
+            device = taken->device;
+            released = taken->event;
           }
         }
         if (!resolved && !event.address) {
@@ -566,6 +733,12 @@ Result<void> Replayer::replay(
                        ", which has " + std::to_string(s.tracker().allocated(device)) +
                        " allocated");
           continue;
+        }
+        if (!resolved && !auto_placement) {
+          if (const auto taken = book.take_by_size(device, *bytes, unseen_address, true,
+                                                   freed_addresses, reader.events_read())) {
+            released = taken->event;
+          }
         }
         if (!resolved) {
           need(device, *bytes, false);
@@ -647,11 +820,18 @@ Result<void> Replayer::replay(
           inconsistent("allocates at " + detail::hex(*event.address) +
                        ", where an allocation is still live (never freed)");
         }
-        live_by_address.put(*event.address, Live{op.bytes, *outcome.resolved});
+        live_by_address.put(*event.address,
+                            Live{op.bytes, *outcome.resolved, reader.events_read()});
         refused_addresses.erase(*event.address);
         freed_addresses.erase(*event.address);
-      } else if (auto_placement) {
-        placed[{event.device, op.bytes}].push_back(*outcome.resolved);
+      } else {
+        // Found again by the device a free by size names: the trace's under auto placement.
+        const DevicePlacement key = auto_placement ? event.device : *outcome.resolved;
+        if (event.kind == TraceEvent::Kind::Baseline) {
+          book.add_baseline(key, reader.events_read(), op.bytes, *outcome.resolved);
+        } else {
+          book.add_unaddressed({key, op.bytes}, reader.events_read(), *outcome.resolved);
+        }
       }
       if (op.device.is_auto() && outcome.resolved->is_cpu()) {
         ++summary.cpu_fallback_allocations;
@@ -682,7 +862,8 @@ Result<void> Replayer::replay(
     }
 
     if (on_step) {
-      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker});
+      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker,
+                         outcome.ok ? released : 0});
     }
 
     // The recording's own outcome.
@@ -704,7 +885,12 @@ Result<void> Replayer::replay(
                      "; the replay on " + outcome.resolved->to_string();
       }
       if (!difference.empty()) {
-        if (s.options.recorded_budgets && !auto_placement) {
+        // A recording that declares no devices had budgets the replay does not know (it measures
+        // on limits no recording reaches): a refusal it recorded cannot be reproduced, and doing
+        // the allocation is a difference, not a failure.
+        const bool refusal_not_reproducible = !reader.header().has_devices() && outcome.ok &&
+                                              event.recorded_error == ErrorKind::OutOfMemory;
+        if (s.options.recorded_budgets && !auto_placement && !refusal_not_reproducible) {
           fail(ReplayFailure::Kind::Outcome, difference, s.core_state(), s.reference_state());
           return {};
         }
@@ -715,7 +901,7 @@ Result<void> Replayer::replay(
   }
 }
 
-std::map<std::uint32_t, std::uint32_t> map_onto_first_gpus(const TraceHeader& header) {
+std::map<std::uint32_t, std::uint32_t> detail::map_onto_first_gpus(const TraceHeader& header) {
   std::map<std::uint32_t, std::uint32_t> map;
   if (!header.config) return map;
   std::vector<std::uint32_t> ids;

@@ -1,5 +1,6 @@
 // The replay engine: lockstep, checkpoints, frees resolved by address, budgets other than the
 // recording's, auto placement; and the recorder, whose traces must replay to the same outcomes.
+#include "../src/replay_internal.hpp"
 #include "test_support.hpp"
 
 #include <memtrack/shared_memory_tracker.hpp>
@@ -146,7 +147,7 @@ TEST(Replay, GpuMapPutsTraceGpusOntoTheReplaysGpus) {
   TraceHeader header;
   header.config = GpuConfig{};
   header.config->gpus.push_back({5, 1000});
-  const auto map = map_onto_first_gpus(header);
+  const auto map = detail::map_onto_first_gpus(header);
   ASSERT_EQ(map.at(5), 0U);
   ReplayOptions options;
   options.recorded_budgets = false;
@@ -409,6 +410,151 @@ TEST(ReplayInconsistency, AnAddressAllocatedTwiceOrFreedWithAnotherSizeIsInconsi
       << resized.first_inconsistency->what;
   EXPECT_FALSE(resized.failure);  // the allocation's 100 were freed: 900 fits in 1000
   EXPECT_EQ(resized.refused, 0U);
+}
+
+}  // namespace
+}  // namespace memtrack::traces
+
+// ---- the replayer's book: which allocation each free released, what is alive ----
+
+namespace memtrack::traces {
+namespace {
+
+/// A replay's book: for each free, the event of the allocation it released; each device's live
+/// allocations at the end (by event); the summary.
+struct Booked {
+  ReplaySummary summary;
+  std::map<std::uint64_t, std::uint64_t> released;  ///< free's event -> allocating event
+  std::vector<LiveAllocation> gpu;
+  std::vector<LiveAllocation> cpu;
+  std::uint64_t gpu_allocated{0};
+};
+
+Booked book_of(const std::vector<std::string>& lines, ReplayOptions options = {},
+               const GpuConfig& config = small_config(), const std::string& head = small_node) {
+  std::string text = head;
+  for (const std::string& line : lines)
+    text += line + "\n";
+  text += "end " + std::to_string(lines.size()) + "\n";
+  auto reader = reader_of(text);
+  EXPECT_TRUE(reader) << reader.error().to_string();
+  auto replayer = Replayer::create(config, options);
+  EXPECT_TRUE(replayer);
+  Booked booked;
+  auto ok = replayer->replay(*reader, {}, [&](const ReplayStep& step) {
+    if (step.operation.kind == sim::Operation::Kind::Deallocate) {
+      booked.released[step.event] = step.released;
+    }
+  });
+  EXPECT_TRUE(ok) << ok.error().to_string();
+  booked.summary = replayer->summary();
+  booked.gpu = replayer->live(Gpu{0});
+  booked.cpu = replayer->live(Cpu{});
+  booked.gpu_allocated = replayer->tracker().allocated(Gpu{0});
+  return booked;
+}
+
+using Lives = std::vector<LiveAllocation>;
+
+TEST(ReplayBook, AFreeByAddressReleasesThatAllocation) {
+  const Booked b = book_of({"alloc gpu:0 300 addr=0xa", "alloc gpu:0 200 addr=0xb",
+                            "alloc cpu 20 addr=0xc", "free gpu:0 addr=0xa"});
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 1}}));
+  EXPECT_EQ(b.gpu, (Lives{{2, 200, 0xb}}));
+  EXPECT_EQ(b.cpu, (Lives{{3, 20, 0xc}}));
+}
+
+TEST(ReplayBook, AFreeBySizeTakesTheLatestOfThatSizeMadeWithoutAnAddressFirst) {
+  const Booked b = book_of({"alloc gpu:0 100", "alloc gpu:0 100 addr=0xa", "alloc gpu:0 100",
+                            "free gpu:0 100", "free gpu:0 100", "alloc gpu:0 7"});
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 3}, {5, 1}}));
+  EXPECT_EQ(b.gpu, (Lives{{2, 100, 0xa}, {6, 7, std::nullopt}}));
+}
+
+TEST(ReplayBook, AFreeBySizeOfAnAllocationMadeWithAnAddressTakesTheLatestOfThatSize) {
+  const Booked b = book_of({"alloc gpu:0 100 addr=0xa", "alloc gpu:0 100 addr=0xb",
+                            "alloc gpu:0 50 addr=0xc", "free gpu:0 100", "free gpu:0 addr=0xb"});
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 2}}));
+  EXPECT_EQ(b.gpu, (Lives{{1, 100, 0xa}, {3, 50, 0xc}}));
+  // 0xb was released by the free by size: naming it again is a double free, not applied
+  EXPECT_EQ(b.summary.inconsistencies, 1U);
+  ASSERT_TRUE(b.summary.first_inconsistency);
+  EXPECT_NE(b.summary.first_inconsistency->what.find("already freed at event 4"),
+            std::string::npos);
+  EXPECT_EQ(b.gpu_allocated, 150U);
+}
+
+TEST(ReplayBook, AFreeOfAnUnseenAddressTakesFromTheBaseline) {
+  const Booked b = book_of({"baseline gpu:0 500", "alloc gpu:0 100", "baseline gpu:0 40",
+                            "free gpu:0 100 addr=0xdead", "free gpu:0 30 addr=0xbeef"});
+  // 100: all of the latest baseline (40), then 60 of the first; 30 more of the first
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 3}, {5, 1}}));
+  EXPECT_EQ(b.gpu, (Lives{{1, 410, std::nullopt}, {2, 100, std::nullopt}}));
+  EXPECT_EQ(b.summary.frees_of_unseen_address, 2U);
+  EXPECT_EQ(b.gpu_allocated, 510U);
+}
+
+TEST(ReplayBook, AFreeBySizeWithNothingOfThatSizeTakesFromTheBaseline) {
+  const Booked b = book_of({"baseline gpu:0 200", "alloc gpu:0 70", "free gpu:0 50"});
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{3, 1}}));
+  EXPECT_EQ(b.gpu, (Lives{{1, 150, std::nullopt}, {2, 70, std::nullopt}}));
+}
+
+TEST(ReplayBook, AFreeOfARefusedAllocationReleasesNothing) {
+  GpuConfig tight = small_config();
+  tight.gpus[0].total_bytes = 400;
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const Booked b =
+      book_of({"alloc gpu:0 300 addr=0x1", "alloc gpu:0 200 addr=0x2", "alloc gpu:0 150",
+               "alloc gpu:0 50", "free gpu:0 addr=0x2", "free gpu:0 150", "free gpu:0 50"},
+              options, tight);
+  EXPECT_EQ(b.summary.frees_of_refused, 2U);  // 0x2 and the 150: skipped, no step
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{7, 4}}));
+  EXPECT_EQ(b.gpu, (Lives{{1, 300, 0x1}}));
+}
+
+TEST(ReplayBook, AutoPlacementFindsWhereAnAllocationWentByTheTracesDevice) {
+  ReplayOptions options;
+  options.placement = Placement::Auto;
+  options.recorded_budgets = false;
+  const Booked b =
+      book_of({"alloc gpu:0 900", "alloc gpu:0 200", "alloc gpu:0 200", "free gpu:0 200"}, options);
+  EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 3}}));
+  EXPECT_EQ(b.gpu, (Lives{{1, 900, std::nullopt}}));
+  EXPECT_EQ(b.cpu, (Lives{{2, 200, std::nullopt}}));
+}
+
+TEST(ReplayBook, EachReplayStartsItsOwnBook) {
+  auto replayer = Replayer::create(small_config(), {});
+  ASSERT_TRUE(replayer);
+  auto first = reader_of(std::string(small_node) + "alloc gpu:0 10 addr=0x1\nend 1\n");
+  auto second = reader_of(std::string(small_node) + "alloc gpu:0 20\nend 1\n");
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(replayer->replay(*first, {}));
+  EXPECT_EQ(replayer->live(Gpu{0}), (Lives{{1, 10, 0x1}}));
+  ASSERT_TRUE(replayer->replay(*second, {}));
+  EXPECT_EQ(replayer->live(Gpu{0}), (Lives{{1, 20, std::nullopt}}));
+  EXPECT_EQ(replayer->tracker().allocated(Gpu{0}), 30U);  // the tracker keeps both
+}
+
+// A recording without devices (an RMM log) replayed on no budget: the allocation it refused
+// cannot be refused on limits no recording reaches; an outcome difference, not a failure.
+TEST(ReplayBook, ARecordedRefusalOnUnknownBudgetsIsADifferenceNotAFailure) {
+  GpuConfig unlimited;
+  unlimited.memory_fraction = Fraction::of(1, 1).value();
+  unlimited.cpu_memory_limit = UINT64_MAX / 3;
+  unlimited.gpus.push_back({0, UINT64_MAX / 3});
+  const Booked b = book_of({"alloc gpu:0 1024 addr=0x1", "alloc gpu:0 99999 result=OutOfMemory",
+                            "free gpu:0 1024 addr=0x1"},
+                           {}, unlimited, "memtrack-trace 1\nevents\n");
+  EXPECT_FALSE(b.summary.failure) << b.summary.failure->to_string();
+  EXPECT_EQ(b.summary.outcome_differences, 1U);
+  EXPECT_EQ(b.gpu, (Lives{{2, 99999, std::nullopt}}));
+  // With devices declared the same refusal must be reproduced: a failure.
+  const Booked declared = book_of({"alloc gpu:0 99999 result=OutOfMemory"}, {}, unlimited);
+  ASSERT_TRUE(declared.summary.failure);
+  EXPECT_EQ(declared.summary.failure->kind, ReplayFailure::Kind::Outcome);
 }
 
 }  // namespace

@@ -231,6 +231,29 @@ struct ReplayStep {
   sim::Operation operation;  ///< as applied (mapped device)
   sim::CoreOutcome outcome;  ///< the production tracker's outcome
   const MemoryTracker* after{nullptr};
+  /// For a free: the event that made the allocation it released (see `Replayer::live`); 0 when
+  /// it released none the replay knows (a free the tracker refused)
+  std::uint64_t released{0};
+};
+
+/**
+ * @brief An allocation alive in the replay: made by the trace being replayed (or last replayed)
+ * and not freed since.
+ *
+ * How a free finds what it releases: by its address when the allocation had one; else (a free
+ * by size, or of an address the recording never allocated) by size on its device: memory from
+ * before the recording (the device's baselines, latest first) for an address never allocated,
+ * else the latest allocation of exactly that size made without an address, else (recorded
+ * placement) the latest made with an address, else the baselines. A baseline a free takes part of
+ * stays with what is left of it, so the bytes alive on a device are what the tracker says it has
+ * allocated.
+ */
+struct LiveAllocation {
+  std::uint64_t event{0};  ///< the event that made it (1-based, in its trace)
+  std::uint64_t bytes{0};  ///< what it holds now
+  std::optional<std::uint64_t> address;
+
+  friend bool operator==(const LiveAllocation&, const LiveAllocation&) = default;
 };
 
 /**
@@ -269,14 +292,21 @@ class Replayer {
   /// @return the devices, GPUs ascending then the CPU
   [[nodiscard]] std::vector<DevicePlacement> devices() const;
 
+  /**
+   * @brief Calls `visit` for every allocation alive on `device` (a replay device) now, in no
+   * particular order: during a replay (from `on_step`) or after it. What earlier traces left
+   * allocated is counted by the tracker but not listed (each replay starts its own book).
+   */
+  void for_each_live(DevicePlacement device,
+                     const std::function<void(const LiveAllocation&)>& visit) const;
+  /// @return the allocations alive on `device` now, by event ascending
+  [[nodiscard]] std::vector<LiveAllocation> live(DevicePlacement device) const;
+
  private:
   struct State;
   explicit Replayer(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
-
-/// @return the GPU map that puts the trace's declared GPUs, ascending, on 0, 1, ...
-[[nodiscard]] std::map<std::uint32_t, std::uint32_t> map_onto_first_gpus(const TraceHeader& header);
 
 /**
  * @brief The GPU map that puts the GPUs a recording uses, ascending, on the node's GPUs,

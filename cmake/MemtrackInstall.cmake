@@ -20,7 +20,7 @@ else()
 endif()
 if(TARGET memtrack_traces)
   install(DIRECTORY traces/include/memtrack DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-  install(TARGETS memtrack_traces EXPORT memtrackTargets
+  install(TARGETS memtrack_trace_format memtrack_traces EXPORT memtrackTargets
     ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
   set(MEMTRACK_HAS_TRACES ON)

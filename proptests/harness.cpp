@@ -1,6 +1,6 @@
 #include "harness.hpp"
 
-#include <memtrack/traces/recorder.hpp>
+#include <memtrack/traces/operations.hpp>
 
 #include <charconv>
 #include <cstdlib>

@@ -4,7 +4,8 @@
 // it says, and a trace whose recorded outcome is wrong fails at that line.
 #include "harness.hpp"
 
-#include <memtrack/traces/recorder.hpp>
+#include <memtrack/traces/operations.hpp>
+#include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
 
 #include <gtest/gtest.h>

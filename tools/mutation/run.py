@@ -24,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Every test executable a mutant may name on a `suites:` line, by target, with its path in the build.
 SUITE_PATHS = {
     "memtrack_proptests": "proptests/memtrack_proptests",
+    "memtrack_regression_tests": "proptests/memtrack_regression_tests",
     "memtrack_allocator_proptests": "proptests/memtrack_allocator_proptests",
     "memtrack_concurrency_tests": "proptests/memtrack_concurrency_tests",
     "memtrack_core_tests": "core/tests/memtrack_core_tests",

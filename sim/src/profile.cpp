@@ -189,122 +189,162 @@ GpuSpec DeviceProfile::gpu_spec(std::uint32_t id) const {
   return gpu;
 }
 
-Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file) {
-  DeviceProfile profile;
-  profile.file = std::string(file);
-  std::size_t line_number = 0;
-  const auto located = [&](const std::string& what) {
-    return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) + ": " + what);
-  };
-  std::map<std::string, std::size_t, std::less<>> first_line;  // key -> the line it is on
-  textkit::LineReader lines(text);
-  for (std::string_view line; lines.next(line);) {
-    line_number = lines.line_number();
-    const std::size_t equals = line.find('=');
-    if (equals == std::string_view::npos)
-      return located("expected 'key = value | provenance | source'");
-    const std::string_view key = textkit::trim(line.substr(0, equals));
-    const std::string_view rest = textkit::trim(line.substr(equals + 1));
-    if (const auto seen = first_line.find(key); seen != first_line.end()) {
-      return located("'" + std::string(key) + "' given twice (first on line " +
-                     std::to_string(seen->second) + "): keep one");
-    }
-    first_line.emplace(std::string(key), line_number);
-    if (key == "name" || key == "display_name" || key == "kind" || key == "cuda_total_driver") {
-      if (rest.empty()) return located("'" + std::string(key) + "' needs a value");
-      if (key == "name") profile.name = std::string(rest);
-      if (key == "display_name") profile.display_name = std::string(rest);
-      if (key == "cuda_total_driver") profile.cuda_total_driver = std::string(rest);
-      if (key == "kind") {
-        if (rest != "cpu" && rest != "gpu") return located("kind must be 'cpu' or 'gpu'");
-        profile.is_cpu = rest == "cpu";
-      }
-      continue;
-    }
-    // value | provenance | source
-    const std::size_t bar1 = rest.find('|');
-    const std::size_t bar2 = bar1 == std::string_view::npos ? bar1 : rest.find('|', bar1 + 1);
-    if (bar2 == std::string_view::npos) {
-      return located("expected '" + std::string(key) +
-                     " = VALUE | measured|published|estimated | SOURCE'");
-    }
-    const std::string_view value = textkit::trim(rest.substr(0, bar1));
-    const std::string_view provenance_text = textkit::trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
-    const std::string_view source = textkit::trim(rest.substr(bar2 + 1));
-    const auto provenance = parse_provenance(provenance_text);
-    if (!provenance) {
-      return located("provenance '" + std::string(provenance_text) +
-                     "': expected measured, published or estimated");
-    }
-    if (source.empty()) return located("'" + std::string(key) + "' has no source");
-    const auto bytes_field = [&](std::optional<Sourced<std::uint64_t>>& field) -> Result<void> {
-      auto parsed = parse_byte_size(value);
-      if (!parsed) return located(parsed.error().to_string());
-      field = Sourced<std::uint64_t>{*parsed, *provenance, std::string(source)};
-      return {};
-    };
-    Result<void> stored;
-    if (key == "cuda_total_bytes") {
-      stored = bytes_field(profile.cuda_total_bytes);
-    } else if (key == "cuda_total_precision_bytes") {
-      stored = bytes_field(profile.cuda_total_precision_bytes);
-      if (stored && profile.cuda_total_precision_bytes->value == 0) {
-        return located(
-            "cuda_total_precision_bytes is 0: leave it out for a total known to the byte");
-      }
-    } else if (key == "cuda_total_variants") {
-      auto variants = parse_total_variants(value);
-      if (!variants) return located("cuda_total_variants: " + variants.error().detail);
-      profile.cuda_total_variants =
-          Sourced<std::vector<TotalFigure>>{std::move(*variants), *provenance, std::string(source)};
-    } else if (key == "nvidia_smi_total_mib") {
-      stored = bytes_field(profile.nvidia_smi_total_mib);
-    } else if (key == "memory_bandwidth_gbps") {
-      stored = bytes_field(profile.memory_bandwidth_gbps);
-    } else if (key == "usable_bytes") {
-      stored = bytes_field(profile.usable_bytes);
-    } else if (key == "context_overhead_bytes") {
-      stored = bytes_field(profile.context_overhead_bytes);
-    } else if (key == "allocation_granularity_bytes") {
-      stored = bytes_field(profile.allocation_granularity_bytes);
-    } else if (key == "cpu_memory_limit_bytes") {
-      stored = bytes_field(profile.cpu_memory_limit_bytes);
-    } else if (key == "compute_capability") {
-      const std::size_t dot = value.find('.');
-      const bool digits =
-          !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
-      if (dot == std::string_view::npos || !digits || dot == 0 || dot + 1 == value.size()) {
-        return located("compute_capability '" + std::string(value) + "': expected MAJOR.MINOR");
-      }
-      profile.compute_capability =
-          Sourced<std::string>{std::string(value), *provenance, std::string(source)};
-    } else if (key == "memory_fraction") {
-      auto fraction = Fraction::parse(value);
-      if (!fraction) return located(fraction.error().to_string());
-      profile.memory_fraction = Sourced<Fraction>{*fraction, *provenance, std::string(source)};
-    } else {
-      return located("unknown field '" + std::string(key) + "'");
-    }
-    if (!stored) return stored.error();
+namespace {
+
+/// A field written `key = VALUE | PROVENANCE | SOURCE`, split and its provenance read.
+struct SourcedText {
+  std::string_view value;
+  Provenance provenance{};
+  std::string source;
+};
+
+/// @return the problem with a plain field (`name`, `display_name`, `kind`, `cuda_total_driver`),
+/// stored in `profile`, or nothing
+std::optional<std::string> set_plain_field(DeviceProfile& profile, std::string_view key,
+                                           std::string_view rest) {
+  if (rest.empty()) return "'" + std::string(key) + "' needs a value";
+  if (key == "name") profile.name = std::string(rest);
+  if (key == "display_name") profile.display_name = std::string(rest);
+  if (key == "cuda_total_driver") profile.cuda_total_driver = std::string(rest);
+  if (key == "kind") {
+    if (rest != "cpu" && rest != "gpu") return "kind must be 'cpu' or 'gpu'";
+    profile.is_cpu = rest == "cpu";
   }
-  line_number = lines.line_number();  // a missing field is reported at the end of the file
+  return std::nullopt;
+}
+
+/// Splits `VALUE | PROVENANCE | SOURCE`; the problem is the error's text.
+Result<SourcedText> split_sourced(std::string_view key, std::string_view rest) {
+  const std::size_t bar1 = rest.find('|');
+  const std::size_t bar2 = bar1 == std::string_view::npos ? bar1 : rest.find('|', bar1 + 1);
+  if (bar2 == std::string_view::npos) {
+    return Error::parse_error("expected '" + std::string(key) +
+                              " = VALUE | measured|published|estimated | SOURCE'");
+  }
+  const std::string_view provenance_text = textkit::trim(rest.substr(bar1 + 1, bar2 - bar1 - 1));
+  const auto provenance = parse_provenance(provenance_text);
+  if (!provenance) {
+    return Error::parse_error("provenance '" + std::string(provenance_text) +
+                              "': expected measured, published or estimated");
+  }
+  const std::string_view source = textkit::trim(rest.substr(bar2 + 1));
+  if (source.empty()) return Error::parse_error("'" + std::string(key) + "' has no source");
+  return SourcedText{textkit::trim(rest.substr(0, bar1)), *provenance, std::string(source)};
+}
+
+/// The fields that hold a byte count (or a count written as one), by key.
+using BytesField = std::optional<Sourced<std::uint64_t>> DeviceProfile::*;
+std::optional<BytesField> bytes_field_of(std::string_view key) {
+  static const std::map<std::string_view, BytesField> fields = {
+      {"cuda_total_bytes", &DeviceProfile::cuda_total_bytes},
+      {"cuda_total_precision_bytes", &DeviceProfile::cuda_total_precision_bytes},
+      {"nvidia_smi_total_mib", &DeviceProfile::nvidia_smi_total_mib},
+      {"memory_bandwidth_gbps", &DeviceProfile::memory_bandwidth_gbps},
+      {"usable_bytes", &DeviceProfile::usable_bytes},
+      {"context_overhead_bytes", &DeviceProfile::context_overhead_bytes},
+      {"allocation_granularity_bytes", &DeviceProfile::allocation_granularity_bytes},
+      {"cpu_memory_limit_bytes", &DeviceProfile::cpu_memory_limit_bytes},
+  };
+  const auto found = fields.find(key);
+  if (found == fields.end()) return std::nullopt;
+  return found->second;
+}
+
+/// @return the problem with a sourced field, stored in `profile`, or nothing
+std::optional<std::string> set_sourced_field(DeviceProfile& profile, std::string_view key,
+                                             const SourcedText& field) {
+  const std::string_view value = field.value;
+  if (const auto member = bytes_field_of(key)) {
+    auto parsed = parse_byte_size(value);
+    if (!parsed) return parsed.error().to_string();
+    profile.*(*member) = Sourced<std::uint64_t>{*parsed, field.provenance, field.source};
+    if (key == "cuda_total_precision_bytes" && *parsed == 0) {
+      return "cuda_total_precision_bytes is 0: leave it out for a total known to the byte";
+    }
+  } else if (key == "cuda_total_variants") {
+    auto variants = parse_total_variants(value);
+    if (!variants) return "cuda_total_variants: " + variants.error().detail;
+    profile.cuda_total_variants =
+        Sourced<std::vector<TotalFigure>>{std::move(*variants), field.provenance, field.source};
+  } else if (key == "compute_capability") {
+    const std::size_t dot = value.find('.');
+    const bool digits =
+        !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+    if (dot == std::string_view::npos || !digits || dot == 0 || dot + 1 == value.size()) {
+      return "compute_capability '" + std::string(value) + "': expected MAJOR.MINOR";
+    }
+    profile.compute_capability =
+        Sourced<std::string>{std::string(value), field.provenance, field.source};
+  } else if (key == "memory_fraction") {
+    auto fraction = Fraction::parse(value);
+    if (!fraction) return fraction.error().to_string();
+    profile.memory_fraction = Sourced<Fraction>{*fraction, field.provenance, field.source};
+  } else {
+    return "unknown field '" + std::string(key) + "'";
+  }
+  return std::nullopt;
+}
+
+/// The fields a profile must have, checked once the file is read (`line`: its last line).
+Result<void> check_complete(const DeviceProfile& profile, const std::string& file,
+                            std::size_t line) {
   const auto missing = [&](std::string_view field) {
-    return Error::parse_error(std::string(file) + ":" + std::to_string(line_number) +
-                              ": the profile has no '" + std::string(field) + "'");
+    return Error::parse_error(file + ":" + std::to_string(line) + ": the profile has no '" +
+                              std::string(field) + "'");
   };
   if (profile.name.empty()) return missing("name");
   if (profile.is_cpu) {
     if (!profile.cpu_memory_limit_bytes) return missing("cpu_memory_limit_bytes");
-  } else {
-    if (!profile.cuda_total_bytes) return missing("cuda_total_bytes");
-    if (profile.cuda_total_bytes->value == 0) {
-      return Error::parse_error(std::string(file) + ": cuda_total_bytes is 0");
+    return {};
+  }
+  if (!profile.cuda_total_bytes) return missing("cuda_total_bytes");
+  if (profile.cuda_total_bytes->value == 0) {
+    return Error::parse_error(file + ": cuda_total_bytes is 0");
+  }
+  if (profile.cuda_total_precision_bytes &&
+      profile.cuda_total_precision_bytes->value >= profile.cuda_total_bytes->value) {
+    return Error::parse_error(file +
+                              ": cuda_total_precision_bytes is not less than cuda_total_bytes");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<DeviceProfile> parse_profile(std::string_view text, std::string_view file) {
+  DeviceProfile profile;
+  profile.file = std::string(file);
+  const auto located = [&](std::size_t line, const std::string& what) {
+    return Error::parse_error(std::string(file) + ":" + std::to_string(line) + ": " + what);
+  };
+  std::map<std::string, std::size_t, std::less<>> first_line;  // key -> the line it is on
+  textkit::LineReader lines(text);
+  for (std::string_view line; lines.next(line);) {
+    const std::size_t number = lines.line_number();
+    const std::size_t equals = line.find('=');
+    if (equals == std::string_view::npos) {
+      return located(number, "expected 'key = value | provenance | source'");
     }
-    if (profile.cuda_total_precision_bytes &&
-        profile.cuda_total_precision_bytes->value >= profile.cuda_total_bytes->value) {
-      return Error::parse_error(std::string(file) +
-                                ": cuda_total_precision_bytes is not less than cuda_total_bytes");
+    const std::string_view key = textkit::trim(line.substr(0, equals));
+    const std::string_view rest = textkit::trim(line.substr(equals + 1));
+    if (const auto seen = first_line.find(key); seen != first_line.end()) {
+      return located(number, "'" + std::string(key) + "' given twice (first on line " +
+                                 std::to_string(seen->second) + "): keep one");
     }
+    first_line.emplace(std::string(key), number);
+    std::optional<std::string> problem;
+    if (key == "name" || key == "display_name" || key == "kind" || key == "cuda_total_driver") {
+      problem = set_plain_field(profile, key, rest);
+    } else if (auto field = split_sourced(key, rest); !field) {
+      problem = field.error().detail;
+    } else {
+      problem = set_sourced_field(profile, key, *field);
+    }
+    if (problem) return located(number, *problem);
+  }
+  // a missing field is reported at the end of the file
+  if (auto complete = check_complete(profile, profile.file, lines.line_number()); !complete) {
+    return complete.error();
   }
   return profile;
 }

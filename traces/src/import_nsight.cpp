@@ -156,10 +156,8 @@ bool has_column(sqlite3* db, const char* table, const char* column) {
   return sqlite3_step(raw) == SQLITE_ROW;
 }
 
-}  // namespace
-
-Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name, TraceSink& sink) {
-  const std::string file(name);
+/// The export's bytes as a read-only SQLite database in memory (SQLite owns its own copy).
+Result<Database> open_database(std::string_view bytes, const std::string& file) {
   if (bytes.starts_with(std::string_view("SQLite format 3\0", 16))) {
     if (auto size = check_size(bytes, file); !size) return size.error();
   }
@@ -169,8 +167,7 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
     sqlite3_close(raw);
     return Error::parse_error(file + ": cannot open an SQLite database in memory");
   }
-  const Database db(raw);
-  // SQLite takes ownership of a copy made with its own allocator; the database is read-only.
+  Database db(raw);
   auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(bytes.size() == 0 ? 1 : bytes.size()));
   if (copy == nullptr) return Error::parse_error(file + ": out of memory");
   std::memcpy(copy, bytes.data(), bytes.size());
@@ -183,17 +180,21 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
   if (auto intact = check_intact(raw, file); !intact) return intact.error();
   for (const char* table :
        {"CUDA_GPU_MEMORY_USAGE_EVENTS", "ENUM_CUDA_MEM_KIND", "ENUM_CUDA_DEV_MEM_EVENT_OPER"}) {
-    if (!has_table(raw, table)) {
-      if (sqlite3_errcode(raw) == SQLITE_NOTADB || sqlite3_errcode(raw) == SQLITE_CORRUPT) {
-        return Error::parse_error(file + ": not a valid SQLite database: " + sqlite3_errmsg(raw));
-      }
-      return Error::parse_error(
-          file + ": no table " + table +
-          " (export with 'nsys export --type sqlite' from a report recorded with "
-          "--cuda-memory-usage=true)");
+    if (has_table(raw, table)) continue;
+    if (sqlite3_errcode(raw) == SQLITE_NOTADB || sqlite3_errcode(raw) == SQLITE_CORRUPT) {
+      return Error::parse_error(file + ": not a valid SQLite database: " + sqlite3_errmsg(raw));
     }
+    return Error::parse_error(file + ": no table " + table +
+                              " (export with 'nsys export --type sqlite' from a report recorded "
+                              "with --cuda-memory-usage=true)");
   }
-  const bool has_stream = has_column(raw, "CUDA_GPU_MEMORY_USAGE_EVENTS", "streamId");
+  return db;
+}
+
+/// The memory events in time order, with their kind's and operation's names. Columns: 0 start,
+/// 1 deviceId, 2 address, 3 bytes, 4 kind, 5 operation, 6 streamId (NULL without one), 7 rowid.
+Result<Statement> select_events(sqlite3* db, const std::string& file) {
+  const bool has_stream = has_column(db, "CUDA_GPU_MEMORY_USAGE_EVENTS", "streamId");
   // The enum tables are joined by their names, never by NVIDIA's numbering, which changes.
   const std::string sql =
       std::string("SELECT e.start, e.deviceId, e.address, e.bytes, k.name, o.name, ") +
@@ -203,89 +204,117 @@ Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name
       " LEFT JOIN ENUM_CUDA_DEV_MEM_EVENT_OPER o ON e.memoryOperationType = o.id"
       " ORDER BY e.start, e.rowid";
   sqlite3_stmt* prepared = nullptr;
-  if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &prepared, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &prepared, nullptr) != SQLITE_OK) {
     return Error::parse_error(file +
                               ": CUDA_GPU_MEMORY_USAGE_EVENTS lacks the columns start, "
                               "deviceId, address, bytes, memKind, memoryOperationType: " +
-                              sqlite3_errmsg(raw));
+                              sqlite3_errmsg(db));
   }
-  const Statement statement(prepared);
+  return Statement(prepared);
+}
+
+/// What the rows that are not imported were, counted by their kind or operation name.
+struct Skipped {
+  std::map<std::string, std::uint64_t> kinds;
+  std::map<std::string, std::uint64_t> operations;
+
+  /// Adds a note per name to `report`, and the count to its skipped events.
+  void note(ImportReport& report) const {
+    for (const auto& [kind, count] : kinds) {
+      report.skipped += count;
+      report.notes.push_back(std::to_string(count) + " events of memory kind " + kind +
+                             ": not device memory, not imported");
+    }
+    for (const auto& [operation, count] : operations) {
+      report.skipped += count;
+      report.notes.push_back(std::to_string(count) + " events of operation " + operation +
+                             ": neither allocation nor deallocation, not imported");
+    }
+  }
+};
+
+/// The current row as an event; nothing (counted in `skipped`) for memory that is not on the
+/// GPU's budget or an operation that neither allocates nor frees.
+Result<std::optional<TraceEvent>> event_of_row(sqlite3_stmt* row, const std::string& file,
+                                               Skipped& skipped) {
+  const auto text = [&](int column) {
+    const unsigned char* value = sqlite3_column_text(row, column);
+    return value == nullptr ? std::string("(none)")
+                            : std::string(reinterpret_cast<const char*>(value));
+  };
+  const std::string kind = text(4);
+  const std::string operation = text(5);
+  // Device memory: DEVICE, DEVICE_STATIC and ARRAY; host, pinned and managed memory are not
+  // on the GPU's budget.
+  if (!kind.ends_with("_DEVICE") && !kind.ends_with("_DEVICE_STATIC") &&
+      !kind.ends_with("_ARRAY")) {
+    ++skipped.kinds[kind];
+    return std::optional<TraceEvent>();
+  }
+  const bool is_free = operation.find("DEALLOCATION") != std::string::npos;
+  const bool is_alloc = !is_free && operation.find("ALLOCATION") != std::string::npos;
+  if (!is_free && !is_alloc) {
+    ++skipped.operations[operation];
+    return std::optional<TraceEvent>();
+  }
+  // Strictly typed: SQLite would turn text, NULL, a blob or a real into some integer.
+  constexpr sqlite3_int64 any_low = std::numeric_limits<sqlite3_int64>::min();
+  constexpr sqlite3_int64 any_high = std::numeric_limits<sqlite3_int64>::max();
+  const RowReader columns(row, file, sqlite3_column_int64(row, 7));
+  auto device = columns.integer(1, "deviceId", 0, INT32_MAX);
+  if (!device) return device.error();
+  auto size = columns.integer(3, "bytes", 0, any_high);
+  if (!size) return size.error();
+  auto address = columns.integer(2, "address", any_low, any_high);  // 2^63 and up: negative
+  if (!address) return address.error();
+  const DevicePlacement gpu = Gpu{static_cast<std::uint32_t>(*device)};
+  TraceEvent event = is_alloc ? TraceEvent::allocate(gpu, static_cast<std::uint64_t>(*size))
+                              : TraceEvent::free(gpu, static_cast<std::uint64_t>(*size));
+  event.address = static_cast<std::uint64_t>(*address);
+  if (!columns.is_null(0)) {
+    auto start = columns.integer(0, "start", 0, any_high);
+    if (!start) return start.error();
+    event.time_ns = static_cast<std::uint64_t>(*start);
+  }
+  if (!columns.is_null(6)) {
+    auto stream = columns.integer(6, "streamId", 0, any_high);
+    if (!stream) return stream.error();
+    event.stream = static_cast<std::uint64_t>(*stream);
+  }
+  return std::optional<TraceEvent>(std::move(event));
+}
+
+}  // namespace
+
+Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name, TraceSink& sink) {
+  const std::string file(name);
+  auto db = open_database(bytes, file);
+  if (!db) return db.error();
+  auto statement = select_events(db->get(), file);
+  if (!statement) return statement.error();
+  sqlite3_stmt* const row = statement->get();
 
   ImportReport report;
   report.origin_unit = "CUDA_GPU_MEMORY_USAGE_EVENTS row id";
   TraceHeader header;
   header.source = "nsight " + file + " (the export does not give budgets: replay with --profile)";
   if (auto ok = sink.header(header); !ok) return ok.error();
-  std::map<std::string, std::uint64_t> skipped_kinds;
-  std::map<std::string, std::uint64_t> skipped_operations;
-  std::uint64_t row = 0;
-  for (;;) {
-    const int status = sqlite3_step(prepared);
+  Skipped skipped;
+  for (std::uint64_t step = 1;; ++step) {
+    const int status = sqlite3_step(row);
     if (status == SQLITE_DONE) break;
-    ++row;
     if (status != SQLITE_ROW) {
-      return Error::parse_error(file + ": CUDA_GPU_MEMORY_USAGE_EVENTS row " + std::to_string(row) +
-                                ": " + sqlite3_errmsg(raw));
+      return Error::parse_error(file + ": CUDA_GPU_MEMORY_USAGE_EVENTS row " +
+                                std::to_string(step) + ": " + sqlite3_errmsg(db->get()));
     }
-    const auto text = [&](int column) {
-      const unsigned char* value = sqlite3_column_text(prepared, column);
-      return value == nullptr ? std::string("(none)")
-                              : std::string(reinterpret_cast<const char*>(value));
-    };
-    const std::string kind = text(4);
-    const std::string operation = text(5);
-    // Device memory: DEVICE, DEVICE_STATIC and ARRAY; host, pinned and managed memory are not
-    // on the GPU's budget.
-    const bool device_memory =
-        kind.ends_with("_DEVICE") || kind.ends_with("_DEVICE_STATIC") || kind.ends_with("_ARRAY");
-    if (!device_memory) {
-      ++skipped_kinds[kind];
-      continue;
-    }
-    const bool is_free = operation.find("DEALLOCATION") != std::string::npos;
-    const bool is_alloc = !is_free && operation.find("ALLOCATION") != std::string::npos;
-    if (!is_free && !is_alloc) {
-      ++skipped_operations[operation];
-      continue;
-    }
-    // Strictly typed: SQLite would turn text, NULL, a blob or a real into some integer.
-    constexpr sqlite3_int64 any_low = std::numeric_limits<sqlite3_int64>::min();
-    constexpr sqlite3_int64 any_high = std::numeric_limits<sqlite3_int64>::max();
-    const RowReader columns(prepared, file, sqlite3_column_int64(prepared, 7));
-    auto device = columns.integer(1, "deviceId", 0, INT32_MAX);
-    if (!device) return device.error();
-    auto size = columns.integer(3, "bytes", 0, any_high);
-    if (!size) return size.error();
-    auto address = columns.integer(2, "address", any_low, any_high);  // 2^63 and up: negative
-    if (!address) return address.error();
-    const DevicePlacement gpu = Gpu{static_cast<std::uint32_t>(*device)};
-    TraceEvent event = is_alloc ? TraceEvent::allocate(gpu, static_cast<std::uint64_t>(*size))
-                                : TraceEvent::free(gpu, static_cast<std::uint64_t>(*size));
-    event.address = static_cast<std::uint64_t>(*address);
-    if (!columns.is_null(0)) {
-      auto start = columns.integer(0, "start", 0, any_high);
-      if (!start) return start.error();
-      event.time_ns = static_cast<std::uint64_t>(*start);
-    }
-    if (has_stream && !columns.is_null(6)) {
-      auto stream = columns.integer(6, "streamId", 0, any_high);
-      if (!stream) return stream.error();
-      event.stream = static_cast<std::uint64_t>(*stream);
-    }
+    auto event = event_of_row(row, file, skipped);
+    if (!event) return event.error();
+    if (!*event) continue;
     ++report.events;
-    sink.origin(static_cast<std::uint64_t>(sqlite3_column_int64(prepared, 7)));  // the row id
-    if (auto ok = sink.event(event); !ok) return ok.error();
+    sink.origin(static_cast<std::uint64_t>(sqlite3_column_int64(row, 7)));  // the row id
+    if (auto ok = sink.event(**event); !ok) return ok.error();
   }
-  for (const auto& [kind, count] : skipped_kinds) {
-    report.skipped += count;
-    report.notes.push_back(std::to_string(count) + " events of memory kind " + kind +
-                           ": not device memory, not imported");
-  }
-  for (const auto& [operation, count] : skipped_operations) {
-    report.skipped += count;
-    report.notes.push_back(std::to_string(count) + " events of operation " + operation +
-                           ": neither allocation nor deallocation, not imported");
-  }
+  skipped.note(report);
   return report;
 }
 

@@ -439,7 +439,7 @@ Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) 
           notes[step.event] = {
               event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
               event.time_ns, event.stack};
-        } else if (step.released != 0) {
+        } else if (step.released != 0 && !step.released_part) {
           notes.erase(step.released);
         }
         for (DeviceReport& device : report.devices) {

@@ -24,16 +24,20 @@ struct Live {
 };
 
 /**
- * @brief Live allocations by address: open addressing with linear probing and backward-shift
- * deletion, so a replay allocates nothing per event. Memory follows the live allocations: the
- * table doubles at 1/2 load and never holds more than twice the most live at once.
+ * @brief A value by address (a live allocation, the event that freed an address): open addressing
+ * with linear probing and backward-shift deletion, so a replay allocates nothing per event.
+ * Memory follows the entries: the table doubles at 1/2 load and never holds more than twice the
+ * most entries at once.
  */
+template <class Value>
 class AddressMap {
  public:
   AddressMap() : slots_(64) {}
 
-  /// @return the allocation at `address`, or null
-  Live* find(std::uint64_t address) {
+  [[nodiscard]] std::size_t size() const { return size_; }
+
+  /// @return the value at `address`, or null
+  Value* find(std::uint64_t address) {
     for (std::size_t i = home(address);; i = next(i)) {
       Slot& slot = slots_[i];
       if (!slot.used) return nullptr;
@@ -42,7 +46,7 @@ class AddressMap {
   }
 
   /// Inserts or replaces.
-  void put(std::uint64_t address, Live live) {
+  void put(std::uint64_t address, Value live) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     for (std::size_t i = home(address);; i = next(i)) {
       Slot& slot = slots_[i];
@@ -60,6 +64,7 @@ class AddressMap {
 
   /// Removes `address`. @return whether it was there
   bool erase(std::uint64_t address) {
+    if (size_ == 0) return false;
     std::size_t i = home(address);
     for (;; i = next(i)) {
       if (!slots_[i].used) return false;
@@ -99,7 +104,7 @@ class AddressMap {
  private:
   struct Slot {
     std::uint64_t address{0};
-    Live live;
+    Value live;
     bool used{false};
   };
 
@@ -151,9 +156,10 @@ class LiveBook {
   struct Taken {
     DevicePlacement device;
     std::uint64_t event{0};
+    bool part{false};  ///< part of a baseline, which stays
   };
 
-  AddressMap by_address;
+  AddressMap<Live> by_address;
 
   void add_unaddressed(SizeKey key, std::uint64_t event, DevicePlacement device) {
     by_size_[key].push_back({event, device});
@@ -171,8 +177,7 @@ class LiveBook {
    * @return what it released, or nothing when nothing fits
    */
   std::optional<Taken> take_by_size(DevicePlacement key, std::uint64_t bytes, bool unseen_address,
-                                    bool addressed,
-                                    std::unordered_map<std::uint64_t, std::uint64_t>& freed,
+                                    bool addressed, AddressMap<std::uint64_t>& freed,
                                     std::uint64_t event) {
     if (unseen_address) {
       if (auto taken = take_baseline(key, bytes)) return taken;
@@ -194,7 +199,7 @@ class LiveBook {
       });
       if (found) {
         by_address.erase(*found);
-        freed[*found] = event;
+        freed.put(*found, event);
         return Taken{latest.device, latest.event};
       }
     }
@@ -241,8 +246,8 @@ class LiveBook {
     for (std::size_t i = baselines_.size(); i-- > 0 && bytes != 0;) {
       Baseline& b = baselines_[i];
       if (b.key != key || (taken && b.device != taken->device)) continue;
-      if (!taken) taken = Taken{b.device, b.event};
       const std::uint64_t part = std::min(bytes, b.bytes);
+      if (!taken) taken = Taken{b.device, b.event, part < b.bytes};
       b.bytes -= part;
       bytes -= part;
       if (b.bytes == 0) baselines_.erase(baselines_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -438,9 +443,9 @@ Result<void> Replayer::replay(
 
   LiveBook& book = s.book;
   book.clear();
-  AddressMap& live_by_address = book.by_address;
+  AddressMap<Live>& live_by_address = book.by_address;
   // Allocations the replay refused, by address: their bytes and the (mapped) device asked for.
-  std::unordered_map<std::uint64_t, Live> refused_addresses;
+  AddressMap<Live> refused_addresses;
   // Bytes of refused allocations without an address, by mapped device: frees by size of them
   // are skipped as frees of refused allocations.
   std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
@@ -458,7 +463,7 @@ Result<void> Replayer::replay(
   };
   // Addresses freed and not allocated again since, with the event that freed them: a second
   // free of one is a double free.
-  std::unordered_map<std::uint64_t, std::uint64_t> freed_addresses;
+  AddressMap<std::uint64_t> freed_addresses;
   // Trace devices with a baseline: memory from before the recording that frees may name.
   std::set<DevicePlacement> with_baseline;
   std::unordered_set<std::uint32_t> departed_gpus;  // trace GPU ids whose replay left the recording
@@ -549,6 +554,7 @@ Result<void> Replayer::replay(
 
     sim::Operation op;
     std::uint64_t released = 0;  // the allocation a free releases, by its event
+    bool released_part = false;
     switch (event.kind) {
       case TraceEvent::Kind::Mark:
         ++summary.marks;
@@ -668,19 +674,17 @@ Result<void> Replayer::replay(
             resolved = true;
             need(device, *bytes, false);
             if (!model_free(device, event.address, *bytes)) return {};
-          } else if (const auto refused = refused_addresses.find(*event.address);
-                     refused != refused_addresses.end()) {
-            need(refused->second.device, refused->second.bytes, false);
-            if (!model_free(refused->second.device, event.address, refused->second.bytes)) {
-              return {};
-            }
-            refused_addresses.erase(refused);
+          } else if (const Live* refused = refused_addresses.find(*event.address);
+                     refused != nullptr) {
+            need(refused->device, refused->bytes, false);
+            if (!model_free(refused->device, event.address, refused->bytes)) return {};
+            refused_addresses.erase(*event.address);
             ++summary.frees_of_refused;
             continue;
-          } else if (const auto freed = freed_addresses.find(*event.address);
-                     freed != freed_addresses.end()) {
+          } else if (const std::uint64_t* freed = freed_addresses.find(*event.address);
+                     freed != nullptr) {
             inconsistent("a double free: " + detail::hex(*event.address) +
-                         " was already freed at event " + std::to_string(freed->second) +
+                         " was already freed at event " + std::to_string(*freed) +
                          " and not allocated again");
             continue;
           } else if (!bytes) {
@@ -701,7 +705,7 @@ Result<void> Replayer::replay(
           // Freed now (found by address or by size): a second free of it is a double free. The
           // memory of freed addresses is bounded: past the limit it starts again.
           if (freed_addresses.size() >= max_remembered_frees) freed_addresses.clear();
-          freed_addresses.emplace(*event.address, reader.events_read());
+          freed_addresses.put(*event.address, reader.events_read());
         } else if (!bytes) {
           ++summary.frees_unresolved;
           inconsistent("a free with neither a size nor an address");
@@ -713,6 +717,7 @@ Result<void> Replayer::replay(
                                                    freed_addresses, reader.events_read())) {
             device = taken->device;
             released = taken->event;
+            released_part = taken->part;
           }
         }
         if (!resolved && !event.address) {
@@ -738,6 +743,7 @@ Result<void> Replayer::replay(
           if (const auto taken = book.take_by_size(device, *bytes, unseen_address, true,
                                                    freed_addresses, reader.events_read())) {
             released = taken->event;
+            released_part = taken->part;
           }
         }
         if (!resolved) {
@@ -845,7 +851,7 @@ Result<void> Replayer::replay(
         ++slot;  // resolved devices are configured ones
       s.high_water[slot] = std::max(s.high_water[slot], tracker.allocated(where));
     } else if (is_allocation && event.address) {
-      refused_addresses[*event.address] = Live{op.bytes, op.device};
+      refused_addresses.put(*event.address, Live{op.bytes, op.device, reader.events_read()});
       freed_addresses.erase(*event.address);
     } else if (is_allocation && !outcome.ok && outcome.error->kind == ErrorKind::OutOfMemory &&
                !event.recorded_error) {
@@ -863,7 +869,7 @@ Result<void> Replayer::replay(
 
     if (on_step) {
       on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker,
-                         outcome.ok ? released : 0});
+                         outcome.ok ? released : 0, outcome.ok && released_part});
     }
 
     // The recording's own outcome.

@@ -11,6 +11,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -425,6 +426,7 @@ namespace {
 struct Booked {
   ReplaySummary summary;
   std::map<std::uint64_t, std::uint64_t> released;  ///< free's event -> allocating event
+  std::set<std::uint64_t> parts;                    ///< frees that took part of a baseline
   std::vector<LiveAllocation> gpu;
   std::vector<LiveAllocation> cpu;
   std::uint64_t gpu_allocated{0};
@@ -444,6 +446,7 @@ Booked book_of(const std::vector<std::string>& lines, ReplayOptions options = {}
   auto ok = replayer->replay(*reader, {}, [&](const ReplayStep& step) {
     if (step.operation.kind == sim::Operation::Kind::Deallocate) {
       booked.released[step.event] = step.released;
+      if (step.released_part) booked.parts.insert(step.event);
     }
   });
   EXPECT_TRUE(ok) << ok.error().to_string();
@@ -489,6 +492,7 @@ TEST(ReplayBook, AFreeOfAnUnseenAddressTakesFromTheBaseline) {
                             "free gpu:0 100 addr=0xdead", "free gpu:0 30 addr=0xbeef"});
   // 100: all of the latest baseline (40), then 60 of the first; 30 more of the first
   EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{4, 3}, {5, 1}}));
+  EXPECT_EQ(b.parts, (std::set<std::uint64_t>{5}));
   EXPECT_EQ(b.gpu, (Lives{{1, 410, std::nullopt}, {2, 100, std::nullopt}}));
   EXPECT_EQ(b.summary.frees_of_unseen_address, 2U);
   EXPECT_EQ(b.gpu_allocated, 510U);
@@ -497,6 +501,7 @@ TEST(ReplayBook, AFreeOfAnUnseenAddressTakesFromTheBaseline) {
 TEST(ReplayBook, AFreeBySizeWithNothingOfThatSizeTakesFromTheBaseline) {
   const Booked b = book_of({"baseline gpu:0 200", "alloc gpu:0 70", "free gpu:0 50"});
   EXPECT_EQ(b.released, (std::map<std::uint64_t, std::uint64_t>{{3, 1}}));
+  EXPECT_EQ(b.parts, (std::set<std::uint64_t>{3}));
   EXPECT_EQ(b.gpu, (Lives{{1, 150, std::nullopt}, {2, 70, std::nullopt}}));
 }
 

@@ -234,6 +234,8 @@ struct ReplayStep {
   /// For a free: the event that made the allocation it released (see `Replayer::live`); 0 when
   /// it released none the replay knows (a free the tracker refused)
   std::uint64_t released{0};
+  /// Whether it took only part of that allocation (a baseline), which stays alive with the rest
+  bool released_part{false};
 };
 
 /**

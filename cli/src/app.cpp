@@ -47,6 +47,10 @@ CLI::Validator gpu_count() {
           "1.." + std::to_string(max_gpus_per_node)};
 }
 
+Error bad_input(std::string_view context, const Error& error) {
+  return Error::parse_error(std::string(context) + error.to_string());
+}
+
 namespace {
 
 /// How much of what stderr said a JSON error carries.
@@ -63,7 +67,12 @@ int parse_and_run(CLI::App& app, const std::vector<std::string>& args, Command& 
     return code == 0 ? exit_ok : exit_bad_input;
   }
   try {
-    return chosen.run(out, err);
+    const Outcome outcome = chosen.run(out, err);
+    if (!outcome) {
+      err << "memtrack " << chosen.name << ": " << outcome.error().to_string() << "\n";
+      return exit_bad_input;
+    }
+    return *outcome;
   } catch (const BadResultAccess& e) {
     err << "memtrack: " << e.what() << "\n";
     return exit_bad_input;

@@ -1,7 +1,11 @@
 // One function per subcommand: each adds itself to the app and sets `run` when chosen.
 #pragma once
 
+#include "app.hpp"
+
+#include <memtrack/error.hpp>
 #include <memtrack/recorder/probe.hpp>
+#include <memtrack/result.hpp>
 #include <memtrack/sim/profile.hpp>
 
 #include <CLI/CLI.hpp>
@@ -11,7 +15,9 @@
 #include <vector>
 
 #include <functional>
+#include <memory>
 #include <ostream>
+#include <string_view>
 
 namespace memtrack::cli {
 
@@ -28,10 +34,42 @@ using sim::max_gpus_per_node;
 /// A validator for `--gpus`: a whole number from 1 to `max_gpus_per_node`.
 [[nodiscard]] CLI::Validator gpu_count();
 
+/**
+ * @brief How a command's run ends: an exit code once it has printed its result, or bad input,
+ * which `app.cpp` alone prints (`memtrack COMMAND: WHAT`, or JSON under `--json`) and answers
+ * with `exit_bad_input`. (fit, compare, import, report, record and probe still print their own
+ * bad input and return `exit_bad_input` as a code.)
+ */
+using Outcome = Result<ExitCode>;
+
+/// @return bad input: what `error` says, after `context` (e.g. "--cpu-limit: ")
+[[nodiscard]] Error bad_input(std::string_view context, const Error& error);
+
 /// What a chosen subcommand will do once parsing is complete.
 struct Command {
-  std::function<int(std::ostream& out, std::ostream& err)> run;
+  std::string name;  ///< how its errors name it: "sim", "profiles show"
+  std::function<Outcome(std::ostream& out, std::ostream& err)> run;
 };
+
+/// A command that prints its own errors returns an exit code; it becomes an `Outcome` as is.
+[[nodiscard]] inline Outcome as_outcome(int code) {
+  return static_cast<ExitCode>(code);
+}
+[[nodiscard]] inline Outcome as_outcome(Outcome outcome) {
+  return outcome;
+}
+
+/// When `command` is chosen, `work(options, out, err)` is what runs (the same for every command).
+template <class Options, class Work>
+void run_when_chosen(CLI::App& command, Command& chosen, std::shared_ptr<Options> options,
+                     Work work) {
+  command.callback([&command, &chosen, options, work] {
+    chosen.name = command.get_name();
+    chosen.run = [options, work](std::ostream& out, std::ostream& err) {
+      return as_outcome(work(*options, out, err));
+    };
+  });
+}
 
 void add_budget_command(CLI::App& app, Command& chosen);
 void add_profiles_command(CLI::App& app, Command& chosen);

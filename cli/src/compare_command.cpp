@@ -359,11 +359,7 @@ void add_compare_command(CLI::App& app, Command& chosen) {
                    "How many differing allocation sizes to list per device (default 20)")
       ->check(whole_number());
   add_json_flag(*command, options->json);
-  command->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_compare(*options, out, err);
-    };
-  });
+  run_when_chosen(*command, chosen, options, run_compare);
 }
 
 }  // namespace memtrack::cli

@@ -764,11 +764,7 @@ void add_fit_command(CLI::App& app, Command& chosen) {
   fit->add_option("--map", options->map,
                   "TRACE_GPU=NODE_GPU, e.g. gpu:1=gpu:0 (repeatable): put a trace's GPU on a "
                   "node's; the others the trace uses go, ascending, onto the node's free GPUs");
-  fit->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_fit(*options, out, err);
-    };
-  });
+  run_when_chosen(*fit, chosen, options, run_fit);
 }
 
 }  // namespace memtrack::cli

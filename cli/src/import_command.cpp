@@ -83,11 +83,7 @@ void add_import_command(CLI::App& app, Command& chosen) {
                    "RMM: the GPU id (default: from a .devN in the file name, else 0)")
       ->check(whole_number());
   add_json_flag(*command, options->json);
-  command->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_import(*options, out, err);
-    };
-  });
+  run_when_chosen(*command, chosen, options, run_import);
 }
 
 }  // namespace memtrack::cli

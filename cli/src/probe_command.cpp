@@ -141,16 +141,12 @@ void add_probe_command(CLI::App& app, Command& chosen) {
                       "Compare this profile (a built-in name or a .profile path) with the device");
   command->add_flag("--samples", options->samples,
                     "Also print every granularity measurement (requested bytes, free memory drop)");
-  command->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      auto backend = recorder::make_cuda_probe_backend();
-      if (!backend) {
-        err << "memtrack probe: " << backend.error().to_string() << "\n";
-        return static_cast<int>(exit_bad_input);
-      }
-      return run_probe(**backend, *options, out, err);
-    };
-  });
+  run_when_chosen(*command, chosen, options,
+                  [](const ProbeCommandOptions& o, std::ostream& out, std::ostream& err) {
+                    auto backend = recorder::make_cuda_probe_backend();
+                    if (!backend) return Outcome(backend.error());
+                    return as_outcome(run_probe(**backend, o, out, err));
+                  });
 }
 
 }  // namespace memtrack::cli

@@ -93,12 +93,9 @@ void print_json(std::ostream& out, const nlohmann::ordered_json& json) {
   out << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
-int list_profiles(bool json, std::ostream& out, std::ostream& err) {
+Outcome list_profiles(bool json, std::ostream& out) {
   auto profiles = sim::load_builtin_profiles();
-  if (!profiles) {
-    err << "memtrack profiles: " << profiles.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!profiles) return profiles.error();
   if (json) {
     nlohmann::ordered_json list;
     list["folder"] = sim::profiles_dir().string();
@@ -199,16 +196,9 @@ void print_total_variance(const sim::DeviceProfile& profile, const Fraction& fra
   }
 }
 
-int show_profile(const std::string& name, bool json, std::ostream& out, std::ostream& err) {
-  auto profile = sim::find_profile(name);
-  if (!profile) {
-    err << "memtrack profiles show: " << profile.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  if (json) {
-    print_json(out, profile_json(*profile, true));
-    return exit_ok;
-  }
+// A profile's fields, each with its source, and its budget arithmetic.
+void print_profile_text(const sim::DeviceProfile& found, std::ostream& out) {
+  const sim::DeviceProfile* profile = &found;
   out << profile->name << ": " << profile->display_name << " (" << profile->file << ")\n\n";
   if (profile->is_cpu) {
     const auto& limit = *profile->cpu_memory_limit_bytes;
@@ -216,7 +206,7 @@ int show_profile(const std::string& name, bool json, std::ostream& out, std::ost
         << sourced_line(std::to_string(limit.value) + " (" + format_gib(limit.value) + " GiB)",
                         limit.provenance, limit.source)
         << "\n";
-    return 0;
+    return;
   }
   const auto bytes_row = [&](std::string_view key, const auto& field, bool gib) {
     if (!field) return;
@@ -263,7 +253,17 @@ int show_profile(const std::string& name, bool json, std::ostream& out, std::ost
   out << "  limit             = " << limit << " bytes (" << format_gib(limit) << " GiB)"
       << (gpu.usable_bytes && *gpu.usable_bytes < share ? ", set by the usable cap" : "") << "\n";
   print_total_variance(*profile, fraction, limit, out);
-  return 0;
+}
+
+Outcome show_profile(const std::string& name, bool json, std::ostream& out) {
+  auto profile = sim::find_profile(name);
+  if (!profile) return profile.error();
+  if (json) {
+    print_json(out, profile_json(*profile, true));
+  } else {
+    print_profile_text(*profile, out);
+  }
+  return exit_ok;
 }
 
 }  // namespace
@@ -279,15 +279,10 @@ void add_profiles_command(CLI::App& app, Command& chosen) {
   show->add_option("name", *name, "Profile name (e.g. rtx5090) or .profile file")->required();
   add_json_flag(*show, *json);
   profiles->callback([show, name, json, &chosen] {
-    if (show->parsed()) {
-      chosen.run = [name, json](std::ostream& out, std::ostream& err) {
-        return show_profile(*name, *json, out, err);
-      };
-    } else {
-      chosen.run = [json](std::ostream& out, std::ostream& err) {
-        return list_profiles(*json, out, err);
-      };
-    }
+    chosen.name = show->parsed() ? "profiles show" : "profiles";
+    chosen.run = [show, name, json](std::ostream& out, std::ostream& /*err*/) {
+      return show->parsed() ? show_profile(*name, *json, out) : list_profiles(*json, out);
+    };
   });
 }
 

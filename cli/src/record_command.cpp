@@ -263,11 +263,10 @@ void add_record_command(CLI::App& app, Command& chosen) {
                       "in ../lib, or MEMTRACK_INJECT_LIBRARY)");
   command->add_option("command", options->command, "-- then the program and its arguments")
       ->expected(-1);
-  command->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& /*out*/, std::ostream& err) {
-      return run_record(*options, err);
-    };
-  });
+  run_when_chosen(*command, chosen, options,
+                  [](const RecordOptions& o, std::ostream& /*out*/, std::ostream& err) {
+                    return run_record(o, err);
+                  });
 }
 
 }  // namespace memtrack::cli

@@ -93,104 +93,118 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
   out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }
 
-int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::ostream& err) {
+/// What a replay runs: the recording, the budgets and GPU map it runs on, and its replayer.
+struct ReplayPlan {
+  OpenedTrace opened;
+  Budgets budgets;
+  std::map<std::uint32_t, std::uint32_t> gpu_map;
+  std::optional<traces::Replayer> replayer;
+};
+
+// --states must not replace an input nor share standard output with --json.
+Result<void> check_states_output(const ReplayOptions& options) {
   if (options.json && options.states == "-") {
-    err << "memtrack replay: --json and --states - would both write to standard output\n";
-    return exit_bad_input;
+    return Error::parse_error("--json and --states - would both write to standard output");
   }
   if (!options.states.empty()) {
     std::vector<std::filesystem::path> inputs = profile_files(options.profile);
     inputs.emplace_back(options.file);
     if (auto ok = traces::refuse_output_over_input(options.states, inputs); !ok) {
-      err << "memtrack replay: --states: " << ok.error().to_string() << "\n";
-      return exit_bad_input;
+      return bad_input("--states: ", ok.error());
     }
   }
-  // With --states -, the states are standard output and the summary goes to standard error.
-  std::ostream& out = options.states == "-" ? err : standard_out;
+  return {};
+}
+
+Result<ReplayPlan> plan_replay(const ReplayOptions& options) {
+  if (auto ok = check_states_output(options); !ok) return ok.error();
   auto opened = open_trace(options.file);
-  if (!opened) {
-    err << "memtrack replay: " << opened.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  traces::TraceReader& reader = opened->reader;
+  if (!opened) return opened.error();
   auto budgets = choose_budgets(*opened, options.profile, options.gpus, options.devices);
-  if (!budgets) {
-    err << "memtrack replay: " << budgets.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!budgets) return budgets.error();
   auto gpu_map = gpu_map_for(*opened, *budgets);
-  if (!gpu_map) {
-    err << "memtrack replay: " << gpu_map.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!gpu_map) return gpu_map.error();
   traces::ReplayOptions replay_options;
   replay_options.lockstep = !options.production_only;
   replay_options.recorded_budgets = budgets->recorded;
   if (auto chosen =
           choose_allocator(*opened, *budgets, *gpu_map, options.allocator, replay_options);
       !chosen) {
-    err << "memtrack replay: " << chosen.error().to_string() << "\n";
-    return exit_bad_input;
+    return chosen.error();
   }
   auto replayer = traces::Replayer::create(budgets->config, replay_options);
-  if (!replayer) {
-    err << "memtrack replay: " << options.file << ": " << replayer.error().to_string() << "\n";
-    return exit_bad_input;
+  if (!replayer) return bad_input(options.file + ": ", replayer.error());
+  return ReplayPlan{std::move(*opened), std::move(*budgets), std::move(*gpu_map),
+                    std::move(*replayer)};
+}
+
+/// `--states FILE`: every step's state as a JSON line, written atomically once the replay ends.
+class StatesOutput {
+ public:
+  static Result<std::optional<StatesOutput>> open(const std::string& path) {
+    if (path.empty()) return std::optional<StatesOutput>();
+    auto output = traces::AtomicOutput::create(path);
+    if (!output) return bad_input("--states: ", output.error());
+    return std::optional<StatesOutput>(StatesOutput(std::move(*output)));
   }
 
-  std::optional<traces::AtomicOutput> states;
-  std::string buffer;
-  std::optional<Error> write_error;
-  if (!options.states.empty()) {
-    auto output = traces::AtomicOutput::create(options.states);
-    if (!output) {
-      err << "memtrack replay: --states: " << output.error().to_string() << "\n";
-      return exit_bad_input;
+  void add(const traces::ReplayStep& step, const std::vector<DevicePlacement>& devices) {
+    buffer_ += traces::state_json(step, devices);
+    buffer_ += '\n';
+    if (buffer_.size() > (1U << 20U) && !error_) {
+      if (auto ok = output_.write(buffer_); !ok) error_ = ok.error();
+      buffer_.clear();
     }
-    states.emplace(std::move(*output));
   }
-  const std::vector<DevicePlacement> devices = replayer->devices();
+
+  /// @return the first write error, or nothing once the file is in place
+  Result<void> commit() {
+    if (!error_) {
+      if (auto ok = output_.write(buffer_); !ok) error_ = ok.error();
+    }
+    if (!error_) {
+      if (auto ok = output_.commit(); !ok) error_ = ok.error();
+    }
+    if (error_) return bad_input("--states: ", *error_);
+    return {};
+  }
+
+ private:
+  explicit StatesOutput(traces::AtomicOutput output) : output_(std::move(output)) {}
+  traces::AtomicOutput output_;
+  std::string buffer_;
+  std::optional<Error> error_;
+};
+
+/// Replays the recording (writing --states as it goes); @return the summary, positions located
+Result<traces::ReplaySummary> replay_recording(const ReplayOptions& options, ReplayPlan& plan) {
+  auto states = StatesOutput::open(options.states);
+  if (!states) return states.error();
+  const std::vector<DevicePlacement> devices = plan.replayer->devices();
   std::function<void(const traces::ReplayStep&)> on_step;
-  if (states) {
-    on_step = [&](const traces::ReplayStep& step) {
-      buffer += traces::state_json(step, devices);
-      buffer += '\n';
-      if (buffer.size() > (1U << 20U) && !write_error) {
-        if (auto ok = states->write(buffer); !ok) write_error = ok.error();
-        buffer.clear();
-      }
-    };
+  if (*states) {
+    on_step = [&](const traces::ReplayStep& step) { (*states)->add(step, devices); };
   }
-  auto replayed = replayer->replay(reader, *gpu_map, on_step);
-  if (!replayed) {
-    err << "memtrack replay: " << replayed.error().to_string() << "\n";
-    return exit_bad_input;  // the states file is not written: its temporary goes
+  auto replayed = plan.replayer->replay(plan.opened.reader, plan.gpu_map, on_step);
+  if (!replayed) return replayed.error();  // the states file is not written: its temporary goes
+  if (*states) {
+    if (auto ok = (*states)->commit(); !ok) return ok.error();
   }
-  if (states && !write_error) {
-    if (auto ok = states->write(buffer); !ok) write_error = ok.error();
-    if (!write_error) {
-      if (auto ok = states->commit(); !ok) write_error = ok.error();
-    }
-  }
-  if (write_error) {
-    err << "memtrack replay: --states: " << write_error->to_string() << "\n";
-    return exit_bad_input;
-  }
+  traces::ReplaySummary summary = plan.replayer->summary();
+  locate_positions({&plan.opened}, summary);
+  return summary;
+}
 
-  traces::ReplaySummary s = replayer->summary();
-  locate_positions({&*opened}, s);
-  const bool agree =
-      !s.failure && s.unlanded == 0 && (s.inconsistencies == 0 || options.allow_inconsistent);
-  if (options.json) {
-    print_replay_json(out, options, *opened, *budgets, *replayer, s, agree);
-    return agree ? exit_ok : exit_failure;
-  }
+// The head: the recording, where it was recorded, the budgets and how much was replayed.
+void print_replay_head(const ReplayOptions& options, const ReplayPlan& plan,
+                       const traces::ReplaySummary& s, std::ostream& out) {
+  const traces::TraceHeader& header = plan.opened.reader.header();
   out << "memtrack replay: " << one_line(options.file);
-  if (!opened->imported_from.empty()) out << " (imported from " << opened->imported_from << ")";
-  out << "\n  source: " << (reader.header().source.empty() ? "(not given)" : reader.header().source)
-      << "\n";
-  for (const traces::DeviceRecord& device : reader.header().devices) {
+  if (!plan.opened.imported_from.empty()) {
+    out << " (imported from " << plan.opened.imported_from << ")";
+  }
+  out << "\n  source: " << (header.source.empty() ? "(not given)" : header.source) << "\n";
+  for (const traces::DeviceRecord& device : header.devices) {
     out << "  recorded on: gpu:" << device.id << " " << (device.name.empty() ? "?" : device.name);
     if (!device.uuid.empty()) out << " " << device.uuid;
     if (device.free_at_start && device.total_at_start) {
@@ -199,12 +213,16 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
     }
     out << "\n";
   }
-  out << "  budgets: " << budgets->description << "\n  " << s.events << " events, " << s.operations
-      << " operations "
+  out << "  budgets: " << plan.budgets.description << "\n  " << s.events << " events, "
+      << s.operations << " operations "
       << (options.production_only ? "(production tracker only)"
                                   : "checked in lockstep with the reference model")
       << "\n\n";
-  print_devices(out, replayer->tracker(), s);
+}
+
+// The counts under the table: outcomes, checkpoints, frees, the allocator, the states file.
+void print_replay_counts(const ReplayOptions& options, const traces::ReplaySummary& s,
+                         std::ostream& out) {
   out << "\noutcomes: " << s.ok << " ok, " << s.refused << " refused (out of memory), "
       << s.other_errors << " other errors\n"
       << "checkpoints: " << s.checkpoints_verified << " verified, " << s.checkpoints_skipped
@@ -217,31 +235,56 @@ int run_replay(const ReplayOptions& options, std::ostream& standard_out, std::os
     out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
   }
   print_allocator(out, s);
-  if (states)
+  if (!options.states.empty()) {
     out << "states: " << (options.states == "-" ? "standard output" : options.states) << "\n";
+  }
   print_inconsistencies(out, s, options.allow_inconsistent);
+}
+
+void print_replay_verdict(const ReplayOptions& options, const traces::ReplaySummary& s,
+                          std::ostream& out) {
   if (s.failure) {
     out << "verdict: FAILED, " << s.failure->to_string();
-    return exit_failure;
+    return;
   }
   if (s.unlanded != 0 || (s.inconsistencies != 0 && !options.allow_inconsistent)) {
     out << "verdict: FAILED: "
         << (s.unlanded != 0 ? "operations landed on no device"
                             : "the recording is inconsistent (--allow-inconsistent accepts it)")
         << "\n";
-    return exit_failure;
+    return;
   }
   if (options.production_only) {
     out << "verdict: the production tracker"
         << (s.checkpoints_verified != 0 ? " and the recording's checkpoints agree"
                                         : " replayed every event")
         << " (the reference model did not run: --production-only)\n";
-    return exit_ok;
+    return;
   }
   out << "verdict: the production tracker, the reference model"
       << (s.checkpoints_verified != 0 ? " and the recording's checkpoints" : "")
       << " agree on every event\n";
-  return exit_ok;
+}
+
+Outcome run_replay(const ReplayOptions& options, std::ostream& standard_out, std::ostream& err) {
+  // With --states -, the states are standard output and the summary goes to standard error.
+  std::ostream& out = options.states == "-" ? err : standard_out;
+  auto plan = plan_replay(options);
+  if (!plan) return plan.error();
+  auto summary = replay_recording(options, *plan);
+  if (!summary) return summary.error();
+  const traces::ReplaySummary& s = *summary;
+  const bool agree =
+      !s.failure && s.unlanded == 0 && (s.inconsistencies == 0 || options.allow_inconsistent);
+  if (options.json) {
+    print_replay_json(out, options, plan->opened, plan->budgets, *plan->replayer, s, agree);
+  } else {
+    print_replay_head(options, *plan, s, out);
+    print_devices(out, plan->replayer->tracker(), s);
+    print_replay_counts(options, s, out);
+    print_replay_verdict(options, s, out);
+  }
+  return agree ? exit_ok : exit_failure;
 }
 
 }  // namespace
@@ -269,11 +312,7 @@ void add_replay_command(CLI::App& app, Command& chosen) {
                    "Accept a recording that frees what it never allocated (double frees, frees "
                    "of unknown addresses): counted, left unapplied, and exit 0");
   add_production_only_flag(*replay, options->production_only);
-  replay->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_replay(*options, out, err);
-    };
-  });
+  run_when_chosen(*replay, chosen, options, run_replay);
 }
 
 }  // namespace memtrack::cli

@@ -122,11 +122,7 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("--largest", options->report.largest,
                    "How many of the allocations alive at the peak to list (default 20)")
       ->check(whole_number());
-  command->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_report(*options, out, err);
-    };
-  });
+  run_when_chosen(*command, chosen, options, run_report);
 }
 
 }  // namespace memtrack::cli

@@ -106,175 +106,211 @@ std::string reproduce_command(const SimOptions& options, std::uint64_t seed,
   return command.str();
 }
 
-int run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream& err) {
-  // With --record -, the trace is standard output and the summary goes to standard error.
-  std::ostream& out = options.record == "-" ? err : standard_out;
+/// What a sim runs: the node, the shard and the simulation's options (seed, lockstep).
+struct SimPlan {
+  sim::Node node;
+  Shard shard;
+  sim::SimulationOptions run;
+};
+
+Result<SimPlan> plan_sim(const SimOptions& options) {
   if (options.operations == 0) {
-    err << "memtrack sim: --ops 0: expected at least 1 operation\n";
-    return exit_bad_input;
+    return Error::parse_error("--ops 0: expected at least 1 operation");
   }
   if (!options.record.empty()) {
     if (auto ok = traces::refuse_output_over_input(options.record, profile_files(options.profile));
         !ok) {
-      err << "memtrack sim: --record: " << ok.error().to_string() << "\n";
-      return exit_bad_input;
+      return bad_input("--record: ", ok.error());
     }
   }
   std::optional<std::uint64_t> cpu_limit;
   if (!options.cpu_limit.empty()) {
     auto parsed = parse_byte_size(options.cpu_limit);
-    if (!parsed) {
-      err << "memtrack sim: --cpu-limit: " << parsed.error().to_string() << "\n";
-      return 2;
-    }
+    if (!parsed) return bad_input("--cpu-limit: ", parsed.error());
     cpu_limit = *parsed;
   }
   auto node = sim::make_node(options.profile, options.gpus, cpu_limit);
-  if (!node) {
-    err << "memtrack sim: " << node.error().to_string() << "\n";
-    return 2;
-  }
+  if (!node) return node.error();
   auto shard = resolve_shard(options.shard);
-  if (!shard) {
-    err << "memtrack sim: " << shard.error().to_string() << "\n";
-    return 2;
+  if (!shard) return shard.error();
+  SimPlan plan{std::move(*node), *shard, {}};
+  plan.run.workload = options.workload;
+  plan.run.seed = sim::shard_seed(options.seed, shard->index);
+  plan.run.operations = options.operations;
+  plan.run.lockstep = !options.production_only;
+  return plan;
+}
+
+/// With --record: the recorder every operation of the production tracker goes to (else none).
+Result<std::unique_ptr<traces::TraceRecorder>> start_recording(const SimOptions& options,
+                                                               const SimPlan& plan) {
+  if (options.record.empty()) return std::unique_ptr<traces::TraceRecorder>();
+  traces::RecorderOptions record_options;
+  record_options.timestamps = false;  // the same seed gives the same file
+  record_options.checkpoint_every = 1000;
+  record_options.tag = options.workload;
+  auto created = traces::TraceRecorder::create(
+      options.record, plan.node.config,
+      reproduce_command(options, plan.run.seed, options.operations) +
+          " (the production tracker, recorded by memtrack's TraceRecorder)",
+      record_options);
+  if (!created) return bad_input("--record: ", created.error());
+  return std::move(*created);
+}
+
+/// What a sim produced: the value its text and its JSON are rendered from.
+struct SimRun {
+  sim::SimulationResult result;
+  std::string divergence_file;  ///< where the shrunk divergence went (empty: none written)
+  std::uint64_t rate{0};        ///< operations per second
+};
+
+/// Writes a divergence's minimal failing sequence as a trace; @return its path (empty: none).
+std::string save_divergence(const SimOptions& options, const SimPlan& plan,
+                            const sim::SimulationResult& result, std::ostream& err) {
+  if (!result.divergence || !result.minimal) return {};
+  std::filesystem::create_directories(options.out_dir);
+  const std::string file = (std::filesystem::path(options.out_dir) /
+                            ("memtrack-divergence-" + options.workload + "-seed" +
+                             std::to_string(plan.run.seed) + ".trace"))
+                               .string();
+  if (auto saved = traces::write_operations(
+          file, *result.minimal,
+          "memtrack sim divergence, shrunk: " +
+              reproduce_command(options, plan.run.seed, result.operations));
+      !saved) {
+    err << "memtrack sim: " << saved.error().to_string() << "\n";  // the verdict still stands
+    return {};
   }
-  sim::SimulationOptions run;
-  run.workload = options.workload;
-  run.seed = sim::shard_seed(options.seed, shard->index);
-  run.operations = options.operations;
-  run.lockstep = !options.production_only;
-  std::unique_ptr<traces::TraceRecorder> recorder;
-  if (!options.record.empty()) {
-    traces::RecorderOptions record_options;
-    record_options.timestamps = false;  // the same seed gives the same file
-    record_options.checkpoint_every = 1000;
-    record_options.tag = options.workload;
-    auto created = traces::TraceRecorder::create(
-        options.record, node->config,
-        reproduce_command(options, run.seed, options.operations) +
-            " (the production tracker, recorded by memtrack's TraceRecorder)",
-        record_options);
-    if (!created) {
-      err << "memtrack sim: --record: " << created.error().to_string() << "\n";
-      return 2;
-    }
-    recorder = std::move(*created);
-    run.observer = recorder.get();
-  }
+  return file;
+}
+
+Result<SimRun> simulate(const SimOptions& options, SimPlan& plan, std::ostream& err) {
+  auto recorder = start_recording(options, plan);
+  if (!recorder) return recorder.error();
+  plan.run.observer = recorder->get();
   const bool terminal = is_terminal_stderr(err) && !options.no_progress;
   ProgressBar bar(err, options.operations, terminal);
-  run.progress = [&bar](std::uint64_t done) { bar.update(done); };
-  auto result = sim::run_simulation(node->config, run);
+  plan.run.progress = [&bar](std::uint64_t done) { bar.update(done); };
+  auto result = sim::run_simulation(plan.node.config, plan.run);
   bar.finish();
-  if (!result) {
-    err << "memtrack sim: " << result.error().to_string() << "\n";
-    return 2;
+  plan.run.progress = nullptr;
+  plan.run.observer = nullptr;
+  if (!result) return result.error();
+  if (*recorder) {
+    if (auto saved = (*recorder)->finish(); !saved) return bad_input("--record: ", saved.error());
   }
-  if (recorder) {
-    if (auto saved = recorder->finish(); !saved) {
-      err << "memtrack sim: --record: " << saved.error().to_string() << "\n";
-      return 2;
-    }
-  }
+  SimRun run{std::move(*result), {}, 0};
+  run.divergence_file = save_divergence(options, plan, run.result, err);
+  run.rate = static_cast<std::uint64_t>(
+      run.result.seconds > 0 ? static_cast<double>(run.result.operations) / run.result.seconds : 0);
+  return run;
+}
 
-  std::string divergence_file;
-  if (result->divergence && result->minimal) {
-    std::filesystem::create_directories(options.out_dir);
-    divergence_file =
-        (std::filesystem::path(options.out_dir) / ("memtrack-divergence-" + options.workload +
-                                                   "-seed" + std::to_string(run.seed) + ".trace"))
-            .string();
-    if (auto saved =
-            traces::write_operations(divergence_file, *result->minimal,
-                                     "memtrack sim divergence, shrunk: " +
-                                         reproduce_command(options, run.seed, result->operations));
-        !saved) {
-      err << "memtrack sim: " << saved.error().to_string() << "\n";
-      divergence_file.clear();
-    }
+void print_sim_json(const SimOptions& options, const SimPlan& plan, const SimRun& sim_run,
+                    std::ostream& out) {
+  const sim::SimulationResult& result = sim_run.result;
+  nlohmann::ordered_json json;
+  json["node"] = options.profile;
+  json["workload"] = options.workload;
+  json["seed"] = plan.run.seed;
+  json["shard"] = {{"index", plan.shard.index}, {"count", plan.shard.count}};
+  json["mode"] = plan.run.lockstep ? "lockstep" : "production-only";
+  json["operations"] = result.operations;
+  json["seconds"] = result.seconds;
+  json["operations_per_second"] = sim_run.rate;
+  json["outcomes"] = {{"ok", result.ok},
+                      {"refused", result.refused},
+                      {"fallback_to_cpu", result.fallback_to_cpu},
+                      {"other_errors", result.other_errors}};
+  json["devices"] = nlohmann::ordered_json::array();
+  for (const auto& d : result.devices) {
+    json["devices"].push_back({{"device", d.device.to_string()},
+                               {"budget_bytes", d.limit},
+                               {"peak_bytes", d.peak},
+                               {"final_bytes", d.final_allocated}});
   }
-  const double rate =
-      result->seconds > 0 ? static_cast<double>(result->operations) / result->seconds : 0;
-
-  if (options.json) {
-    nlohmann::ordered_json json;
-    json["node"] = options.profile;
-    json["workload"] = options.workload;
-    json["seed"] = run.seed;
-    json["shard"] = {{"index", shard->index}, {"count", shard->count}};
-    json["mode"] = run.lockstep ? "lockstep" : "production-only";
-    json["operations"] = result->operations;
-    json["seconds"] = result->seconds;
-    json["operations_per_second"] = static_cast<std::uint64_t>(rate);
-    json["outcomes"] = {{"ok", result->ok},
-                        {"refused", result->refused},
-                        {"fallback_to_cpu", result->fallback_to_cpu},
-                        {"other_errors", result->other_errors}};
-    json["devices"] = nlohmann::ordered_json::array();
-    for (const auto& d : result->devices) {
-      json["devices"].push_back({{"device", d.device.to_string()},
-                                 {"budget_bytes", d.limit},
-                                 {"peak_bytes", d.peak},
-                                 {"final_bytes", d.final_allocated}});
-    }
-    json["total_peak_bytes"] = result->total_peak;
-    // As replay says it: whether the production tracker and the reference model agree (null
-    // when the reference model did not run).
-    json["agree"] = run.lockstep ? nlohmann::ordered_json(!result->divergence)
-                                 : nlohmann::ordered_json(nullptr);
-    if (result->divergence) {
-      json["divergence"] = {
-          {"step", result->divergence->step},
-          {"operation", result->divergence->operation},
-          {"what", result->divergence->what},
-          {"minimal_operations", result->minimal ? result->minimal->operations.size() : 0},
-          {"file", divergence_file},
-          {"reproduce", reproduce_command(options, run.seed, result->operations)}};
-    }
-    out << json.dump(2) << "\n";
-    return result->divergence ? 1 : 0;
+  json["total_peak_bytes"] = result.total_peak;
+  // As replay says it: whether the production tracker and the reference model agree (null
+  // when the reference model did not run).
+  json["agree"] = plan.run.lockstep ? nlohmann::ordered_json(!result.divergence)
+                                    : nlohmann::ordered_json(nullptr);
+  if (result.divergence) {
+    json["divergence"] = {
+        {"step", result.divergence->step},
+        {"operation", result.divergence->operation},
+        {"what", result.divergence->what},
+        {"minimal_operations", result.minimal ? result.minimal->operations.size() : 0},
+        {"file", sim_run.divergence_file},
+        {"reproduce", reproduce_command(options, plan.run.seed, result.operations)}};
   }
+  out << json.dump(2) << "\n";
+}
 
+// The head, the per-device table and the outcomes.
+void print_sim_table(const SimOptions& options, const SimPlan& plan, const SimRun& sim_run,
+                     std::ostream& out) {
+  const sim::SimulationResult& result = sim_run.result;
   out << "memtrack sim: " << options.workload << " workload on " << options.profile << " ("
-      << node->config.gpus.size() << " GPU(s)), seed " << run.seed;
-  if (shard->count > 1 || !shard->from.empty()) {
-    out << ", shard " << shard->index << "/" << shard->count << " (" << shard->from << ")";
+      << plan.node.config.gpus.size() << " GPU(s)), seed " << plan.run.seed;
+  if (plan.shard.count > 1 || !plan.shard.from.empty()) {
+    out << ", shard " << plan.shard.index << "/" << plan.shard.count << " (" << plan.shard.from
+        << ")";
   }
-  out << "\n  " << result->operations << " operations "
-      << (run.lockstep ? "checked in lockstep with the reference model"
-                       : "(production tracker only)")
-      << " in " << result->seconds << " s: " << static_cast<std::uint64_t>(rate) << " ops/s\n\n";
+  out << "\n  " << result.operations << " operations "
+      << (plan.run.lockstep ? "checked in lockstep with the reference model"
+                            : "(production tracker only)")
+      << " in " << result.seconds << " s: " << sim_run.rate << " ops/s\n\n";
   Table table(
       {"device", ">limit bytes", ">peak bytes", ">peak GiB", ">peak % of limit", ">final bytes"});
-  for (const auto& d : result->devices) {
+  for (const auto& d : result.devices) {
     table.add_row({d.device.to_string(), std::to_string(d.limit), std::to_string(d.peak),
                    format_gib(d.peak), format_percent(d.peak, d.limit),
                    std::to_string(d.final_allocated)});
   }
-  table.add_row({"total peak", "", std::to_string(result->total_peak),
-                 format_gib(result->total_peak), "", ""});
+  table.add_row(
+      {"total peak", "", std::to_string(result.total_peak), format_gib(result.total_peak), "", ""});
   table.print(out);
-  out << "\noutcomes: " << result->ok << " ok, " << result->refused << " refused (out of memory), "
-      << result->fallback_to_cpu << " fell back to the CPU, " << result->other_errors
+  out << "\noutcomes: " << result.ok << " ok, " << result.refused << " refused (out of memory), "
+      << result.fallback_to_cpu << " fell back to the CPU, " << result.other_errors
       << " other errors\n";
-  if (!result->divergence && !run.lockstep) {
+}
+
+void print_sim_verdict(const SimOptions& options, const SimPlan& plan, const SimRun& sim_run,
+                       std::ostream& out) {
+  const sim::SimulationResult& result = sim_run.result;
+  if (!result.divergence && !plan.run.lockstep) {
     out << "verdict: not checked: the production tracker ran alone (--production-only); run "
            "without it to compare every operation with the reference model\n";
-    return 0;
+    return;
   }
-  if (!result->divergence) {
+  if (!result.divergence) {
     out << "verdict: the production tracker and the reference model agree on every operation\n";
-    return 0;
+    return;
   }
-  out << "verdict: DIVERGENCE\n" << result->divergence->to_string();
-  if (!divergence_file.empty()) {
-    out << "minimal failing sequence (" << result->minimal->operations.size()
-        << " operations) written to " << divergence_file << "\n";
-    out << "replay it with: memtrack replay " << divergence_file << "\n";
+  out << "verdict: DIVERGENCE\n" << result.divergence->to_string();
+  if (!sim_run.divergence_file.empty()) {
+    out << "minimal failing sequence (" << result.minimal->operations.size()
+        << " operations) written to " << sim_run.divergence_file << "\n";
+    out << "replay it with: memtrack replay " << sim_run.divergence_file << "\n";
   }
-  out << "reproduce with: " << reproduce_command(options, run.seed, result->operations) << "\n";
-  return 1;
+  out << "reproduce with: " << reproduce_command(options, plan.run.seed, result.operations) << "\n";
+}
+
+Outcome run_sim(const SimOptions& options, std::ostream& standard_out, std::ostream& err) {
+  // With --record -, the trace is standard output and the summary goes to standard error.
+  std::ostream& out = options.record == "-" ? err : standard_out;
+  auto plan = plan_sim(options);
+  if (!plan) return plan.error();
+  auto run = simulate(options, *plan, err);
+  if (!run) return run.error();
+  if (options.json) {
+    print_sim_json(options, *plan, *run, out);
+  } else {
+    print_sim_table(options, *plan, *run, out);
+    print_sim_verdict(options, *plan, *run, out);
+  }
+  return run->result.divergence ? exit_failure : exit_ok;
 }
 
 }  // namespace
@@ -315,11 +351,7 @@ void add_sim_command(CLI::App& app, Command& chosen) {
   add_production_only_flag(*sim, options->production_only);
   sim->add_flag("--no-progress", options->no_progress, "No progress bar on stderr");
   add_json_flag(*sim, options->json);
-  sim->callback([options, &chosen] {
-    chosen.run = [options](std::ostream& out, std::ostream& err) {
-      return run_sim(*options, out, err);
-    };
-  });
+  run_when_chosen(*sim, chosen, options, run_sim);
 }
 
 }  // namespace memtrack::cli

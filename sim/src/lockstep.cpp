@@ -48,16 +48,15 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
   return std::nullopt;
 }
 
-namespace detail {
-
-std::string difference(std::string_view what, std::uint64_t core, const BigInt& reference) {
+std::string describe_difference(std::string_view what, std::uint64_t core,
+                                const BigInt& reference) {
   std::ostringstream out;
   out << what << ": core " << core << ", reference " << reference;
   if (reference > max_u64()) out << " (beyond 2^64 - 1: the core wrapped)";
   return out.str();
 }
 
-std::string describe_reference(const ReferenceTracker& model) {
+std::string describe_state(const ReferenceTracker& model) {
   std::ostringstream out;
   for (const auto& [device, account] : model.accounts()) {
     out << device.to_string() << ": allocated " << account.allocated << ", available "
@@ -68,8 +67,6 @@ std::string describe_reference(const ReferenceTracker& model) {
       << ", total_peak " << model.total_peak() << ", limit " << model.limit(Auto{}) << "\n";
   return out.str();
 }
-
-}  // namespace detail
 
 std::optional<std::uint32_t> unconfigured_gpu_id(const GpuConfig& config) {
   std::set<std::uint32_t> ids;

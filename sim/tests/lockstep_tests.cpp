@@ -23,7 +23,11 @@ enum class Bug {
   CountWrapsBelowZero,
   WrongErrorNumber,
   SummaryStale,
-  UnknownIsGpuZero
+  UnknownIsGpuZero,
+  AvailableOneShort,   // a device in use says one byte less available than it has
+  AutoAvailableOfCpu,  // available(auto) is the CPU's rather than the largest of any device
+  AutoAllocatedStale,  // allocated(auto) stays 0
+  AutoLimitOneShort,   // limit(auto) is one byte short of the sum of the limits
 };
 Bug planted = Bug::None;
 
@@ -59,18 +63,28 @@ class PlantedTracker {
   }
   void reset_peak() { inner_.reset_peak(); }
   Result<void> reset_peak(DevicePlacement p) { return inner_.reset_peak(p); }
-  std::uint64_t available(DevicePlacement p) const { return inner_.available(p); }
+  std::uint64_t available(DevicePlacement p) const {
+    if (planted == Bug::AvailableOneShort && !p.is_auto() && inner_.allocated(p) > 0) {
+      return inner_.available(p) - 1;
+    }
+    if (planted == Bug::AutoAvailableOfCpu && p.is_auto()) return inner_.available(Cpu{});
+    return inner_.available(p);
+  }
   std::uint64_t allocated(DevicePlacement p) const {
     if (planted == Bug::UnknownIsGpuZero && p.is_gpu() && inner_.limit(p) == 0) {
       return inner_.allocated(Gpu{0});
     }
+    if (planted == Bug::AutoAllocatedStale && p.is_auto()) return 0;
     return inner_.allocated(p);
   }
   std::uint64_t peak(DevicePlacement p) const {
     if (planted == Bug::PeakNotRaised && p.is_gpu()) return 0;
     return inner_.peak(p);
   }
-  std::uint64_t limit(DevicePlacement p) const { return inner_.limit(p); }
+  std::uint64_t limit(DevicePlacement p) const {
+    if (planted == Bug::AutoLimitOneShort && p.is_auto()) return inner_.limit(p) - 1;
+    return inner_.limit(p);
+  }
   std::uint64_t allocation_count(DevicePlacement p) const {
     if (wrapped_ && p.is_cpu()) return UINT64_MAX;
     return inner_.allocation_count(p);
@@ -125,6 +139,13 @@ TEST(Lockstep, CatchesEachPlantedBugAtTheRightStep) {
       {Bug::CountWrapsBelowZero, 4, "cpu count"},
       {Bug::SummaryStale, 3, "summary()"},
       {Bug::UnknownIsGpuZero, 1, "gpu:1 (unknown) allocated"},
+      // gpu:0 holds 60 of its 100 bytes after step 1: available 40, said 39
+      {Bug::AvailableOneShort, 1, "gpu:0 available: core 39, reference 40"},
+      // from the start: the CPU's 50 bytes, where gpu:3's 300 are the largest
+      {Bug::AutoAvailableOfCpu, 0, "auto available: core 50, reference 300"},
+      {Bug::AutoAllocatedStale, 1, "auto allocated: core 0, reference 60"},
+      // 100 + 300 + 50 bytes in all
+      {Bug::AutoLimitOneShort, 0, "auto limit: core 449, reference 450"},
   };
   for (const auto& c : cases) {
     const auto divergence = run_with(c.bug, workload);

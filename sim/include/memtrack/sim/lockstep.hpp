@@ -15,6 +15,7 @@
 #include <memtrack/sim/operation.hpp>
 #include <memtrack/sim/reference_tracker.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <iterator>
@@ -105,10 +106,25 @@ ReferenceOutcome apply_to_reference(ReferenceTracker& model, const Operation& op
 std::optional<std::string> compare_outcomes(const CoreOutcome& core,
                                             const ReferenceOutcome& reference);
 
+/**
+ * @brief Describes one value that differs between the production tracker and the model.
+ * @param what the value, e.g. `gpu:3 allocated`
+ * @return e.g. `gpu:3 allocated: core 5, reference 6`, with a note where the model's value is
+ * past 2^64 - 1 (the core wrapped)
+ */
+[[nodiscard]] std::string describe_difference(std::string_view what, std::uint64_t core,
+                                              const BigInt& reference);
+
+/// @return a multi-line description of the model's state: each device's allocated, available,
+/// peak, limit and count, one a line, then the `auto` pool's figures (as `describe` gives a
+/// production tracker's)
+[[nodiscard]] std::string describe_state(const ReferenceTracker& model);
+
 namespace detail {
-// Describes one value that differs ("gpu:3 allocated: core 5, reference 6").
-std::string difference(std::string_view what, std::uint64_t core, const BigInt& reference);
-std::string describe_reference(const ReferenceTracker& model);
+/// The former name of `describe_state`, kept while traces/src/replay.cpp calls it.
+inline std::string describe_reference(const ReferenceTracker& model) {
+  return describe_state(model);
+}
 }  // namespace detail
 
 /// @return a multi-line description of a production tracker's state
@@ -142,7 +158,7 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
                         const BigInt& reference) -> std::optional<std::string> {
     if (reference == core) [[likely]]
       return std::nullopt;
-    return detail::difference(device.to_string() + " " + std::string(field), core, reference);
+    return describe_difference(device.to_string() + " " + std::string(field), core, reference);
   };
   // can_allocate(p, n) must equal the model's at 0, available - 1, available, available + 1 and
   // 2^64 - 1: the places where an off-by-one or a wrap would show. The model's answer is its
@@ -165,22 +181,49 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
     return std::nullopt;
   };
 
+  // Each value of the model is compared where it is: no arbitrary-precision arithmetic unless a
+  // value differs. The model's available(d) is limit(d) - allocated(d); once its allocated(d)
+  // was found equal to the core's, it equals the core's available(d) exactly when limit(d) =
+  // core available + core allocated. The model's `Auto` figures are, by its rules, the sum of
+  // the devices' allocated (rule 4's pool), the largest available (rule 7) and the sum of the
+  // limits: taken from the devices' values once each was found equal, in 64 bits while they fit.
+  const auto sums_to = [](std::uint64_t a, std::uint64_t b, const BigInt& total) {
+    if (a <= UINT64_MAX - b) [[likely]]
+      return total == a + b;
+    return total == BigInt(a) + b;
+  };
+  struct Sum {
+    std::uint64_t value{0};
+    bool wrapped{false};  ///< past 2^64 - 1: the model's own sum is compared instead
+    void add(std::uint64_t n) {
+      wrapped = wrapped || n > UINT64_MAX - value;
+      value += n;
+    }
+  };
   // summary() is compared entry by entry with the model's accounts (both ascend by GPU id).
   const MemorySummary summary = tracker.summary();
   bool summary_agrees = true;
   auto summary_allocated = summary.gpu_allocated.begin();
   auto summary_available = summary.gpu_available.begin();
-  BigInt allocated_sum = 0;
+  Sum allocated_sum;
+  Sum limit_sum;
+  std::uint64_t largest_available = 0;
   for (const auto& [device, account] : model.accounts()) {
-    const BigInt available = account.limit - account.allocated;
-    if (auto d = check(device, "allocated", tracker.allocated(device), account.allocated)) return d;
+    const std::uint64_t core_allocated = tracker.allocated(device);
+    if (auto d = check(device, "allocated", core_allocated, account.allocated)) return d;
     const std::uint64_t core_available = tracker.available(device);
-    if (auto d = check(device, "available", core_available, available)) return d;
+    if (!sums_to(core_available, core_allocated, account.limit)) [[unlikely]] {
+      return describe_difference(device.to_string() + " available", core_available,
+                                 account.limit - account.allocated);
+    }
     if (auto d = check(device, "peak", tracker.peak(device), account.peak)) return d;
-    if (auto d = check(device, "limit", tracker.limit(device), account.limit)) return d;
+    const std::uint64_t core_limit = tracker.limit(device);
+    if (auto d = check(device, "limit", core_limit, account.limit)) return d;
     if (auto d = check(device, "count", tracker.allocation_count(device), account.count)) return d;
     if (auto d = check_can_allocate(device, core_available)) return d;
-    allocated_sum += account.allocated;
+    allocated_sum.add(core_allocated);
+    limit_sum.add(core_limit);
+    largest_available = std::max(largest_available, core_available);
     if (device.is_gpu()) {
       const auto info = tracker.gpu_info(device.gpu_id());
       if (!info) return device.to_string() + " gpu_info: core says " + info.error().to_string();
@@ -193,26 +236,36 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
       }
       summary_agrees = summary_agrees && summary_allocated != summary.gpu_allocated.end() &&
                        summary_allocated->first == device.gpu_id() &&
-                       summary_allocated->second == account.allocated &&
+                       summary_allocated->second == core_allocated &&
                        summary_available != summary.gpu_available.end() &&
                        summary_available->first == device.gpu_id() &&
-                       summary_available->second == available;
+                       summary_available->second == core_available;
       if (summary_agrees) {
         ++summary_allocated;
         ++summary_available;
       }
     } else {
-      summary_agrees = summary_agrees && summary.cpu_allocated == account.allocated &&
-                       summary.cpu_available == available;
+      summary_agrees = summary_agrees && summary.cpu_allocated == core_allocated &&
+                       summary.cpu_available == core_available;
     }
   }
-  const BigInt auto_available = model.available(Auto{});
   const DevicePlacement pool = Auto{};
-  if (auto d = check(pool, "allocated", tracker.allocated(Auto{}), allocated_sum)) return d;
+  const auto model_sum = [](const Sum& sum, auto&& of_model) -> BigInt {
+    return sum.wrapped ? BigInt(of_model()) : BigInt(sum.value);
+  };
+  if (const std::uint64_t core = tracker.allocated(Auto{});
+      allocated_sum.wrapped || core != allocated_sum.value) [[unlikely]] {
+    const BigInt reference = model_sum(allocated_sum, [&] { return model.allocated(Auto{}); });
+    if (auto d = check(pool, "allocated", core, reference)) return d;
+  }
   const std::uint64_t core_auto_available = tracker.available(Auto{});
-  if (auto d = check(pool, "available", core_auto_available, auto_available)) return d;
+  if (auto d = check(pool, "available", core_auto_available, BigInt(largest_available))) return d;
   if (auto d = check(pool, "peak (total_peak)", tracker.peak(Auto{}), model.total_peak())) return d;
-  if (auto d = check(pool, "limit", tracker.limit(Auto{}), model.limit(Auto{}))) return d;
+  if (const std::uint64_t core = tracker.limit(Auto{});
+      limit_sum.wrapped || core != limit_sum.value) [[unlikely]] {
+    const BigInt reference = model_sum(limit_sum, [&] { return model.limit(Auto{}); });
+    if (auto d = check(pool, "limit", core, reference)) return d;
+  }
   if (auto d = check(pool, "count", tracker.allocation_count(Auto{}), model.count(Auto{})))
     return d;
   if (auto d = check_can_allocate(Auto{}, core_auto_available)) return d;
@@ -228,10 +281,10 @@ std::optional<std::string> compare_state(const Tracker& tracker, const Reference
     if (tracker.allocated(unknown) != 0 || tracker.available(unknown) != 0 ||
         tracker.peak(unknown) != 0) [[unlikely]] {
       if (tracker.allocated(unknown) != 0)
-        return detail::difference(name() + " allocated", tracker.allocated(unknown), 0);
+        return describe_difference(name() + " allocated", tracker.allocated(unknown), 0);
       if (tracker.available(unknown) != 0)
-        return detail::difference(name() + " available", tracker.available(unknown), 0);
-      return detail::difference(name() + " peak", tracker.peak(unknown), 0);
+        return describe_difference(name() + " available", tracker.available(unknown), 0);
+      return describe_difference(name() + " peak", tracker.peak(unknown), 0);
     }
     if (tracker.can_allocate(unknown, 0))
       return name() + " can_allocate(0): core true, reference false";
@@ -338,7 +391,7 @@ class LockstepChecker {
 
   Divergence divergence_at(std::size_t step, std::string operation, std::string what) const {
     return Divergence{step, std::move(operation), std::move(what), describe(core_, devices_),
-                      detail::describe_reference(model_)};
+                      describe_state(model_)};
   }
 
   Tracker core_;

@@ -99,119 +99,134 @@ bool allocator_field_allowed(Kind kind, std::string_view key) {
   }
 }
 
-Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
-  const std::size_t equals = item.find('=');
-  if (equals == std::string_view::npos) {
-    return Error::parse_error("expected KEY=VALUE, got '" + std::string(item) + "'");
+/// Sets a field that a line may give once. @return the parse's error, or "KEY= given twice"
+Result<void> set_once(std::string_view key, std::optional<std::uint64_t>& field,
+                      Result<std::uint64_t> parsed) {
+  if (!parsed) return parsed.error();
+  if (field) return Error::parse_error(std::string(key) + "= given twice");
+  field = *parsed;
+  return {};
+}
+
+/// The attributes of nearly every line (addr=, t=, stream= of an alloc or a free), well formed
+/// and given once: the field checks refuse none of them on these kinds. @return whether it set
+/// the field (false leaves the line to the checked path, which says what is wrong)
+bool parse_hot_attribute(std::string_view key, std::string_view value, TraceEvent& event) {
+  std::optional<std::uint64_t>* field = nullptr;
+  std::optional<std::uint64_t> parsed;
+  if (key == "addr") {
+    field = &event.address;
+    parsed = textkit::parse_0x_hex(value);
+  } else if (key == "t") {
+    field = &event.time_ns;
+    parsed = textkit::parse_u64(value);
+  } else if (key == "stream") {
+    field = &event.stream;
+    parsed = textkit::parse_u64(value);
+  } else {
+    return false;
   }
-  const std::string_view key = item.substr(0, equals);
-  const std::string_view value = item.substr(equals + 1);
-  const auto set_once = [&](std::optional<std::uint64_t>& field,
-                            Result<std::uint64_t> parsed) -> Result<void> {
-    if (!parsed) return parsed.error();
-    if (field) return Error::parse_error(std::string(key) + "= given twice");
-    field = *parsed;
-    return {};
-  };
-  // The attributes of nearly every line (addr=, t=, stream= of an alloc or a free) first: the
-  // field checks below refuse none of them on these kinds.
-  if (event.kind == Kind::Allocate || event.kind == Kind::Free) [[likely]] {
-    const auto fast = [&](std::optional<std::uint64_t>& field,
-                          std::optional<std::uint64_t> parsed) -> bool {
-      if (!parsed || field) return false;
-      field = parsed;
-      return true;
-    };
-    if (key == "addr") {
-      if (fast(event.address, textkit::parse_0x_hex(value))) return {};
-      return set_once(event.address, parse_hex(value));
-    }
-    if (key == "t") {
-      if (fast(event.time_ns, textkit::parse_u64(value))) return {};
-      return set_once(event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
-    }
-    if (key == "stream") {
-      if (fast(event.stream, textkit::parse_u64(value))) return {};
-      return set_once(event.stream, parse_decimal(value, "stream="));
-    }
-  }
-  if (is_allocator_kind(event.kind) && !allocator_field_allowed(event.kind, key)) {
+  if (!parsed || field->has_value()) return false;
+  *field = parsed;
+  return true;
+}
+
+/// Refuses a field that does not belong on the line's kind (allocator fields on operations,
+/// operation fields on allocator lines).
+Result<void> check_field_allowed(std::string_view key, const TraceEvent& event) {
+  if (is_allocator_kind(event.kind)) {
+    if (allocator_field_allowed(event.kind, key)) return {};
     return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
                               std::string(keyword(event.kind)) + " line: expected " +
                               std::string(allocator_fields(event.kind)));
   }
-  if (!is_allocator_kind(event.kind)) {
-    const bool allocator_only = key == "device_free" || key == "segments" || key == "blocks" ||
-                                key == "undetermined" || key == "pool" || key == "expandable" ||
-                                key == "state";
-    if (allocator_only || (key == "stack" && event.kind == Kind::Check)) {
-      return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
-                                std::string(keyword(event.kind)) + " line");
-    }
+  const bool allocator_only = key == "device_free" || key == "segments" || key == "blocks" ||
+                              key == "undetermined" || key == "pool" || key == "expandable" ||
+                              key == "state";
+  if (allocator_only || (key == "stack" && event.kind == Kind::Check)) {
+    return Error::parse_error("unknown field '" + std::string(key) + "=' on a " +
+                              std::string(keyword(event.kind)) + " line");
   }
-  if (key == "t") return set_once(event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
-  if (key == "addr") return set_once(event.address, parse_hex(value));
-  if (key == "stream") return set_once(event.stream, parse_decimal(value, "stream="));
-  if (key == "stack") return set_once(event.stack, parse_decimal(value, "stack= (a stack id)"));
-  if (key == "requested") return set_once(event.requested, parse_bytes(value));
+  return {};
+}
+
+/// The numeric fields. @return nothing when `key` is not one of them
+std::optional<Result<void>> parse_number_field(std::string_view key, std::string_view value,
+                                               TraceEvent& event) {
+  if (key == "t") return set_once(key, event.time_ns, parse_decimal(value, "t= (nanoseconds)"));
+  if (key == "addr") return set_once(key, event.address, parse_hex(value));
+  if (key == "stream") return set_once(key, event.stream, parse_decimal(value, "stream="));
+  if (key == "stack") {
+    return set_once(key, event.stack, parse_decimal(value, "stack= (a stack id)"));
+  }
+  if (key == "requested") return set_once(key, event.requested, parse_bytes(value));
   if (key == "allocated" && event.kind == Kind::Check) {
-    return set_once(event.check_allocated, parse_bytes(value));
+    return set_once(key, event.check_allocated, parse_bytes(value));
   }
   if (key == "reserved" && (event.kind == Kind::Check || event.kind == Kind::Oom)) {
-    return set_once(event.check_reserved, parse_bytes(value));
+    return set_once(key, event.check_reserved, parse_bytes(value));
   }
-  if (key == "device_free") return set_once(event.device_free, parse_bytes(value));
+  if (key == "device_free") return set_once(key, event.device_free, parse_bytes(value));
   if (key == "segments" || key == "blocks") {
     if (key == "segments" ? event.kind != Kind::Layout : event.kind != Kind::Segment) {
       return Error::parse_error(std::string(key) + "= belongs on a " +
                                 (key == "segments" ? "layout" : "segment") + " line");
     }
-    return set_once(event.count, parse_decimal(value, std::string(key) + "="));
+    return set_once(key, event.count, parse_decimal(value, std::string(key) + "="));
   }
   if (key == "undetermined") {
     if (event.phase != TraceEvent::LayoutPhase::start) {
       return Error::parse_error("undetermined= belongs on a 'layout DEVICE start' line only");
     }
-    return set_once(event.undetermined, parse_decimal(value, "undetermined="));
+    return set_once(key, event.undetermined, parse_decimal(value, "undetermined="));
   }
+  return std::nullopt;
+}
+
+/// The allocator's words: pool=, expandable=, state=. @return nothing for another key
+std::optional<Result<void>> parse_allocator_word(std::string_view key, std::string_view value,
+                                                 TraceEvent& event) {
+  using sim::allocators::BlockState;
+  using sim::allocators::PoolKind;
   if (key == "pool") {
     if (event.pool) return Error::parse_error("pool= given twice");
-    if (value == "small") {
-      event.pool = sim::allocators::PoolKind::small;
-    } else if (value == "large") {
-      event.pool = sim::allocators::PoolKind::large;
-    } else {
+    if (value != "small" && value != "large") {
       return Error::parse_error("expected pool=small or pool=large, got '" + std::string(value) +
                                 "'");
     }
-    return {};
+    event.pool = value == "small" ? PoolKind::small : PoolKind::large;
+    return Result<void>{};
   }
   if (key == "expandable") {
     if (value != "0" && value != "1") {
       return Error::parse_error("expected expandable=1 (or 0), got '" + std::string(value) + "'");
     }
     event.expandable = value == "1";
-    return {};
+    return Result<void>{};
   }
-  if (key == "state") {
-    using sim::allocators::BlockState;
-    if (event.block_state) return Error::parse_error("state= given twice");
-    if (value == "allocated") {
-      event.block_state = BlockState::allocated;
-    } else if (value == "free") {
-      event.block_state = BlockState::free;
-    } else if (value == "unmapped") {
-      event.block_state = BlockState::unmapped;
-    } else {
-      return Error::parse_error("expected state=allocated, free or unmapped, got '" +
-                                std::string(value) + "'");
-    }
-    return {};
+  if (key != "state") return std::nullopt;
+  if (event.block_state) return Error::parse_error("state= given twice");
+  if (value == "allocated") {
+    event.block_state = BlockState::allocated;
+  } else if (value == "free") {
+    event.block_state = BlockState::free;
+  } else if (value == "unmapped") {
+    event.block_state = BlockState::unmapped;
+  } else {
+    return Error::parse_error("expected state=allocated, free or unmapped, got '" +
+                              std::string(value) + "'");
   }
+  return Result<void>{};
+}
+
+/// What the source said of the operation: tag=, result=, resolved=. @return nothing for another
+/// key
+std::optional<Result<void>> parse_outcome_field(std::string_view key, std::string_view value,
+                                                TraceEvent& event) {
   if (key == "tag") {
     if (value.empty()) return Error::parse_error("expected tag=NAME with a non-empty NAME");
     event.tag = std::string(value);
-    return {};
+    return Result<void>{};
   }
   if (key == "result") {
     auto kind = parse_error_kind(value);
@@ -222,15 +237,31 @@ Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
           std::string(value) + "'");
     }
     event.recorded_error = *kind;
-    return {};
+    return Result<void>{};
   }
-  if (key == "resolved") {
-    auto device = parse_device(value);
-    if (!device) return device.error();
-    if (device->is_auto()) return Error::parse_error("resolved= must name a concrete device");
-    event.recorded_resolved = *device;
-    return {};
+  if (key != "resolved") return std::nullopt;
+  auto device = parse_device(value);
+  if (!device) return Result<void>(device.error());
+  if (device->is_auto()) return Error::parse_error("resolved= must name a concrete device");
+  event.recorded_resolved = *device;
+  return Result<void>{};
+}
+
+/// One `KEY=VALUE` item after a line's device (and bytes).
+Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
+  const std::size_t equals = item.find('=');
+  if (equals == std::string_view::npos) {
+    return Error::parse_error("expected KEY=VALUE, got '" + std::string(item) + "'");
   }
+  const std::string_view key = item.substr(0, equals);
+  const std::string_view value = item.substr(equals + 1);
+  if (event.kind == Kind::Allocate || event.kind == Kind::Free) [[likely]] {
+    if (parse_hot_attribute(key, value, event)) return {};
+  }
+  if (auto ok = check_field_allowed(key, event); !ok) return ok;
+  if (auto parsed = parse_number_field(key, value, event)) return *parsed;
+  if (auto parsed = parse_allocator_word(key, value, event)) return *parsed;
+  if (auto parsed = parse_outcome_field(key, value, event)) return *parsed;
   return Error::parse_error("unknown field '" + std::string(key) +
                             "=': expected t=, addr=, stream=, tag=, requested=, result=, "
                             "resolved=, stack= (and allocated=, reserved= on check lines)");
@@ -481,31 +512,102 @@ Result<void> refused_on_auto(std::string_view word, const TraceEvent& event) {
                             "device, cpu or gpu:N)");
 }
 
+/// The rest of a `reset_peak` line: nothing (every device), or a device and an optional
+/// `result=KIND`.
+Result<void> parse_reset_peak(std::string_view rest, TraceEvent& event) {
+  const std::string_view device = next_word(rest);
+  if (device.empty()) {
+    event.kind = Kind::ResetPeakAll;
+    return {};
+  }
+  event.kind = Kind::ResetPeak;
+  auto parsed = parse_device(device);
+  if (!parsed) return parsed.error();
+  event.device = *parsed;
+  const std::string_view result = next_word(rest);
+  if (!result.empty()) {
+    if (!result.starts_with("result=") || !next_word(rest).empty()) {
+      return Error::parse_error("reset_peak takes at most a device and result=KIND");
+    }
+    if (auto ok = parse_attribute(result, event); !ok) return ok.error();
+  }
+  return refused_on_auto("reset_peak", event);
+}
+
+/// What a line of `word`'s kind must carry, once its fields are read.
+Result<void> check_complete_line(std::string_view word, const TraceEvent& event) {
+  if (!event.bytes) {
+    if (event.kind == Kind::Free) {
+      if (!event.address) {
+        return Error::parse_error("free needs its bytes or addr= (to find the allocation)");
+      }
+    } else if (event.kind != Kind::Check && event.kind != Kind::Layout) {
+      return Error::parse_error(std::string(word) + " needs its bytes after the device");
+    }
+  }
+  if (event.kind == Kind::Check && !event.check_allocated) {
+    return Error::parse_error("check needs allocated=BYTES");
+  }
+  if (is_allocator_kind(event.kind)) return check_allocator_line(word, event);
+  if (event.kind == Kind::Free) return refused_on_auto(word, event);
+  return {};
+}
+
+/**
+ * @brief The lines of nearly every trace, `alloc|free gpu:N|cpu [BYTES] [t=N] [addr=0xH]
+ * [stream=N]` with bytes in digits and each field once, read in one pass: the general parser's
+ * checks refuse none of them.
+ * @return false for any other line (`event` then holds a part of it): the general parser reads
+ * it, and says what is wrong
+ */
+bool parse_common_operation(std::string_view line, TraceEvent& event) {
+  Kind kind = Kind::Allocate;
+  if (line.starts_with("alloc ")) {
+    line.remove_prefix(6);
+  } else if (line.starts_with("free ")) {
+    kind = Kind::Free;
+    line.remove_prefix(5);
+  } else {
+    return false;
+  }
+  reset(event);
+  event.kind = kind;
+  std::string_view word = next_word(line);
+  if (word == "cpu") {
+    event.device = Cpu{};
+  } else if (word.starts_with("gpu:")) {
+    const auto id = textkit::parse_canonical_u64(word.substr(4));
+    if (!id || *id > UINT32_MAX) return false;
+    event.device = Gpu{static_cast<std::uint32_t>(*id)};
+  } else {
+    return false;  // auto, or not a device
+  }
+  word = next_word(line);
+  if (!word.empty() && textkit::is_digit(word.front())) {
+    event.bytes = textkit::parse_u64(word);
+    if (!event.bytes) return false;  // a size with a unit, or not a number
+    word = next_word(line);
+  }
+  for (; !word.empty(); word = next_word(line)) {
+    const std::size_t equals = word.find('=');
+    if (equals == std::string_view::npos ||
+        !parse_hot_attribute(word.substr(0, equals), word.substr(equals + 1), event)) {
+      return false;
+    }
+  }
+  // An allocation needs its bytes; a free its bytes or its address.
+  return event.bytes.has_value() || (kind == Kind::Free && event.address.has_value());
+}
+
 }  // namespace
 
 Result<void> parse_event(std::string_view line, TraceEvent& event) {
+  if (parse_common_operation(line, event)) [[likely]]
+    return {};
   std::string_view rest = line;
   const std::string_view word = next_word(rest);
   reset(event);
-  if (word == "reset_peak") {
-    const std::string_view device = next_word(rest);
-    if (device.empty()) {
-      event.kind = Kind::ResetPeakAll;
-      return {};
-    }
-    event.kind = Kind::ResetPeak;
-    auto parsed = parse_device(device);
-    if (!parsed) return parsed.error();
-    event.device = *parsed;
-    const std::string_view result = next_word(rest);
-    if (!result.empty()) {
-      if (!result.starts_with("result=") || !next_word(rest).empty()) {
-        return Error::parse_error("reset_peak takes at most a device and result=KIND");
-      }
-      if (auto ok = parse_attribute(result, event); !ok) return ok.error();
-    }
-    return refused_on_auto(word, event);
-  }
+  if (word == "reset_peak") return parse_reset_peak(rest, event);
   if (word == "mark") {
     event.kind = Kind::Mark;
     while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
@@ -554,21 +656,7 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
   for (; !item.empty(); item = next_word(rest)) {
     if (auto ok = parse_attribute(item, event); !ok) return ok.error();
   }
-  if (!event.bytes) {
-    if (event.kind == Kind::Free) {
-      if (!event.address) {
-        return Error::parse_error("free needs its bytes or addr= (to find the allocation)");
-      }
-    } else if (event.kind != Kind::Check && event.kind != Kind::Layout) {
-      return Error::parse_error(std::string(word) + " needs its bytes after the device");
-    }
-  }
-  if (event.kind == Kind::Check && !event.check_allocated) {
-    return Error::parse_error("check needs allocated=BYTES");
-  }
-  if (allocator) return check_allocator_line(word, event);
-  if (event.kind == Kind::Free) return refused_on_auto(word, event);
-  return {};
+  return check_complete_line(word, event);
 }
 
 std::string format_device_record(const DeviceRecord& record) {

@@ -104,6 +104,12 @@ TEST(TraceEventParse, RefusesWhatIsNotAnEvent) {
       "alloc gpu:0 -1",                          // negative size
       "alloc gpu:0 18446744073709551616",        // 2^64
       "alloc gpu:0",                             // no size
+      "alloc gpu:0 t=5 addr=0x10",               // no size, with fields
+      "free gpu:0",                              // neither bytes nor addr=
+      "free cpu t=5 stream=1",                   // neither bytes nor addr=
+      "alloc gpu:4294967296 1",                  // a GPU id past 32 bits
+      "alloc gpu:0 1 addr=0x1 addr=0x2",         // twice
+      "free gpu:0 addr=0x1 stream=-1",           // bad stream
       "alloc gpu:0 1 addr=12",                   // address without 0x
       "alloc gpu:0 1 addr=0x12345678901234567",  // 17 hex digits
       "alloc gpu:0 1 color=red",                 // unknown field

@@ -158,7 +158,10 @@ void plain_read(benchmark::State& state, const std::filesystem::path& path) {
   state.counters["file_MiB"] = static_cast<double>(bytes) / (1024.0 * 1024.0);
 }
 
-void import(benchmark::State& state, const std::filesystem::path& path, SourceFormat format) {
+/// @param in_place import from the string read (`import_bytes(std::string&)`: JSON parsed in
+/// place), or from a view of it (`import_bytes(std::string_view)`: JSON through a padded copy)
+void import(benchmark::State& state, const std::filesystem::path& path, SourceFormat format,
+            bool in_place = true) {
   std::size_t bytes = 0;
   std::uint64_t growth_kib = 0;
   std::uint64_t events = 0;
@@ -172,7 +175,8 @@ void import(benchmark::State& state, const std::filesystem::path& path, SourceFo
     }
     bytes = all->size();
     CountingSink sink;
-    auto report = import_bytes(format, *all, path.string(), sink);
+    auto report = in_place ? import_bytes(format, *all, path.string(), sink)
+                           : import_bytes(format, std::string_view(*all), path.string(), sink);
     if (!report) {
       state.SkipWithError(report.error().to_string().c_str());
       return;
@@ -193,6 +197,11 @@ void BM_PlainReadKineto(benchmark::State& state) {
 void BM_ImportKineto(benchmark::State& state) {
   import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto);
 }
+// The same import through a view of the bytes: the JSON parser's padded copy of the whole file.
+void BM_ImportKinetoCopy(benchmark::State& state) {
+  import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto,
+         false);
+}
 void BM_PlainReadRmm(benchmark::State& state) {
   plain_read(state, rmm_file(static_cast<std::uint64_t>(state.range(0))));
 }
@@ -201,6 +210,7 @@ void BM_ImportRmm(benchmark::State& state) {
 }
 BENCHMARK(BM_PlainReadKineto)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportKineto)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImportKinetoCopy)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PlainReadRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 
@@ -212,6 +222,7 @@ int main(int argc, char** argv) {
   const int code =
       memtrack::bench::run_with_ratios(argc, argv,
                                        {{"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 3.0},
+                                        {"BM_ImportKinetoCopy/" + n, "BM_PlainReadKineto/" + n, 0},
                                         {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0}});
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {

@@ -98,13 +98,13 @@ class CountingSink final : public TraceSink {
 };
 
 Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
-                                  std::string_view name, TraceSink& sink,
-                                  const ImportOptions& options) {
+                                  std::size_t spare_capacity, std::string_view name,
+                                  TraceSink& sink, const ImportOptions& options) {
   switch (format) {
     case SourceFormat::PytorchSnapshot:
       return import_pytorch_snapshot(bytes, name, sink);
     case SourceFormat::Kineto:
-      return import_kineto(bytes, name, sink);
+      return import_kineto(bytes, name, sink, spare_capacity);
     case SourceFormat::Rmm:
       return import_rmm(bytes, name, sink, options);
     case SourceFormat::Nsight:
@@ -117,13 +117,12 @@ Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
                             " file: nothing to import (replay or fit it directly)");
 }
 
-}  // namespace
-
-Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
-                                  std::string_view name, TraceSink& sink,
-                                  const ImportOptions& options) {
+/// import_bytes for bytes followed by `spare_capacity` readable bytes.
+Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
+                                    std::size_t spare_capacity, std::string_view name,
+                                    TraceSink& sink, const ImportOptions& options) {
   CountingSink counting(sink);
-  auto report = run_importer(format, bytes, name, counting, options);
+  auto report = run_importer(format, bytes, spare_capacity, name, counting, options);
   if (!report) return report;
   // A recording that parses but holds no allocation is not what its format promises: refused
   // rather than fitted as an empty (and so always fitting) run.
@@ -138,6 +137,25 @@ Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
                               why);
   }
   return report;
+}
+
+}  // namespace
+
+Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+                                  std::string_view name, TraceSink& sink,
+                                  const ImportOptions& options) {
+  return import_counted(format, bytes, 0, name, sink, options);
+}
+
+Result<ImportReport> import_bytes(SourceFormat format, std::string& bytes, std::string_view name,
+                                  TraceSink& sink, const ImportOptions& options) {
+  // Only JSON is read by a parser that reads past its input's end; a string read in growing
+  // steps mostly has the room already, and otherwise gets it once.
+  if (format == SourceFormat::Kineto && bytes.capacity() - bytes.size() < json_padding_bytes) {
+    bytes.reserve(bytes.size() + json_padding_bytes);
+  }
+  return import_counted(format, std::string_view(bytes), bytes.capacity() - bytes.size(), name,
+                        sink, options);
 }
 
 Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,

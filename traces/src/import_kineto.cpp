@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 namespace memtrack::traces {
@@ -318,35 +319,46 @@ struct MemoryEvent {
 
 }  // namespace
 
-Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink) {
-  const std::string file(name);
-  KinetoReader handler;
-  {  // simdjson's copy and index live only while the file is read
-    // simdjson reads in blocks past the end of its input: it gets a padded copy.
-    const simdjson::padded_string padded(bytes);
-    ondemand::parser parser;
-    ondemand::document document;
-    try {
-      if (const auto error = parser.iterate(padded).get(document); error != simdjson::SUCCESS) {
-        throw NotJson{error, nullptr};
-      }
-      handler.read(document);
-    } catch (const NotJson& not_json) {
-      FirstJsonError first;
-      if (!nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &first)) {
-        return Error::parse_error(
-            file + ": byte " + std::to_string(first.byte) +
-            ": not valid JSON (expected a Chrome trace from torch.profiler): " + first.error);
-      }
-      // JSON to a reader without simdjson's limits (a nesting depth past 1024, ...).
-      const std::size_t byte = not_json.where != nullptr
-                                   ? static_cast<std::size_t>(not_json.where - padded.data())
-                                   : bytes.size();
-      return Error::parse_error(file + ": byte " + std::to_string(std::min(byte, bytes.size())) +
-                                ": cannot read this JSON (expected a Chrome trace from "
-                                "torch.profiler): " +
-                                simdjson::error_message(not_json.code));
+namespace {
+
+static_assert(json_padding_bytes >= simdjson::SIMDJSON_PADDING);
+
+/**
+ * @brief Reads the file's memory events and devices into `handler`.
+ * @param spare readable bytes after `bytes` (a buffer's spare capacity): with simdjson's padding
+ * the bytes are parsed in place, otherwise through a padded copy
+ */
+Result<void> read_kineto_json(std::string_view bytes, std::size_t spare, const std::string& file,
+                              KinetoReader& handler) {
+  // simdjson reads in blocks past the end of its input: it needs SIMDJSON_PADDING readable bytes
+  // there, the buffer's own or a padded copy's (alive only while the file is read).
+  std::optional<simdjson::padded_string> copy;
+  if (spare < simdjson::SIMDJSON_PADDING) copy.emplace(bytes);
+  const simdjson::padded_string_view json =
+      copy ? simdjson::padded_string_view(*copy)
+           : simdjson::padded_string_view(bytes.data(), bytes.size(), bytes.size() + spare);
+  ondemand::parser parser;
+  ondemand::document document;
+  try {
+    if (const auto error = parser.iterate(json).get(document); error != simdjson::SUCCESS) {
+      throw NotJson{error, nullptr};
     }
+    handler.read(document);
+  } catch (const NotJson& not_json) {
+    FirstJsonError first;
+    if (!nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &first)) {
+      return Error::parse_error(
+          file + ": byte " + std::to_string(first.byte) +
+          ": not valid JSON (expected a Chrome trace from torch.profiler): " + first.error);
+    }
+    // JSON to a reader without simdjson's limits (a nesting depth past 1024, ...).
+    const std::size_t byte = not_json.where != nullptr
+                                 ? static_cast<std::size_t>(not_json.where - json.data())
+                                 : bytes.size();
+    return Error::parse_error(file + ": byte " + std::to_string(std::min(byte, bytes.size())) +
+                              ": cannot read this JSON (expected a Chrome trace from "
+                              "torch.profiler): " +
+                              simdjson::error_message(not_json.code));
   }
   if (!handler.has_event_array) {
     return Error::parse_error(file +
@@ -354,9 +366,64 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
                               "array of events (a torch.profiler trace exported with "
                               "export_chrome_trace)");
   }
+  return {};
+}
 
-  ImportReport report;
-  report.origin_unit = "traceEvents index";
+/**
+ * @brief One raw event as a memory event of the CPU or a CUDA device.
+ * @return the event, nothing for another device type (counted in `other_device_types`), or
+ * the error, placed by `where`
+ */
+template <class Where>
+Result<std::optional<MemoryEvent>> memory_event(
+    const RawEvent& e, std::size_t index, const Where& where,
+    std::map<std::int64_t, std::uint64_t>& other_device_types) {
+  if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
+  if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
+    return Error::parse_error(where() +
+                              ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
+  }
+  MemoryEvent event;
+  event.index = index;
+  event.json_index = e.index;
+  const std::int64_t type = e.device_type.integer;
+  const std::int64_t id = e.device_id.integer;
+  if (type == 1) {
+    if (id < 0 || id > INT32_MAX) {
+      return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
+                                " out of range");
+    }
+    event.device = Gpu{static_cast<std::uint32_t>(id)};
+  } else if (type == 0) {
+    event.device = Cpu{};
+  } else {
+    ++other_device_types[type];
+    return std::optional<MemoryEvent>{};
+  }
+  if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
+  event.ts = e.ts.real;
+  if (e.ts.integral && e.ts.integer >= 0) {
+    event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
+  }
+  event.bytes = e.bytes.integer;
+  if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
+  if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
+  if (e.total_allocated.present) {
+    if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
+      return Error::parse_error(where() + ": expected 'Total Allocated' as a non-negative integer");
+    }
+    event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
+  }
+  if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
+    event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
+  }
+  return std::optional<MemoryEvent>(event);
+}
+
+/// @return the CPU and CUDA memory events in time order (ties in file order), the others
+/// counted in the report's notes; an error when there are none
+Result<std::vector<MemoryEvent>> memory_events(const KinetoReader& handler, const std::string& file,
+                                               ImportReport& report) {
   std::vector<MemoryEvent> memory;
   std::map<std::int64_t, std::uint64_t> other_device_types;
   for (const RawEvent& e : handler.events) {
@@ -365,47 +432,9 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
       return file + ": traceEvents index " + std::to_string(e.index) + " ([memory] event " +
              std::to_string(memory.size() + 1) + ")";
     };
-    if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
-    if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
-      return Error::parse_error(where() +
-                                ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
-    }
-    MemoryEvent event;
-    event.index = memory.size();
-    event.json_index = e.index;
-    const std::int64_t type = e.device_type.integer;
-    const std::int64_t id = e.device_id.integer;
-    if (type == 1) {
-      if (id < 0 || id > INT32_MAX) {
-        return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
-                                  " out of range");
-      }
-      event.device = Gpu{static_cast<std::uint32_t>(id)};
-    } else if (type == 0) {
-      event.device = Cpu{};
-    } else {
-      ++other_device_types[type];
-      continue;
-    }
-    if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
-    event.ts = e.ts.real;
-    if (e.ts.integral && e.ts.integer >= 0) {
-      event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
-    }
-    event.bytes = e.bytes.integer;
-    if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
-    if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
-    if (e.total_allocated.present) {
-      if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
-        return Error::parse_error(where() +
-                                  ": expected 'Total Allocated' as a non-negative integer");
-      }
-      event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
-    }
-    if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
-      event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
-    }
-    memory.push_back(event);
+    auto event = memory_event(e, memory.size(), where, other_device_types);
+    if (!event) return event.error();
+    if (*event) memory.push_back(**event);
   }
   for (const auto& [type, count] : other_device_types) {
     report.skipped += count;
@@ -423,59 +452,71 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
   std::sort(memory.begin(), memory.end(), [](const MemoryEvent& a, const MemoryEvent& b) {
     return a.ts != b.ts ? a.ts < b.ts : a.index < b.index;
   });
+  return memory;
+}
 
-  // Devices: deviceProperties gives each GPU's total; the recording ran on the whole device.
+/// The trace's header: deviceProperties gives each GPU's total (the recording ran on the whole
+/// device), kept only when it describes every GPU the events use.
+TraceHeader kineto_header(const KinetoReader& handler, const std::vector<MemoryEvent>& memory,
+                          const std::string& file, ImportReport& report) {
   TraceHeader header;
   header.source = "kineto " + file + " (" + std::to_string(memory.size()) + " [memory] events)";
-  if (!handler.devices.empty()) {
-    GpuConfig config;
-    config.memory_fraction = Fraction::of(1, 1).value();
-    for (const RawDevice& device : handler.devices) {
-      if (!device.id.integral || !device.total.integral || device.id.integer < 0 ||
-          device.id.integer > INT32_MAX || device.total.integer <= 0) {
-        continue;
-      }
-      GpuSpec gpu;
-      gpu.id = static_cast<std::uint32_t>(device.id.integer);
-      gpu.total_bytes = static_cast<std::uint64_t>(device.total.integer);
-      gpu.name = detail::printable(device.name);
-      config.gpus.push_back(std::move(gpu));
+  if (handler.devices.empty()) return header;
+  GpuConfig config;
+  config.memory_fraction = Fraction::of(1, 1).value();
+  for (const RawDevice& device : handler.devices) {
+    if (!device.id.integral || !device.total.integral || device.id.integer < 0 ||
+        device.id.integer > INT32_MAX || device.total.integer <= 0) {
+      continue;
     }
-    bool every_gpu_declared = true;
-    for (const MemoryEvent& event : memory) {
-      if (!event.device.is_gpu()) continue;
-      every_gpu_declared =
-          every_gpu_declared &&
-          std::any_of(config.gpus.begin(), config.gpus.end(),
-                      [&](const GpuSpec& gpu) { return gpu.id == event.device.gpu_id(); });
-    }
-    if (every_gpu_declared && !config.gpus.empty() && validate(config)) {
-      header.config = std::move(config);
-    } else {
-      report.notes.emplace_back(
-          "deviceProperties does not describe every device used: no device table (replay with "
-          "--profile)");
-    }
+    GpuSpec gpu;
+    gpu.id = static_cast<std::uint32_t>(device.id.integer);
+    gpu.total_bytes = static_cast<std::uint64_t>(device.total.integer);
+    gpu.name = detail::printable(device.name);
+    config.gpus.push_back(std::move(gpu));
   }
-  if (auto ok = sink.header(header); !ok) return ok.error();
-  const auto emit = [&](const TraceEvent& event) -> Result<void> {
+  bool every_gpu_declared = true;
+  for (const MemoryEvent& event : memory) {
+    if (!event.device.is_gpu()) continue;
+    every_gpu_declared = every_gpu_declared && std::any_of(config.gpus.begin(), config.gpus.end(),
+                                                           [&](const GpuSpec& gpu) {
+                                                             return gpu.id == event.device.gpu_id();
+                                                           });
+  }
+  if (every_gpu_declared && !config.gpus.empty() && validate(config)) {
+    header.config = std::move(config);
+  } else {
+    report.notes.emplace_back(
+        "deviceProperties does not describe every device used: no device table (replay with "
+        "--profile)");
+  }
+  return header;
+}
+
+/// Writes the events to the sink, counted in the report.
+struct KinetoEmitter {
+  TraceSink& sink;
+  ImportReport& report;
+
+  Result<void> emit(const TraceEvent& event) {
     ++report.events;
     return sink.event(event);
-  };
+  }
 
-  // Memory in use before the first event: its "Total Allocated" minus its own change.
-  std::map<DevicePlacement, bool> seen;
-  for (const MemoryEvent& event : memory) {
-    if (seen[event.device] || !event.total_allocated) continue;
-    seen[event.device] = true;
-    const std::int64_t before = static_cast<std::int64_t>(*event.total_allocated) - event.bytes;
-    if (before < 0) {
-      return Error::parse_error(file + ": traceEvents index " + std::to_string(event.json_index) +
-                                ": 'Total Allocated' " + std::to_string(*event.total_allocated) +
-                                " is less than its own allocation of " +
-                                std::to_string(event.bytes) + " bytes");
-    }
-    if (before > 0) {
+  /// Memory in use before each device's first event: its "Total Allocated" minus its own change.
+  Result<void> baselines(const std::vector<MemoryEvent>& memory, const std::string& file) {
+    std::map<DevicePlacement, bool> seen;
+    for (const MemoryEvent& event : memory) {
+      if (seen[event.device] || !event.total_allocated) continue;
+      seen[event.device] = true;
+      const std::int64_t before = static_cast<std::int64_t>(*event.total_allocated) - event.bytes;
+      if (before < 0) {
+        return Error::parse_error(file + ": traceEvents index " + std::to_string(event.json_index) +
+                                  ": 'Total Allocated' " + std::to_string(*event.total_allocated) +
+                                  " is less than its own allocation of " +
+                                  std::to_string(event.bytes) + " bytes");
+      }
+      if (before == 0) continue;
       sink.origin(event.json_index);
       TraceEvent baseline = TraceEvent::allocate(event.device, static_cast<std::uint64_t>(before));
       baseline.kind = TraceEvent::Kind::Baseline;
@@ -484,22 +525,25 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
                              " bytes already allocated on " + event.device.to_string() +
                              " when the recording started");
     }
+    return {};
   }
 
-  for (const MemoryEvent& m : memory) {
-    const std::uint64_t size = m.bytes < 0 ? static_cast<std::uint64_t>(-(m.bytes + 1)) + 1
-                                           : static_cast<std::uint64_t>(m.bytes);
-    sink.origin(m.json_index);
-    TraceEvent event =
-        m.bytes < 0 ? TraceEvent::free(m.device, size) : TraceEvent::allocate(m.device, size);
-    event.address = m.address;
-    if (m.ts_integer) {
-      event.time_ns = checked_mul(*m.ts_integer, 1000);
-    } else if (m.ts >= 0 && m.ts < 1.8e16) {  // microseconds that fit in 64-bit nanoseconds
-      event.time_ns = static_cast<std::uint64_t>(m.ts * 1000.0 + 0.5);
-    }
-    if (auto ok = emit(event); !ok) return ok.error();
-    if (m.total_allocated) {
+  /// Each memory event as an alloc or a free, followed by a check of its "Total Allocated".
+  Result<void> operations(const std::vector<MemoryEvent>& memory) {
+    for (const MemoryEvent& m : memory) {
+      const std::uint64_t size = m.bytes < 0 ? static_cast<std::uint64_t>(-(m.bytes + 1)) + 1
+                                             : static_cast<std::uint64_t>(m.bytes);
+      sink.origin(m.json_index);
+      TraceEvent event =
+          m.bytes < 0 ? TraceEvent::free(m.device, size) : TraceEvent::allocate(m.device, size);
+      event.address = m.address;
+      if (m.ts_integer) {
+        event.time_ns = checked_mul(*m.ts_integer, 1000);
+      } else if (m.ts >= 0 && m.ts < 1.8e16) {  // microseconds that fit in 64-bit nanoseconds
+        event.time_ns = static_cast<std::uint64_t>(m.ts * 1000.0 + 0.5);
+      }
+      if (auto ok = emit(event); !ok) return ok.error();
+      if (!m.total_allocated) continue;
       TraceEvent check;
       check.kind = TraceEvent::Kind::Check;
       check.device = m.device;
@@ -507,7 +551,27 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
       check.check_reserved = m.total_reserved;
       if (auto ok = emit(check); !ok) return ok.error();
     }
+    return {};
   }
+};
+
+}  // namespace
+
+Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink,
+                                   std::size_t spare_capacity) {
+  const std::string file(name);
+  KinetoReader handler;
+  if (auto ok = read_kineto_json(bytes, spare_capacity, file, handler); !ok) return ok.error();
+  ImportReport report;
+  report.origin_unit = "traceEvents index";
+  auto memory = memory_events(handler, file, report);
+  if (!memory) return memory.error();
+  if (auto ok = sink.header(kineto_header(handler, *memory, file, report)); !ok) {
+    return ok.error();
+  }
+  KinetoEmitter emitter{sink, report};
+  if (auto ok = emitter.baselines(*memory, file); !ok) return ok.error();
+  if (auto ok = emitter.operations(*memory); !ok) return ok.error();
   return report;
 }
 

@@ -99,8 +99,16 @@ struct ImportReport {
 [[nodiscard]] Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root,
                                                                  std::string_view name,
                                                                  TraceSink& sink);
+/// The bytes the JSON reader may read past the end of its input (simdjson's padding): a buffer
+/// with that much spare capacity after its text is parsed in place, without a copy.
+inline constexpr std::size_t json_padding_bytes = 64;
+/**
+ * @brief Imports a torch.profiler (Kineto) Chrome-trace JSON.
+ * @param spare_capacity readable bytes after `bytes` (a `std::string`'s capacity() - size());
+ * with `json_padding_bytes` or more the JSON is read in place, otherwise through a padded copy
+ */
 [[nodiscard]] Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name,
-                                                 TraceSink& sink);
+                                                 TraceSink& sink, std::size_t spare_capacity = 0);
 [[nodiscard]] Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name,
                                               TraceSink& sink, const ImportOptions& options = {});
 [[nodiscard]] Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name,
@@ -108,6 +116,14 @@ struct ImportReport {
 
 /// Runs the importer for `format` (Canonical is refused: nothing to import).
 [[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
+                                                std::string_view name, TraceSink& sink,
+                                                const ImportOptions& options = {});
+/**
+ * @brief `import_bytes` of a whole file read into `bytes` (e.g. by `read_all`): the text is
+ * unchanged, but its capacity may grow to `json_padding_bytes` past its end so that a JSON
+ * recording is read in place rather than copied.
+ */
+[[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string& bytes,
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});
 

@@ -579,8 +579,7 @@ void print_fit_json(const FitOptions& options, const FitPlan& plan, const FitOut
     json["devices"].push_back(device_fit_json(d, s));
   json["allocator"] = std::string(traces::to_string(s.allocator));
   json["alloc_conf"] = plan.replay_options.pytorch.settings.to_string();
-  json["first_oom"] = model_oom_json(s.first_model_oom);
-  json["recorded_oom"] = recorded_oom_json(s);
+  add_oom_json(json, s);
   if (options.suggest) {
     json["suggestions"] = nlohmann::ordered_json::array();
     for (const Suggestion& line : outcome.suggestions) {
@@ -595,11 +594,7 @@ void print_fit_json(const FitOptions& options, const FitPlan& plan, const FitOut
   json["cpu_fallback_bytes"] = s.cpu_fallback_bytes;
   json["first_refusal"] = refusal_json(s.first_refusal);
   json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
-  json["inconsistencies"] = s.inconsistencies;
-  json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
-  json["allow_inconsistent"] = options.allow_inconsistent;
-  json["unlanded"] = s.unlanded;
-  json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+  add_consistency_json(json, s, options.allow_inconsistent);
   out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }
 

@@ -82,13 +82,8 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
     json["devices"].push_back(std::move(device));
   }
   json["first_refusal"] = refusal_json(s.first_refusal);
-  json["first_oom"] = model_oom_json(s.first_model_oom);
-  json["recorded_oom"] = recorded_oom_json(s);
-  json["inconsistencies"] = s.inconsistencies;
-  json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
-  json["allow_inconsistent"] = options.allow_inconsistent;
-  json["unlanded"] = s.unlanded;
-  json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+  add_oom_json(json, s);
+  add_consistency_json(json, s, options.allow_inconsistent);
   json["failure"] = s.failure ? nlohmann::ordered_json(s.failure->to_string()) : nullptr;
   out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }

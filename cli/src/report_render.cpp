@@ -2,6 +2,8 @@
 // click. Nothing is fetched: fonts are the browser's own, data is inline.
 #include "report.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <memtrack/units.hpp>
 
 #include <algorithm>
@@ -285,9 +287,9 @@ std::vector<Tick> event_ticks(const Report& report, const DeviceReport& device, 
   return ticks;
 }
 
-std::string chart(const Report& report, const DeviceReport& device, std::size_t index) {
-  const bool budget = !report.measuring_only;
-  const Scale s = scale_for(device, budget);
+// The chart's frame: the svg element, the plot area and the y axis in round steps of the
+// largest unit that keeps them whole.
+std::string chart_frame(const DeviceReport& device, std::size_t index, const Scale& s) {
   const double width = left + plot_width + right;
   const double height = top + plot_height + bottom;
   std::string svg = "<svg class=\"chart\" id=\"chart-" + std::to_string(index) +
@@ -299,7 +301,6 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
   svg += "<rect class=\"plot\" x=\"" + num(left) + "\" y=\"" + num(top) + "\" width=\"" +
          num(plot_width) + "\" height=\"" + num(plot_height) +
          "\" fill=\"#fbfbfd\" stroke=\"#ccc\"/>";
-  // y axis: round steps in the largest unit that keeps them whole
   for (std::uint64_t i = 0; i <= s.axis.ticks; ++i) {
     const std::uint64_t bytes = s.axis.step * i;
     if (bytes > s.axis.max || (i != 0 && bytes / i != s.axis.step)) break;
@@ -309,12 +310,16 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            std::to_string(bytes) + "\" x=\"" + num(left - 6) + "\" y=\"" + num(s.y(bytes) + 4) +
            "\" text-anchor=\"end\">" + tick_label(bytes, s.axis) + "</text>";
   }
-  // x axis: time since the first timed event where the recording has times, else events
+  return svg;
+}
+
+// The x axis: time since the first timed event where the recording has times, else events.
+std::string x_axis(const Report& report, const DeviceReport& device, const Scale& s) {
   std::string unit_name;
   std::vector<Tick> ticks = time_ticks(report, s, unit_name);
   const bool timed = !ticks.empty();
   if (!timed) ticks = event_ticks(report, device, s);
-  svg += x_ticks(ticks);
+  std::string svg = x_ticks(ticks);
   const std::string axis_title = timed ? "time since the first timed event (" + unit_name +
                                              "); events 1 to " + grouped(report.events) + ", " +
                                              grouped(report.events_per_column) + " per column"
@@ -323,7 +328,12 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
   svg += "<text class=\"x-title\" x=\"" + num(left + plot_width / 2) + "\" y=\"" +
          num(top + plot_height + 34) + "\" text-anchor=\"middle\" fill=\"#555\">" +
          esc(axis_title) + "</text>";
+  return svg;
+}
 
+// The series: allocated as a band, the recording's own totals and reserved bytes dashed.
+std::string series_paths(const DeviceReport& device, const Scale& s) {
+  std::string svg;
   if (!device.allocated.empty()) {
     const auto [area, outline] = band(device.allocated, s);
     svg += "<path class=\"series series-allocated\" d=\"" + area +
@@ -339,9 +349,11 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            "\" fill=\"none\" stroke=\"" + colour +
            "\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>";
   }
+  return svg;
+}
 
-  Layout layout;
-  // the peak, at the first column that reaches it
+// The peak, marked and labelled at the first column that reaches it.
+std::string peak_label(const DeviceReport& device, const Scale& s, Layout& layout) {
   for (std::size_t i = 0; i < device.allocated.size(); ++i) {
     if (device.allocated[i].max != device.peak || device.peak == 0) continue;
     const double x = (s.x(i) + s.x(i + 1)) / 2;
@@ -352,30 +364,31 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
     const double label_x = right_half ? x - 8 : x + 8;
     const double baseline = std::max(y - 8, top + 12);
     layout.taken.push_back(text_box(label_x, baseline, right_half ? "end" : "start", text));
-    svg += "<circle class=\"peak-marker\" cx=\"" + num(x) + "\" cy=\"" + num(y) +
-           "\" r=\"4\" fill=\"#ff7f0e\" stroke=\"#fff\"/>";
-    svg += "<text class=\"peak-label\" data-device=\"" + device.device.to_string() +
+    return "<circle class=\"peak-marker\" cx=\"" + num(x) + "\" cy=\"" + num(y) +
+           "\" r=\"4\" fill=\"#ff7f0e\" stroke=\"#fff\"/>" +
+           "<text class=\"peak-label\" data-device=\"" + device.device.to_string() +
            "\" data-bytes=\"" + std::to_string(device.peak) + "\" data-event=\"" +
            std::to_string(device.peak_event) + "\" x=\"" + num(label_x) + "\" y=\"" +
            num(baseline) + "\" text-anchor=\"" + (right_half ? "end" : "start") +
            "\" font-weight=\"bold\" fill=\"#c45a00\">" + esc(text) + "</text>";
-    break;
   }
-  // the budget and the device's total: lines where the axis reaches them, else named above
+  return {};
+}
+
+// The budget and the device's total: lines where the axis reaches them, else named above.
+std::string budget_lines(const DeviceReport& device, const Scale& s, Layout& layout) {
+  std::string svg;
   std::vector<std::string> above;
-  if (budget) {
-    const auto line = [&](std::uint64_t bytes, const std::string& cls, const std::string& name) {
-      if (s.shows(bytes)) {
-        svg += horizontal(s, bytes, cls, name + " " + bytes_label(bytes), layout);
-      } else {
-        above.push_back("<tspan class=\"" + cls + "-marker\" data-bytes=\"" +
-                        std::to_string(bytes) + "\">" + name + " " + bytes_label(bytes) +
-                        "</tspan>");
-      }
-    };
-    line(device.budget, "budget-line", "budget");
-    if (device.total != device.budget) line(device.total, "total-line", "device total");
-  }
+  const auto line = [&](std::uint64_t bytes, const std::string& cls, const std::string& name) {
+    if (s.shows(bytes)) {
+      svg += horizontal(s, bytes, cls, name + " " + bytes_label(bytes), layout);
+    } else {
+      above.push_back("<tspan class=\"" + cls + "-marker\" data-bytes=\"" + std::to_string(bytes) +
+                      "\">" + name + " " + bytes_label(bytes) + "</tspan>");
+    }
+  };
+  line(device.budget, "budget-line", "budget");
+  if (device.total != device.budget) line(device.total, "total-line", "device total");
   if (!above.empty()) {
     std::string text;
     for (std::size_t i = 0; i < above.size(); ++i)
@@ -383,7 +396,12 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
     svg += "<text class=\"off-scale\" x=\"" + num(left) + "\" y=\"14\" fill=\"#555\">\u2191 " +
            text + ": above the scale</text>";
   }
-  // refusals: a red triangle above the plot each (or each column's, with its count)
+  return svg;
+}
+
+// Refusals: a red triangle above the plot each (or each column's, with its count).
+std::string refusal_markers(const Report& report, const DeviceReport& device, const Scale& s) {
+  std::string svg;
   const std::uint64_t per_column = std::max<std::uint64_t>(report.events_per_column, 1);
   for (const RefusalMarker& r : device.refusals) {
     const std::size_t column = static_cast<std::size_t>((r.event - 1) / per_column);
@@ -396,6 +414,19 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
            grouped(r.event) + ": " + bytes_label(r.bytes) +
            (r.where.empty() ? std::string() : ", allocated in " + esc(r.where)) + "</title></path>";
   }
+  return svg;
+}
+
+std::string chart(const Report& report, const DeviceReport& device, std::size_t index) {
+  const bool budget = !report.measuring_only;
+  const Scale s = scale_for(device, budget);
+  std::string svg = chart_frame(device, index, s);
+  svg += x_axis(report, device, s);
+  svg += series_paths(device, s);
+  Layout layout;
+  svg += peak_label(device, s, layout);
+  if (budget) svg += budget_lines(device, s, layout);
+  svg += refusal_markers(report, device, s);
   svg += "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"" + num(top) + "\" y2=\"" +
          num(top + plot_height) +
          "\" stroke=\"#333\" stroke-dasharray=\"2 2\" visibility=\"hidden\"/>";
@@ -405,19 +436,18 @@ std::string chart(const Report& report, const DeviceReport& device, std::size_t 
 
 /// The columns as JSON for the script; bytes as strings (exact past 2^53).
 std::string series_json(const Report& report, const DeviceReport& device) {
-  std::string json = "{\"device\":\"" + device.device.to_string() + "\",\"left\":" + num(left) +
-                     ",\"width\":" + num(plot_width) + ",\"events_per_column\":\"" +
-                     std::to_string(report.events_per_column) + "\",\"columns\":[";
-  for (std::size_t i = 0; i < device.allocated.size(); ++i) {
-    const Column& c = device.allocated[i];
-    if (i != 0) json += ",";
-    json += "[\"" + std::to_string(c.first_event) + "\",\"" + std::to_string(c.last_event) +
-            "\",\"" + std::to_string(c.min) + "\",\"" + std::to_string(c.max) + "\",\"" +
-            std::to_string(c.max_event) + "\",\"" + c.max_op + "\",\"" +
-            std::to_string(c.max_op_bytes) + "\",\"" + std::to_string(c.last) + "\"]";
+  nlohmann::ordered_json columns = nlohmann::ordered_json::array();
+  for (const Column& c : device.allocated) {
+    columns.push_back({std::to_string(c.first_event), std::to_string(c.last_event),
+                       std::to_string(c.min), std::to_string(c.max), std::to_string(c.max_event),
+                       c.max_op, std::to_string(c.max_op_bytes), std::to_string(c.last)});
   }
-  json += "]}";
-  return json;
+  const nlohmann::ordered_json json{{"device", device.device.to_string()},
+                                    {"left", left},
+                                    {"width", plot_width},
+                                    {"events_per_column", std::to_string(report.events_per_column)},
+                                    {"columns", std::move(columns)}};
+  return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 constexpr const char* style = R"(

@@ -94,4 +94,18 @@ nlohmann::ordered_json refusal_json(const std::optional<traces::Refusal>& first)
           {"frames", frames_json(r.frames)}};
 }
 
+void add_oom_json(nlohmann::ordered_json& json, const traces::ReplaySummary& s) {
+  json["first_oom"] = model_oom_json(s.first_model_oom);
+  json["recorded_oom"] = recorded_oom_json(s);
+}
+
+void add_consistency_json(nlohmann::ordered_json& json, const traces::ReplaySummary& s,
+                          bool allow_inconsistent) {
+  json["inconsistencies"] = s.inconsistencies;
+  json["first_inconsistency"] = inconsistency_json(s.first_inconsistency);
+  json["allow_inconsistent"] = allow_inconsistent;
+  json["unlanded"] = s.unlanded;
+  json["first_unlanded"] = inconsistency_json(s.first_unlanded);
+}
+
 }  // namespace memtrack::cli

@@ -32,4 +32,14 @@ nlohmann::ordered_json inconsistency_json(const std::optional<traces::Inconsiste
 /// The first refused allocation, or null.
 nlohmann::ordered_json refusal_json(const std::optional<traces::Refusal>& first);
 
+/// Adds the first OOM the model raised and the recording's own (`first_oom`, `recorded_oom`).
+void add_oom_json(nlohmann::ordered_json& json, const traces::ReplaySummary& s);
+
+/**
+ * @brief Adds how consistent the recording was: `inconsistencies`, `first_inconsistency`,
+ * `allow_inconsistent`, `unlanded` and `first_unlanded` (one writer for `fit` and `replay`).
+ */
+void add_consistency_json(nlohmann::ordered_json& json, const traces::ReplaySummary& s,
+                          bool allow_inconsistent);
+
 }  // namespace memtrack::cli

@@ -29,8 +29,10 @@ struct ReplayOptions {
   bool json = false;
 };
 
+// Without budgets (measuring only) each device's limit is "none": the tracker's limit then is
+// only a number too large to reach.
 void print_devices(std::ostream& out, const MemoryTracker& tracker,
-                   const traces::ReplaySummary& summary) {
+                   const traces::ReplaySummary& summary, bool unlimited) {
   Table table({"device", ">limit bytes", ">peak bytes", ">peak GiB", ">final bytes"});
   std::vector<DevicePlacement> devices;
   for (const std::uint32_t id : tracker.gpu_ids())
@@ -38,8 +40,8 @@ void print_devices(std::ostream& out, const MemoryTracker& tracker,
   devices.emplace_back(Cpu{});
   for (const DevicePlacement d : devices) {
     const std::uint64_t peak = summary.high_water.at(d);
-    table.add_row({d.to_string(), std::to_string(tracker.limit(d)), std::to_string(peak),
-                   format_gib(peak), std::to_string(tracker.allocated(d))});
+    table.add_row({d.to_string(), unlimited ? "none" : std::to_string(tracker.limit(d)),
+                   std::to_string(peak), format_gib(peak), std::to_string(tracker.allocated(d))});
   }
   table.print(out);
 }
@@ -70,12 +72,14 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
   json["devices"] = nlohmann::ordered_json::array();
   const MemoryTracker& tracker = replayer.tracker();
   for (const DeviceFit& d : fit_summary(replayer)) {
-    nlohmann::ordered_json device = {{"device", d.device.to_string()},
-                                     {"budget_bytes", tracker.limit(d.device)},
-                                     {"peak_bytes", s.high_water.at(d.device)},
-                                     {"final_bytes", tracker.allocated(d.device)},
-                                     {"needed_bytes", d.needed},
-                                     {"requested_needed_bytes", d.requested_needed}};
+    nlohmann::ordered_json device = {
+        {"device", d.device.to_string()},
+        {"budget_bytes", budgets.unlimited ? nlohmann::ordered_json(nullptr)
+                                           : nlohmann::ordered_json(tracker.limit(d.device))},
+        {"peak_bytes", s.high_water.at(d.device)},
+        {"final_bytes", tracker.allocated(d.device)},
+        {"needed_bytes", d.needed},
+        {"requested_needed_bytes", d.requested_needed}};
     if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
       device["allocator"] = modelled_json(m->second);
     }
@@ -275,7 +279,7 @@ Outcome run_replay(const ReplayOptions& options, std::ostream& standard_out, std
     print_replay_json(out, options, plan->opened, plan->budgets, *plan->replayer, s, agree);
   } else {
     print_replay_head(options, *plan, s, out);
-    print_devices(out, plan->replayer->tracker(), s);
+    print_devices(out, plan->replayer->tracker(), s, plan->budgets.unlimited);
     print_replay_counts(options, s, out);
     print_replay_verdict(options, s, out);
   }

@@ -60,6 +60,11 @@ Result<GpuSpec> parse_gpu_flag(const std::string& text) {
 
 namespace {
 
+/// @return "1 block", "2 blocks": a count and its noun, singular or plural
+std::string counted(std::uint64_t count, std::string_view noun) {
+  return std::to_string(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
+}
+
 /// What the pre-scan of a trace keeps of an event: the GPUs operations name, and the capacity a
 /// recorded `oom` implies.
 void note_event(const traces::TraceEvent& event, std::set<std::uint32_t>& used,
@@ -511,10 +516,10 @@ void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
         continue;
       }
       out << "  " << device.to_string()
-          << " against the recording's allocator: " << m.addresses_verified
-          << " allocations at the recorded address, " << m.segment_events_verified
-          << " segment events, " << m.layout_segments_verified << " segments and "
-          << m.layout_blocks_verified << " blocks verified";
+          << " against the recording's allocator: " << counted(m.addresses_verified, "allocation")
+          << " at the recorded address, " << counted(m.segment_events_verified, "segment event")
+          << ", " << counted(m.layout_segments_verified, "segment") << " and "
+          << counted(m.layout_blocks_verified, "block") << " verified";
       if (m.layouts_skipped != 0) {
         out << "; " << m.layouts_skipped << " layouts not checked (the replay left the recording)";
       }

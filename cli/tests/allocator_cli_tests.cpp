@@ -175,7 +175,7 @@ std::vector<std::string> with_truth() {
 TEST_F(AllocatorCli, TheRecordingsAllocatorTruthIsVerified) {
   const CliRun run = memtrack({"replay", trace("truth.trace", with_truth())});
   EXPECT_EQ(run.code, 0) << run.out << run.err;
-  EXPECT_NE(run.out.find("2 allocations at the recorded address, 1 segment events, 1 segments and "
+  EXPECT_NE(run.out.find("2 allocations at the recorded address, 1 segment event, 1 segment and "
                          "3 blocks verified"),
             std::string::npos)
       << run.out;

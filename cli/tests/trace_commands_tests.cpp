@@ -158,6 +158,28 @@ TEST_F(TraceCommands, ReplayWithoutDevicesMeasuresOrTakesAProfile) {
   EXPECT_NE(with.out.find("budgets: profile rtx5090 (1 GPU)"), std::string::npos) << with.out;
 }
 
+// Without budgets a device's limit is none (text) and null (JSON), not the large number the
+// tracker holds; with a profile it is the profile's budget.
+TEST_F(TraceCommands, ReplayWithoutBudgetsSaysNoneAndNull) {
+  const std::string trace = write(
+      "e.trace", "memtrack-trace 1\nevents\nalloc gpu:0 1GiB\ncheck gpu:0 allocated=1GiB\nend 2\n");
+  const CliRun text = memtrack({"replay", trace});
+  ASSERT_EQ(text.code, 0) << text.out << text.err;
+  EXPECT_EQ(row(text.out, "gpu:0"),
+            (std::vector<std::string>{"gpu:0", "none", "1073741824", "1.00", "1073741824"}));
+  EXPECT_EQ(row(text.out, "cpu"), (std::vector<std::string>{"cpu", "none", "0", "0.00", "0"}));
+  const CliRun json = memtrack({"replay", trace, "--json"});
+  ASSERT_EQ(json.code, 0) << json.out << json.err;
+  const auto devices = nlohmann::json::parse(json.out).at("devices");
+  ASSERT_EQ(devices.size(), 2U);
+  for (const auto& device : devices)
+    EXPECT_TRUE(device.at("budget_bytes").is_null()) << device;
+  const CliRun with = memtrack({"replay", trace, "--profile", "rtx5090", "--json"});
+  ASSERT_EQ(with.code, 0) << with.out << with.err;
+  EXPECT_TRUE(nlohmann::json::parse(with.out).at("devices").at(0).at("budget_bytes").is_number())
+      << with.out;
+}
+
 TEST_F(TraceCommands, FitSaysWhetherItFitsAndWhereItFirstFails) {
   // Recorded on a 1000-byte GPU; fit on one of 800 bytes (a profile file).
   const std::string profile = write("small.profile",

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -380,6 +381,9 @@ TEST_F(HostileCli, NumbersThatWouldWrapOrMeanNothingAreRefused) {
       {"sim", "--shard", "1/1", "--ops", "10"},
       {"sim", "--gpus", "0", "--profile", "rtx5090"},
       {"sim", "--cpu-limit", "", "--ops", "10"},
+      {"budget", "--gpu", "0:32GiB", "--cpu-limit", ""},
+      {"replay", trace, "--gpu", "0:32GiB", "--cpu-limit", ""},
+      {"fit", trace, "--gpu", "0:32GiB", "--cpu-limit", ""},
       {"fit", trace, "--profile", "rtx5090", "--gpus", "0"},
       {"fit", trace, "--profile", "rtx5090", "--gpus", ""},
       {"fit", trace, "--profile", "rtx5090", "--gpus", "1024"},
@@ -400,6 +404,26 @@ TEST_F(HostileCli, NumbersThatWouldWrapOrMeanNothingAreRefused) {
     EXPECT_FALSE(run.err.empty()) << joined;
   }
   EXPECT_FALSE(fs::exists(path("r.html")));
+}
+
+// Bad input a command returns is printed once, by app.cpp: one line naming the command (and
+// the subcommand), exit 2, nothing on standard output.
+TEST_F(HostileCli, BadInputIsOneLineNamingTheCommand) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"budget", "--gpu", "0:32GiB", "--fraction", "2/0"}, "memtrack budget: --fraction: "},
+      {{"budget", "--gpu", "0:32GiB", "--cpu-limit", "12 apples"},
+       "memtrack budget: --cpu-limit: "},
+      {{"sim", "--ops", "0"}, "memtrack sim: --ops 0: expected at least 1 operation\n"},
+      {{"profiles", "show", "no-such-gpu"}, "memtrack profiles show: "},
+      {{"replay", path("missing.trace")}, "memtrack replay: "},
+  };
+  for (const auto& [args, start] : cases) {
+    const CliRun run = memtrack(args);
+    EXPECT_EQ(run.code, 2) << start;
+    EXPECT_TRUE(run.out.empty()) << start << run.out;
+    EXPECT_EQ(run.err.substr(0, start.size()), start) << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  }
 }
 
 TEST_F(HostileCli, AKeyGivenTwiceInABudgetSpecIsRefused) {

@@ -19,6 +19,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
       return "InvalidDeallocation";
     case ErrorKind::ParseError:
       return "ParseError";
+    case ErrorKind::IoError:
+      return "IoError";
   }
   return "UnknownErrorKind";
 }
@@ -44,6 +46,7 @@ std::string Error::to_string() const {
       return where + ": cannot deallocate " + std::to_string(requested_bytes) + " bytes, only " +
              std::to_string(allocated_bytes) + " allocated";
     case ErrorKind::ParseError:
+    case ErrorKind::IoError:
       return detail;
   }
   return detail;
@@ -96,6 +99,13 @@ Error Error::invalid_deallocation(DevicePlacement device, std::uint64_t requeste
 Error Error::parse_error(std::string detail) {
   Error error;
   error.kind = ErrorKind::ParseError;
+  error.detail = std::move(detail);
+  return error;
+}
+
+Error Error::io_error(std::string detail) {
+  Error error;
+  error.kind = ErrorKind::IoError;
   error.detail = std::move(detail);
   return error;
 }

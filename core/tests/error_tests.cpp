@@ -22,6 +22,7 @@ TEST(Error, EveryKindPrintsOneActionableLine) {
       Error::ambiguous_device("deallocate"),
       Error::invalid_deallocation(Gpu{0}, 200, 100),
       Error::parse_error("invalid device 'x': expected cpu, auto or gpu:N"),
+      Error::io_error("run.trace: cannot open: no such file"),
   };
   for (const Error& error : errors) {
     const std::string line = error.to_string();
@@ -33,6 +34,8 @@ TEST(Error, EveryKindPrintsOneActionableLine) {
   EXPECT_EQ(errors[3].to_string(),
             "auto: deallocate needs a concrete device (cpu or gpu:N), not auto");
   EXPECT_EQ(errors[4].to_string(), "gpu:0: cannot deallocate 200 bytes, only 100 allocated");
+  EXPECT_EQ(errors[6].kind, ErrorKind::IoError);
+  EXPECT_EQ(errors[6].to_string(), "run.trace: cannot open: no such file");
 }
 
 TEST(Error, KindNames) {
@@ -41,6 +44,8 @@ TEST(Error, KindNames) {
   EXPECT_EQ(to_string(ErrorKind::AmbiguousDevice), "AmbiguousDevice");
   EXPECT_EQ(to_string(ErrorKind::UnknownDevice), "UnknownDevice");
   EXPECT_EQ(to_string(ErrorKind::InvalidConfig), "InvalidConfig");
+  EXPECT_EQ(to_string(ErrorKind::ParseError), "ParseError");
+  EXPECT_EQ(to_string(ErrorKind::IoError), "IoError");
 }
 
 TEST(Error, EqualityComparesEveryNumber) {

@@ -19,14 +19,14 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ._errors import (AmbiguousDevice, Error, InputError, InvalidConfig, InvalidDeallocation,
-                      OutOfMemory, ParseError, UnknownDevice)
+                      IoError, OutOfMemory, ParseError, UnknownDevice)
 from ._memtrack import (DevicePlacement, Event, GpuConfig, GpuSpec, MemoryTracker,
                         SharedMemoryTracker, Trace, from_snapshot, open, parse_size)
 from . import _memtrack
 
 __all__ = [
     "AmbiguousDevice", "DevicePlacement", "Error", "Event", "FitResult", "GpuConfig", "GpuSpec",
-    "GiB", "InputError", "InvalidConfig", "InvalidDeallocation", "KiB", "MemoryTracker", "MiB",
+    "GiB", "InputError", "InvalidConfig", "InvalidDeallocation", "IoError", "KiB", "MemoryTracker", "MiB",
     "OutOfMemory", "ParseError", "Profile", "ReplayResult", "ReportResult", "Result",
     "SharedMemoryTracker", "TiB", "Trace", "UnknownDevice", "fit", "from_snapshot", "open",
     "parse_size", "profiles", "replay", "report", "run",

@@ -101,6 +101,16 @@ class ParseError(Error, ValueError):
         self.detail = detail
 
 
+class IoError(Error, OSError):
+    """A file that cannot be opened, read, written or renamed; ``detail`` names it and says why."""
+
+    kind = "IoError"
+
+    def __init__(self, detail: str, message: Optional[str] = None) -> None:
+        super().__init__(message or detail)
+        self.detail = detail
+
+
 class InputError(Error, ValueError):
     """The command refused its input (exit code 2): ``message`` is what it printed."""
 

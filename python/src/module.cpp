@@ -40,7 +40,7 @@ namespace {
 /// must not be released after the interpreter has finalized.
 struct ErrorClasses {
   py::object error, invalid_config, unknown_device, out_of_memory, ambiguous_device,
-      invalid_deallocation, parse_error;
+      invalid_deallocation, parse_error, io_error;
 };
 
 ErrorClasses& error_classes() {
@@ -49,7 +49,7 @@ ErrorClasses& error_classes() {
     return new ErrorClasses{errors.attr("Error"),           errors.attr("InvalidConfig"),
                             errors.attr("UnknownDevice"),   errors.attr("OutOfMemory"),
                             errors.attr("AmbiguousDevice"), errors.attr("InvalidDeallocation"),
-                            errors.attr("ParseError")};
+                            errors.attr("ParseError"),      errors.attr("IoError")};
   }();
   return *classes;
 }
@@ -83,6 +83,9 @@ py::object device_or_none(const Error& error) {
       break;
     case ErrorKind::ParseError:
       exception = classes.parse_error(error.detail, message);
+      break;
+    case ErrorKind::IoError:
+      exception = classes.io_error(error.detail, message);
       break;
   }
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());

@@ -136,8 +136,11 @@ def test_a_truncated_trace_is_an_error_naming_file_and_line(tmp_path):
     path.write_text("memtrack-trace 1\nevents\nalloc cpu 1\nend 5\n")
     with pytest.raises(memtrack.ParseError, match="short.trace"):
         list(memtrack.open(str(path)))
-    with pytest.raises(memtrack.ParseError):
+    # a file that is not there is an I/O error, also an OSError as Python's own are
+    with pytest.raises(memtrack.IoError, match="missing.pickle: cannot open: no such file"):
         memtrack.open(str(tmp_path / "missing.pickle"))
+    with pytest.raises(OSError):
+        memtrack.open(str(tmp_path))
 
 
 def test_a_trace_in_memory_saves_as_a_canonical_trace(tmp_path):

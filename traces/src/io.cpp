@@ -28,7 +28,7 @@ class FileSource final : public ByteSource {
     in_.read(buffer, static_cast<std::streamsize>(size));
     const auto got = static_cast<std::size_t>(in_.gcount());
     if (in_.bad()) {
-      return Error::parse_error(name_ + ": byte " + std::to_string(offset_) + ": read failed");
+      return Error::io_error(name_ + ": byte " + std::to_string(offset_) + ": read failed");
     }
     offset_ += got;
     return got;
@@ -254,11 +254,11 @@ Result<std::unique_ptr<ByteSource>> open_source(const std::filesystem::path& pat
   if (!in) {
     std::error_code ec;
     const bool exists = std::filesystem::exists(path, ec);
-    return Error::parse_error(path.string() + ": cannot open: " +
-                              (exists ? "permission denied or not a file" : "no such file"));
+    return Error::io_error(path.string() + ": cannot open: " +
+                           (exists ? "permission denied or not a file" : "no such file"));
   }
   if (std::filesystem::is_directory(path)) {
-    return Error::parse_error(path.string() + ": is a directory, expected a file");
+    return Error::io_error(path.string() + ": is a directory, expected a file");
   }
   auto raw = std::make_unique<FileSource>(std::move(in), path.string());
   std::string prefix(4, '\0');

@@ -94,9 +94,9 @@ Result<Destination> destination_for(const std::filesystem::path& path) {
   struct stat link {};
   if (::lstat(path.c_str(), &link) != 0) {
     if (errno == ENOENT) return Destination{false, true, path};
-    return Error::parse_error(path.string() + ": cannot write: " + std::strerror(errno));
+    return Error::io_error(path.string() + ": cannot write: " + std::strerror(errno));
   }
-  if (S_ISDIR(link.st_mode)) return Error::parse_error(path.string() + ": is a folder, not a file");
+  if (S_ISDIR(link.st_mode)) return Error::io_error(path.string() + ": is a folder, not a file");
   if (S_ISREG(link.st_mode)) return Destination{false, true, path};
   if (S_ISLNK(link.st_mode)) {
     // A link to a regular file: replace that file (never the link); to anything else (a device,
@@ -163,7 +163,7 @@ struct AtomicOutput::State {
 
   Result<void> put(const char* data, std::size_t size) {
     if (size > 0 && std::fwrite(data, 1, size, file) != size) {
-      return Error::parse_error(where() + ": write failed: " + std::strerror(errno));
+      return Error::io_error(where() + ": write failed: " + std::strerror(errno));
     }
     return {};
   }
@@ -241,8 +241,8 @@ Result<AtomicOutput> AtomicOutput::create(const std::filesystem::path& path) {
     state->target = destination->target;
     auto [file, temporary] = create_temporary(destination->target);
     if (file == nullptr) {
-      return Error::parse_error(
-          path.string() + ": cannot create a temporary file beside it: " + std::strerror(errno));
+      return Error::io_error(path.string() +
+                             ": cannot create a temporary file beside it: " + std::strerror(errno));
     }
     state->file = file;
     state->temporary = std::move(temporary);
@@ -252,17 +252,16 @@ Result<AtomicOutput> AtomicOutput::create(const std::filesystem::path& path) {
     state->target = destination->target;
     const int fd = ::open(destination->target.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-      return Error::parse_error(path.string() + ": cannot open for writing: " +
-                                (errno == ENXIO ? std::string("a FIFO with no reader")
-                                                : std::string(std::strerror(errno))));
+      return Error::io_error(path.string() + ": cannot open for writing: " +
+                             (errno == ENXIO ? std::string("a FIFO with no reader")
+                                             : std::string(std::strerror(errno))));
     }
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags != -1) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     state->file = ::fdopen(fd, "wb");
     if (state->file == nullptr) {
       ::close(fd);
-      return Error::parse_error(path.string() +
-                                ": cannot open for writing: " + std::strerror(errno));
+      return Error::io_error(path.string() + ": cannot open for writing: " + std::strerror(errno));
     }
   }
   if (auto started = state->start_codec(); !started) return started.error();
@@ -296,14 +295,14 @@ Result<void> AtomicOutput::commit() {
     s.file = nullptr;
   }
   if (!flushed || !closed) {
-    return Error::parse_error(s.where() +
-                              ": write failed: " + std::strerror(flushed ? errno : flush_errno));
+    return Error::io_error(s.where() +
+                           ": write failed: " + std::strerror(flushed ? errno : flush_errno));
   }
   if (!s.temporary.empty()) {
     std::error_code ec;
     std::filesystem::rename(s.temporary, s.target, ec);
     if (ec) {
-      return Error::parse_error(s.path.string() + ": cannot rename into place: " + ec.message());
+      return Error::io_error(s.path.string() + ": cannot rename into place: " + ec.message());
     }
   }
   s.committed = true;

@@ -23,6 +23,7 @@ enum class ErrorKind : std::uint8_t {
   AmbiguousDevice,      ///< `auto` given where a concrete device is needed.
   InvalidDeallocation,  ///< More bytes freed than are allocated on the device.
   ParseError,           ///< Text that is not a placement, fraction or byte size.
+  IoError,  ///< A file that cannot be opened, read, written or renamed (the system's reason).
 };
 
 /// @return the kind's name, e.g. `"OutOfMemory"`
@@ -46,7 +47,7 @@ struct Error {
   std::uint64_t limit_bytes{0};
   /// InvalidDeallocation: allocated(device) when the free was refused.
   std::uint64_t allocated_bytes{0};
-  /// InvalidConfig, ParseError: what was wrong, in words (includes any offending text).
+  /// InvalidConfig, ParseError, IoError: what was wrong, in words (includes any offending text).
   std::string detail;
 
   /// @return one line, e.g. `gpu:1: cannot allocate 2147483648 bytes, 1073741824 of 25769803776
@@ -65,6 +66,7 @@ struct Error {
   [[nodiscard]] static Error invalid_deallocation(DevicePlacement device, std::uint64_t requested,
                                                   std::uint64_t allocated);
   [[nodiscard]] static Error parse_error(std::string detail);
+  [[nodiscard]] static Error io_error(std::string detail);
 };
 
 /// Thrown by `Result::value()` when the result holds an error, and by the few constructors that

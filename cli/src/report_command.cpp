@@ -8,6 +8,8 @@
 #include <memtrack/traces/io.hpp>
 #include <memtrack/units.hpp>
 
+#include <nlohmann/json.hpp>
+
 namespace memtrack::cli {
 namespace {
 
@@ -15,65 +17,108 @@ struct ReportCommandOptions {
   report::ReportOptions report;
   std::string output;
   std::string format;  ///< empty: from the output's name (.svg), else html
+  bool json = false;
 };
 
-int run_report(const ReportCommandOptions& options, std::ostream& standard_out, std::ostream& err) {
+/// @return html or svg: --format, else from the output's name; bad input for anything else
+Result<std::string> check_report_options(const ReportCommandOptions& options) {
   std::vector<std::filesystem::path> inputs = profile_files(options.report.profile);
   inputs.emplace_back(options.report.file);
   if (!options.report.compare.empty()) inputs.emplace_back(options.report.compare);
-  if (auto ok = traces::refuse_output_over_input(options.output, inputs); !ok) {
-    err << "memtrack report: " << ok.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  // With -o -, the report is standard output and the summary goes to standard error.
-  std::ostream& out = options.output == "-" ? err : standard_out;
+  if (auto ok = traces::refuse_output_over_input(options.output, inputs); !ok) return ok.error();
   std::string format = options.format;
   if (format.empty()) format = options.output.ends_with(".svg") ? "svg" : "html";
   if (format != "html" && format != "svg") {
-    err << "memtrack report: --format '" << format << "': expected html or svg\n";
-    return exit_bad_input;
+    return Error::parse_error("--format '" + format + "': expected html or svg");
   }
   if (format == "svg" && !options.report.compare.empty()) {
-    err << "memtrack report: --compare draws a section of the HTML report; the SVG holds the "
-           "charts alone (use -o FILE.html, or memtrack compare for text)\n";
-    return exit_bad_input;
+    return Error::parse_error(
+        "--compare draws a section of the HTML report; the SVG holds the charts alone (use -o "
+        "FILE.html, or memtrack compare for text)");
   }
   if (options.report.columns < 10 || options.report.columns > 20000) {
-    err << "memtrack report: --columns " << options.report.columns
-        << ": expected 10 to 20000 pixel columns\n";
-    return exit_bad_input;
+    return Error::parse_error("--columns " + std::to_string(options.report.columns) +
+                              ": expected 10 to 20000 pixel columns");
   }
-  auto built = report::build_report(options.report);
-  if (!built) {
-    err << "memtrack report: " << built.error().to_string() << "\n";
-    return exit_bad_input;
+  return format;
+}
+
+Result<void> write_atomically(const std::string& path, const std::string& text) {
+  auto output = traces::AtomicOutput::create(path);
+  if (!output) return output.error();
+  if (auto written = output->write(text); !written) return written.error();
+  return output->commit();
+}
+
+/// What `report --json` says: the summary the text prints, from the same Report.
+void print_report_json(const ReportCommandOptions& options, const std::string& format,
+                       std::size_t size, const report::Report& built, std::ostream& out) {
+  const auto number_or_null = [](bool given, std::uint64_t value) {
+    return given ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
+  };
+  const auto text_or_null = [](const std::string& text) {
+    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
+  };
+  const bool budgets = !built.measuring_only;
+  nlohmann::ordered_json json;
+  json["output"] = options.output;
+  json["format"] = format;
+  json["output_bytes"] = size;
+  json["trace"] = options.report.file;
+  json["budgets"] = built.budgets;
+  json["events"] = built.events;
+  json["operations"] = built.operations;
+  json["events_per_column"] = built.events_per_column;
+  json["refused"] = built.refused;
+  json["devices"] = nlohmann::ordered_json::array();
+  for (const report::DeviceReport& d : built.devices) {
+    json["devices"].push_back(
+        {{"device", d.device.to_string()},
+         {"budget_bytes", number_or_null(budgets, d.budget)},
+         {"needed_bytes", d.needed},
+         {"peak_bytes", d.peak},
+         {"peak_event", d.peak_event},
+         {"headroom_bytes", number_or_null(budgets && d.shortfall == 0, d.headroom)},
+         {"shortfall_bytes", number_or_null(budgets && d.shortfall != 0, d.shortfall)},
+         {"final_bytes", d.final_bytes},
+         {"refused", d.refused}});
   }
-  const std::string text =
-      format == "svg" ? report::render_svg(*built) : report::render_html(*built);
-  auto output = traces::AtomicOutput::create(options.output);
-  if (!output) {
-    err << "memtrack report: " << output.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  if (auto written = output->write(text); !written) {
-    err << "memtrack report: " << written.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  if (auto committed = output->commit(); !committed) {
-    err << "memtrack report: " << committed.error().to_string() << "\n";
-    return exit_bad_input;
-  }
-  out << "memtrack report: " << options.output << " (" << format << ", "
-      << report::grouped(text.size()) << " bytes): " << report::grouped(built->events)
-      << " events on " << built->budgets << ", " << built->events_per_column
-      << " per pixel column\n";
-  for (const report::DeviceReport& d : built->devices) {
+  json["first_refusal"] = text_or_null(built.first_refusal);
+  json["failure"] = text_or_null(built.failure);
+  json["inconsistencies"] = text_or_null(built.inconsistencies);
+  out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
+
+void print_report_text(const ReportCommandOptions& options, const std::string& format,
+                       std::size_t size, const report::Report& built, std::ostream& out) {
+  out << "memtrack report: " << options.output << " (" << format << ", " << report::grouped(size)
+      << " bytes): " << report::grouped(built.events) << " events on " << built.budgets << ", "
+      << built.events_per_column << " per pixel column\n";
+  for (const report::DeviceReport& d : built.devices) {
     out << "  " << d.device.to_string() << ": peak " << d.peak << " B (" << format_gib(d.peak)
         << " GiB) at event " << d.peak_event << ", budget " << d.budget << " B, refused "
         << d.refused << "\n";
   }
-  if (!built->failure.empty()) out << "  the replay failed: " << built->failure << "\n";
-  if (!built->inconsistencies.empty()) out << built->inconsistencies;
+  if (!built.failure.empty()) out << "  the replay failed: " << built.failure << "\n";
+  if (!built.inconsistencies.empty()) out << built.inconsistencies;
+}
+
+Outcome run_report(const ReportCommandOptions& options, std::ostream& standard_out,
+                   std::ostream& err) {
+  auto format = check_report_options(options);
+  if (!format) return format.error();
+  // With -o -, the report is standard output and the summary goes to standard error.
+  std::ostream& out = options.output == "-" ? err : standard_out;
+  auto built = report::build_report(options.report);
+  if (!built) return built.error();
+  const std::string text =
+      *format == "svg" ? report::render_svg(*built) : report::render_html(*built);
+  if (auto written = write_atomically(options.output, text); !written) return written.error();
+  if (options.json) {
+    print_report_json(options, *format, text.size(), *built, out);
+  } else {
+    print_report_text(options, *format, text.size(), *built, out);
+  }
   return exit_ok;
 }
 
@@ -122,6 +167,7 @@ void add_report_command(CLI::App& app, Command& chosen) {
       ->add_option("--largest", options->report.largest,
                    "How many of the allocations alive at the peak to list (default 20)")
       ->check(whole_number());
+  add_json_flag(*command, options->json);
   run_when_chosen(*command, chosen, options, run_report);
 }
 

@@ -233,6 +233,49 @@ Drawn drawn(const std::string& html) {
   return d;
 }
 
+// report --json: the summary of what the HTML shows, per device, figures worked out by hand from
+// the trace: on gpu:0 (budget 1000) 50 + 600 + 300 = 950 at the peak with the 500 refused; had
+// nothing been refused 50 + 600 + 500 + 300 = 1450 needed, 450 short; the CPU's 40 against 100,
+// 60 of headroom.
+TEST_F(ReportCommand, JsonSaysWhatTheHtmlShows) {
+  const std::string trace =
+      write("j.trace",
+            "memtrack-trace 1\nsource test\nmemory_fraction 1\ncpu_memory_limit 100\n"
+            "gpu 0 total=1000 name=Tiny\nevents\n"
+            "baseline gpu:0 50\n"
+            "alloc gpu:0 600 addr=0x10\n"
+            "alloc gpu:0 500 addr=0x20 result=OutOfMemory\n"
+            "alloc gpu:0 300 addr=0x30\n"
+            "free gpu:0 addr=0x30\n"
+            "alloc cpu 40\n"
+            "end 6\n");
+  const std::string html = (dir_ / "j.html").string();
+  const CliRun run = memtrack({"report", trace, "-o", html, "--json"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  const auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json.at("output"), html);
+  EXPECT_EQ(json.at("format"), "html");
+  EXPECT_EQ(json.at("output_bytes").get<std::uint64_t>(), slurp(html).size());
+  EXPECT_EQ(json.at("refused"), 1);
+  EXPECT_TRUE(json.at("failure").is_null());
+  ASSERT_EQ(json.at("devices").size(), 2U);
+  const auto& gpu = json.at("devices").at(0);
+  EXPECT_EQ(gpu.at("device"), "gpu:0");
+  EXPECT_EQ(gpu.at("budget_bytes"), 1000);
+  EXPECT_EQ(gpu.at("peak_bytes"), 950);
+  EXPECT_EQ(gpu.at("needed_bytes"), 1450);
+  EXPECT_TRUE(gpu.at("headroom_bytes").is_null());
+  EXPECT_EQ(gpu.at("shortfall_bytes"), 450);
+  EXPECT_EQ(gpu.at("final_bytes"), 650);
+  EXPECT_EQ(gpu.at("refused"), 1);
+  const auto& cpu = json.at("devices").at(1);
+  EXPECT_EQ(cpu.at("device"), "cpu");
+  EXPECT_EQ(cpu.at("budget_bytes"), 100);
+  EXPECT_EQ(cpu.at("peak_bytes"), 40);
+  EXPECT_EQ(cpu.at("headroom_bytes"), 60);
+  EXPECT_TRUE(cpu.at("shortfall_bytes").is_null());
+}
+
 TEST_F(ReportCommand, ItsNumbersAreFitsForTheSameInput) {
   const std::string trace =
       std::string(MEMTRACK_SOURCE_DIR) + "/traces/recorded/serving-h100-sxm.trace.zst";

@@ -199,7 +199,7 @@ std::string where_of(const traces::FrameTable& table, std::optional<std::uint64_
 
 namespace {
 
-/// The recording's devices in the replay's order, and the recording's GPU ids onto them.
+/// The replay's devices, and the recording's GPU ids onto them (for the replayer, which maps).
 class DeviceSlots {
  public:
   DeviceSlots(std::vector<DevicePlacement> devices, std::map<std::uint32_t, std::uint32_t> gpu_map)
@@ -215,12 +215,6 @@ class DeviceSlots {
       if (devices_[i] == d) return i;
     }
     return devices_.size();
-  }
-  /// @return a device as recorded, on the replay's devices
-  [[nodiscard]] DevicePlacement mapped(DevicePlacement d) const {
-    if (!d.is_gpu()) return d;
-    const auto found = gpu_map_.find(d.gpu_id());
-    return found == gpu_map_.end() ? d : DevicePlacement(Gpu{found->second});
   }
 
  private:
@@ -297,8 +291,9 @@ class SeriesPass {
     }
   }
 
-  void on_check(std::uint64_t event, const TraceEvent& check) {
-    const std::size_t slot = slots_.slot_of(slots_.mapped(check.device));
+  /// `device`: the check's device on the replay's devices, as the replayer maps it
+  void on_check(std::uint64_t event, const TraceEvent& check, DevicePlacement device) {
+    const std::size_t slot = slots_.slot_of(device);
     if (slot == states.size()) return;
     if (check.check_allocated) states[slot].recorded.add(event, *check.check_allocated, "check", 0);
     if (check.check_reserved) states[slot].reserved.add(event, *check.check_reserved, "check", 0);
@@ -462,7 +457,9 @@ Result<Report> build_report(const ReportOptions& options) {
   SeriesPass pass(slots, trace.reader.frames(), options.columns);
   auto replayed = replayer.replay(
       trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) { pass.on_step(step); },
-      [&](std::uint64_t event, const TraceEvent& check) { pass.on_check(event, check); });
+      [&](std::uint64_t event, const TraceEvent& check, DevicePlacement device) {
+        pass.on_check(event, check, device);
+      });
   if (!replayed) return replayed.error();
 
   Report report = report_head(options, trace, budgets, replayer.summary(), pass.times);

@@ -420,7 +420,7 @@ std::vector<LiveAllocation> Replayer::live(DevicePlacement device) const {
 Result<void> Replayer::replay(
     TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
     const std::function<void(const ReplayStep&)>& on_step,
-    const std::function<void(std::uint64_t, const TraceEvent&)>& on_check) {
+    const std::function<void(std::uint64_t, const TraceEvent&, DevicePlacement)>& on_check) {
   State& s = *state_;
   ReplaySummary& summary = s.summary;
   // The summary's high-water marks are brought up to date however the replay ends.
@@ -599,8 +599,8 @@ Result<void> Replayer::replay(
         continue;
       }
       case TraceEvent::Kind::Check: {
-        if (on_check) on_check(reader.events_read(), event);
         const DevicePlacement device = map_device(event.device);
+        if (on_check) on_check(reader.events_read(), event, device);
         if (modelled != nullptr && device.is_gpu() && event.check_reserved) {
           if (departed(event.device)) {
             modelled->depart(device.gpu_id());

@@ -640,3 +640,30 @@ RC_GTEST_PROP(ReplayBook, TheLiveBytesAreWhatTheTrackerHasAllocated, ()) {
 
 }  // namespace
 }  // namespace memtrack::traces
+
+namespace memtrack::traces {
+namespace {
+
+TEST(ReplayBook, ACheckIsToldWithItsDeviceOnTheReplaysDevices) {
+  auto reader = reader_of(
+      "memtrack-trace 1\nmemory_fraction 1\ngpu 5 total=1000\nevents\nalloc gpu:5 7\n"
+      "check gpu:5 allocated=7\ncheck cpu allocated=0\nend 3\n");
+  ASSERT_TRUE(reader);
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  auto replayer = Replayer::create(small_config(), options);
+  ASSERT_TRUE(replayer);
+  std::vector<std::pair<std::uint64_t, DevicePlacement>> told;
+  ASSERT_TRUE(
+      replayer->replay(*reader, {{5, 0}}, {},
+                       [&](std::uint64_t event, const TraceEvent& check, DevicePlacement device) {
+                         EXPECT_EQ(check.kind, TraceEvent::Kind::Check);
+                         told.emplace_back(event, device);
+                       }));
+  EXPECT_EQ(told,
+            (std::vector<std::pair<std::uint64_t, DevicePlacement>>{{2, Gpu{0}}, {3, Cpu{}}}));
+  EXPECT_EQ(replayer->live(Gpu{0}), (Lives{{1, 7, std::nullopt}}));
+}
+
+}  // namespace
+}  // namespace memtrack::traces

@@ -279,15 +279,16 @@ class Replayer {
    * @brief Replays every event of `reader`.
    * @param gpu_map the trace's GPU ids to the replay's (ids not in it are used as they are)
    * @param on_step called after every applied operation
-   * @param on_check called at every `check` event (its 1-based number and the event, device as
-   * recorded), verified or not: the recording's own totals, for pictures of them
+   * @param on_check called at every `check` event (its 1-based number, the event with its device
+   * as recorded, and that device on the replay's devices), verified or not: the recording's own
+   * totals, for pictures of them
    * @return nothing (see `summary()`, whose `failure` is set at a divergence or a failed
    * checkpoint), or a `ParseError` for bad input
    */
-  Result<void> replay(
-      TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
-      const std::function<void(const ReplayStep&)>& on_step = {},
-      const std::function<void(std::uint64_t event, const TraceEvent& check)>& on_check = {});
+  Result<void> replay(TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+                      const std::function<void(const ReplayStep&)>& on_step = {},
+                      const std::function<void(std::uint64_t event, const TraceEvent& check,
+                                               DevicePlacement device)>& on_check = {});
 
   [[nodiscard]] const ReplaySummary& summary() const;
   [[nodiscard]] const MemoryTracker& tracker() const;

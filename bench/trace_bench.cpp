@@ -10,6 +10,7 @@
 #include <memtrack/sim/workload.hpp>
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <benchmark/benchmark.h>
 

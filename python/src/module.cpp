@@ -11,8 +11,8 @@
 #include <memtrack/sim/profile.hpp>
 #include <memtrack/traces/importers.hpp>
 #include <memtrack/traces/pickle.hpp>
-#include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/trace.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

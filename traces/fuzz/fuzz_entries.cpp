@@ -3,6 +3,7 @@
 #include <memtrack/traces/importers.hpp>
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <cstdio>
 #include <cstdlib>

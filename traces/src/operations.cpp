@@ -2,7 +2,7 @@
 
 #include <memtrack/sim/lockstep.hpp>
 #include <memtrack/sim/reference_tracker.hpp>
-#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <optional>
 

@@ -4,6 +4,7 @@
 
 #include <memtrack/traces/frames.hpp>
 #include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <gtest/gtest.h>
 

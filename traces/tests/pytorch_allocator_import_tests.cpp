@@ -6,6 +6,7 @@
 
 #include <memtrack/traces/importers.hpp>
 #include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <gtest/gtest.h>
 

@@ -3,6 +3,7 @@
 
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/trace.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>

@@ -10,7 +10,7 @@
 #include <memtrack/recorder/cupti_convert.hpp>
 #include <memtrack/recorder/process_hooks.hpp>
 #include <memtrack/recorder/recording.hpp>
-#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <cuda.h>
 #include <cupti.h>

@@ -3,6 +3,7 @@
 #include <memtrack/recorder/cupti_convert.hpp>
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
+#include <memtrack/traces/writer.hpp>
 #include <memtrack/units.hpp>
 
 #include <gtest/gtest.h>

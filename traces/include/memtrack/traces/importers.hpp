@@ -8,8 +8,8 @@
 #pragma once
 
 #include <memtrack/result.hpp>
-#include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/trace.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <cstdint>
 #include <filesystem>

@@ -1,7 +1,7 @@
 /**
  * @file reader.hpp
- * @brief Streaming reader and writer of canonical traces. Memory stays bounded by one line
- * (at most `max_line_bytes`) whatever the trace's length.
+ * @brief `TraceReader`: the streaming reader of canonical traces. Memory stays bounded by one
+ * line (at most `max_line_bytes`) whatever the trace's length. The writer is `writer.hpp`.
  */
 #pragma once
 
@@ -103,47 +103,5 @@ class TraceReader {
   FrameTable frames_;
   LayoutState layout_;
 };
-
-/**
- * @brief Writes a canonical trace: the header (and its frame table) at `create`, events one by
- * one, and the trailer at `finish`, through a temporary file renamed into place (`.zst`
- * compresses).
- */
-class TraceWriter {
- public:
-  [[nodiscard]] static Result<TraceWriter> create(const std::filesystem::path& path,
-                                                  const TraceHeader& header);
-
-  /// Appends one event.
-  Result<void> write(const TraceEvent& event);
-  /**
-   * @brief Appends the frame and stack lines of `table` that this writer has not written yet
-   * (call it with one table that only grows, the header's if it had one, before the events that
-   * name its new stacks).
-   */
-  Result<void> write_frames(const FrameTable& table);
-  /// Writes the trailer and renames the file into place.
-  Result<void> finish();
-
-  [[nodiscard]] std::uint64_t events_written() const { return events_; }
-
- private:
-  explicit TraceWriter(AtomicOutput output) : output_(std::move(output)) {}
-  Result<void> flush();
-
-  AtomicOutput output_;
-  std::string buffer_;
-  std::uint64_t events_{0};
-  std::uint64_t table_lines_{0};  ///< frame and stack lines written (counted by the trailer)
-  std::size_t frames_written_{0};
-  std::size_t stacks_written_{0};
-};
-
-/// @return the header's text, from the magic line to `events`
-[[nodiscard]] std::string format_header(const TraceHeader& header);
-
-/// @return a whole trace as text (header, the header's frame table, events, trailer)
-[[nodiscard]] std::string format_trace(const TraceHeader& header,
-                                       const std::vector<TraceEvent>& events);
 
 }  // namespace memtrack::traces

@@ -20,7 +20,7 @@
 #include <memtrack/memory_tracker.hpp>
 #include <memtrack/observer.hpp>
 #include <memtrack/traces/operations.hpp>
-#include <memtrack/traces/reader.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <chrono>
 #include <cstdint>

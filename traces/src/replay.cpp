@@ -350,7 +350,7 @@ struct Replayer::State {
 
   [[nodiscard]] std::string core_state() const { return sim::describe(tracker(), devices); }
   [[nodiscard]] std::string reference_state() const {
-    return checker ? sim::detail::describe_reference(checker->reference()) : std::string();
+    return checker ? sim::describe_state(checker->reference()) : std::string();
   }
 };
 

@@ -120,13 +120,6 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
 /// production tracker's)
 [[nodiscard]] std::string describe_state(const ReferenceTracker& model);
 
-namespace detail {
-/// The former name of `describe_state`, kept while traces/src/replay.cpp calls it.
-inline std::string describe_reference(const ReferenceTracker& model) {
-  return describe_state(model);
-}
-}  // namespace detail
-
 /// @return a multi-line description of a production tracker's state
 template <CheckableTracker Tracker>
 std::string describe(const Tracker& tracker, const std::vector<DevicePlacement>& devices) {

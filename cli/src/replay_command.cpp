@@ -4,6 +4,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "options.hpp"
+#include "state_json.hpp"
 #include "summary_json.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
@@ -148,7 +149,7 @@ class StatesOutput {
   }
 
   void add(const traces::ReplayStep& step, const std::vector<DevicePlacement>& devices) {
-    buffer_ += traces::state_json(step, devices);
+    buffer_ += state_json(step, devices);
     buffer_ += '\n';
     if (buffer_.size() > (1U << 20U) && !error_) {
       if (auto ok = output_.write(buffer_); !ok) error_ = ok.error();

@@ -265,19 +265,6 @@ constexpr std::size_t max_refusal_frames = 256;
 /// The most freed addresses a replay remembers to tell a double free (then it starts again).
 constexpr std::size_t max_remembered_frees = std::size_t{1} << 20U;
 
-std::string_view op_name(sim::Operation::Kind kind) {
-  switch (kind) {
-    case sim::Operation::Kind::Allocate:
-      return "alloc";
-    case sim::Operation::Kind::Deallocate:
-      return "free";
-    case sim::Operation::Kind::ResetPeakAll:
-    case sim::Operation::Kind::ResetPeak:
-      return "reset_peak";
-  }
-  return "?";
-}
-
 std::string_view failure_name(ReplayFailure::Kind kind) {
   switch (kind) {
     case ReplayFailure::Kind::Divergence:
@@ -980,41 +967,6 @@ std::optional<std::uint32_t> operation_gpu(const TraceEvent& event) {
       event.kind == TraceEvent::Kind::Free || event.kind == TraceEvent::Kind::ResetPeak;
   if (operation && event.device.is_gpu()) return event.device.gpu_id();
   return std::nullopt;
-}
-
-std::string state_json(const ReplayStep& step, const std::vector<DevicePlacement>& devices) {
-  const MemoryTracker& t = *step.after;
-  std::string line =
-      "{\"seq\":" + std::to_string(step.event) + ",\"op\":\"" +
-      std::string(op_name(step.operation.kind)) + "\",\"device\":\"" +
-      (step.operation.kind == sim::Operation::Kind::ResetPeakAll
-           ? std::string("all")
-           : step.operation.device.to_string()) +
-      "\",\"bytes\":" + std::to_string(step.operation.bytes) +
-      ",\"ok\":" + (step.outcome.ok ? "true" : "false") + ",\"error\":" +
-      (step.outcome.ok ? std::string("null")
-                       : "\"" + std::string(to_string(step.outcome.error->kind)) + "\"") +
-      ",\"resolved\":" +
-      (step.outcome.resolved ? "\"" + step.outcome.resolved->to_string() + "\""
-                             : std::string("null")) +
-      ",\"devices\":{";
-  // The CPU first, then the GPUs ascending.
-  std::vector<DevicePlacement> ordered;
-  ordered.emplace_back(Cpu{});
-  for (const DevicePlacement d : devices) {
-    if (d.is_gpu()) ordered.push_back(d);
-  }
-  bool first = true;
-  for (const DevicePlacement d : ordered) {
-    if (!first) line += ',';
-    first = false;
-    line += "\"" + d.to_string() + "\":{\"allocated\":" + std::to_string(t.allocated(d)) +
-            ",\"available\":" + std::to_string(t.available(d)) +
-            ",\"peak\":" + std::to_string(t.peak(d)) +
-            ",\"count\":" + std::to_string(t.allocation_count(d)) + "}";
-  }
-  line += "},\"total_peak\":" + std::to_string(t.peak(Auto{})) + "}";
-  return line;
 }
 
 }  // namespace memtrack::traces

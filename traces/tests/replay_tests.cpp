@@ -159,23 +159,6 @@ TEST(Replay, GpuMapPutsTraceGpusOntoTheReplaysGpus) {
   EXPECT_EQ(s.high_water.at(Gpu{0}), 700U);
 }
 
-TEST(Replay, StateJsonLineHasEveryField) {
-  auto reader = reader_of(std::string(small_node) + "alloc auto 1001 result=OutOfMemory\nend 1\n");
-  ASSERT_TRUE(reader);
-  auto replayer = Replayer::create(small_config(), {});
-  ASSERT_TRUE(replayer);
-  std::vector<std::string> lines;
-  const auto devices = replayer->devices();
-  ASSERT_TRUE(replayer->replay(
-      *reader, {}, [&](const ReplayStep& step) { lines.push_back(state_json(step, devices)); }));
-  ASSERT_EQ(lines.size(), 1U);
-  EXPECT_EQ(lines[0],
-            "{\"seq\":1,\"op\":\"alloc\",\"device\":\"auto\",\"bytes\":1001,\"ok\":false,"
-            "\"error\":\"OutOfMemory\",\"resolved\":null,\"devices\":{\"cpu\":{\"allocated\":0,"
-            "\"available\":500,\"peak\":0,\"count\":0},\"gpu:0\":{\"allocated\":0,\"available\":"
-            "1000,\"peak\":0,\"count\":0}},\"total_peak\":0}");
-}
-
 // Frees by address find their allocation among many live ones (the replay's address table:
 // collisions, growth, deletion in the middle of a probe run), checked against a std::map.
 RC_GTEST_PROP(Replay, FreesByAddressFindTheirAllocation, ()) {

@@ -330,8 +330,4 @@ class Replayer {
 /// @return the GPU an operation event (alloc, free, baseline, reset_peak of one device) names
 [[nodiscard]] std::optional<std::uint32_t> operation_gpu(const TraceEvent& event);
 
-/// @return the `--states` JSON line for one step (no newline)
-[[nodiscard]] std::string state_json(const ReplayStep& step,
-                                     const std::vector<DevicePlacement>& devices);
-
 }  // namespace memtrack::traces

@@ -3,9 +3,9 @@
 
 Applies each mutant of catalog.txt and of every catalog.d/*.txt (one file per component) to a
 scratch copy of the source tree, rebuilds only what it touches (one Ninja build, ccache), and runs
-the suites that guard it: the property suites, or the test executables a mutant names on a
-`suites:` line. Every mutant must make a suite fail. Prints killed / total and the time each mutant
-took to be killed; exits 1 if any survived.
+the suites that guard it, one at a time until one fails: the property suites, or the test
+executables a mutant names on a `suites:` line. Every mutant must make a suite fail. Prints
+killed / total and the time each mutant took to be killed; exits 1 if any survived.
 
   tools/mutation/run.py                 the whole catalog
   tools/mutation/run.py --only NAME...  some mutants
@@ -244,14 +244,21 @@ def main():
         marker.write_text(mutant["file"])
         path.write_text(original.replace(mutant["find"], mutant["replace"], 1))
         try:
-            build_started = time.monotonic()
-            result = build_suites(mutant["suites"])
-            build_seconds = time.monotonic() - build_started
-            if result.returncode != 0:
-                print(result.stdout[-3000:], file=sys.stderr)
-                print(f"mutation: mutant {mutant['name']} does not compile: fix the catalog", file=sys.stderr)
-                return 2
-            failed, seconds = run_suites(mutant["suites"])
+            # One suite at a time, in the catalog's order: the suites after the one that kills the
+            # mutant are neither built nor run (a header mutant rebuilds every suite including it).
+            build_seconds, seconds, failed = 0.0, 0.0, None
+            for suite in mutant["suites"]:
+                build_started = time.monotonic()
+                result = build_suites([suite])
+                build_seconds += time.monotonic() - build_started
+                if result.returncode != 0:
+                    print(result.stdout[-3000:], file=sys.stderr)
+                    print(f"mutation: mutant {mutant['name']} does not compile: fix the catalog", file=sys.stderr)
+                    return 2
+                failed, suite_seconds = run_suites([suite])
+                seconds += suite_seconds
+                if failed:
+                    break
         finally:
             path.write_text(original)
             marker.unlink()

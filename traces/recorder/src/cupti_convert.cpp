@@ -90,58 +90,68 @@ void CuptiConverter::forget_events() {
 
 void CuptiConverter::consume(const CUpti_Activity& record) {
   if (record.kind == CUPTI_ACTIVITY_KIND_MEMORY_POOL) {
-    ++counts_.pool_records;
-    const auto& pool = reinterpret_cast<const CUpti_ActivityMemoryPool3&>(record);
-    TraceEvent mark;
-    mark.kind = TraceEvent::Kind::Mark;
-    mark.text = "pool " + std::string(pool_operation(pool.memoryPoolOperationType)) +
-                " gpu:" + std::to_string(pool.deviceId) + " pool=" + hex(pool.address) +
-                " size=" + std::to_string(pool.size) +
-                " utilized=" + std::to_string(pool.utilizedSize) +
-                " release_threshold=" + std::to_string(pool.releaseThreshold) +
-                " t=" + std::to_string(pool.timestamp);
-    Timed timed;
-    timed.time_ns = pool.timestamp;
-    timed.event = std::move(mark);
-    timed.device = pool.deviceId;
-    if (pool.memoryPoolType == CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL && pool.address != 0) {
-      timed.pool = pool.address;
-      timed.pool_size =
-          pool.memoryPoolOperationType == CUPTI_ACTIVITY_MEMORY_POOL_OPERATION_TYPE_DESTROYED
-              ? 0
-              : pool.size;
-    }
-    push(std::move(timed));
-    return;
-  }
-  if (record.kind != CUPTI_ACTIVITY_KIND_MEMORY2) {
+    consume_pool(reinterpret_cast<const CUpti_ActivityMemoryPool3&>(record));
+  } else if (record.kind == CUPTI_ACTIVITY_KIND_MEMORY2) {
+    consume_memory(reinterpret_cast<const CUpti_ActivityMemory4&>(record));
+  } else {
     ++counts_.other_records;
-    return;
   }
-  ++counts_.memory_records;
-  const auto& memory = reinterpret_cast<const CUpti_ActivityMemory4&>(record);
-  DevicePlacement device;
-  std::string tag;
+}
+
+void CuptiConverter::consume_pool(const CUpti_ActivityMemoryPool3& pool) {
+  ++counts_.pool_records;
+  TraceEvent mark;
+  mark.kind = TraceEvent::Kind::Mark;
+  mark.text = "pool " + std::string(pool_operation(pool.memoryPoolOperationType)) +
+              " gpu:" + std::to_string(pool.deviceId) + " pool=" + hex(pool.address) +
+              " size=" + std::to_string(pool.size) +
+              " utilized=" + std::to_string(pool.utilizedSize) +
+              " release_threshold=" + std::to_string(pool.releaseThreshold) +
+              " t=" + std::to_string(pool.timestamp);
+  Timed timed;
+  timed.time_ns = pool.timestamp;
+  timed.event = std::move(mark);
+  timed.device = pool.deviceId;
+  if (pool.memoryPoolType == CUPTI_ACTIVITY_MEMORY_POOL_TYPE_LOCAL && pool.address != 0) {
+    timed.pool = pool.address;
+    timed.pool_size =
+        pool.memoryPoolOperationType == CUPTI_ACTIVITY_MEMORY_POOL_OPERATION_TYPE_DESTROYED
+            ? 0
+            : pool.size;
+  }
+  push(std::move(timed));
+}
+
+namespace {
+
+/// Where a memory record's bytes count, and its tag; nothing for memory no budget counts
+/// (managed, pageable, unknown kinds).
+std::optional<std::pair<DevicePlacement, std::string>> memory_kind_device(
+    const CUpti_ActivityMemory4& memory) {
   switch (memory.memoryKind) {
     case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE:
-      device = Gpu{memory.deviceId};
-      break;
+      return std::pair{DevicePlacement{Gpu{memory.deviceId}}, std::string()};
     case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE_STATIC:
-      device = Gpu{memory.deviceId};
-      tag = "static";
-      break;
+      return std::pair{DevicePlacement{Gpu{memory.deviceId}}, std::string("static")};
     case CUPTI_ACTIVITY_MEMORY_KIND_ARRAY:
-      device = Gpu{memory.deviceId};
-      tag = "array";
-      break;
+      return std::pair{DevicePlacement{Gpu{memory.deviceId}}, std::string("array")};
     case CUPTI_ACTIVITY_MEMORY_KIND_PINNED:
-      device = Cpu{};
-      tag = "pinned";
-      break;
-    default:  // managed, pageable, unknown: not device memory the budget counts
-      ++counts_.unaccounted_kinds;
-      return;
+      return std::pair{DevicePlacement{Cpu{}}, std::string("pinned")};
+    default:
+      return std::nullopt;
   }
+}
+
+}  // namespace
+
+void CuptiConverter::consume_memory(const CUpti_ActivityMemory4& memory) {
+  ++counts_.memory_records;
+  auto where = memory_kind_device(memory);
+  if (!where) {
+    ++counts_.unaccounted_kinds;
+    return;
+  }
+  auto& [device, tag] = *where;
   const auto& pool = memory.memoryPoolConfig;
   if (pool.memoryPoolType != CUPTI_ACTIVITY_MEMORY_POOL_TYPE_INVALID) tag = "pool";
   TraceEvent event;

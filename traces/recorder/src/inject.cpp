@@ -24,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace memtrack::recorder {
@@ -406,48 +407,15 @@ std::uint32_t checkpoint_seconds(bool child) {
                                         : 0;
 }
 
-int initialize() {
-  State& s = state();
-  const char* output = std::getenv(output_env);
-  if (const char* status = std::getenv(status_env); status != nullptr) s.status = status;
-  if (output == nullptr || *output == '\0') {
-    fail(std::string(output_env) +
-         " is not set: run the program through 'memtrack record -o FILE -- COMMAND...'");
-    return 0;
-  }
-  s.root_output = output;
-  s.output = output;
-  bool child = false;
-  if (const char* root = std::getenv(pid_env);
-      root != nullptr && *root != '\0' && std::to_string(::getpid()) != root) {
-    // a child of the recorded command: its own trace beside the first, no say in the status
-    s.output = per_process_path(s.output, static_cast<long>(::getpid()));
-    s.status.clear();
-    child = true;
-  }
-  if (!load_driver(s.driver)) {
-    fail(
-        "the CUDA driver (libcuda.so.1) is not loaded in this process: libmemtrack_inject.so is "
-        "loaded by the driver itself, through CUDA_INJECTION64_PATH (memtrack record sets it)");
-    return 0;
-  }
-  std::uint32_t version = 0;
-  cuptiGetVersion(&version);
-  if (auto problem = cupti_version_problem(version, CUPTI_API_VERSION)) {
-    fail(*problem);
-    return 0;
-  }
+/// Subscribes to CUPTI: the callbacks and activity kinds the recorder uses.
+/// @return nothing, or why recording cannot start
+std::optional<std::string> subscribe(State& s) {
   const CUptiResult subscribed = cuptiSubscribe(&s.subscriber, on_callback, nullptr);
   if (subscribed == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED) {
-    fail(
-        "CUPTI is already taken by another subscriber (a profiler: Nsight Systems, Nsight "
-        "Compute, torch.profiler?); run without it to record");
-    return 0;
+    return "CUPTI is already taken by another subscriber (a profiler: Nsight Systems, Nsight "
+           "Compute, torch.profiler?); run without it to record";
   }
-  if (subscribed != CUPTI_SUCCESS) {
-    fail(cupti_error("cuptiSubscribe", subscribed));
-    return 0;
-  }
+  if (subscribed != CUPTI_SUCCESS) return cupti_error("cuptiSubscribe", subscribed);
   const auto enable = [&s](CUpti_CallbackDomain domain, CUpti_CallbackId id) {
     return cuptiEnableCallback(1, s.subscriber, domain, id);
   };
@@ -479,25 +447,27 @@ int initialize() {
   };
   for (const auto& [domain, id] : callbacks) {
     if (const CUptiResult r = enable(domain, id); r != CUPTI_SUCCESS) {
-      fail(cupti_error("cuptiEnableCallback", r));
-      return 0;
+      return cupti_error("cuptiEnableCallback", r);
     }
   }
   if (const CUptiResult r = cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
       r != CUPTI_SUCCESS) {
-    fail(cupti_error("cuptiActivityRegisterCallbacks", r));
-    return 0;
+    return cupti_error("cuptiActivityRegisterCallbacks", r);
   }
   for (const CUpti_ActivityKind kind :
        {CUPTI_ACTIVITY_KIND_MEMORY2, CUPTI_ACTIVITY_KIND_MEMORY_POOL}) {
     if (const CUptiResult r = cuptiActivityEnable(kind); r != CUPTI_SUCCESS) {
-      fail(cupti_error("cuptiActivityEnable", r));
-      return 0;
+      return cupti_error("cuptiActivityEnable", r);
     }
   }
+  return std::nullopt;
+}
+
+/// The trace's source line and host memory, then the process hooks that write it.
+void start_recording(State& s, std::uint32_t cupti_version, bool child) {
   int driver_version = 0;
   s.driver.driver_version(&driver_version);
-  s.source = "memtrack record (CUPTI " + std::to_string(version) + ", driver CUDA " +
+  s.source = "memtrack record (CUPTI " + std::to_string(cupti_version) + ", driver CUDA " +
              std::to_string(driver_version / 1000) + "." +
              std::to_string((driver_version % 1000) / 10) + "): " + command_line();
   const long pages = sysconf(_SC_PHYS_PAGES);
@@ -514,6 +484,44 @@ int initialize() {
   hooks.forked_child = forked_child;
   hooks.checkpoint_seconds = checkpoint_seconds(child);
   install_process_hooks(hooks);
+}
+
+int initialize() {
+  State& s = state();
+  const char* output = std::getenv(output_env);
+  if (const char* status = std::getenv(status_env); status != nullptr) s.status = status;
+  if (output == nullptr || *output == '\0') {
+    fail(std::string(output_env) +
+         " is not set: run the program through 'memtrack record -o FILE -- COMMAND...'");
+    return 0;
+  }
+  s.root_output = output;
+  s.output = output;
+  bool child = false;
+  if (const char* root = std::getenv(pid_env);
+      root != nullptr && *root != '\0' && std::to_string(::getpid()) != root) {
+    // a child of the recorded command: its own trace beside the first, no say in the status
+    s.output = per_process_path(s.output, static_cast<long>(::getpid()));
+    s.status.clear();
+    child = true;
+  }
+  if (!load_driver(s.driver)) {
+    fail(
+        "the CUDA driver (libcuda.so.1) is not loaded in this process: libmemtrack_inject.so is "
+        "loaded by the driver itself, through CUDA_INJECTION64_PATH (memtrack record sets it)");
+    return 0;
+  }
+  std::uint32_t version = 0;
+  cuptiGetVersion(&version);
+  if (auto problem = cupti_version_problem(version, CUPTI_API_VERSION)) {
+    fail(*problem);
+    return 0;
+  }
+  if (auto problem = subscribe(s)) {
+    fail(*problem);
+    return 0;
+  }
+  start_recording(s, version, child);
   return 1;
 }
 

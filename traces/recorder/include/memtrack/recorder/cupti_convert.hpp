@@ -160,6 +160,8 @@ class CuptiConverter {
 
   class Ordered;  ///< finish's walk over the sorted events (cupti_convert.cpp)
 
+  void consume_pool(const CUpti_ActivityMemoryPool3& pool);
+  void consume_memory(const CUpti_ActivityMemory4& memory);
   void push(traces::TraceEvent event, std::uint64_t time_ns);
   void push(Timed timed);
   void free_handle(std::uint64_t handle, const Handle& state, std::uint64_t time_ns);

@@ -41,13 +41,9 @@ std::string state_json(const traces::ReplayStep& step,
   line["resolved"] = step.outcome.resolved
                          ? nlohmann::ordered_json(step.outcome.resolved->to_string())
                          : nlohmann::ordered_json(nullptr);
-  // The CPU first, then the GPUs ascending.
-  std::vector<DevicePlacement> ordered{Cpu{}};
-  for (const DevicePlacement d : devices) {
-    if (d.is_gpu()) ordered.push_back(d);
-  }
+  // The one device order (docs/glossary.md): the GPUs ascending, then the CPU.
   nlohmann::ordered_json& states = line["devices"] = nlohmann::ordered_json::object();
-  for (const DevicePlacement d : ordered) {
+  for (const DevicePlacement d : devices) {
     states[d.to_string()] = {{"allocated", t.allocated(d)},
                              {"available", t.available(d)},
                              {"peak", t.peak(d)},

@@ -113,7 +113,7 @@ TEST_F(TraceCommands, ReplayBadInputExitsTwoAndWritesNoStatesFile) {
 
 TEST_F(TraceCommands, StatesLineIsExactlyTheDocumentedFieldsInOrder) {
   // A refused auto allocation on a one-GPU node (gpu:0 limit 1000, the CPU 500): every field,
-  // in the documented order, written compactly, byte for byte.
+  // in the documented order (the GPUs, then the CPU), written compactly, byte for byte.
   const std::string trace = write("r.trace",
                                   "memtrack-trace 1\nmemory_fraction 1\ncpu_memory_limit 500\n"
                                   "gpu 0 total=1000\nevents\nalloc auto 1001 result=OutOfMemory\n"
@@ -125,9 +125,9 @@ TEST_F(TraceCommands, StatesLineIsExactlyTheDocumentedFieldsInOrder) {
   ASSERT_TRUE(std::getline(in, line));
   EXPECT_EQ(line,
             "{\"seq\":1,\"op\":\"alloc\",\"device\":\"auto\",\"bytes\":1001,\"ok\":false,"
-            "\"error\":\"OutOfMemory\",\"resolved\":null,\"devices\":{\"cpu\":{\"allocated\":0,"
-            "\"available\":500,\"peak\":0,\"count\":0},\"gpu:0\":{\"allocated\":0,\"available\":"
-            "1000,\"peak\":0,\"count\":0}},\"total_peak\":0}");
+            "\"error\":\"OutOfMemory\",\"resolved\":null,\"devices\":{\"gpu:0\":{\"allocated\":0,"
+            "\"available\":1000,\"peak\":0,\"count\":0},\"cpu\":{\"allocated\":0,\"available\":"
+            "500,\"peak\":0,\"count\":0}},\"total_peak\":0}");
   EXPECT_FALSE(std::getline(in, line)) << "one operation, one line";
 }
 

@@ -113,15 +113,16 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   if (!report) return report.error();
   std::set<std::uint32_t> used;
   std::map<std::uint32_t, std::uint64_t> oom_capacity;
-  for (const traces::TraceEvent& event : sink.events_)
+  for (const traces::TraceEvent& event : sink.events())
     note_event(event, used, oom_capacity);
-  auto text = std::make_shared<const std::string>(traces::format_trace(sink.header_, sink.events_));
+  auto text = std::make_shared<const std::string>(
+      traces::format_trace(sink.recorded_header(), sink.events()));
   auto reader = traces::TraceReader::from_source(traces::memory_source(*text, path), path);
   if (!reader) return reader.error();
-  return OpenedTrace{std::move(*reader),       std::string(traces::to_string(*detected)),
-                     std::move(used),          sink.events_.size(),
-                     std::move(sink.origins_), report->origin_unit,
-                     std::move(oom_capacity),  path,
+  return OpenedTrace{std::move(*reader),      std::string(traces::to_string(*detected)),
+                     std::move(used),         sink.events().size(),
+                     sink.take_origins(),     report->origin_unit,
+                     std::move(oom_capacity), path,
                      std::move(text)};
 }
 

@@ -646,10 +646,10 @@ Trace from_snapshot(py::handle snapshot, const std::string& name) {
   if (!report) raise(without_offset(report.error(), name));
   Trace trace;
   trace.format = "pytorch";
-  trace.header = sink.header_;
-  trace.event_count = sink.events_.size();
+  trace.header = sink.recorded_header();
+  trace.event_count = sink.events().size();
   trace.notes = report->notes;
-  trace.events = std::make_shared<const std::vector<traces::TraceEvent>>(std::move(sink.events_));
+  trace.events = std::make_shared<const std::vector<traces::TraceEvent>>(sink.take_events());
   return trace;
 }
 

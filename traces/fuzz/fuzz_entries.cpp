@@ -30,11 +30,11 @@ void read_and_replay(TraceReader& reader) {
 
 /// An importer's output must be a valid trace: written, it reads back event for event.
 void check_round_trip(const MemorySink& sink) {
-  const std::string text = format_trace(sink.header_, sink.events_);
+  const std::string text = format_trace(sink.recorded_header(), sink.events());
   auto reader = TraceReader::from_source(memory_source(text, "round-trip"), "round-trip");
   if (!reader) broken("an imported header does not read back: " + reader.error().to_string());
   TraceEvent event;
-  for (const TraceEvent& expected : sink.events_) {
+  for (const TraceEvent& expected : sink.events()) {
     auto more = reader->next(event);
     if (!more || !*more) broken("an imported trace ends early on reading back");
     if (!(event == expected))

@@ -20,7 +20,7 @@ using testing::ScratchDir;
 /// Imports, then replays on `config` (or the recording's devices); @return the replayer
 Replayer import_and_replay(const MemorySink& sink, const GpuConfig& config) {
   auto reader = TraceReader::from_source(
-      memory_source(format_trace(sink.header_, sink.events_), "imported"), "imported");
+      memory_source(format_trace(sink.recorded_header(), sink.events()), "imported"), "imported");
   EXPECT_TRUE(reader) << reader.error().to_string();
   auto replayer = Replayer::create(config, {});
   EXPECT_TRUE(replayer);
@@ -76,18 +76,18 @@ TEST(PytorchSnapshot, TheBaselineIsReconstructedWhenTheRingStartedMidRun) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "snap.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  EXPECT_FALSE(sink.header_.has_devices());  // a snapshot does not say how big the GPU is
+  EXPECT_FALSE(sink.recorded_header().has_devices());  // a snapshot does not say how big the GPU is
   // Baseline: 0x1000 (100) and 0x4000 (50).
-  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Baseline), 2U);
-  EXPECT_EQ(sink.events_[0].address, 0x1000U);
-  EXPECT_EQ(sink.events_[0].bytes, 100U);
-  EXPECT_EQ(sink.events_[1].bytes, 50U);
-  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Allocate), 2U);
-  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Free), 2U);
+  ASSERT_EQ(count(sink.events(), TraceEvent::Kind::Baseline), 2U);
+  EXPECT_EQ(sink.events()[0].address, 0x1000U);
+  EXPECT_EQ(sink.events()[0].bytes, 100U);
+  EXPECT_EQ(sink.events()[1].bytes, 50U);
+  EXPECT_EQ(count(sink.events(), TraceEvent::Kind::Allocate), 2U);
+  EXPECT_EQ(count(sink.events(), TraceEvent::Kind::Free), 2U);
   EXPECT_EQ(report->skipped, 1U);  // free_requested (segment_alloc is carried)
-  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::SegmentAlloc), 1U);
-  ASSERT_EQ(sink.events_.back().kind, TraceEvent::Kind::Check);
-  EXPECT_EQ(sink.events_.back().check_allocated, 130U);  // 100 + 30: the active blocks
+  EXPECT_EQ(count(sink.events(), TraceEvent::Kind::SegmentAlloc), 1U);
+  ASSERT_EQ(sink.events().back().kind, TraceEvent::Kind::Check);
+  EXPECT_EQ(sink.events().back().check_allocated, 130U);  // 100 + 30: the active blocks
   Replayer replayer = import_and_replay(sink, one_gpu());
   EXPECT_EQ(replayer.tracker().allocated(Gpu{0}), 130U);
   EXPECT_EQ(replayer.summary().checkpoints_verified, 1U);
@@ -109,17 +109,17 @@ TEST(PytorchSnapshot, AnOomEntryWithoutAnAddressBecomesAnOomEventWithWhatPytorch
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "oom.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Oom), 1U);
-  const TraceEvent& oom = sink.events_[1];
+  ASSERT_EQ(count(sink.events(), TraceEvent::Kind::Oom), 1U);
+  const TraceEvent& oom = sink.events()[1];
   ASSERT_EQ(oom.kind, TraceEvent::Kind::Oom);
   EXPECT_EQ(format_event(oom),
             "oom gpu:0 8589934592 t=2000 stream=0 device_free=1048576 reserved=0");
   // Each event knows its entry in the user's file: alloc 0, oom 1, free 2.
   EXPECT_EQ(report->origin_unit, "device_traces entry");
-  ASSERT_EQ(sink.origins_.size(), sink.events_.size());
-  EXPECT_EQ(sink.origins_[0], 1U);  // stored as 1 + the entry
-  EXPECT_EQ(sink.origins_[1], 2U);
-  EXPECT_EQ(sink.origins_[2], 3U);
+  ASSERT_EQ(sink.origins().size(), sink.events().size());
+  EXPECT_EQ(sink.origins()[0], 1U);  // stored as 1 + the entry
+  EXPECT_EQ(sink.origins()[1], 2U);
+  EXPECT_EQ(sink.origins()[2], 3U);
 }
 
 TEST(PytorchSnapshot, ASnapshotWithNothingInItIsRefused) {
@@ -144,10 +144,10 @@ TEST(PytorchSnapshot, OldLayoutsBareListAndBlocksWithoutAddresses) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "old.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_EQ(count(sink.events_, TraceEvent::Kind::Baseline), 2U);
-  EXPECT_EQ(sink.events_[0].device, DevicePlacement(Gpu{1}));
-  EXPECT_EQ(sink.events_[1].address, 0x10000U + 1024 + 2048);  // computed from the sizes
-  EXPECT_EQ(sink.events_.back().check_allocated, 1536U);
+  ASSERT_EQ(count(sink.events(), TraceEvent::Kind::Baseline), 2U);
+  EXPECT_EQ(sink.events()[0].device, DevicePlacement(Gpu{1}));
+  EXPECT_EQ(sink.events()[1].address, 0x10000U + 1024 + 2048);  // computed from the sizes
+  EXPECT_EQ(sink.events().back().check_allocated, 1536U);
 }
 
 TEST(PytorchSnapshot, InconsistentSnapshotsAndBadFieldsAreLocated) {
@@ -194,14 +194,14 @@ TEST(Kineto, MemoryEventsSortedByTimeWithBaselineAndCheckpoints) {
   auto report = import_kineto(json, "k.json", sink);
   ASSERT_TRUE(report) << report.error().to_string();
   EXPECT_EQ(report->skipped, 1U);  // device type 13
-  ASSERT_TRUE(sink.header_.config);
-  EXPECT_EQ(sink.header_.config->gpus.at(0).total_bytes, 4096U);
-  EXPECT_EQ(sink.header_.config->gpus.at(0).name, "Test GPU");
-  ASSERT_EQ(sink.events_.front().kind, TraceEvent::Kind::Baseline);
-  EXPECT_EQ(sink.events_.front().bytes, 1000U);
-  EXPECT_EQ(count(sink.events_, TraceEvent::Kind::Check), 4U);
-  EXPECT_EQ(sink.events_[1].time_ns, 10000U);  // the first by time, in nanoseconds
-  Replayer replayer = import_and_replay(sink, *sink.header_.config);
+  ASSERT_TRUE(sink.recorded_header().config);
+  EXPECT_EQ(sink.recorded_header().config->gpus.at(0).total_bytes, 4096U);
+  EXPECT_EQ(sink.recorded_header().config->gpus.at(0).name, "Test GPU");
+  ASSERT_EQ(sink.events().front().kind, TraceEvent::Kind::Baseline);
+  EXPECT_EQ(sink.events().front().bytes, 1000U);
+  EXPECT_EQ(count(sink.events(), TraceEvent::Kind::Check), 4U);
+  EXPECT_EQ(sink.events()[1].time_ns, 10000U);  // the first by time, in nanoseconds
+  Replayer replayer = import_and_replay(sink, *sink.recorded_header().config);
   EXPECT_EQ(replayer.summary().checkpoints_verified, 4U);
   EXPECT_EQ(replayer.summary().high_water.at(Gpu{0}), 1500U);
   EXPECT_EQ(replayer.tracker().allocated(Cpu{}), 64U);
@@ -244,7 +244,7 @@ TEST(Kineto, JsonThatHoldsNoMemoryEventsIsRefusedWithTheReason) {
     ASSERT_FALSE(report) << json;
     EXPECT_NE(report.error().to_string().find(expected), std::string::npos)
         << report.error().to_string();
-    EXPECT_TRUE(sink.events_.empty());
+    EXPECT_TRUE(sink.events().empty());
   }
 }
 
@@ -259,8 +259,8 @@ TEST(Kineto, EachEventKnowsItsIndexInTheFile) {
                               "k.json", sink);
   ASSERT_TRUE(report) << report.error().to_string();
   EXPECT_EQ(report->origin_unit, "traceEvents index");
-  ASSERT_EQ(sink.events_.size(), 2U);
-  EXPECT_EQ(sink.origins_, (std::vector<std::uint64_t>{2, 4}));  // 1 + indexes 1 and 3
+  ASSERT_EQ(sink.events().size(), 2U);
+  EXPECT_EQ(sink.origins(), (std::vector<std::uint64_t>{2, 4}));  // 1 + indexes 1 and 3
 }
 
 TEST(Kineto, AFaultAnywhereInTheJsonIsRefusedAtItsByte) {
@@ -282,7 +282,7 @@ TEST(Kineto, AFaultAnywhereInTheJsonIsRefusedAtItsByte) {
     EXPECT_NE(report.error().to_string().find("k.json: " + where + "not valid JSON"),
               std::string::npos)
         << report.error().to_string();
-    EXPECT_TRUE(sink.events_.empty());
+    EXPECT_TRUE(sink.events().empty());
   }
 }
 
@@ -333,12 +333,12 @@ TEST(Rmm, AllocationsFreesAndFailuresFromTheCsv) {
   MemorySink sink;
   auto report = import_rmm(csv, "rmm_log.dev3.csv", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_EQ(sink.events_.size(), 4U);
-  EXPECT_EQ(sink.events_[0].device, DevicePlacement(Gpu{3}));  // from .dev3
-  EXPECT_EQ(sink.events_[0].time_ns, (22ULL * 3600 + 30 * 60 + 49) * 1'000'000'000 + 650739000);
-  EXPECT_EQ(sink.events_[1].recorded_error, ErrorKind::OutOfMemory);
-  EXPECT_EQ(sink.events_[2].stream, 1U);
-  EXPECT_EQ(sink.events_[3].kind, TraceEvent::Kind::Free);
+  ASSERT_EQ(sink.events().size(), 4U);
+  EXPECT_EQ(sink.events()[0].device, DevicePlacement(Gpu{3}));  // from .dev3
+  EXPECT_EQ(sink.events()[0].time_ns, (22ULL * 3600 + 30 * 60 + 49) * 1'000'000'000 + 650739000);
+  EXPECT_EQ(sink.events()[1].recorded_error, ErrorKind::OutOfMemory);
+  EXPECT_EQ(sink.events()[2].stream, 1U);
+  EXPECT_EQ(sink.events()[3].kind, TraceEvent::Kind::Free);
   GpuConfig config = one_gpu(1ULL << 30U);
   config.gpus[0].id = 3;
   Replayer replayer = import_and_replay(sink, config);
@@ -409,12 +409,12 @@ TEST(Nsight, EventsJoinedWithTheEnumTablesByName) {
     auto report = import_nsight(nsight_database(dir, with_stream), "report.sqlite", sink);
     ASSERT_TRUE(report) << report.error().to_string();
     EXPECT_EQ(report->skipped, 1U);
-    ASSERT_EQ(sink.events_.size(), 3U);
-    EXPECT_EQ(sink.events_[0].kind, TraceEvent::Kind::Allocate);
-    EXPECT_EQ(sink.events_[0].time_ns, 100U);
-    EXPECT_EQ(sink.events_[1].device, DevicePlacement(Gpu{1}));
-    EXPECT_EQ(sink.events_[2].kind, TraceEvent::Kind::Free);
-    EXPECT_EQ(sink.events_[2].bytes, 1000U);
+    ASSERT_EQ(sink.events().size(), 3U);
+    EXPECT_EQ(sink.events()[0].kind, TraceEvent::Kind::Allocate);
+    EXPECT_EQ(sink.events()[0].time_ns, 100U);
+    EXPECT_EQ(sink.events()[1].device, DevicePlacement(Gpu{1}));
+    EXPECT_EQ(sink.events()[2].kind, TraceEvent::Kind::Free);
+    EXPECT_EQ(sink.events()[2].bytes, 1000U);
     std::filesystem::remove(dir / "report.sqlite");
   }
 }

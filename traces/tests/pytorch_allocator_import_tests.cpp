@@ -47,7 +47,7 @@ PyDict segment(std::int64_t address, std::int64_t size, const char* type, PyList
 
 std::vector<std::string> lines_of(const MemorySink& sink) {
   std::vector<std::string> lines;
-  for (const TraceEvent& event : sink.events_)
+  for (const TraceEvent& event : sink.events())
     lines.push_back(format_event(event));
   return lines;
 }
@@ -107,12 +107,12 @@ TEST(PytorchAllocatorImport, SegmentEventsOomEndLayoutSettingsAndFrames) {
   };
   EXPECT_EQ(lines_of(sink), expected);
   // The recording's settings, in the header.
-  ASSERT_TRUE(sink.header_.allocator_settings.has_value());
-  EXPECT_EQ(sink.header_.allocator_settings->max_split_size, 536870912U);
-  EXPECT_FALSE(sink.header_.allocator_settings->expandable_segments);
+  ASSERT_TRUE(sink.recorded_header().allocator_settings.has_value());
+  EXPECT_EQ(sink.recorded_header().allocator_settings->max_split_size, 536870912U);
+  EXPECT_FALSE(sink.recorded_header().allocator_settings->expandable_segments);
   // Frames: three distinct, three distinct stacks, innermost first.
-  ASSERT_NE(sink.header_.frames, nullptr);
-  const FrameTable& frames = *sink.header_.frames;
+  ASSERT_NE(sink.recorded_header().frames, nullptr);
+  const FrameTable& frames = *sink.recorded_header().frames;
   EXPECT_EQ(frames.frame_count(), 3U);
   EXPECT_EQ(frames.stack_count(), 3U);
   const auto model = frames.stack(0);
@@ -140,7 +140,7 @@ TEST(PytorchAllocatorImport, SettingsPytorchsSyntaxCannotSayAreNotCarried) {
     MemorySink sink;
     auto report = import_pytorch_snapshot(bytes, "odd.pickle", sink);
     ASSERT_TRUE(report) << report.error().to_string();
-    EXPECT_FALSE(sink.header_.allocator_settings.has_value());
+    EXPECT_FALSE(sink.recorded_header().allocator_settings.has_value());
     bool noted = false;
     for (const std::string& note : report->notes)
       noted = noted || note.starts_with("allocator_settings not carried into the trace");
@@ -171,8 +171,8 @@ TEST(PytorchAllocatorImport, SettingsPytorchsSyntaxCannotSayAreNotCarried) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "four.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_TRUE(sink.header_.allocator_settings.has_value());
-  EXPECT_EQ(sink.header_.allocator_settings->to_string(), "roundup_power2_divisions:4");
+  ASSERT_TRUE(sink.recorded_header().allocator_settings.has_value());
+  EXPECT_EQ(sink.recorded_header().allocator_settings->to_string(), "roundup_power2_divisions:4");
 }
 
 TEST(PytorchAllocatorImport, StacksAndNamesTooLongForALineAreCutAndSaidSo) {
@@ -190,8 +190,8 @@ TEST(PytorchAllocatorImport, StacksAndNamesTooLongForALineAreCutAndSaidSo) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "deep.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_NE(sink.header_.frames, nullptr);
-  const auto stack = sink.header_.frames->stack(0);
+  ASSERT_NE(sink.recorded_header().frames, nullptr);
+  const auto stack = sink.recorded_header().frames->stack(0);
   ASSERT_EQ(stack.size(), 2048U);
   EXPECT_EQ(stack[0]->line, 0U);  // the innermost 1024 ...
   EXPECT_EQ(stack[1023]->line, 1023U);
@@ -205,7 +205,7 @@ TEST(PytorchAllocatorImport, StacksAndNamesTooLongForALineAreCutAndSaidSo) {
                          "8192 bytes");
   }
   EXPECT_TRUE(noted);
-  auto events = testing::read_events(format_trace(sink.header_, sink.events_));
+  auto events = testing::read_events(format_trace(sink.recorded_header(), sink.events()));
   ASSERT_TRUE(events) << events.error().to_string();
 }
 
@@ -278,12 +278,12 @@ TEST(PytorchAllocatorImport, AMidRunStartGetsItsLayoutBeforeTheFirstOperation) {
       "block gpu:0 2096640 addr=0x200200 state=free",
   };
   EXPECT_EQ(lines_of(sink), expected);
-  EXPECT_FALSE(sink.header_.allocator_settings.has_value());  // the snapshot gave none
-  ASSERT_NE(sink.header_.frames, nullptr);
-  ASSERT_EQ(sink.header_.frames->stack(0).size(), 1U);
-  EXPECT_EQ(*sink.header_.frames->stack(0)[0], (Frame{"init.py", 7, "load"}));
+  EXPECT_FALSE(sink.recorded_header().allocator_settings.has_value());  // the snapshot gave none
+  ASSERT_NE(sink.recorded_header().frames, nullptr);
+  ASSERT_EQ(sink.recorded_header().frames->stack(0).size(), 1U);
+  EXPECT_EQ(*sink.recorded_header().frames->stack(0)[0], (Frame{"init.py", 7, "load"}));
   // What the importer wrote reads back (the reader checks both layouts' structure).
-  auto events = testing::read_events(format_trace(sink.header_, sink.events_));
+  auto events = testing::read_events(format_trace(sink.recorded_header(), sink.events()));
   ASSERT_TRUE(events) << events.error().to_string();
   EXPECT_EQ(events->size(), expected.size());
 }
@@ -300,11 +300,11 @@ TEST(PytorchAllocatorImport, ALargeBlockFreedBeforeAnyAllocationIsUndetermined) 
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "large.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_GE(sink.events_.size(), 4U);
-  EXPECT_EQ(format_event(sink.events_[0]), "layout gpu:0 start segments=1 undetermined=1");
+  ASSERT_GE(sink.events().size(), 4U);
+  EXPECT_EQ(format_event(sink.events()[0]), "layout gpu:0 start segments=1 undetermined=1");
   // 1 MiB + 1 rounds to 1 MiB + 512.
-  EXPECT_EQ(format_event(sink.events_[2]), "block gpu:0 1049088 addr=0x4000000 state=allocated");
-  EXPECT_EQ(format_event(sink.events_[3]),
+  EXPECT_EQ(format_event(sink.events()[2]), "block gpu:0 1049088 addr=0x4000000 state=allocated");
+  EXPECT_EQ(format_event(sink.events()[3]),
             "block gpu:0 19922432 addr=0x4100200 state=free");  // 20 MiB - (1 MiB + 512)
 }
 
@@ -336,7 +336,7 @@ TEST(PytorchAllocatorImport, SegmentsWhoseBlocksDoNotTileGetNoLayout) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "gap.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  for (const TraceEvent& event : sink.events_)
+  for (const TraceEvent& event : sink.events())
     EXPECT_NE(event.kind, TraceEvent::Kind::Layout);
   bool noted = false;
   for (const std::string& note : report->notes) {
@@ -345,7 +345,7 @@ TEST(PytorchAllocatorImport, SegmentsWhoseBlocksDoNotTileGetNoLayout) {
                          "0x200000 do not tile it") != std::string::npos;
   }
   EXPECT_TRUE(noted);
-  EXPECT_TRUE(testing::read_events(format_trace(sink.header_, sink.events_)));
+  EXPECT_TRUE(testing::read_events(format_trace(sink.recorded_header(), sink.events())));
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ TEST(PytorchAllocatorImportReal, SegmentEventsAndEndBlocksMatchTheSnapshot) {
     std::uint64_t end_segments = 0;
     std::uint64_t start_segments = 0;
     bool in_end_layout = false;
-    for (const TraceEvent& event : sink.events_) {
+    for (const TraceEvent& event : sink.events()) {
       switch (event.kind) {
         case TraceEvent::Kind::SegmentAlloc:
         case TraceEvent::Kind::SegmentFree:
@@ -113,7 +113,7 @@ TEST(PytorchAllocatorImportReal, SegmentEventsAndEndBlocksMatchTheSnapshot) {
     ASSERT_TRUE(imported) << imported.error().to_string();
     auto events = testing::read_events(testing::read_bytes(out));
     ASSERT_TRUE(events) << events.error().to_string();
-    EXPECT_EQ(events->size(), sink.events_.size());
+    EXPECT_EQ(events->size(), sink.events().size());
     const std::string text = testing::read_bytes(out);
     std::uint64_t layout_bytes = 0;  // the layouts' lines: two a block, where the pickle shares
     for (std::size_t at = 0; at < text.size();) {
@@ -126,8 +126,10 @@ TEST(PytorchAllocatorImportReal, SegmentEventsAndEndBlocksMatchTheSnapshot) {
       at = next;
     }
     const std::uint64_t trace_bytes = text.size();
-    const std::uint64_t frames = sink.header_.frames ? sink.header_.frames->frame_count() : 0;
-    const std::uint64_t stacks = sink.header_.frames ? sink.header_.frames->stack_count() : 0;
+    const std::uint64_t frames =
+        sink.recorded_header().frames ? sink.recorded_header().frames->frame_count() : 0;
+    const std::uint64_t stacks =
+        sink.recorded_header().frames ? sink.recorded_header().frames->stack_count() : 0;
     std::cout << file.filename().string() << ": " << counted.segment_entries << " segment events, "
               << start_segments << " start segments, " << end_segments << " end segments with "
               << end_blocks << " blocks; " << frames << " frames, " << stacks

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace memtrack::traces {
@@ -54,12 +55,23 @@ class MemorySink final : public TraceSink {
     return {};
   }
   void origin(std::uint64_t where) override { origin_ = where + 1; }
-  TraceHeader header_;
-  std::vector<TraceEvent> events_;
-  /// For each event, 1 + the source position `origin` last set (0: none was).
-  std::vector<std::uint64_t> origins_;
+
+  /// @return the header the importer wrote (default-constructed until it writes one)
+  [[nodiscard]] const TraceHeader& recorded_header() const noexcept { return header_; }
+  /// @return the events in the order the importer wrote them
+  [[nodiscard]] const std::vector<TraceEvent>& events() const noexcept { return events_; }
+  /// @return for each event, 1 + the source position `origin` last set (0: none was)
+  [[nodiscard]] const std::vector<std::uint64_t>& origins() const noexcept { return origins_; }
+  /// Moves the events out (the sink holds none afterwards; the origins stay).
+  [[nodiscard]] std::vector<TraceEvent> take_events() noexcept { return std::move(events_); }
+  /// Moves the origins out (the sink holds none afterwards; the events stay).
+  [[nodiscard]] std::vector<std::uint64_t> take_origins() noexcept { return std::move(origins_); }
 
  private:
+  TraceHeader header_;
+  std::vector<TraceEvent> events_;
+  /// Invariant: the same size as `events_` until one of them is taken.
+  std::vector<std::uint64_t> origins_;
   std::uint64_t origin_{0};
 };
 

@@ -37,8 +37,8 @@ using sim::max_gpus_per_node;
 /**
  * @brief How a command's run ends: an exit code once it has printed its result, or bad input,
  * which `app.cpp` alone prints (`memtrack COMMAND: WHAT`, or JSON under `--json`) and answers
- * with `exit_bad_input`. (fit, compare, import, report, record and probe still print their own
- * bad input and return `exit_bad_input` as a code.)
+ * with `exit_bad_input`. (fit, compare and import still print their own bad input and return
+ * `exit_bad_input` as a code.)
  */
 using Outcome = Result<ExitCode>;
 
@@ -89,10 +89,11 @@ struct ProbeCommandOptions {
   std::string name;
   std::string check;
   bool samples{false};
+  bool json{false};
 };
 
 /// `memtrack probe` on any backend (tests use a simulated device).
-int run_probe(recorder::ProbeBackend& backend, const ProbeCommandOptions& options,
-              std::ostream& out, std::ostream& err);
+Outcome run_probe(recorder::ProbeBackend& backend, const ProbeCommandOptions& options,
+                  std::ostream& out, std::ostream& err);
 
 }  // namespace memtrack::cli

@@ -9,10 +9,12 @@
 
 namespace memtrack::cli {
 
-void add_json_flag(CLI::App& command, bool& json) {
+void add_json_flag(CLI::App& command, bool& json, std::string_view what) {
+  const std::string printed = what.empty() ? std::string("the result") : std::string(what);
   command.add_flag("--json", json,
-                   "Print the result as JSON for machines instead of text (bytes as exact "
-                   "numbers; the same exit codes; bad input as {\"error\", \"exit_code\"})");
+                   "Print " + printed +
+                       " as JSON for machines instead of text (bytes as exact numbers; the same "
+                       "exit codes; bad input as {\"error\", \"exit_code\"})");
 }
 
 void add_production_only_flag(CLI::App& command, bool& production_only) {

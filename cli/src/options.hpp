@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace memtrack::cli {
 
-/// Adds `--json`: the command's result as JSON on standard output, exit codes unchanged.
-void add_json_flag(CLI::App& command, bool& json);
+/// Adds `--json`: the command's result (or `what`, where the help should say more) as JSON on
+/// standard output, exit codes unchanged.
+void add_json_flag(CLI::App& command, bool& json, std::string_view what = {});
 
 /// Adds `--production-only`: the production tracker alone, without the reference model.
 void add_production_only_flag(CLI::App& command, bool& production_only);

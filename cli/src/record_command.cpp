@@ -2,6 +2,9 @@
 // injected (CUDA_INJECTION64_PATH) and leave its allocations as a canonical trace.
 #include "app.hpp"
 #include "commands.hpp"
+#include "options.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <memtrack/recorder/recording.hpp>
 
@@ -28,6 +31,7 @@ struct RecordOptions {
   std::string output;
   std::string inject;
   std::vector<std::string> command;
+  bool json{false};
 };
 
 volatile sig_atomic_t child_pid = 0;
@@ -64,9 +68,10 @@ class StatusFile {
   std::string path_;
 };
 
-/// Runs the command with the recorder's environment; @return its exit code as a shell reports it
-int run_child(const RecordOptions& options, const std::string& library, const std::string& output,
-              const std::string& status, std::ostream& err) {
+/// Runs the command with the recorder's environment (under --json its standard output goes to
+/// standard error, leaving memtrack's for the JSON); @return its exit code as a shell reports it
+Result<int> run_child(const RecordOptions& options, const std::string& library,
+                      const std::string& output, const std::string& status, std::ostream& err) {
   std::vector<char*> argv;
   for (const std::string& arg : options.command)
     argv.push_back(const_cast<char*>(arg.c_str()));
@@ -87,14 +92,12 @@ int run_child(const RecordOptions& options, const std::string& library, const st
   err.flush();
 
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    err << "memtrack record: fork: " << std::strerror(errno) << "\n";
-    return exit_bad_input;
-  }
+  if (pid < 0) return Error::io_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
     sigaction(SIGHUP, &old_hup, nullptr);
+    if (options.json) ::dup2(STDERR_FILENO, STDOUT_FILENO);
     ::setenv(recorder::injection_env, library.c_str(), 1);
     ::setenv(recorder::output_env, output.c_str(), 1);
     ::setenv(recorder::status_env, status.c_str(), 1);
@@ -116,7 +119,7 @@ int run_child(const RecordOptions& options, const std::string& library, const st
   sigaction(SIGHUP, &old_hup, nullptr);
   if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return exit_failure;
+  return static_cast<int>(exit_failure);
 }
 
 /// The `.pidN` traces beside `output` (what child processes of a recorded command write), with
@@ -154,92 +157,186 @@ std::string executable_path() {
   return ec ? std::string() : self.string();
 }
 
-int run_record(const RecordOptions& options, std::ostream& err) {
+/// The injection library and the trace's path, checked before anything runs.
+struct RecordPlan {
+  std::string library;  ///< absolute
+  fs::path output;      ///< absolute
+};
+
+Result<RecordPlan> plan_record(const RecordOptions& options) {
   if (options.command.empty()) {
-    err << "memtrack record: no command: expected 'memtrack record -o OUT -- COMMAND ARGS...'\n";
-    return exit_bad_input;
+    return Error::parse_error("no command: expected 'memtrack record -o OUT -- COMMAND ARGS...'");
   }
   std::string library = options.inject;
   if (library.empty()) {
     auto found = recorder::find_injection_library(executable_path());
     if (!found) {
-      err << "memtrack record: " << recorder::injection_library
-          << " not found beside memtrack or in ../lib: it is built by the cuda preset (cmake "
-             "--workflow --preset cuda, on a machine with the CUDA toolkit); or name it with "
-             "--inject or MEMTRACK_INJECT_LIBRARY\n";
-      return exit_bad_input;
+      return Error::io_error(std::string(recorder::injection_library) +
+                             " not found beside memtrack or in ../lib: it is built by the cuda "
+                             "preset (cmake --workflow --preset cuda, on a machine with the CUDA "
+                             "toolkit); or name it with --inject or MEMTRACK_INJECT_LIBRARY");
     }
     library = found->string();
   }
   std::error_code ec;
   if (!fs::is_regular_file(library, ec)) {
-    err << "memtrack record: the injection library '" << library << "' does not exist\n";
-    return exit_bad_input;
+    return Error::io_error("the injection library '" + library + "' does not exist");
   }
-  library = fs::absolute(library).string();
-  const fs::path output = fs::absolute(options.output);
-  if (!fs::is_directory(output.parent_path(), ec)) {
-    err << "memtrack record: -o " << options.output << ": the folder "
-        << output.parent_path().string() << " does not exist\n";
-    return exit_bad_input;
+  RecordPlan plan{fs::absolute(library).string(), fs::absolute(options.output)};
+  if (!fs::is_directory(plan.output.parent_path(), ec)) {
+    return Error::io_error("-o " + options.output + ": the folder " +
+                           plan.output.parent_path().string() + " does not exist");
   }
+  return plan;
+}
+
+/// How a recording ended.
+enum class RecordEnd {
+  recorded,           ///< the recorder wrote the trace
+  children_only,      ///< a launcher: its child processes wrote .pidN traces, it wrote none
+  nothing_recorded,   ///< no CUDA used, or the recorder could not record (CUPTI taken)
+  incomplete,         ///< written, but missing what another CUPTI user took
+  unreadable_status,  ///< the recorder's status file says something unexpected
+};
+
+std::string_view to_string(RecordEnd end) {
+  switch (end) {
+    case RecordEnd::recorded:
+      return "recorded";
+    case RecordEnd::children_only:
+      return "children only";
+    case RecordEnd::nothing_recorded:
+      return "nothing recorded";
+    case RecordEnd::incomplete:
+      return "incomplete";
+    case RecordEnd::unreadable_status:
+      return "unreadable status";
+  }
+  return "unknown";
+}
+
+/// What one `memtrack record` came to, printed as text or JSON.
+struct RecordResult {
+  RecordEnd end{RecordEnd::nothing_recorded};
+  std::string problem;  ///< why nothing (or not everything) was recorded; empty when recorded
+  std::uint64_t events{0};
+  std::uint32_t devices{0};
+  int command_exit_code{0};
+  std::vector<fs::path> children;  ///< the .pidN traces this run's child processes wrote
+
+  /// The command's exit code, or 1 when it succeeded but nothing (trustworthy) was recorded.
+  [[nodiscard]] int exit_code() const {
+    const bool usable = end == RecordEnd::recorded || end == RecordEnd::children_only;
+    return usable || command_exit_code != 0 ? command_exit_code : static_cast<int>(exit_failure);
+  }
+};
+
+/// What the recorder's status file (and the traces beside the output) say about the run.
+RecordResult read_record_result(const std::string& status, const std::string& command, int code,
+                                std::vector<fs::path> children) {
+  RecordResult result;
+  result.command_exit_code = code;
+  result.children = std::move(children);
+  if (status.empty()) {
+    // torchrun's agent, a shell, a launcher: the processes it started used CUDA
+    result.end = result.children.empty() ? RecordEnd::nothing_recorded : RecordEnd::children_only;
+    if (result.children.empty()) {
+      result.problem =
+          "'" + command + "' never initialised CUDA (the driver loads the recorder at cuInit)";
+      if (code != 0) result.problem += "; it exited with " + std::to_string(code);
+    }
+    return result;
+  }
+  auto parsed = recorder::parse_status(status);
+  if (!parsed) {
+    result.end = RecordEnd::unreadable_status;
+    result.problem = "the recorder's status: " + parsed.error().to_string();
+    return result;
+  }
+  constexpr std::string_view incomplete = "incomplete: ";
+  if (parsed->ok) {
+    result.end = RecordEnd::recorded;
+    result.events = parsed->events;
+    result.devices = parsed->devices;
+  } else if (parsed->message.starts_with(incomplete)) {
+    result.end = RecordEnd::incomplete;
+    result.problem = parsed->message.substr(incomplete.size());
+  } else {
+    result.end = RecordEnd::nothing_recorded;
+    result.problem = parsed->message;
+  }
+  return result;
+}
+
+void print_record_text(const RecordResult& result, const RecordOptions& options,
+                       std::ostream& err) {
+  const std::string& command = options.command[0];
+  const std::size_t children = result.children.size();
+  switch (result.end) {
+    case RecordEnd::recorded:
+      err << "memtrack record: " << options.output << ": " << result.events << " events on "
+          << result.devices << (result.devices == 1 ? " device" : " devices");
+      if (result.command_exit_code != 0)
+        err << " ('" << command << "' exited with " << result.command_exit_code << ")";
+      break;
+    case RecordEnd::children_only:
+      err << "memtrack record: '" << command
+          << "' never initialised CUDA itself (a launcher or wrapper); its child processes wrote "
+          << children << (children == 1 ? " trace" : " traces");
+      break;
+    case RecordEnd::nothing_recorded:
+      err << "memtrack record: nothing recorded: " << result.problem;
+      break;
+    case RecordEnd::incomplete:
+      err << "memtrack record: " << options.output << " is incomplete: " << result.problem;
+      break;
+    case RecordEnd::unreadable_status:
+      err << "memtrack record: " << result.problem;
+      break;
+  }
+  err << "\n";
+  for (const fs::path& child : result.children)
+    err << "memtrack record: also " << child.string() << " (a child process)\n";
+  if (result.end == RecordEnd::children_only && result.command_exit_code != 0)
+    err << "memtrack record: '" << command << "' exited with " << result.command_exit_code << "\n";
+}
+
+void print_record_json(const RecordResult& result, const RecordOptions& options,
+                       std::ostream& out) {
+  const bool counted = result.end == RecordEnd::recorded;
+  nlohmann::ordered_json json;
+  json["output"] = options.output;
+  json["command"] = options.command[0];
+  json["result"] = to_string(result.end);
+  json["events"] = counted ? nlohmann::ordered_json(result.events) : nlohmann::ordered_json();
+  json["devices"] = counted ? nlohmann::ordered_json(result.devices) : nlohmann::ordered_json();
+  json["command_exit_code"] = result.command_exit_code;
+  json["child_traces"] = nlohmann::ordered_json::array();
+  for (const fs::path& child : result.children)
+    json["child_traces"].push_back(child.string());
+  json["problem"] =
+      result.problem.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(result.problem);
+  out << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+Outcome run_record(const RecordOptions& options, std::ostream& out, std::ostream& err) {
+  auto plan = plan_record(options);
+  if (!plan) return plan.error();
   StatusFile status;
   if (status.path().empty()) {
-    err << "memtrack record: cannot create a status file in " << fs::temp_directory_path().string()
-        << "\n";
-    return exit_bad_input;
+    return Error::io_error("cannot create a status file in " + fs::temp_directory_path().string());
   }
-
-  const auto before = child_traces(output);
-  const int code = run_child(options, library, output.string(), status.path(), err);
-  const std::vector<fs::path> children = written_since(before, output);
-  const auto name_children = [&err, &children] {
-    for (const fs::path& child : children)
-      err << "memtrack record: also " << child.string() << " (a child process)\n";
-  };
-  const std::string text = status.read();
-  if (text.empty()) {
-    if (!children.empty()) {
-      // torchrun's agent, a shell, a launcher: the processes it started used CUDA
-      err << "memtrack record: '" << options.command[0]
-          << "' never initialised CUDA itself (a launcher or wrapper); its child processes "
-             "wrote "
-          << children.size() << (children.size() == 1 ? " trace" : " traces") << "\n";
-      name_children();
-      if (code != 0)
-        err << "memtrack record: '" << options.command[0] << "' exited with " << code << "\n";
-      return code;
-    }
-    err << "memtrack record: nothing recorded: '" << options.command[0]
-        << "' never initialised CUDA (the driver loads the recorder at cuInit)";
-    if (code != 0) err << "; it exited with " << code;
-    err << "\n";
-    return code != 0 ? code : exit_failure;
+  const auto before = child_traces(plan->output);
+  auto code = run_child(options, plan->library, plan->output.string(), status.path(), err);
+  if (!code) return code.error();
+  const RecordResult result = read_record_result(status.read(), options.command[0], *code,
+                                                 written_since(before, plan->output));
+  if (options.json) {
+    print_record_json(result, options, out);
+  } else {
+    print_record_text(result, options, err);
   }
-  auto parsed = recorder::parse_status(text);
-  if (!parsed) {
-    err << "memtrack record: the recorder's status: " << parsed.error().to_string() << "\n";
-    name_children();
-    return code != 0 ? code : exit_failure;
-  }
-  if (!parsed->ok) {
-    constexpr std::string_view incomplete = "incomplete: ";
-    if (parsed->message.starts_with(incomplete)) {
-      // written, but missing what another CUPTI user took: not a trace to trust
-      err << "memtrack record: " << options.output
-          << " is incomplete: " << parsed->message.substr(incomplete.size()) << "\n";
-    } else {
-      err << "memtrack record: nothing recorded: " << parsed->message << "\n";
-    }
-    name_children();
-    return code != 0 ? code : exit_failure;
-  }
-  err << "memtrack record: " << options.output << ": " << parsed->events << " events on "
-      << parsed->devices << (parsed->devices == 1 ? " device" : " devices");
-  if (code != 0) err << " ('" << options.command[0] << "' exited with " << code << ")";
-  err << "\n";
-  name_children();
-  return code;
+  return static_cast<ExitCode>(result.exit_code());
 }
 
 }  // namespace
@@ -263,10 +360,12 @@ void add_record_command(CLI::App& app, Command& chosen) {
                       "in ../lib, or MEMTRACK_INJECT_LIBRARY)");
   command->add_option("command", options->command, "-- then the program and its arguments")
       ->expected(-1);
-  run_when_chosen(*command, chosen, options,
-                  [](const RecordOptions& o, std::ostream& /*out*/, std::ostream& err) {
-                    return run_record(o, err);
-                  });
+  add_json_flag(*command, options->json,
+                "what was recorded (output, command, result: recorded, children only, nothing "
+                "recorded, incomplete or unreadable status; events and devices, null unless "
+                "recorded; command_exit_code; child_traces; problem, null unless one; the "
+                "program's own standard output goes to standard error)");
+  run_when_chosen(*command, chosen, options, run_record);
 }
 
 }  // namespace memtrack::cli

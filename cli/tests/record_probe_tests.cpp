@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -19,6 +20,12 @@ namespace memtrack::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+/// The exit code of a run that printed its result (bad input is checked with EXPECT_FALSE).
+int code(const Outcome& outcome) {
+  return outcome ? static_cast<int>(*outcome) : -1;
+}
 
 class RecordCommand : public ::testing::Test {
  protected:
@@ -150,6 +157,60 @@ TEST_F(RecordCommand, BadArgumentsAreRefusedBeforeAnythingRuns) {
   EXPECT_EQ(missing.code, 127);
 }
 
+TEST_F(RecordCommand, JsonSaysWhatWasRecorded) {
+  const fs::path out = dir_ / "run.trace";
+  const auto run = memtrack(
+      {"record", "-o", out.string(), "--inject", library_.string(), "--json", "--", "sh", "-c",
+       "printf 'ok 42 2\\n' > \"$MEMTRACK_RECORD_STATUS\"; "
+       "touch \"$(dirname \"$MEMTRACK_RECORD_OUTPUT\")/run.pid99.trace\"; exit 3"});
+  EXPECT_EQ(run.code, 3) << run.err;
+  const Json expected = {{"output", out.string()},
+                         {"command", "sh"},
+                         {"result", "recorded"},
+                         {"events", 42},
+                         {"devices", 2},
+                         {"command_exit_code", 3},
+                         {"child_traces", {(dir_ / "run.pid99.trace").string()}},
+                         {"problem", nullptr}};
+  EXPECT_EQ(Json::parse(run.out), expected) << run.out;
+  EXPECT_EQ(run.err, "");  // the text summary is not printed as well
+}
+
+TEST_F(RecordCommand, JsonSaysWhyNothingWasRecorded) {
+  const fs::path out = dir_ / "run.trace";
+  const auto none = memtrack({"record", "-o", out.string(), "--inject", library_.string(), "--json",
+                              "--", "sh", "-c", "exit 5"});
+  EXPECT_EQ(none.code, 5);
+  const Json expected = {
+      {"output", out.string()},
+      {"command", "sh"},
+      {"result", "nothing recorded"},
+      {"events", nullptr},
+      {"devices", nullptr},
+      {"command_exit_code", 5},
+      {"child_traces", Json::array()},
+      {"problem",
+       "'sh' never initialised CUDA (the driver loads the recorder at cuInit); it exited with 5"}};
+  EXPECT_EQ(Json::parse(none.out), expected) << none.out;
+
+  const auto incomplete = memtrack(
+      {"record", "-o", out.string(), "--inject", library_.string(), "--json", "--", "sh", "-c",
+       "printf 'error incomplete: 1 of 3 records\\n' > \"$MEMTRACK_RECORD_STATUS\""});
+  EXPECT_EQ(incomplete.code, exit_failure);
+  const Json said = Json::parse(incomplete.out);
+  EXPECT_EQ(said["result"], "incomplete");
+  EXPECT_EQ(said["problem"], "1 of 3 records");
+
+  const auto bad =
+      memtrack({"record", "-o", out.string(), "--inject", library_.string(), "--json"});
+  EXPECT_EQ(bad.code, exit_bad_input);
+  const Json error = {
+      {"error",
+       "memtrack record: no command: expected 'memtrack record -o OUT -- COMMAND ARGS...'"},
+      {"exit_code", 2}};
+  EXPECT_EQ(Json::parse(bad.out), error) << bad.out;
+}
+
 TEST(ProbeCommand, WithoutCudaOrADeviceItSaysWhy) {
   const auto run = memtrack({"probe"});
 #ifdef MEMTRACK_WITH_CUDA
@@ -172,7 +233,7 @@ TEST(ProbeCommand, PrintsAMeasuredProfileThatLoads) {
   std::ostringstream err;
   ProbeCommandOptions options;
   options.devices = {0};
-  ASSERT_EQ(run_probe(device, options, out, err), exit_ok) << err.str();
+  ASSERT_EQ(code(run_probe(device, options, out, err)), exit_ok) << err.str();
   auto profile = sim::parse_profile(out.str(), "stdout");
   ASSERT_TRUE(profile) << profile.error().to_string() << "\n" << out.str();
   EXPECT_EQ(profile->name, "h100-80gb-hbm3");
@@ -194,7 +255,7 @@ TEST(ProbeCommand, WritesOneFilePerDeviceIntoAFolder) {
   ProbeCommandOptions options;
   options.output = dir.string();
   options.name = "lab";
-  ASSERT_EQ(run_probe(device, options, out, err), exit_ok) << err.str();
+  ASSERT_EQ(code(run_probe(device, options, out, err)), exit_ok) << err.str();
   for (const char* file : {"lab-gpu0.profile", "lab-gpu1.profile"}) {
     auto profile = sim::load_profile(dir / file);
     ASSERT_TRUE(profile) << file << ": " << profile.error().to_string();
@@ -202,10 +263,10 @@ TEST(ProbeCommand, WritesOneFilePerDeviceIntoAFolder) {
   }
   // several devices and a file name: refused before measuring anything
   options.output = (dir / "one.profile").string();
-  EXPECT_EQ(run_probe(device, options, out, err), exit_bad_input);
+  EXPECT_FALSE(run_probe(device, options, out, err));
   options.devices = {5};
   options.output.clear();
-  EXPECT_EQ(run_probe(device, options, out, err), exit_bad_input);
+  EXPECT_FALSE(run_probe(device, options, out, err));
   fs::remove_all(dir);
 }
 
@@ -216,7 +277,7 @@ TEST(ProbeCommand, CheckReportsDifferencesAndFailsOnThem) {
   ProbeCommandOptions options;
   options.devices = {0};
   options.check = "h100-sxm";
-  EXPECT_EQ(run_probe(device, options, out, err), exit_failure) << err.str();
+  EXPECT_EQ(code(run_probe(device, options, out, err)), exit_failure) << err.str();
   EXPECT_NE(out.str().find("DIFFERS"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("context_overhead_bytes"), std::string::npos);
   EXPECT_NE(out.str().find("the profile differs from the device"), std::string::npos);
@@ -229,18 +290,115 @@ TEST(ProbeCommand, CheckReportsDifferencesAndFailsOnThem) {
     std::ostringstream text;
     ProbeCommandOptions write;
     write.devices = {0};
-    ASSERT_EQ(run_probe(same, write, text, err), exit_ok);
+    ASSERT_EQ(code(run_probe(same, write, text, err)), exit_ok);
     std::ofstream(file) << text.str();
   }
   recorder::testing::SimulatedDevice again;
   std::ostringstream agreed;
   options.check = file.string();
-  EXPECT_EQ(run_probe(again, options, agreed, err), exit_ok) << agreed.str();
+  EXPECT_EQ(code(run_probe(again, options, agreed, err)), exit_ok) << agreed.str();
   EXPECT_EQ(agreed.str().find("DIFFERS"), std::string::npos) << agreed.str();
   fs::remove(file);
 
   options.check = "no-such-profile";
-  EXPECT_EQ(run_probe(again, options, agreed, err), exit_bad_input);
+  EXPECT_FALSE(run_probe(again, options, agreed, err));
+}
+
+TEST(ProbeCommand, JsonHasTheMeasuredFiguresAsNumbers) {
+  recorder::testing::SimulatedDevice device;  // 80 GiB, 3 GiB used by others, contexts 530 MiB
+  std::ostringstream out;
+  std::ostringstream err;
+  ProbeCommandOptions options;
+  options.devices = {0};
+  options.json = true;
+  ASSERT_EQ(code(run_probe(device, options, out, err)), exit_ok) << err.str();
+  Json said = Json::parse(out.str());
+  ASSERT_EQ(said["devices"].size(), 1U) << out.str();
+  Json& entry = said["devices"][0];
+  // the profile's text is the one probe prints without --json, which loads
+  auto profile = sim::parse_profile(entry["profile_text"].get<std::string>(), "profile_text");
+  ASSERT_TRUE(profile) << profile.error().to_string();
+  EXPECT_EQ(profile->cuda_total_bytes->value, 80_GiB);
+  entry.erase("profile_text");
+  const Json expected = {{"devices",
+                          {{{"device", 0},
+                            {"name", "NVIDIA H100 80GB HBM3"},
+                            {"uuid", "GPU-0123"},
+                            {"compute_capability", "9.0"},
+                            {"cuda_total_bytes", 85899345920ULL},     // 80 GiB
+                            {"free_at_start_bytes", 82122375168ULL},  // 80 GiB - 3 GiB - 530 MiB
+                            {"context_overhead_bytes", 555745280},    // 530 MiB
+                            {"allocation_granularity_bytes", 2097152},
+                            {"profile", "h100-80gb-hbm3"},
+                            {"file", nullptr}}}}};
+  EXPECT_EQ(said, expected) << said.dump(2);
+}
+
+TEST(ProbeCommand, JsonCheckSaysWhichFieldsDiffer) {
+  recorder::testing::SimulatedDevice device;
+  std::ostringstream out;
+  std::ostringstream err;
+  ProbeCommandOptions options;
+  options.devices = {0};
+  options.check = "h100-sxm";
+  options.json = true;
+  EXPECT_EQ(code(run_probe(device, options, out, err)), exit_failure) << err.str();
+  const Json said = Json::parse(out.str());
+  EXPECT_EQ(said["profile"], "h100-sxm");
+  EXPECT_EQ(said["agrees"], false);
+  EXPECT_EQ(said["devices"][0]["agrees"], false);
+  EXPECT_EQ(said["devices"][0]["cuda_total_bytes"], 80_GiB);
+  std::vector<std::string> fields;
+  for (const Json& check : said["devices"][0]["checks"])
+    fields.push_back(check["field"].get<std::string>());
+  EXPECT_EQ(fields, (std::vector<std::string>{"cuda_total_bytes", "compute_capability",
+                                              "context_overhead_bytes",
+                                              "allocation_granularity_bytes", "budget"}));
+  EXPECT_EQ(said["devices"][0]["checks"][2]["device"], "at least 555745280");
+  EXPECT_EQ(out.str().find("DIFFERS"), std::string::npos);  // no table under --json
+}
+
+/// A machine whose driver sees no GPU.
+class NoDevice final : public recorder::ProbeBackend {
+ public:
+  Result<recorder::VersionInfo> versions() override { return recorder::VersionInfo{}; }
+  Result<std::uint32_t> device_count() override { return 0U; }
+  Result<recorder::DeviceIdentity> identify(std::uint32_t) override { return none(); }
+  Result<void> use(std::uint32_t) override { return none(); }
+  Result<recorder::MemInfo> mem_info() override { return none(); }
+  Result<void> create_context() override { return none(); }
+  Result<void> destroy_context() override { return none(); }
+  Result<std::uint64_t> allocate(std::uint64_t) override { return none(); }
+  Result<void> release(std::uint64_t) override { return none(); }
+  std::optional<std::uint64_t> vmm_granularity() override { return std::nullopt; }
+
+ private:
+  static Error none() { return Error::io_error("no device"); }
+};
+
+TEST(ProbeCommand, JsonSaysAFailedMeasurementAsAnErrorWithExitCodeOne) {
+  NoDevice backend;
+  std::ostringstream out;
+  std::ostringstream err;
+  ProbeCommandOptions options;
+  options.json = true;
+  EXPECT_EQ(code(run_probe(backend, options, out, err)), exit_failure);
+  const Json expected = {{"error", "no CUDA device: the driver reports 0 devices"},
+                         {"exit_code", 1}};
+  EXPECT_EQ(Json::parse(out.str()), expected) << out.str();
+  EXPECT_EQ(err.str(), "");
+
+  options.json = false;
+  std::ostringstream text;
+  EXPECT_EQ(code(run_probe(backend, options, text, err)), exit_failure);
+  EXPECT_EQ(err.str(), "memtrack probe: no CUDA device: the driver reports 0 devices\n");
+}
+
+TEST(ProbeCommand, HelpSaysWhatJsonPrints) {
+  const auto help = memtrack({"probe", "--help"});
+  EXPECT_NE(help.out.find("free_at_start_bytes"), std::string::npos) << help.out;
+  const auto record = memtrack({"record", "--help"});
+  EXPECT_NE(record.out.find("command_exit_code"), std::string::npos) << record.out;
 }
 
 }  // namespace

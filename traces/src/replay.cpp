@@ -302,6 +302,8 @@ std::string ReplayFailure::to_string() const {
 }
 
 struct Replayer::State {
+  class Run;  // one replay, below
+
   GpuConfig config;
   ReplayOptions options;
   std::optional<sim::LockstepChecker<>> checker;
@@ -404,41 +406,69 @@ std::vector<LiveAllocation> Replayer::live(DevicePlacement device) const {
   return all;
 }
 
-Result<void> Replayer::replay(
-    TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
-    const std::function<void(const ReplayStep&)>& on_step,
-    const std::function<void(std::uint64_t, const TraceEvent&, DevicePlacement)>& on_check) {
-  State& s = *state_;
-  ReplaySummary& summary = s.summary;
-  // The summary's high-water marks are brought up to date however the replay ends.
-  class Publish {
-   public:
-    explicit Publish(State& state) : state_(state) {}
-    Publish(const Publish&) = delete;
-    Publish& operator=(const Publish&) = delete;
-    ~Publish() { state_.publish_high_water(); }
+/**
+ * @brief One replay of one trace: what it keeps between events and its steps (read an event,
+ * turn it into an operation or check it, apply the operation, book what it did). The summary's
+ * high-water marks are brought up to date however the replay ends.
+ */
+class Replayer::State::Run {
+ public:
+  using GpuMap = std::map<std::uint32_t, std::uint32_t>;
+  using OnStep = std::function<void(const ReplayStep&)>;
+  using OnCheck = std::function<void(std::uint64_t, const TraceEvent&, DevicePlacement)>;
 
-   private:
-    State& state_;
-  } const publish(s);
-  const bool auto_placement = s.options.placement == Placement::Auto;
-  const auto map_device = [&gpu_map](DevicePlacement device) -> DevicePlacement {
+  Run(State& state, TraceReader& trace, const GpuMap& map, const OnStep& step, const OnCheck& check)
+      : s(state),
+        summary(state.summary),
+        reader(trace),
+        gpu_map(map),
+        on_step(step),
+        on_check(check),
+        auto_placement(state.options.placement == Placement::Auto),
+        book(state.book),
+        live_by_address(state.book.by_address),
+        need_now(state.devices.size(), 0),
+        modelled(auto_placement ? nullptr : state.modelled.get()) {
+    book.clear();
+  }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+  ~Run() { s.publish_high_water(); }
+
+  /// Replays every event. @return nothing, or the reader's error
+  Result<void> all() {
+    for (;;) {
+      auto more = reader.next(event);
+      if (!more) return more.error();
+      if (!*more) {
+        finish();
+        return {};
+      }
+      ++summary.events;
+      sim::Operation op;
+      released = 0;
+      released_part = false;
+      const Step step = dispatch(op);
+      if (step == Step::stop || (step == Step::operate && !operate(op))) return {};
+    }
+  }
+
+ private:
+  /// What an event's step leaves to do.
+  enum class Step : std::uint8_t {
+    next,     ///< nothing more: on to the next event
+    operate,  ///< apply the operation
+    stop,     ///< the replay failed (the summary says why)
+  };
+
+  [[nodiscard]] DevicePlacement map_device(DevicePlacement device) const {
     if (!device.is_gpu()) return device;
     const auto it = gpu_map.find(device.gpu_id());
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
-  };
+  }
 
-  LiveBook& book = s.book;
-  book.clear();
-  AddressMap<Live>& live_by_address = book.by_address;
-  // Allocations the replay refused, by address: their bytes and the (mapped) device asked for.
-  AddressMap<Live> refused_addresses;
-  // Bytes of refused allocations without an address, by mapped device: frees by size of them
-  // are skipped as frees of refused allocations.
-  std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
-  // What each device would hold if nothing were refused (recorded placement): "needed".
-  std::vector<std::uint64_t> need_now(s.devices.size(), 0);
-  const auto need = [&](DevicePlacement device, std::uint64_t bytes, bool add) {
+  /// Counts `bytes` more (`add`) or fewer on what `device` would hold if nothing were refused.
+  void need(DevicePlacement device, std::uint64_t bytes, bool add) {
     if (auto_placement || device.is_auto()) return;
     std::size_t slot = 0;
     while (slot < s.devices.size() && s.devices[slot] != device)
@@ -447,19 +477,14 @@ Result<void> Replayer::replay(
     std::uint64_t& now = need_now[slot];
     now = add ? checked_add(now, bytes).value_or(UINT64_MAX) : (now >= bytes ? now - bytes : 0);
     s.needed[slot] = std::max(s.needed[slot], now);
-  };
-  // Addresses freed and not allocated again since, with the event that freed them: a second
-  // free of one is a double free.
-  AddressMap<std::uint64_t> freed_addresses;
-  // Trace devices with a baseline: memory from before the recording that frees may name.
-  std::set<DevicePlacement> with_baseline;
-  std::unordered_set<std::uint32_t> departed_gpus;  // trace GPU ids whose replay left the recording
-  bool departed_cpu = false;
-  const auto departed = [&](DevicePlacement trace_device) {
+  }
+
+  [[nodiscard]] bool departed(DevicePlacement trace_device) const {
     return trace_device.is_gpu() ? departed_gpus.count(trace_device.gpu_id()) != 0 : departed_cpu;
-  };
-  detail::ModelledGpus* const modelled = auto_placement ? nullptr : s.modelled.get();
-  const auto depart = [&](DevicePlacement trace_device) {
+  }
+
+  /// The replay of `trace_device` leaves the recording: its checkpoints are skipped from now on.
+  void depart(DevicePlacement trace_device) {
     if (modelled != nullptr && trace_device.is_gpu()) {
       modelled->depart(map_device(trace_device).gpu_id());
     }
@@ -475,77 +500,71 @@ Result<void> Replayer::replay(
       for (const auto& [from, to] : gpu_map)
         departed_gpus.insert(from);
     }
-  };
+  }
 
-  TraceEvent event;
-  for (;;) {
-    auto more = reader.next(event);
-    if (!more) return more.error();
-    if (!*more) {
-      if (modelled != nullptr) {
-        if (auto difference = modelled->finish()) {
-          summary.failure = ReplayFailure{
-              ReplayFailure::Kind::Allocator,
-              TracePosition{reader.name(), reader.events_read(), reader.line_number()},
-              "the end of the trace",
-              std::move(*difference),
-              s.core_state(),
-              s.reference_state()};
-        }
-      }
-      return {};
+  [[nodiscard]] TracePosition position() const {
+    return TracePosition{reader.name(), reader.events_read(), reader.line_number()};
+  }
+
+  void inconsistent(std::string what) {
+    ++summary.inconsistencies;
+    if (!summary.first_inconsistency) {
+      summary.first_inconsistency = Inconsistency{position(), format_event(event), std::move(what)};
     }
-    ++summary.events;
-    const auto position = [&reader] {
-      return TracePosition{reader.name(), reader.events_read(), reader.line_number()};
-    };
-    const auto inconsistent = [&](std::string what) {
-      ++summary.inconsistencies;
-      if (!summary.first_inconsistency) {
-        summary.first_inconsistency =
-            Inconsistency{position(), format_event(event), std::move(what)};
-      }
-    };
-    const auto fail = [&](ReplayFailure::Kind kind, std::string what, std::string core_state,
-                          std::string reference_state) {
-      summary.failure = ReplayFailure{kind,
-                                      position(),
-                                      format_event(event),
-                                      std::move(what),
-                                      std::move(core_state),
-                                      std::move(reference_state)};
-    };
+  }
 
-    // The event's call stack, where the trace records one (bounded).
-    const auto frames_of = [&reader, &event] {
-      std::vector<Frame> frames;
-      if (!event.stack) return frames;
-      for (const Frame* frame : reader.frames().stack(*event.stack)) {
-        if (frames.size() == max_refusal_frames) break;
-        frames.push_back(*frame);
-      }
-      return frames;
-    };
-    // The free in the allocator model (of an allocation it holds, or only in its model without
-    // limit when it refused it). @return false when the replay failed on it
-    const auto model_free = [&](DevicePlacement device, std::optional<std::uint64_t> key,
-                                std::uint64_t bytes) {
-      if (modelled == nullptr || !device.is_gpu()) return true;
-      if (auto difference = modelled->free(device.gpu_id(), key, bytes)) {
-        fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
-             s.reference_state());
-        return false;
-      }
-      return true;
-    };
+  void fail(ReplayFailure::Kind kind, std::string what, std::string core_state,
+            std::string reference_state) {
+    summary.failure = ReplayFailure{kind,
+                                    position(),
+                                    format_event(event),
+                                    std::move(what),
+                                    std::move(core_state),
+                                    std::move(reference_state)};
+  }
+  /// Fails with the tracker's and the model's state now.
+  void fail(ReplayFailure::Kind kind, std::string what) {
+    fail(kind, std::move(what), s.core_state(), s.reference_state());
+  }
 
-    sim::Operation op;
-    std::uint64_t released = 0;  // the allocation a free releases, by its event
-    bool released_part = false;
+  /// @return the event's call stack, where the trace records one (bounded)
+  [[nodiscard]] std::vector<Frame> frames_of() const {
+    std::vector<Frame> frames;
+    if (!event.stack) return frames;
+    for (const Frame* frame : reader.frames().stack(*event.stack)) {
+      if (frames.size() == max_refusal_frames) break;
+      frames.push_back(*frame);
+    }
+    return frames;
+  }
+
+  /// The free in the allocator model (of an allocation it holds, or only in its model without
+  /// limit when it refused it). @return false when the replay failed on it
+  bool model_free(DevicePlacement device, std::optional<std::uint64_t> key, std::uint64_t bytes) {
+    if (modelled == nullptr || !device.is_gpu()) return true;
+    if (auto difference = modelled->free(device.gpu_id(), key, bytes)) {
+      fail(ReplayFailure::Kind::Allocator, std::move(*difference));
+      return false;
+    }
+    return true;
+  }
+
+  /// At the end of the trace: the allocator model's last word.
+  void finish() {
+    if (modelled == nullptr) return;
+    if (auto difference = modelled->finish()) {
+      summary.failure =
+          ReplayFailure{ReplayFailure::Kind::Allocator, position(),     "the end of the trace",
+                        std::move(*difference),         s.core_state(), s.reference_state()};
+    }
+  }
+
+  /// Turns the event into `op`, or handles it whole.
+  Step dispatch(sim::Operation& op) {
     switch (event.kind) {
       case TraceEvent::Kind::Mark:
         ++summary.marks;
-        continue;
+        return Step::next;
       case TraceEvent::Kind::SegmentAlloc:
       case TraceEvent::Kind::SegmentFree:
       case TraceEvent::Kind::SegmentMap:
@@ -553,225 +572,290 @@ Result<void> Replayer::replay(
       case TraceEvent::Kind::Layout:
       case TraceEvent::Kind::Segment:
       case TraceEvent::Kind::Block:
-        // The allocator's own truth: checked by the pytorch model only.
-        if (modelled != nullptr && event.device.is_gpu()) {
-          if (auto difference =
-                  modelled->allocator_event(map_device(event.device).gpu_id(), event)) {
-            fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
-                 s.reference_state());
-            return {};
-          }
-        }
-        continue;
-      case TraceEvent::Kind::Oom: {
-        ++summary.recorded_ooms;
-        std::optional<bool> reproduced;
-        if (modelled != nullptr && event.device.is_gpu()) {
-          if (auto difference =
-                  modelled->recorded_oom(map_device(event.device).gpu_id(), event, reproduced)) {
-            fail(ReplayFailure::Kind::Allocator, std::move(*difference), s.core_state(),
-                 s.reference_state());
-            return {};
-          }
-        }
-        if (!summary.first_recorded_oom) {
-          summary.first_recorded_oom = RecordedOutOfMemory{position(),
-                                                           format_event(event),
-                                                           event.device,
-                                                           event.bytes.value_or(0),
-                                                           event.device_free.value_or(0),
-                                                           event.check_reserved,
-                                                           reproduced};
-        }
-        continue;
-      }
-      case TraceEvent::Kind::Check: {
-        const DevicePlacement device = map_device(event.device);
-        if (on_check) on_check(reader.events_read(), event, device);
-        if (modelled != nullptr && device.is_gpu() && event.check_reserved) {
-          if (departed(event.device)) {
-            modelled->depart(device.gpu_id());
-          }
-          if (auto difference = modelled->reserved_check(device.gpu_id(), *event.check_reserved)) {
-            fail(ReplayFailure::Kind::Checkpoint, std::move(*difference), s.core_state(),
-                 s.reference_state());
-            return {};
-          }
-        }
-        const MemoryTracker& tracker = s.tracker();
-        const bool known =
-            device.is_cpu() || (device.is_gpu() && tracker.limit(device) != 0) || device.is_auto();
-        if (auto_placement || departed(event.device) || !known) {
-          ++summary.checkpoints_skipped;
-          continue;
-        }
-        const std::uint64_t allocated = tracker.allocated(device);
-        if (allocated != *event.check_allocated) {
-          fail(ReplayFailure::Kind::Checkpoint,
-               "the recording says " + event.device.to_string() + " had " +
-                   std::to_string(*event.check_allocated) + " bytes allocated; the replay has " +
-                   std::to_string(allocated) + " on " + device.to_string(),
-               s.core_state(), s.reference_state());
-          return {};
-        }
-        ++summary.checkpoints_verified;
-        continue;
-      }
+        return allocator_truth();
+      case TraceEvent::Kind::Oom:
+        return recorded_oom();
+      case TraceEvent::Kind::Check:
+        return check();
       case TraceEvent::Kind::ResetPeakAll:
         op = sim::Operation::reset_peak_all();
-        break;
+        return Step::operate;
       case TraceEvent::Kind::ResetPeak:
         op = sim::Operation::reset_peak(map_device(event.device));
-        break;
+        return Step::operate;
       case TraceEvent::Kind::Baseline:
         with_baseline.insert(event.device);
         [[fallthrough]];
-      case TraceEvent::Kind::Allocate: {
-        DevicePlacement device = map_device(event.device);
-        if (auto_placement && device.is_gpu()) device = Auto{};
-        if (modelled != nullptr && device.is_auto() && event.recorded_resolved) {
-          // Under the allocator model each allocation goes where the recording put it.
-          device = map_device(*event.recorded_resolved);
-        }
-        if (modelled != nullptr && device.is_auto()) ++summary.unmodelled;
-        op = sim::Operation::allocate(device, *event.bytes);
-        break;
-      }
-      case TraceEvent::Kind::Free: {
-        DevicePlacement device = map_device(event.device);
-        std::optional<std::uint64_t> bytes = event.bytes;
-        bool resolved = false;
-        bool unseen_address = false;
-        if (event.address) {
-          if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
-            if (bytes && *bytes != live->bytes) {
-              inconsistent("frees " + std::to_string(*bytes) + " bytes at " +
-                           detail::hex(*event.address) + ", where " + std::to_string(live->bytes) +
-                           " were allocated (the allocation's size is freed)");
-            } else if (!auto_placement && !event.device.is_auto() && device != live->device) {
-              inconsistent("frees " + detail::hex(*event.address) + " on " +
-                           event.device.to_string() + ", allocated on " + live->device.to_string() +
-                           " (freed where it was allocated)");
-            }
-            device = live->device;
-            bytes = live->bytes;
-            released = live->event;
-            live_by_address.erase(*event.address);
-            ++summary.frees_by_address;
-            resolved = true;
-            need(device, *bytes, false);
-            if (!model_free(device, event.address, *bytes)) return {};
-          } else if (const Live* refused = refused_addresses.find(*event.address);
-                     refused != nullptr) {
-            need(refused->device, refused->bytes, false);
-            if (!model_free(refused->device, event.address, refused->bytes)) return {};
-            refused_addresses.erase(*event.address);
-            ++summary.frees_of_refused;
-            continue;
-          } else if (const std::uint64_t* freed = freed_addresses.find(*event.address);
-                     freed != nullptr) {
-            inconsistent("a double free: " + detail::hex(*event.address) +
-                         " was already freed at event " + std::to_string(*freed) +
-                         " and not allocated again");
-            continue;
-          } else if (!bytes) {
-            ++summary.frees_unresolved;
-            inconsistent("frees " + detail::hex(*event.address) +
-                         ", which the recording never allocated, without a size");
-            continue;
-          } else if (with_baseline.count(event.device) == 0) {
-            inconsistent("frees " + detail::hex(*event.address) + " (" + std::to_string(*bytes) +
-                         " bytes), which the recording never allocated, on " +
-                         event.device.to_string() +
-                         ", which has no baseline of memory from before the recording");
-            continue;
-          } else {
-            ++summary.frees_of_unseen_address;
-            unseen_address = true;
-          }
-          // Freed now (found by address or by size): a second free of it is a double free. The
-          // memory of freed addresses is bounded: past the limit it starts again.
-          if (freed_addresses.size() >= max_remembered_frees) freed_addresses.clear();
-          freed_addresses.put(*event.address, reader.events_read());
-        } else if (!bytes) {
-          ++summary.frees_unresolved;
-          inconsistent("a free with neither a size nor an address");
-          continue;
-        }
-        if (!resolved && auto_placement) {
-          // Where the allocation it frees went decides the device.
-          if (const auto taken = book.take_by_size(event.device, *bytes, unseen_address, false,
-                                                   freed_addresses, reader.events_read())) {
-            device = taken->device;
-            released = taken->event;
-            released_part = taken->part;
-          }
-        }
-        if (!resolved && !event.address) {
-          // A free by size of an allocation of that size the replay refused (other budgets):
-          // skipped, as a free by address of one would be.
-          const auto refused = refused_unaddressed.find({device, *bytes});
-          if (refused != refused_unaddressed.end()) {
-            if (--refused->second == 0) refused_unaddressed.erase(refused);
-            need(device, *bytes, false);
-            if (!model_free(device, std::nullopt, *bytes)) return {};
-            ++summary.frees_of_refused;
-            continue;
-          }
-        }
-        if (!resolved && !event.recorded_error && !device.is_auto() &&
-            s.tracker().limit(device) != 0 && s.tracker().allocated(device) < *bytes) {
-          inconsistent("frees " + std::to_string(*bytes) + " bytes on " + device.to_string() +
-                       ", which has " + std::to_string(s.tracker().allocated(device)) +
-                       " allocated");
-          continue;
-        }
-        if (!resolved && !auto_placement) {
-          if (const auto taken = book.take_by_size(device, *bytes, unseen_address, true,
-                                                   freed_addresses, reader.events_read())) {
-            released = taken->event;
-            released_part = taken->part;
-          }
-        }
-        if (!resolved) {
-          need(device, *bytes, false);
-          if (!model_free(device, event.address, *bytes)) return {};
-        }
-        op = sim::Operation::deallocate(device, *bytes);
-        break;
+      case TraceEvent::Kind::Allocate:
+        op = allocation();
+        return Step::operate;
+      case TraceEvent::Kind::Free:
+        return free(op);
+    }
+    return Step::operate;
+  }
+
+  /// The allocator's own truth (segments, blocks): checked by the pytorch model only.
+  Step allocator_truth() {
+    if (modelled != nullptr && event.device.is_gpu()) {
+      if (auto difference = modelled->allocator_event(map_device(event.device).gpu_id(), event)) {
+        fail(ReplayFailure::Kind::Allocator, std::move(*difference));
+        return Step::stop;
       }
     }
+    return Step::next;
+  }
 
+  /// An out-of-memory the recording's allocator reported.
+  Step recorded_oom() {
+    ++summary.recorded_ooms;
+    std::optional<bool> reproduced;
+    if (modelled != nullptr && event.device.is_gpu()) {
+      if (auto difference =
+              modelled->recorded_oom(map_device(event.device).gpu_id(), event, reproduced)) {
+        fail(ReplayFailure::Kind::Allocator, std::move(*difference));
+        return Step::stop;
+      }
+    }
+    if (!summary.first_recorded_oom) {
+      summary.first_recorded_oom = RecordedOutOfMemory{position(),
+                                                       format_event(event),
+                                                       event.device,
+                                                       event.bytes.value_or(0),
+                                                       event.device_free.value_or(0),
+                                                       event.check_reserved,
+                                                       reproduced};
+    }
+    return Step::next;
+  }
+
+  /// A checkpoint: the recording's own totals, verified where the replay still follows it.
+  Step check() {
+    const DevicePlacement device = map_device(event.device);
+    if (on_check) on_check(reader.events_read(), event, device);
+    if (modelled != nullptr && device.is_gpu() && event.check_reserved) {
+      if (departed(event.device)) {
+        modelled->depart(device.gpu_id());
+      }
+      if (auto difference = modelled->reserved_check(device.gpu_id(), *event.check_reserved)) {
+        fail(ReplayFailure::Kind::Checkpoint, std::move(*difference));
+        return Step::stop;
+      }
+    }
+    const MemoryTracker& tracker = s.tracker();
+    const bool known =
+        device.is_cpu() || (device.is_gpu() && tracker.limit(device) != 0) || device.is_auto();
+    if (auto_placement || departed(event.device) || !known) {
+      ++summary.checkpoints_skipped;
+      return Step::next;
+    }
+    const std::uint64_t allocated = tracker.allocated(device);
+    if (allocated != *event.check_allocated) {
+      fail(ReplayFailure::Kind::Checkpoint,
+           "the recording says " + event.device.to_string() + " had " +
+               std::to_string(*event.check_allocated) + " bytes allocated; the replay has " +
+               std::to_string(allocated) + " on " + device.to_string());
+      return Step::stop;
+    }
+    ++summary.checkpoints_verified;
+    return Step::next;
+  }
+
+  /// @return the allocation (or baseline) as an operation on the replay's devices
+  [[nodiscard]] sim::Operation allocation() {
+    DevicePlacement device = map_device(event.device);
+    if (auto_placement && device.is_gpu()) device = Auto{};
+    if (modelled != nullptr && device.is_auto() && event.recorded_resolved) {
+      // Under the allocator model each allocation goes where the recording put it.
+      device = map_device(*event.recorded_resolved);
+    }
+    if (modelled != nullptr && device.is_auto()) ++summary.unmodelled;
+    return sim::Operation::allocate(device, *event.bytes);
+  }
+
+  /// What a free frees, as it is resolved: where and how much, and how it was found.
+  struct FreeTarget {
+    DevicePlacement device;
+    std::optional<std::uint64_t> bytes;
+    bool resolved{false};        ///< found by address among the live allocations
+    bool unseen_address{false};  ///< names an address the recording never allocated
+  };
+
+  /// A free: resolved by address, then by size; skipped where it frees a refused allocation.
+  Step free(sim::Operation& op) {
+    FreeTarget target{map_device(event.device), event.bytes};
+    if (event.address) {
+      const Step step = free_by_address(target);
+      if (step != Step::operate) return step;
+    } else if (!target.bytes) {
+      ++summary.frees_unresolved;
+      inconsistent("a free with neither a size nor an address");
+      return Step::next;
+    }
+    if (!target.resolved) {
+      const Step step = free_by_size(target);
+      if (step != Step::operate) return step;
+    }
+    op = sim::Operation::deallocate(target.device, *target.bytes);
+    return Step::operate;
+  }
+
+  /// A free with an address: of a live allocation, a refused one, a freed one or an unseen one.
+  Step free_by_address(FreeTarget& target) {
+    const std::optional<std::uint64_t>& bytes = target.bytes;
+    if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
+      if (!release_live(target, *live)) return Step::stop;
+    } else if (const Live* refused = refused_addresses.find(*event.address); refused != nullptr) {
+      need(refused->device, refused->bytes, false);
+      if (!model_free(refused->device, event.address, refused->bytes)) return Step::stop;
+      refused_addresses.erase(*event.address);
+      ++summary.frees_of_refused;
+      return Step::next;
+    } else if (const std::uint64_t* freed = freed_addresses.find(*event.address);
+               freed != nullptr) {
+      inconsistent("a double free: " + detail::hex(*event.address) +
+                   " was already freed at event " + std::to_string(*freed) +
+                   " and not allocated again");
+      return Step::next;
+    } else if (!bytes) {
+      ++summary.frees_unresolved;
+      inconsistent("frees " + detail::hex(*event.address) +
+                   ", which the recording never allocated, without a size");
+      return Step::next;
+    } else if (with_baseline.count(event.device) == 0) {
+      inconsistent("frees " + detail::hex(*event.address) + " (" + std::to_string(*bytes) +
+                   " bytes), which the recording never allocated, on " + event.device.to_string() +
+                   ", which has no baseline of memory from before the recording");
+      return Step::next;
+    } else {
+      ++summary.frees_of_unseen_address;
+      target.unseen_address = true;
+    }
+    // Freed now (found by address or by size): a second free of it is a double free. The
+    // memory of freed addresses is bounded: past the limit it starts again.
+    if (freed_addresses.size() >= max_remembered_frees) freed_addresses.clear();
+    freed_addresses.put(*event.address, reader.events_read());
+    return Step::operate;
+  }
+
+  /// Releases the live allocation at the free's address (its size and device are freed).
+  /// @return false when the replay failed on it
+  bool release_live(FreeTarget& target, const Live live) {
+    const std::optional<std::uint64_t>& bytes = target.bytes;
+    if (bytes && *bytes != live.bytes) {
+      inconsistent("frees " + std::to_string(*bytes) + " bytes at " + detail::hex(*event.address) +
+                   ", where " + std::to_string(live.bytes) +
+                   " were allocated (the allocation's size is freed)");
+    } else if (!auto_placement && !event.device.is_auto() && target.device != live.device) {
+      inconsistent("frees " + detail::hex(*event.address) + " on " + event.device.to_string() +
+                   ", allocated on " + live.device.to_string() + " (freed where it was allocated)");
+    }
+    target.device = live.device;
+    target.bytes = live.bytes;
+    released = live.event;
+    live_by_address.erase(*event.address);
+    ++summary.frees_by_address;
+    target.resolved = true;
+    need(target.device, live.bytes, false);
+    return model_free(target.device, event.address, live.bytes);
+  }
+
+  /// A free not found by address: by the size of what it frees on its device.
+  Step free_by_size(FreeTarget& target) {
+    DevicePlacement& device = target.device;
+    const std::uint64_t bytes = *target.bytes;
+    if (auto_placement) {
+      // Where the allocation it frees went decides the device.
+      if (const auto taken = book.take_by_size(event.device, bytes, target.unseen_address, false,
+                                               freed_addresses, reader.events_read())) {
+        device = taken->device;
+        released = taken->event;
+        released_part = taken->part;
+      }
+    }
+    if (!event.address) {
+      // A free by size of an allocation of that size the replay refused (other budgets):
+      // skipped, as a free by address of one would be.
+      const auto refused = refused_unaddressed.find({device, bytes});
+      if (refused != refused_unaddressed.end()) {
+        if (--refused->second == 0) refused_unaddressed.erase(refused);
+        need(device, bytes, false);
+        if (!model_free(device, std::nullopt, bytes)) return Step::stop;
+        ++summary.frees_of_refused;
+        return Step::next;
+      }
+    }
+    if (!event.recorded_error && !device.is_auto() && s.tracker().limit(device) != 0 &&
+        s.tracker().allocated(device) < bytes) {
+      inconsistent("frees " + std::to_string(bytes) + " bytes on " + device.to_string() +
+                   ", which has " + std::to_string(s.tracker().allocated(device)) + " allocated");
+      return Step::next;
+    }
+    if (!auto_placement) {
+      if (const auto taken = book.take_by_size(device, bytes, target.unseen_address, true,
+                                               freed_addresses, reader.events_read())) {
+        released = taken->event;
+        released_part = taken->part;
+      }
+    }
+    need(device, bytes, false);
+    if (!model_free(device, event.address, bytes)) return Step::stop;
+    return Step::operate;
+  }
+
+  using Applied = std::pair<sim::CoreOutcome, std::optional<sim::Divergence>>;
+
+  /// Applies `op`: to the allocator model, the tracker, the summary and the book; tells
+  /// `on_step`; compares with the recording's outcome. @return false when the replay failed
+  bool operate(const sim::Operation& op) {
     // Under the pytorch model the caching allocator decides whether a GPU allocation fits; the
     // tracker then accounts what it placed (its budget is at least the model's capacity).
     std::optional<sim::allocators::OutOfMemory> model_refusal;
-    if (modelled != nullptr && op.kind == sim::Operation::Kind::Allocate && op.device.is_gpu()) {
-      auto by_model =
-          modelled->allocate(op.device.gpu_id(), event.address, event.stream.value_or(0), op.bytes,
-                             event.kind == TraceEvent::Kind::Baseline);
-      if (by_model.difference) {
-        fail(ReplayFailure::Kind::Allocator, std::move(*by_model.difference), s.core_state(),
-             s.reference_state());
-        return {};
-      }
-      model_refusal = by_model.refused;
-      if (model_refusal && !summary.first_model_oom) {
-        summary.first_model_oom = ModelOutOfMemory{position(), format_event(event),
-                                                   op.device.gpu_id(), *model_refusal, frames_of()};
-      }
-    }
+    if (!model_allocation(op, model_refusal)) return false;
     ++summary.operations;
-    auto [outcome, divergence] =
-        model_refusal
-            ? std::pair<sim::CoreOutcome,
-                        std::optional<sim::Divergence>>{sim::CoreOutcome{
-                                                            false, std::nullopt,
-                                                            Error::out_of_memory(
-                                                                op.device, op.bytes,
-                                                                model_refusal->device_free,
-                                                                model_refusal->device_total)},
-                                                        std::nullopt}
-            : s.apply(op);
+    auto [outcome, divergence] = model_refusal ? refused_by_model(op, *model_refusal) : s.apply(op);
+    if (!count_outcome(op, outcome, divergence)) return false;
+    book_operation(op, outcome);
+    const MemoryTracker& tracker = s.tracker();
+    if (on_step) {
+      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker,
+                         outcome.ok ? released : 0, outcome.ok && released_part});
+    }
+    return recorded_outcome(outcome);
+  }
+
+  /// A GPU allocation in the allocator model. @return false when the replay failed on it
+  bool model_allocation(const sim::Operation& op,
+                        std::optional<sim::allocators::OutOfMemory>& model_refusal) {
+    if (modelled == nullptr || op.kind != sim::Operation::Kind::Allocate || !op.device.is_gpu()) {
+      return true;
+    }
+    auto by_model = modelled->allocate(op.device.gpu_id(), event.address, event.stream.value_or(0),
+                                       op.bytes, event.kind == TraceEvent::Kind::Baseline);
+    if (by_model.difference) {
+      fail(ReplayFailure::Kind::Allocator, std::move(*by_model.difference));
+      return false;
+    }
+    model_refusal = by_model.refused;
+    if (model_refusal && !summary.first_model_oom) {
+      summary.first_model_oom = ModelOutOfMemory{position(), format_event(event),
+                                                 op.device.gpu_id(), *model_refusal, frames_of()};
+    }
+    return true;
+  }
+
+  /// @return the tracker's outcome for an allocation the allocator model refused
+  static Applied refused_by_model(const sim::Operation& op,
+                                  const sim::allocators::OutOfMemory& refusal) {
+    return {sim::CoreOutcome{false, std::nullopt,
+                             Error::out_of_memory(op.device, op.bytes, refusal.device_free,
+                                                  refusal.device_total)},
+            std::nullopt};
+  }
+
+  /// Counts the outcome in the summary. @return false at a divergence (the replay failed)
+  bool count_outcome(const sim::Operation& op, const sim::CoreOutcome& outcome,
+                     const std::optional<sim::Divergence>& divergence) {
     if (!divergence && !outcome.ok && outcome.error->kind != event.recorded_error) {
       // A free the tracker refuses that the recording did not: it freed more than it had.
       if (outcome.error->kind == ErrorKind::InvalidDeallocation) {
@@ -789,9 +873,8 @@ Result<void> Replayer::replay(
     if (divergence) {
       fail(ReplayFailure::Kind::Divergence, divergence->what, divergence->core_state,
            divergence->reference_state);
-      return {};
+      return false;
     }
-    const MemoryTracker& tracker = s.tracker();
     if (outcome.ok) {
       ++summary.ok;
     } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
@@ -804,39 +887,14 @@ Result<void> Replayer::replay(
     } else {
       ++summary.other_errors;
     }
+    return true;
+  }
 
-    // Bookkeeping for later frees.
+  /// Bookkeeping for later frees, the CPU fallback, the high-water marks and "needed".
+  void book_operation(const sim::Operation& op, const sim::CoreOutcome& outcome) {
     const bool is_allocation = op.kind == sim::Operation::Kind::Allocate;
     if (is_allocation && outcome.ok) {
-      if (event.address) {
-        if (live_by_address.find(*event.address) != nullptr) {
-          inconsistent("allocates at " + detail::hex(*event.address) +
-                       ", where an allocation is still live (never freed)");
-        }
-        live_by_address.put(*event.address,
-                            Live{op.bytes, *outcome.resolved, reader.events_read()});
-        refused_addresses.erase(*event.address);
-        freed_addresses.erase(*event.address);
-      } else {
-        // Found again by the device a free by size names: the trace's under auto placement.
-        const DevicePlacement key = auto_placement ? event.device : *outcome.resolved;
-        if (event.kind == TraceEvent::Kind::Baseline) {
-          book.add_baseline(key, reader.events_read(), op.bytes, *outcome.resolved);
-        } else {
-          book.add_unaddressed({key, op.bytes}, reader.events_read(), *outcome.resolved);
-        }
-      }
-      if (op.device.is_auto() && outcome.resolved->is_cpu()) {
-        ++summary.cpu_fallback_allocations;
-        // Saturates rather than wraps on an astronomically long trace.
-        summary.cpu_fallback_bytes =
-            checked_add(summary.cpu_fallback_bytes, op.bytes).value_or(UINT64_MAX);
-      }
-      const DevicePlacement where = *outcome.resolved;
-      std::size_t slot = 0;
-      while (s.devices[slot] != where)
-        ++slot;  // resolved devices are configured ones
-      s.high_water[slot] = std::max(s.high_water[slot], tracker.allocated(where));
+      book_allocation(op, *outcome.resolved);
     } else if (is_allocation && event.address) {
       refused_addresses.put(*event.address, Live{op.bytes, op.device, reader.events_read()});
       freed_addresses.erase(*event.address);
@@ -853,45 +911,108 @@ Result<void> Replayer::replay(
       if (asked.is_auto() && outcome.ok) asked = *outcome.resolved;
       need(asked, op.bytes, true);
     }
-
-    if (on_step) {
-      on_step(ReplayStep{reader.events_read(), &event, op, outcome, &tracker,
-                         outcome.ok ? released : 0, outcome.ok && released_part});
-    }
-
-    // The recording's own outcome.
-    if (event.kind != TraceEvent::Kind::ResetPeakAll) {
-      std::string difference;
-      const std::optional<ErrorKind> got =
-          outcome.ok ? std::nullopt : std::optional<ErrorKind>(outcome.error->kind);
-      if (got != event.recorded_error) {
-        difference =
-            "the recording " +
-            (event.recorded_error
-                 ? "refused it (" + std::string(to_string(*event.recorded_error)) + ")"
-                 : std::string("did it")) +
-            "; the replay " +
-            (outcome.ok ? std::string("did it") : "refused it: " + outcome.error->to_string());
-      } else if (outcome.ok && event.recorded_resolved && !auto_placement &&
-                 *outcome.resolved != map_device(*event.recorded_resolved)) {
-        difference = "the recording placed it on " + event.recorded_resolved->to_string() +
-                     "; the replay on " + outcome.resolved->to_string();
-      }
-      if (!difference.empty()) {
-        // A recording that declares no devices had budgets the replay does not know (it measures
-        // on limits no recording reaches): a refusal it recorded cannot be reproduced, and doing
-        // the allocation is a difference, not a failure.
-        const bool refusal_not_reproducible = !reader.header().has_devices() && outcome.ok &&
-                                              event.recorded_error == ErrorKind::OutOfMemory;
-        if (s.options.recorded_budgets && !auto_placement && !refusal_not_reproducible) {
-          fail(ReplayFailure::Kind::Outcome, difference, s.core_state(), s.reference_state());
-          return {};
-        }
-        ++summary.outcome_differences;
-        depart(event.device);
-      }
-    }
   }
+
+  /// An allocation the tracker made, on `where`.
+  void book_allocation(const sim::Operation& op, DevicePlacement where) {
+    if (event.address) {
+      if (live_by_address.find(*event.address) != nullptr) {
+        inconsistent("allocates at " + detail::hex(*event.address) +
+                     ", where an allocation is still live (never freed)");
+      }
+      live_by_address.put(*event.address, Live{op.bytes, where, reader.events_read()});
+      refused_addresses.erase(*event.address);
+      freed_addresses.erase(*event.address);
+    } else {
+      // Found again by the device a free by size names: the trace's under auto placement.
+      const DevicePlacement key = auto_placement ? event.device : where;
+      if (event.kind == TraceEvent::Kind::Baseline) {
+        book.add_baseline(key, reader.events_read(), op.bytes, where);
+      } else {
+        book.add_unaddressed({key, op.bytes}, reader.events_read(), where);
+      }
+    }
+    if (op.device.is_auto() && where.is_cpu()) {
+      ++summary.cpu_fallback_allocations;
+      // Saturates rather than wraps on an astronomically long trace.
+      summary.cpu_fallback_bytes =
+          checked_add(summary.cpu_fallback_bytes, op.bytes).value_or(UINT64_MAX);
+    }
+    std::size_t slot = 0;
+    while (s.devices[slot] != where)
+      ++slot;  // resolved devices are configured ones
+    s.high_water[slot] = std::max(s.high_water[slot], s.tracker().allocated(where));
+  }
+
+  /// Compares the outcome with the recording's own. @return false when the replay failed on it
+  bool recorded_outcome(const sim::CoreOutcome& outcome) {
+    if (event.kind == TraceEvent::Kind::ResetPeakAll) return true;
+    std::string difference;
+    const std::optional<ErrorKind> got =
+        outcome.ok ? std::nullopt : std::optional<ErrorKind>(outcome.error->kind);
+    if (got != event.recorded_error) {
+      difference =
+          "the recording " +
+          (event.recorded_error
+               ? "refused it (" + std::string(to_string(*event.recorded_error)) + ")"
+               : std::string("did it")) +
+          "; the replay " +
+          (outcome.ok ? std::string("did it") : "refused it: " + outcome.error->to_string());
+    } else if (outcome.ok && event.recorded_resolved && !auto_placement &&
+               *outcome.resolved != map_device(*event.recorded_resolved)) {
+      difference = "the recording placed it on " + event.recorded_resolved->to_string() +
+                   "; the replay on " + outcome.resolved->to_string();
+    }
+    if (difference.empty()) return true;
+    // A recording that declares no devices had budgets the replay does not know (it measures on
+    // limits no recording reaches): a refusal it recorded cannot be reproduced, and doing the
+    // allocation is a difference, not a failure.
+    const bool refusal_not_reproducible = !reader.header().has_devices() && outcome.ok &&
+                                          event.recorded_error == ErrorKind::OutOfMemory;
+    if (s.options.recorded_budgets && !auto_placement && !refusal_not_reproducible) {
+      fail(ReplayFailure::Kind::Outcome, difference);
+      return false;
+    }
+    ++summary.outcome_differences;
+    depart(event.device);
+    return true;
+  }
+
+  State& s;
+  ReplaySummary& summary;
+  TraceReader& reader;
+  const GpuMap& gpu_map;
+  const OnStep& on_step;
+  const OnCheck& on_check;
+  const bool auto_placement;
+  LiveBook& book;
+  AddressMap<Live>& live_by_address;
+  /// Allocations the replay refused, by address: their bytes and the (mapped) device asked for.
+  AddressMap<Live> refused_addresses;
+  /// Bytes of refused allocations without an address, by mapped device: frees by size of them
+  /// are skipped as frees of refused allocations.
+  std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
+  /// What each device would hold if nothing were refused (recorded placement): "needed".
+  std::vector<std::uint64_t> need_now;
+  /// Addresses freed and not allocated again since, with the event that freed them: a second
+  /// free of one is a double free.
+  AddressMap<std::uint64_t> freed_addresses;
+  /// Trace devices with a baseline: memory from before the recording that frees may name.
+  std::set<DevicePlacement> with_baseline;
+  std::unordered_set<std::uint32_t> departed_gpus;  ///< trace GPU ids whose replay left it
+  bool departed_cpu = false;
+  detail::ModelledGpus* const modelled;
+  TraceEvent event;           ///< the event being replayed
+  std::uint64_t released{0};  ///< the allocation the event's free releases, by its event
+  bool released_part{false};  ///< part of a baseline
+};
+
+Result<void> Replayer::replay(
+    TraceReader& reader, const std::map<std::uint32_t, std::uint32_t>& gpu_map,
+    const std::function<void(const ReplayStep&)>& on_step,
+    const std::function<void(std::uint64_t, const TraceEvent&, DevicePlacement)>& on_check) {
+  State::Run run(*state_, reader, gpu_map, on_step, on_check);
+  return run.all();
 }
 
 std::map<std::uint32_t, std::uint32_t> detail::map_onto_first_gpus(const TraceHeader& header) {

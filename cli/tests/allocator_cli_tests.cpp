@@ -2,9 +2,9 @@
 // the recording's allocator truth verified (and every kind of difference named), and the real
 // snapshots in ../shared/traces, whose figures the tests compute on their own from the pickles.
 #include "cli_test_support.hpp"
+#include "pickle.hpp"
 
 #include <memtrack/sim/profile.hpp>
-#include <memtrack/traces/pickle.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -5,12 +5,12 @@
 // Byte counts cross the boundary as Python ints only: checked against 0 and 2^64 - 1 here, never
 // converted through a float.
 #include "app.hpp"
+#include "pickle.hpp"
 #include "trace_support.hpp"
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
 #include <memtrack/traces/importers.hpp>
-#include <memtrack/traces/pickle.hpp>
 #include <memtrack/traces/trace.hpp>
 #include <memtrack/traces/writer.hpp>
 

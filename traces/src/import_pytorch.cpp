@@ -2,11 +2,11 @@
 // then segments/blocks for the state at snapshot time and device_traces for the events.
 #include <memtrack/traces/allocator_start.hpp>
 #include <memtrack/traces/importers.hpp>
-#include <memtrack/traces/pickle.hpp>
 
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
+#include "pickle.hpp"
 
 #include <algorithm>
 #include <functional>

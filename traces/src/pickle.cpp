@@ -1,4 +1,4 @@
-#include <memtrack/traces/pickle.hpp>
+#include "pickle.hpp"
 
 #include <bit>
 #include <cstdio>

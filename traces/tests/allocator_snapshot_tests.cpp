@@ -6,7 +6,8 @@
 // counted and printed. Skips where the folder is absent.
 #include <memtrack/sim/allocators/pytorch_model.hpp>
 #include <memtrack/traces/allocator_start.hpp>
-#include <memtrack/traces/pickle.hpp>
+
+#include "pickle.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,9 +4,9 @@
 // is one line naming the file and where in it, and what was expected.
 #include <memtrack/traces/importers.hpp>
 #include <memtrack/traces/io.hpp>
-#include <memtrack/traces/pickle.hpp>
 #include <memtrack/traces/reader.hpp>
 
+#include "pickle.hpp"
 #include "pickle_writer.hpp"
 #include "test_support.hpp"
 

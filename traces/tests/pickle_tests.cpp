@@ -1,7 +1,6 @@
 // The restricted pickle reader: plain data in, anything that builds objects or runs code refused.
+#include "pickle.hpp"
 #include "pickle_writer.hpp"
-
-#include <memtrack/traces/pickle.hpp>
 
 #include <gtest/gtest.h>
 

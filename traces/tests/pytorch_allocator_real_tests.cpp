@@ -3,10 +3,10 @@
 // output reads back (layouts and frame table checked by the reader), and a trace with frames
 // stays within 2x of the snapshot's size apart from its layouts (every figure is printed). Counted
 // here from the pickle itself, not from the importer. Skips where the folder is absent.
+#include "pickle.hpp"
 #include "test_support.hpp"
 
 #include <memtrack/traces/importers.hpp>
-#include <memtrack/traces/pickle.hpp>
 #include <memtrack/traces/reader.hpp>
 
 #include <gtest/gtest.h>

@@ -9,6 +9,9 @@
  * through shared (memo) references to at most `max_values_per_input_byte` values per input byte
  * plus `values_floor`, so a consumer that walks it as a tree does bounded work; it is nested at
  * most `max_depth` deep and contains no cycle.
+ *
+ * Internal to the PyTorch importer (not installed); its tests and the Python module, which builds
+ * values from Python objects, reach it through a private include path to traces/src.
  */
 #pragma once
 

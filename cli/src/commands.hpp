@@ -37,8 +37,7 @@ using sim::max_gpus_per_node;
 /**
  * @brief How a command's run ends: an exit code once it has printed its result, or bad input,
  * which `app.cpp` alone prints (`memtrack COMMAND: WHAT`, or JSON under `--json`) and answers
- * with `exit_bad_input`. (fit, compare and import still print their own bad input and return
- * `exit_bad_input` as a code.)
+ * with `exit_bad_input`.
  */
 using Outcome = Result<ExitCode>;
 
@@ -51,14 +50,6 @@ struct Command {
   std::function<Outcome(std::ostream& out, std::ostream& err)> run;
 };
 
-/// A command that prints its own errors returns an exit code; it becomes an `Outcome` as is.
-[[nodiscard]] inline Outcome as_outcome(int code) {
-  return static_cast<ExitCode>(code);
-}
-[[nodiscard]] inline Outcome as_outcome(Outcome outcome) {
-  return outcome;
-}
-
 /// When `command` is chosen, `work(options, out, err)` is what runs (the same for every command).
 template <class Options, class Work>
 void run_when_chosen(CLI::App& command, Command& chosen, std::shared_ptr<Options> options,
@@ -66,7 +57,7 @@ void run_when_chosen(CLI::App& command, Command& chosen, std::shared_ptr<Options
   command.callback([&command, &chosen, options, work] {
     chosen.name = command.get_name();
     chosen.run = [options, work](std::ostream& out, std::ostream& err) {
-      return as_outcome(work(*options, out, err));
+      return Outcome(work(*options, out, err));
     };
   });
 }

@@ -322,12 +322,10 @@ struct CompareCommandOptions {
   bool json{false};
 };
 
-int run_compare(const CompareCommandOptions& options, std::ostream& out, std::ostream& err) {
+Outcome run_compare(const CompareCommandOptions& options, std::ostream& out,
+                    std::ostream& /*err*/) {
   auto comparison = compare::compare_recordings(options.compare);
-  if (!comparison) {
-    err << "memtrack compare: " << comparison.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!comparison) return comparison.error();
   if (options.json) {
     out << compare::comparison_json(*comparison)
                .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)

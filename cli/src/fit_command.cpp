@@ -320,72 +320,75 @@ Result<ProfileFit> fit_on(const std::string& profile, const FitOptions& options,
   return line;
 }
 
-int run_fit_ranking(const FitOptions& options, traces::Placement placement,
-                    const std::map<std::uint32_t, std::uint32_t>& explicit_map, std::ostream& out,
-                    std::ostream& err) {
+/// Every profile's line, sorted by its tightest device's budget, and which fit.
+struct Ranking {
+  std::vector<ProfileFit> lines;
+  std::optional<std::size_t> smallest;  ///< the first line that fits: the smallest budget
+  std::size_t fitting{0};
+  [[nodiscard]] bool all_fit() const { return fitting == lines.size(); }
+};
+
+/// Replays the traces (opened and imported once) on every profile `--profile` names.
+Result<Ranking> rank_profiles(const FitOptions& options, traces::Placement placement,
+                              const std::map<std::uint32_t, std::uint32_t>& explicit_map) {
   auto names = ranked_profiles(options.profile);
-  if (!names) {
-    err << "memtrack fit: " << names.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!names) return names.error();
   std::vector<OpenedTrace> opened;
   for (const std::string& file : options.files) {
     auto trace = open_trace(file);
-    if (!trace) {
-      err << "memtrack fit: " << trace.error().to_string() << "\n";
-      return exit_bad_input;
-    }
+    if (!trace) return trace.error();
     opened.push_back(std::move(*trace));
   }
-  std::vector<ProfileFit> lines;
+  Ranking ranking;
   for (const std::string& name : *names) {
     auto line = fit_on(name, options, placement, explicit_map, opened);
-    if (!line) {
-      err << "memtrack fit: " << line.error().to_string() << "\n";
-      return exit_bad_input;
-    }
-    lines.push_back(std::move(*line));
+    if (!line) return line.error();
+    ranking.lines.push_back(std::move(*line));
   }
-  std::sort(lines.begin(), lines.end(), [](const ProfileFit& a, const ProfileFit& b) {
-    return a.tightest.budget != b.tightest.budget ? a.tightest.budget < b.tightest.budget
-                                                  : a.profile < b.profile;
-  });
-  const ProfileFit* smallest = nullptr;
-  std::size_t fitting = 0;
-  for (const ProfileFit& line : lines) {
-    if (!line.fits) continue;
-    ++fitting;
-    if (smallest == nullptr) smallest = &line;
+  std::sort(ranking.lines.begin(), ranking.lines.end(),
+            [](const ProfileFit& a, const ProfileFit& b) {
+              return a.tightest.budget != b.tightest.budget ? a.tightest.budget < b.tightest.budget
+                                                            : a.profile < b.profile;
+            });
+  for (std::size_t i = 0; i < ranking.lines.size(); ++i) {
+    if (!ranking.lines[i].fits) continue;
+    ++ranking.fitting;
+    if (!ranking.smallest) ranking.smallest = i;
   }
-  const bool all_fit = fitting == lines.size();
-  if (options.json) {
-    nlohmann::ordered_json json;
-    json["profiles_asked"] = options.profile;
-    json["placement"] = options.placement;
-    json["traces"] = options.files;
-    json["fits"] = all_fit;
-    json["fitting"] = fitting;
-    json["smallest_fitting"] = smallest == nullptr ? nlohmann::ordered_json(nullptr)
-                                                   : nlohmann::ordered_json(smallest->profile);
-    json["profiles"] = nlohmann::ordered_json::array();
-    for (const ProfileFit& line : lines) {
-      const DeviceFit& d = line.tightest;
-      json["profiles"].push_back(
-          {{"profile", line.profile},
-           {"gpus", line.gpus},
-           {"fits", line.fits},
-           {"device", d.device.to_string()},
-           {"budget_bytes", d.budget},
-           {"needed_bytes", d.needed},
-           {"headroom_bytes",
-            d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
-           {"shortfall_bytes",
-            d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
-           {"refused", line.refused}});
-    }
-    out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-    return all_fit ? exit_ok : exit_failure;
+  return ranking;
+}
+
+void print_ranking_json(const FitOptions& options, const Ranking& ranking, std::ostream& out) {
+  nlohmann::ordered_json json;
+  json["profiles_asked"] = options.profile;
+  json["placement"] = options.placement;
+  json["traces"] = options.files;
+  json["fits"] = ranking.all_fit();
+  json["fitting"] = ranking.fitting;
+  json["smallest_fitting"] = ranking.smallest
+                                 ? nlohmann::ordered_json(ranking.lines[*ranking.smallest].profile)
+                                 : nlohmann::ordered_json(nullptr);
+  json["profiles"] = nlohmann::ordered_json::array();
+  for (const ProfileFit& line : ranking.lines) {
+    const DeviceFit& d = line.tightest;
+    json["profiles"].push_back(
+        {{"profile", line.profile},
+         {"gpus", line.gpus},
+         {"fits", line.fits},
+         {"device", d.device.to_string()},
+         {"budget_bytes", d.budget},
+         {"needed_bytes", d.needed},
+         {"headroom_bytes",
+          d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
+         {"shortfall_bytes",
+          d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
+         {"refused", line.refused}});
   }
+  out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
+
+void print_ranking_text(const FitOptions& options, const Ranking& ranking, std::ostream& out) {
+  const std::vector<ProfileFit>& lines = ranking.lines;
   out << "memtrack fit: " << options.files.size() << " trace"
       << (options.files.size() == 1 ? "" : "s") << " on " << lines.size() << " profiles, placement "
       << options.placement << "; per profile its tightest device\n";
@@ -402,17 +405,31 @@ int run_fit_ranking(const FitOptions& options, traces::Placement placement,
                    d.fits() ? "-" : std::to_string(d.shortfall()), line.fits ? "yes" : "NO"});
   }
   table.print(out);
-  if (smallest != nullptr) {
-    const DeviceFit& d = smallest->tightest;
-    out << "\nsmallest profile that fits: " << smallest->profile << " (budget "
+  if (ranking.smallest) {
+    const ProfileFit& smallest = lines[*ranking.smallest];
+    const DeviceFit& d = smallest.tightest;
+    out << "\nsmallest profile that fits: " << smallest.profile << " (budget "
         << format_gib(d.budget) << " GiB, needs " << format_gib(d.needed) << " GiB, headroom "
         << format_gib(d.headroom()) << " GiB)\n";
   } else {
     out << "\nno profile fits\n";
   }
-  out << "verdict: " << (all_fit ? "FITS" : "DOES NOT FIT") << " on " << fitting << " of "
-      << lines.size() << " profiles\n";
-  return all_fit ? exit_ok : exit_failure;
+  out << "verdict: " << (ranking.all_fit() ? "FITS" : "DOES NOT FIT") << " on " << ranking.fitting
+      << " of " << lines.size() << " profiles\n";
+}
+
+/// `fit --profile A,B,C` or `--profile all`: one line per profile, the smallest that fits named.
+Outcome run_fit_ranking(const FitOptions& options, traces::Placement placement,
+                        const std::map<std::uint32_t, std::uint32_t>& explicit_map,
+                        std::ostream& out) {
+  auto ranking = rank_profiles(options, placement, explicit_map);
+  if (!ranking) return ranking.error();
+  if (options.json) {
+    print_ranking_json(options, *ranking, out);
+  } else {
+    print_ranking_text(options, *ranking, out);
+  }
+  return ranking->all_fit() ? exit_ok : exit_failure;
 }
 
 using GpuMap = std::map<std::uint32_t, std::uint32_t>;
@@ -435,42 +452,29 @@ struct FitOutcome {
   bool fits = false;
 };
 
-// The traces opened, the node's budgets and where each trace's GPUs land; on bad input, says
-// why on `err` and returns nothing.
-std::optional<FitPlan> plan_fit(const FitOptions& options, traces::Placement placement,
-                                const GpuMap& explicit_map, std::ostream& err) {
+// The traces opened, the node's budgets and where each trace's GPUs land, or bad input.
+Result<FitPlan> plan_fit(const FitOptions& options, traces::Placement placement,
+                         const GpuMap& explicit_map) {
   FitPlan plan;
   plan.placement = placement;
   std::size_t used_gpus = 0;
   for (const std::string& file : options.files) {
     auto trace = open_trace(file);
-    if (!trace) {
-      err << "memtrack fit: " << trace.error().to_string() << "\n";
-      return std::nullopt;
-    }
+    if (!trace) return trace.error();
     used_gpus = std::max(used_gpus, trace->used_gpus.size());
     plan.opened.push_back(std::move(*trace));
   }
   // The node: the profile, repeated to the most GPUs any trace uses unless --gpus says.
   auto given = budgets_from_flags(options.devices, options.profile);
-  if (!given) {
-    err << "memtrack fit: " << given.error().to_string() << "\n";
-    return std::nullopt;
-  }
+  if (!given) return given.error();
   auto budgets =
       *given ? Result<Budgets>(**given) : profile_budgets(options.profile, options.gpus, used_gpus);
-  if (!budgets) {
-    err << "memtrack fit: " << budgets.error().to_string() << "\n";
-    return std::nullopt;
-  }
+  if (!budgets) return budgets.error();
   plan.budgets = std::move(*budgets);
   // Every trace's GPUs must land on the node's: refused before any replay.
   for (const OpenedTrace& trace : plan.opened) {
     auto map = gpu_map_for(trace, plan.budgets, explicit_map);
-    if (!map) {
-      err << "memtrack fit: " << map.error().to_string() << "\n";
-      return std::nullopt;
-    }
+    if (!map) return map.error();
     plan.gpu_maps.push_back(std::move(*map));
   }
   plan.replay_options.lockstep = !options.production_only;
@@ -479,20 +483,16 @@ std::optional<FitPlan> plan_fit(const FitOptions& options, traces::Placement pla
   if (auto chosen = choose_allocator(plan.opened.front(), plan.budgets, plan.gpu_maps.front(),
                                      options.allocator, plan.replay_options);
       !chosen) {
-    err << "memtrack fit: " << chosen.error().to_string() << "\n";
-    return std::nullopt;
+    return chosen.error();
   }
   return plan;
 }
 
 // Replays the traces one after another on the plan's node (with progress on a terminal), then
-// the --suggest settings; on bad input, says why on `err` and returns nothing.
-std::optional<FitOutcome> replay_fit(const FitOptions& options, FitPlan& plan, std::ostream& err) {
+// the --suggest settings; or bad input.
+Result<FitOutcome> replay_fit(const FitOptions& options, FitPlan& plan, std::ostream& err) {
   auto replayer = traces::Replayer::create(plan.budgets.config, plan.replay_options);
-  if (!replayer) {
-    err << "memtrack fit: " << replayer.error().to_string() << "\n";
-    return std::nullopt;
-  }
+  if (!replayer) return replayer.error();
   std::uint64_t total_events = 0;
   for (const OpenedTrace& trace : plan.opened)
     total_events += trace.events;
@@ -508,10 +508,7 @@ std::optional<FitOutcome> replay_fit(const FitOptions& options, FitPlan& plan, s
   for (std::size_t i = 0; i < plan.opened.size(); ++i) {
     auto replayed = replayer->replay(plan.opened[i].reader, plan.gpu_maps[i], on_step);
     events_before += plan.opened[i].events;
-    if (!replayed) {
-      err << "memtrack fit: " << replayed.error().to_string() << "\n";
-      return std::nullopt;
-    }
+    if (!replayed) return replayed.error();
     if (replayer->summary().failure) break;
   }
   bar.finish();
@@ -530,15 +527,12 @@ std::optional<FitOutcome> replay_fit(const FitOptions& options, FitPlan& plan, s
   outcome.fits = s.refused == 0 && !s.failure && s.unlanded == 0 && outcome.consistent;
   if (options.suggest) {
     if (s.allocator != traces::AllocatorModel::pytorch) {
-      err << "memtrack fit: --suggest tries PyTorch allocator settings: it needs the pytorch "
-             "allocator model (--allocator pytorch)\n";
-      return std::nullopt;
+      return Error::parse_error(
+          "--suggest tries PyTorch allocator settings: it needs the pytorch allocator model "
+          "(--allocator pytorch)");
     }
     auto tried = run_suggestions(plan.opened, plan.budgets, plan.gpu_maps, plan.replay_options);
-    if (!tried) {
-      err << "memtrack fit: --suggest: " << tried.error().to_string() << "\n";
-      return std::nullopt;
-    }
+    if (!tried) return bad_input("--suggest: ", tried.error());
     outcome.suggestions = std::move(*tried);
   }
   return outcome;
@@ -634,8 +628,8 @@ void print_fit_table(const FitOptions& options, const FitPlan& plan, const FitOu
 }
 
 // The verdict line (and the first refusal before it); @return the exit code it stands for.
-int print_fit_verdict(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
-                      std::ostream& out) {
+ExitCode print_fit_verdict(const FitOptions& options, const FitPlan& plan,
+                           const FitOutcome& outcome, std::ostream& out) {
   const traces::ReplaySummary& s = outcome.summary;
   if (s.failure) {
     out << "verdict: REPLAY FAILED, " << s.failure->to_string() << "\n";
@@ -664,8 +658,8 @@ int print_fit_verdict(const FitOptions& options, const FitPlan& plan, const FitO
   return exit_ok;
 }
 
-int print_fit_text(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
-                   std::ostream& out) {
+ExitCode print_fit_text(const FitOptions& options, const FitPlan& plan, const FitOutcome& outcome,
+                        std::ostream& out) {
   const traces::ReplaySummary& s = outcome.summary;
   print_fit_table(options, plan, outcome, out);
   out << "\nrefused allocations: " << s.refused << "\n";
@@ -688,26 +682,23 @@ int print_fit_text(const FitOptions& options, const FitPlan& plan, const FitOutc
   return print_fit_verdict(options, plan, outcome, out);
 }
 
-int run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
+Outcome run_fit(const FitOptions& options, std::ostream& out, std::ostream& err) {
   traces::Placement placement = traces::Placement::Recorded;
   if (options.placement == "auto") placement = traces::Placement::Auto;  // CLI11 checks the rest
   auto explicit_map = parse_gpu_map(options.map);
-  if (!explicit_map) {
-    err << "memtrack fit: " << explicit_map.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!explicit_map) return explicit_map.error();
   if (options.profile.empty() && !options.devices.given()) {
-    err << "memtrack fit: give --profile (e.g. rtx5090, or all) or the devices (--gpu ID:TOTAL or "
-           "--gpu-budget ID:SIZE)\n";
-    return exit_bad_input;
+    return Error::parse_error(
+        "give --profile (e.g. rtx5090, or all) or the devices (--gpu ID:TOTAL or --gpu-budget "
+        "ID:SIZE)");
   }
   if (options.profile == "all" || options.profile.find(',') != std::string::npos) {
-    return run_fit_ranking(options, placement, *explicit_map, out, err);
+    return run_fit_ranking(options, placement, *explicit_map, out);
   }
-  auto plan = plan_fit(options, placement, *explicit_map, err);
-  if (!plan) return exit_bad_input;
+  auto plan = plan_fit(options, placement, *explicit_map);
+  if (!plan) return plan.error();
   const auto outcome = replay_fit(options, *plan, err);
-  if (!outcome) return exit_bad_input;
+  if (!outcome) return outcome.error();
   if (options.json) {
     print_fit_json(options, *plan, *outcome, out);
     return outcome->fits ? exit_ok : exit_failure;

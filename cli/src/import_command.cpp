@@ -19,29 +19,22 @@ struct ImportOptions {
   bool json = false;
 };
 
-int run_import(const ImportOptions& options, std::ostream& standard_out, std::ostream& err) {
+Outcome run_import(const ImportOptions& options, std::ostream& standard_out, std::ostream& err) {
   if (auto ok = traces::refuse_output_over_input(options.out, {options.in}); !ok) {
-    err << "memtrack import: " << ok.error().to_string() << "\n";
-    return exit_bad_input;
+    return ok.error();
   }
   // With -o -, the trace is standard output and the summary goes to standard error.
   std::ostream& out = options.out == "-" ? err : standard_out;
   std::optional<traces::SourceFormat> format;
   if (!options.from.empty()) {
     auto parsed = traces::parse_source_format(options.from);
-    if (!parsed) {
-      err << "memtrack import: --from: " << parsed.error().to_string() << "\n";
-      return exit_bad_input;
-    }
+    if (!parsed) return bad_input("--from: ", parsed.error());
     format = *parsed;
   }
   traces::ImportOptions import_options;
   import_options.device = options.device;
   auto report = traces::import_file(options.in, options.out, format, import_options);
-  if (!report) {
-    err << "memtrack import: " << report.error().to_string() << "\n";
-    return exit_bad_input;
-  }
+  if (!report) return report.error();
   if (options.json) {
     nlohmann::ordered_json summary;
     summary["input"] = options.in;

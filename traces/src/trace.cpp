@@ -357,21 +357,85 @@ std::string_view keyword(TraceEvent::Kind kind) {
   return "?";
 }
 
+namespace {
+
+/// ` KEY VALUE` (the key ends with its `=`, or is empty) when there is a value.
+void append_number(std::string& line, std::string_view key, std::optional<std::uint64_t> value) {
+  if (!value) return;
+  line += ' ';
+  line += key;
+  textkit::append_decimal(line, *value);
+}
+
+/// ` addr=0x...` when there is an address.
+void append_address(std::string& line, std::optional<std::uint64_t> address) {
+  if (!address) return;
+  line += " addr=";
+  textkit::append_hex(line, *address);
+}
+
+/// The fields after the device of the allocator's events (check, layout, segment, block, oom).
+/// @return false, writing nothing, for the other events
+bool append_allocator_fields(std::string& line, const TraceEvent& event) {
+  switch (event.kind) {
+    case Kind::Check:
+      append_number(line, "allocated=", event.check_allocated);
+      append_number(line, "reserved=", event.check_reserved);
+      return true;
+    case Kind::Layout:
+      if (event.phase) {
+        line += event.phase == TraceEvent::LayoutPhase::start ? " start" : " check";
+      }
+      append_number(line, "segments=", event.count);
+      append_number(line, "undetermined=", event.undetermined);
+      return true;
+    case Kind::Segment:
+      append_number(line, "", event.bytes);
+      append_address(line, event.address);
+      append_number(line, "stream=", event.stream);
+      if (event.pool) line += " pool=" + std::string(sim::allocators::to_string(*event.pool));
+      if (event.expandable) line += " expandable=1";
+      append_number(line, "blocks=", event.count);
+      return true;
+    case Kind::Block:
+      append_number(line, "", event.bytes);
+      append_address(line, event.address);
+      if (event.block_state) {
+        line += " state=" + std::string(sim::allocators::to_string(*event.block_state));
+      }
+      return true;
+    case Kind::Oom:
+      append_number(line, "", event.bytes);
+      append_number(line, "t=", event.time_ns);
+      append_number(line, "stream=", event.stream);
+      append_number(line, "device_free=", event.device_free);
+      append_number(line, "reserved=", event.check_reserved);
+      append_number(line, "stack=", event.stack);
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// The fields after the device of an operation (baseline, alloc, free, segment events).
+void append_operation_fields(std::string& line, const TraceEvent& event) {
+  append_number(line, "", event.bytes);
+  append_number(line, "t=", event.time_ns);
+  append_address(line, event.address);
+  append_number(line, "stream=", event.stream);
+  append_number(line, "requested=", event.requested);
+  if (!event.tag.empty()) line += " tag=" + event.tag;
+  if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
+  if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
+  append_number(line, "stack=", event.stack);
+}
+
+}  // namespace
+
 namespace detail {
 
 void append_event(std::string& line, const TraceEvent& event) {
   line += keyword(event.kind);
-  const auto number = [&line](std::string_view key, std::optional<std::uint64_t> value) {
-    if (!value) return;
-    line += ' ';
-    line += key;
-    textkit::append_decimal(line, *value);
-  };
-  const auto address = [&line, &event] {
-    if (!event.address) return;
-    line += " addr=";
-    textkit::append_hex(line, *event.address);
-  };
   switch (event.kind) {
     case Kind::ResetPeakAll:
       return;
@@ -392,54 +456,7 @@ void append_event(std::string& line, const TraceEvent& event) {
   } else {
     line += event.device.to_string();
   }
-  switch (event.kind) {
-    case Kind::Check:
-      number("allocated=", event.check_allocated);
-      number("reserved=", event.check_reserved);
-      return;
-    case Kind::Layout:
-      if (event.phase) {
-        line += event.phase == TraceEvent::LayoutPhase::start ? " start" : " check";
-      }
-      number("segments=", event.count);
-      number("undetermined=", event.undetermined);
-      return;
-    case Kind::Segment:
-      number("", event.bytes);
-      address();
-      number("stream=", event.stream);
-      if (event.pool) line += " pool=" + std::string(sim::allocators::to_string(*event.pool));
-      if (event.expandable) line += " expandable=1";
-      number("blocks=", event.count);
-      return;
-    case Kind::Block:
-      number("", event.bytes);
-      address();
-      if (event.block_state) {
-        line += " state=" + std::string(sim::allocators::to_string(*event.block_state));
-      }
-      return;
-    case Kind::Oom:
-      number("", event.bytes);
-      number("t=", event.time_ns);
-      number("stream=", event.stream);
-      number("device_free=", event.device_free);
-      number("reserved=", event.check_reserved);
-      number("stack=", event.stack);
-      return;
-    default:
-      break;
-  }
-  number("", event.bytes);
-  number("t=", event.time_ns);
-  address();
-  number("stream=", event.stream);
-  number("requested=", event.requested);
-  if (!event.tag.empty()) line += " tag=" + event.tag;
-  if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
-  if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
-  number("stack=", event.stack);
-  return;
+  if (!append_allocator_fields(line, event)) append_operation_fields(line, event);
 }
 
 }  // namespace detail

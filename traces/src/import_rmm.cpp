@@ -68,33 +68,92 @@ CsvFields split_csv(std::string_view line) {
   }
 }
 
+/// The GPU the log is of: the option, else the file name's last `.devN` (RMM's per-device logs
+/// are named NAME.devN...), else 0.
+Result<std::uint32_t> device_of(const std::string& file, const ImportOptions& options) {
+  if (options.device) return *options.device;
+  const std::string base = std::filesystem::path(file).filename().string();
+  for (std::size_t at = base.rfind(".dev"); at != std::string::npos;
+       at = at == 0 ? std::string::npos : base.rfind(".dev", at - 1)) {
+    std::size_t end = at + 4;
+    while (end < base.size() && base[end] >= '0' && base[end] <= '9')
+      ++end;
+    if (end == at + 4) continue;
+    const auto id = parse_u64(std::string_view(base).substr(at + 4, end - at - 4));
+    if (!id || *id > UINT32_MAX) {
+      return Error::parse_error(file + ": device id in '.devN' too large");
+    }
+    return static_cast<std::uint32_t>(*id);
+  }
+  return 0;
+}
+
+/// Where a row is, for its errors.
+struct RowAt {
+  const std::string& file;
+  std::uint64_t line;
+  [[nodiscard]] Error fail(const std::string& what) const {
+    return Error::parse_error(file + ":" + std::to_string(line) + ": " + what);
+  }
+};
+
+/// Reads one row after the header into `event`.
+Result<void> read_row(std::string_view line, std::uint32_t device, const RowAt& at,
+                      TraceEvent& event) {
+  const CsvFields row = split_csv(line);
+  if (row.count < 6) {
+    return at.fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
+                   std::to_string(row.count));
+  }
+  const auto& fields = row.field;
+  if (!parse_u64(fields[0])) {
+    return at.fail("expected Thread as a decimal thread id, got '" + detail::printable(fields[0]) +
+                   "'");
+  }
+  const auto time = time_of_day(fields[1]);
+  if (!time)
+    return at.fail("expected Time as HH:MM:SS.ffffff, got '" + std::string(fields[1]) + "'");
+  const auto size = parse_u64(fields[4]);
+  if (!size)
+    return at.fail("expected Size as a decimal byte count, got '" + std::string(fields[4]) + "'");
+  const std::string_view action = fields[2];
+  if (action == "allocate" || action == "free") {
+    const auto address = pointer(fields[3]);
+    if (!address) {
+      return at.fail("expected Pointer as 0x followed by hexadecimal digits, got '" +
+                     std::string(fields[3]) + "'");
+    }
+    event = action == "allocate" ? TraceEvent::allocate(Gpu{device}, *size)
+                                 : TraceEvent::free(Gpu{device}, *size);
+    event.address = *address;
+  } else if (action == "allocate failure" || action == "allocate_failure") {
+    event = TraceEvent::allocate(Gpu{device}, *size);
+    event.recorded_error = ErrorKind::OutOfMemory;
+  } else {
+    return at.fail("expected Action 'allocate', 'free' or 'allocate failure', got '" +
+                   std::string(action) + "'");
+  }
+  event.time_ns = *time;
+  const auto stream = pointer(fields[5]);
+  if (!stream) {
+    return at.fail("expected Stream as 0x followed by hexadecimal digits (or a decimal), got '" +
+                   detail::printable(fields[5]) + "'");
+  }
+  event.stream = *stream;
+  return {};
+}
+
 }  // namespace
 
 Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, TraceSink& sink,
                                 const ImportOptions& options) {
   const std::string file(name);
-  std::uint32_t device = options.device.value_or(0);
-  if (!options.device) {
-    // RMM's per-device logs are named NAME.devN...: take the last ".dev" followed by digits.
-    const std::string base = std::filesystem::path(file).filename().string();
-    for (std::size_t at = base.rfind(".dev"); at != std::string::npos;
-         at = at == 0 ? std::string::npos : base.rfind(".dev", at - 1)) {
-      std::size_t end = at + 4;
-      while (end < base.size() && base[end] >= '0' && base[end] <= '9')
-        ++end;
-      if (end == at + 4) continue;
-      const auto id = parse_u64(std::string_view(base).substr(at + 4, end - at - 4));
-      if (!id || *id > UINT32_MAX) {
-        return Error::parse_error(file + ": device id in '.devN' too large");
-      }
-      device = static_cast<std::uint32_t>(*id);
-      break;
-    }
-  }
+  const auto device = device_of(file, options);
+  if (!device) return device.error();
   ImportReport report;
   report.origin_unit = "line";
   TraceHeader header;
-  header.source = "rmm " + file + " (gpu:" + std::to_string(device) +
+  header.source = "rmm " + file + " (gpu:" + std::to_string(*device) +
                   "; the log does not record device totals: replay with --profile)";
   if (auto ok = sink.header(header); !ok) return ok.error();
 
@@ -106,63 +165,22 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
     const std::string_view line = detail::trim(bytes.substr(0, newline));
     bytes = newline == std::string_view::npos ? std::string_view{} : bytes.substr(newline + 1);
     ++line_number;
-    const auto fail = [&](const std::string& what) {
-      return Error::parse_error(file + ":" + std::to_string(line_number) + ": " + what);
-    };
+    const RowAt at{file, line_number};
     if (line.empty()) continue;
     // RMM ends every row with a newline: a last row without one was cut, perhaps inside a field.
     if (newline == std::string_view::npos) {
-      return fail("truncated: the last line has no newline (the log was cut short)");
+      return at.fail("truncated: the last line has no newline (the log was cut short)");
     }
     if (!seen_header) {
       if (line.find("Thread,Time,Action,Pointer,Size,Stream") != 0) {
-        return fail("expected the RMM log header 'Thread,Time,Action,Pointer,Size,Stream'");
+        return at.fail("expected the RMM log header 'Thread,Time,Action,Pointer,Size,Stream'");
       }
       seen_header = true;
       continue;
     }
-    const CsvFields row = split_csv(line);
-    if (row.count < 6) {
-      return fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
-                  std::to_string(row.count));
-    }
-    const auto& fields = row.field;
-    if (!parse_u64(fields[0])) {
-      return fail("expected Thread as a decimal thread id, got '" + detail::printable(fields[0]) +
-                  "'");
-    }
-    const auto time = time_of_day(fields[1]);
-    if (!time)
-      return fail("expected Time as HH:MM:SS.ffffff, got '" + std::string(fields[1]) + "'");
-    const auto size = parse_u64(fields[4]);
-    if (!size)
-      return fail("expected Size as a decimal byte count, got '" + std::string(fields[4]) + "'");
-    const std::string_view action = fields[2];
     TraceEvent event;
-    if (action == "allocate" || action == "free") {
-      const auto address = pointer(fields[3]);
-      if (!address) {
-        return fail("expected Pointer as 0x followed by hexadecimal digits, got '" +
-                    std::string(fields[3]) + "'");
-      }
-      event = action == "allocate" ? TraceEvent::allocate(Gpu{device}, *size)
-                                   : TraceEvent::free(Gpu{device}, *size);
-      event.address = *address;
-    } else if (action == "allocate failure" || action == "allocate_failure") {
-      event = TraceEvent::allocate(Gpu{device}, *size);
-      event.recorded_error = ErrorKind::OutOfMemory;
-      ++failures;
-    } else {
-      return fail("expected Action 'allocate', 'free' or 'allocate failure', got '" +
-                  std::string(action) + "'");
-    }
-    event.time_ns = *time;
-    const auto stream = pointer(fields[5]);
-    if (!stream) {
-      return fail("expected Stream as 0x followed by hexadecimal digits (or a decimal), got '" +
-                  detail::printable(fields[5]) + "'");
-    }
-    event.stream = *stream;
+    if (auto ok = read_row(line, *device, at, event); !ok) return ok.error();
+    if (event.recorded_error) ++failures;
     ++report.events;
     sink.origin(line_number);  // refusals point at the CSV line
     if (auto ok = sink.event(event); !ok) return ok.error();

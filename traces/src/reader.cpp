@@ -14,6 +14,91 @@ constexpr std::size_t read_chunk = 256 * 1024;
 using detail::trim;
 using textkit::content;
 
+/// @return what is wrong with a trace's first line (empty: it is the magic line)
+std::string magic_problem(std::string_view text) {
+  if (text == trace_magic) return {};
+  if (text.starts_with("memtrack-trace ")) {
+    return "trace format version '" + std::string(text.substr(15)) +
+           "' is not supported: this memtrack reads version 1";
+  }
+  return "expected the header '" + std::string(trace_magic) + "'";
+}
+
+// The header lines' readers below return unlocated ParseErrors: the reader adds file and line.
+
+/// A `device` record.
+Result<void> read_device_line(TraceHeader& header, std::string_view text) {
+  if (header.devices.size() >= max_header_gpus) {
+    return Error::parse_error("more than " + std::to_string(max_header_gpus) +
+                              " device lines: more GPUs than a node has (see docs/limits.md)");
+  }
+  auto record = parse_device_record(text);
+  if (!record) return Error::parse_error(record.error().to_string());
+  header.devices.push_back(std::move(*record));
+  return {};
+}
+
+/// `allocator_settings` in PyTorch's syntax.
+Result<void> read_settings_line(TraceHeader& header, std::string_view text) {
+  if (header.allocator_settings) return Error::parse_error("allocator_settings given twice");
+  constexpr std::string_view key = "allocator_settings";
+  auto settings = sim::allocators::AllocatorSettings::parse(trim(text.substr(key.size())));
+  if (!settings) {
+    return Error::parse_error(
+        "expected 'allocator_settings' in PyTorch's syntax "
+        "(expandable_segments:True,max_split_size_mb:512): " +
+        settings.error().to_string());
+  }
+  header.allocator_settings = *settings;
+  return {};
+}
+
+/// A line of the declared configuration (memory_fraction, cpu_memory_limit, gpu).
+Result<void> read_config_line(TraceHeader& header, std::string_view text) {
+  // Parsed in place (a copy of the configuration per line made long headers quadratic).
+  const bool had_config = header.config.has_value();
+  GpuConfig& config = had_config ? *header.config : header.config.emplace();
+  if (text.starts_with("gpu ") && config.gpus.size() >= max_header_gpus) {
+    return Error::parse_error("more than " + std::to_string(max_header_gpus) +
+                              " gpu lines: more GPUs than a node has (see docs/limits.md)");
+  }
+  auto handled = detail::parse_config_line(text, config);
+  if (!handled || !*handled || !header.profile.empty()) {
+    if (!had_config) header.config.reset();
+  }
+  if (!handled) return Error::parse_error(handled.error().to_string());
+  if (!*handled) {
+    return Error::parse_error(
+        "expected a header line (source, profile, memory_fraction, "
+        "cpu_memory_limit, gpu, device) or 'events', got '" +
+        std::string(text) + "'");
+  }
+  if (!header.profile.empty()) {
+    return Error::parse_error("a header names a profile or declares devices, not both");
+  }
+  return {};
+}
+
+/// One header line after the magic and before `events`: `line` as read, `text` its content.
+Result<void> read_header_line(TraceHeader& header, std::string_view line, std::string_view text) {
+  if (text.starts_with("source ") || text == "source") {
+    header.source = std::string(trim(line.substr(line.find("source") + 6)));
+    return {};
+  }
+  if (text.starts_with("device ")) return read_device_line(header, text);
+  if (text == "allocator_settings" || text.starts_with("allocator_settings ")) {
+    return read_settings_line(header, text);
+  }
+  if (text.starts_with("profile ")) {
+    if (header.config) {
+      return Error::parse_error("a header names a profile or declares devices, not both");
+    }
+    header.profile = std::string(trim(text.substr(8)));
+    return {};
+  }
+  return read_config_line(header, text);
+}
+
 }  // namespace
 
 TraceReader::TraceReader(std::unique_ptr<ByteSource> source, std::string name)
@@ -90,70 +175,14 @@ Result<void> TraceReader::read_header() {
     const std::string_view text = content(line);
     if (text.empty()) continue;
     if (!seen_magic) {
-      if (text != trace_magic) {
-        if (text.starts_with("memtrack-trace ")) {
-          return located("trace format version '" + std::string(text.substr(15)) +
-                         "' is not supported: this memtrack reads version 1");
-        }
-        return located("expected the header '" + std::string(trace_magic) + "'");
+      if (const std::string problem = magic_problem(text); !problem.empty()) {
+        return located(problem);
       }
       seen_magic = true;
       continue;
     }
     if (text == "events") break;
-    if (text.starts_with("source ") || text == "source") {
-      header_.source = std::string(trim(line.substr(line.find("source") + 6)));
-      continue;
-    }
-    if (text.starts_with("device ")) {
-      if (header_.devices.size() >= max_header_gpus) {
-        return located("more than " + std::to_string(max_header_gpus) +
-                       " device lines: more GPUs than a node has (see docs/limits.md)");
-      }
-      auto record = parse_device_record(text);
-      if (!record) return located(record.error().to_string());
-      header_.devices.push_back(std::move(*record));
-      continue;
-    }
-    if (text == "allocator_settings" || text.starts_with("allocator_settings ")) {
-      if (header_.allocator_settings) return located("allocator_settings given twice");
-      constexpr std::string_view key = "allocator_settings";
-      auto settings = sim::allocators::AllocatorSettings::parse(trim(text.substr(key.size())));
-      if (!settings) {
-        return located(
-            "expected 'allocator_settings' in PyTorch's syntax "
-            "(expandable_segments:True,max_split_size_mb:512): " +
-            settings.error().to_string());
-      }
-      header_.allocator_settings = *settings;
-      continue;
-    }
-    if (text.starts_with("profile ")) {
-      if (header_.config) return located("a header names a profile or declares devices, not both");
-      header_.profile = std::string(trim(text.substr(8)));
-      continue;
-    }
-    // Parsed in place (a copy of the configuration per line made long headers quadratic).
-    const bool had_config = header_.config.has_value();
-    GpuConfig& config = had_config ? *header_.config : header_.config.emplace();
-    if (text.starts_with("gpu ") && config.gpus.size() >= max_header_gpus) {
-      return located("more than " + std::to_string(max_header_gpus) +
-                     " gpu lines: more GPUs than a node has (see docs/limits.md)");
-    }
-    auto handled = detail::parse_config_line(text, config);
-    if (!handled || !*handled || !header_.profile.empty()) {
-      if (!had_config) header_.config.reset();
-    }
-    if (!handled) return located(handled.error().to_string());
-    if (!*handled) {
-      return located(
-          "expected a header line (source, profile, memory_fraction, "
-          "cpu_memory_limit, gpu, device) or 'events', got '" +
-          std::string(text) + "'");
-    }
-    if (!header_.profile.empty()) {
-      return located("a header names a profile or declares devices, not both");
-    }
+    if (auto ok = read_header_line(header_, line, text); !ok) return located(ok.error().detail);
   }
   if (header_.config) {
     if (auto valid = validate(*header_.config); !valid) {

@@ -9,7 +9,6 @@
 #include "pickle.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -411,10 +410,13 @@ Result<TraceEntries> read_traces(const Value& device_traces, FrameInterner& fram
   return read;
 }
 
+/// Per device, the bytes of each block by address.
+using LiveBlocks = std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>>;
+
 /// Walks the trace backwards from the final state: what is live before the first entry is the
 /// baseline (the ring buffer may have started mid-run).
-Result<std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>>> baseline_of(
-    const EndState& end, const std::vector<Entry>& entries, std::string_view name) {
+Result<LiveBlocks> baseline_of(const EndState& end, const std::vector<Entry>& entries,
+                               std::string_view name) {
   auto state = end.active;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     auto& live = state[it->device];
@@ -438,11 +440,24 @@ Result<std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t>>> baseline
   return state;
 }
 
+/// Passes events to the sink, counting them in the report.
+class Emitter {
+ public:
+  Emitter(TraceSink& sink, ImportReport& report) : sink_(sink), report_(report) {}
+  Result<void> operator()(const TraceEvent& event) const {
+    ++report_.events;
+    return sink_.event(event);
+  }
+
+ private:
+  TraceSink& sink_;
+  ImportReport& report_;
+};
+
 /// Writes a `layout` group: the layout line, then each segment and its blocks.
 Result<void> emit_layout(std::uint32_t device, TraceEvent::LayoutPhase phase,
                          const std::vector<SegmentInfo>& segments,
-                         std::optional<std::uint64_t> undetermined,
-                         const std::function<Result<void>(const TraceEvent&)>& emit) {
+                         std::optional<std::uint64_t> undetermined, const Emitter& emit) {
   TraceEvent layout;
   layout.kind = TraceEvent::Kind::Layout;
   layout.device = Gpu{device};
@@ -555,48 +570,268 @@ TraceEvent event_of(const Entry& entry, const ReservedBytes& reserved) {
   return event;
 }
 
-}  // namespace
+/// Where a snapshot keeps its segments and its traces.
+struct SnapshotParts {
+  const Value* segments{nullptr};
+  const Value* device_traces{nullptr};  ///< null: no trace (the state only)
+};
 
-Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, std::string_view name,
-                                                   TraceSink& sink) {
-  const Locator locate(name);
-  ImportReport report;
-
-  const Value* segments = nullptr;
-  const Value* device_traces = nullptr;
+/// Finds the parts in any of the layouts: a dict (with or without traces) or a bare list.
+Result<SnapshotParts> parts_of(const Value& root, const Locator& locate, ImportReport& report) {
+  SnapshotParts parts;
   if (root.is(Value::Kind::List)) {
-    segments = &root;  // the oldest layout: a bare list of segments
+    parts.segments = &root;  // the oldest layout: a bare list of segments
     report.notes.emplace_back("a bare segment list (old layout): no trace, the state only");
   } else if (root.is(Value::Kind::Dict)) {
-    segments = root.get("segments");
-    device_traces = root.get("device_traces");
-    if (segments == nullptr) return locate.at(root, "top", "expected the key 'segments'");
+    parts.segments = root.get("segments");
+    parts.device_traces = root.get("device_traces");
+    if (parts.segments == nullptr) return locate.at(root, "top", "expected the key 'segments'");
   } else {
     return locate.at(root, "top",
                      "expected a dict with 'segments' or a list of segments, got a " +
                          std::string(root.kind_name()));
   }
-  if (!segments->is(Value::Kind::List)) {
-    return locate.at(*segments, "segments", "expected a list");
+  if (!parts.segments->is(Value::Kind::List)) {
+    return locate.at(*parts.segments, "segments", "expected a list");
   }
+  return parts;
+}
 
-  FrameInterner frames;
-  auto end = read_end_state(*segments, frames, locate);
-  if (!end) return end.error();
-  TraceEntries traces;
-  if (device_traces != nullptr) {
-    auto read = read_traces(*device_traces, frames, locate);
-    if (!read) return read.error();
-    traces = std::move(*read);
-  }
-  std::vector<Entry>& entries = traces.entries;
-  for (const auto& [action, count] : traces.ignored_actions) {
+/// Counts the trace entries not applied, with a note per action saying why.
+void note_ignored_actions(const std::map<std::string, std::uint64_t>& ignored,
+                          ImportReport& report) {
+  for (const auto& [action, count] : ignored) {
     report.skipped += count;
     report.notes.push_back(std::to_string(count) + " '" + action + "' trace entries not applied (" +
                            (action == "free_requested" ? "the block is freed at free_completed"
                                                        : "allocator bookkeeping, not allocations") +
                            ")");
   }
+}
+
+/// @return the snapshot's allocator settings (the defaults when it has none); they go into
+/// `header` only when PyTorch's syntax can say them, otherwise a note says why not
+AllocatorSettings read_settings(const Value& root, TraceHeader& header, ImportReport& report) {
+  const Value* settings_value =
+      root.is(Value::Kind::Dict) ? root.get("allocator_settings") : nullptr;
+  AllocatorSettings settings;
+  if (settings_value == nullptr || !settings_value->is(Value::Kind::Dict)) return settings;
+  settings = settings_of(*settings_value);
+  // Carried only when PyTorch's syntax can say them (a max_split_size of whole MiB, one
+  // roundup_power2_divisions for every interval): a header must read back as it was written.
+  const auto written = AllocatorSettings::parse(settings.to_string());
+  if (written && *written == settings) {
+    header.allocator_settings = settings;
+  } else {
+    report.notes.push_back(
+        "allocator_settings not carried into the trace: PyTorch's syntax cannot say them "
+        "exactly (" +
+        (written ? std::string("it would read back as '") + written->to_string() + "'"
+                 : written.error().to_string()) +
+        "); give them with --alloc-conf");
+  }
+  return settings;
+}
+
+/// @return the devices the snapshot mentions: in its segments, its traces or its baseline
+std::set<std::uint32_t> devices_of(const EndState& end, const std::vector<Entry>& entries,
+                                   const LiveBlocks& before) {
+  std::set<std::uint32_t> devices;
+  for (const auto& [device, list] : end.segments)
+    devices.insert(device);
+  for (const Entry& entry : entries)
+    devices.insert(entry.device);
+  for (const auto& [device, live] : before)
+    devices.insert(device);
+  return devices;
+}
+
+/// @return the segments of `device` at snapshot time (none when the snapshot has none)
+const std::vector<SegmentInfo>& end_segments_of(const EndState& end, std::uint32_t device) {
+  static const std::vector<SegmentInfo> no_segments;
+  const auto found = end.segments.find(device);
+  return found == end.segments.end() ? no_segments : found->second;
+}
+
+/// Writes a read snapshot as events, in order: per device its start and baseline, then the
+/// trace entries, then the snapshot's own truth at the end.
+class SnapshotWriter {
+ public:
+  SnapshotWriter(const EndState& end, const LiveBlocks& before, TraceSink& sink,
+                 ImportReport& report)
+      : end_(end), before_(before), sink_(sink), report_(report), emit_(sink, report) {}
+
+  /// Per device: the allocator's state before its first operation (when its trace began
+  /// mid-run), then its baseline allocations.
+  Result<void> write_starts(const std::set<std::uint32_t>& devices, const TraceEntries& traces,
+                            const AllocatorSettings& settings) {
+    static const std::vector<AllocatorTraceEntry> no_entries;
+    std::uint64_t baseline_blocks = 0;
+    for (const std::uint32_t device : devices) {
+      const auto found = traces.by_device.find(device);
+      const auto& trace = found == traces.by_device.end() ? no_entries : found->second;
+      if (auto ok = write_start(device, trace, settings); !ok) return ok;
+      auto written = write_baseline(device, trace);
+      if (!written) return written.error();
+      baseline_blocks += *written;
+    }
+    if (baseline_blocks != 0) {
+      report_.notes.push_back("baseline: " + std::to_string(baseline_blocks) +
+                              " blocks live before the first trace entry (the ring buffer "
+                              "started mid-run), reconstructed from the state at snapshot time");
+    }
+    return {};
+  }
+
+  /// The trace entries, devices' traces merged by time when every entry has one (stable: ties
+  /// keep their order).
+  Result<void> write_entries(std::vector<Entry>& entries) {
+    const bool timed = std::all_of(entries.begin(), entries.end(),
+                                   [](const Entry& e) { return e.time_us.has_value(); });
+    if (timed) {
+      std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return *a.time_us != *b.time_us ? *a.time_us < *b.time_us : a.order < b.order;
+      });
+    }
+    std::uint64_t segment_events = 0;
+    for (const Entry& entry : entries) {
+      const TraceEvent event = event_of(entry, reserved_);
+      if (is_segment_action(entry.action)) {
+        reserved_.apply(entry);
+        ++segment_events;
+      }
+      sink_.origin(entry.index);
+      if (auto ok = emit_(event); !ok) return ok;
+    }
+    if (segment_events != 0) {
+      report_.notes.push_back(std::to_string(segment_events) +
+                              " segment events (cudaMalloc, cudaFree, map, unmap) carried for the "
+                              "pytorch allocator model");
+    }
+    return {};
+  }
+
+  /// The snapshot's own truth: the bytes of the active blocks at the end, and every segment.
+  Result<void> write_end(const std::set<std::uint32_t>& devices) {
+    for (const auto& [device, total] : end_.active_bytes) {
+      TraceEvent check;
+      check.kind = TraceEvent::Kind::Check;
+      check.device = Gpu{device};
+      check.check_allocated = total;
+      if (auto ok = emit_(check); !ok) return ok;
+    }
+    for (const std::uint32_t device : devices) {
+      if (const auto problem = end_.undescribed.find(device); problem != end_.undescribed.end()) {
+        report_.notes.push_back("gpu:" + std::to_string(device) +
+                                ": no end layout: " + problem->second);
+        continue;
+      }
+      if (auto ok = emit_layout(device, TraceEvent::LayoutPhase::check,
+                                end_segments_of(end_, device), std::nullopt, emit_);
+          !ok) {
+        return ok;
+      }
+    }
+    return {};
+  }
+
+ private:
+  /// The allocator's start on `device` when its trace began mid-run; what is known of its
+  /// reserved bytes from there on.
+  Result<void> write_start(std::uint32_t device, const std::vector<AllocatorTraceEntry>& trace,
+                           const AllocatorSettings& settings) {
+    const auto& end_segments = end_segments_of(end_, device);
+    if (end_.undescribed.contains(device)) {
+      reserved_.unknown(device);
+      return {};
+    }
+    if (!began_mid_run(end_segments, trace)) {
+      reserved_.start(device, {});
+      return {};
+    }
+    const AllocatorStart start = reconstruct_start(settings, end_segments, trace);
+    if (!well_formed(start.segments)) {
+      reserved_.unknown(device);
+      report_.notes.push_back("gpu:" + std::to_string(device) +
+                              ": the allocator's start could not be reconstructed consistently: "
+                              "no start layout");
+      return {};
+    }
+    reserved_.start(device, start.segments);
+    if (auto ok = emit_layout(device, TraceEvent::LayoutPhase::start, start.segments,
+                              start.undetermined, emit_);
+        !ok) {
+      return ok;
+    }
+    report_.notes.push_back("gpu:" + std::to_string(device) +
+                            ": the trace began mid-run: the allocator's start reconstructed (" +
+                            std::to_string(start.segments.size()) + " segments, " +
+                            std::to_string(start.undetermined) +
+                            " blocks whose extent the recording does not determine)");
+    return {};
+  }
+
+  /// The blocks live on `device` before its first trace entry.
+  /// @return how many
+  Result<std::uint64_t> write_baseline(std::uint32_t device,
+                                       const std::vector<AllocatorTraceEntry>& trace) {
+    const auto live = before_.find(device);
+    if (live == before_.end()) return 0;
+    const auto stacks = end_.active_stacks.find(device);
+    std::set<std::uint64_t> allocated_in_trace;  // their end blocks are not the baseline's
+    for (const AllocatorTraceEntry& entry : trace) {
+      if (entry.action == "alloc") allocated_in_trace.insert(entry.addr);
+    }
+    for (const auto& [address, size] : live->second) {
+      TraceEvent event = TraceEvent::allocate(Gpu{device}, size);
+      event.kind = TraceEvent::Kind::Baseline;
+      event.address = address;
+      if (stacks != end_.active_stacks.end()) {
+        // A block still allocated at the end keeps the frames of its allocation.
+        const auto stack = stacks->second.find(address);
+        if (stack != stacks->second.end() && !allocated_in_trace.contains(address)) {
+          event.stack = stack->second;
+        }
+      }
+      if (auto ok = emit_(event); !ok) return ok.error();
+    }
+    return live->second.size();
+  }
+
+  const EndState& end_;
+  const LiveBlocks& before_;
+  TraceSink& sink_;
+  ImportReport& report_;
+  Emitter emit_;
+  ReservedBytes reserved_;
+};
+
+/// Puts the frame table into `header`, with a note when frames were cut.
+void add_frames(TraceHeader& header, const FrameInterner& frames, ImportReport& report) {
+  if (!frames.table()->empty()) header.frames = frames.table();
+  if (const std::string cuts = frames.cuts(); !cuts.empty()) report.notes.push_back(cuts);
+}
+
+}  // namespace
+
+Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, std::string_view name,
+                                                   TraceSink& sink) {
+  const Locator locate(name);
+  ImportReport report;
+  const auto parts = parts_of(root, locate, report);
+  if (!parts) return parts.error();
+
+  FrameInterner frames;
+  auto end = read_end_state(*parts->segments, frames, locate);
+  if (!end) return end.error();
+  TraceEntries traces;
+  if (parts->device_traces != nullptr) {
+    auto read = read_traces(*parts->device_traces, frames, locate);
+    if (!read) return read.error();
+    traces = std::move(*read);
+  }
+  std::vector<Entry>& entries = traces.entries;
+  note_ignored_actions(traces.ignored_actions, report);
   auto state = baseline_of(*end, entries, name);
   if (!state) return state.error();
 
@@ -610,152 +845,17 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
   report.origin_unit = "device_traces entry";
   TraceHeader header;
   header.source = "pytorch-snapshot " + std::string(name) + " (" +
-                  std::to_string(segments->items.size()) + " segments, " +
+                  std::to_string(parts->segments->items.size()) + " segments, " +
                   std::to_string(entries.size()) + " alloc/free/segment/oom trace entries)";
-  const Value* settings_value =
-      root.is(Value::Kind::Dict) ? root.get("allocator_settings") : nullptr;
-  AllocatorSettings settings;
-  if (settings_value != nullptr && settings_value->is(Value::Kind::Dict)) {
-    settings = settings_of(*settings_value);
-    // Carried only when PyTorch's syntax can say them (a max_split_size of whole MiB, one
-    // roundup_power2_divisions for every interval): a header must read back as it was written.
-    const auto written = AllocatorSettings::parse(settings.to_string());
-    if (written && *written == settings) {
-      header.allocator_settings = settings;
-    } else {
-      report.notes.push_back(
-          "allocator_settings not carried into the trace: PyTorch's syntax cannot say them "
-          "exactly (" +
-          (written ? std::string("it would read back as '") + written->to_string() + "'"
-                   : written.error().to_string()) +
-          "); give them with --alloc-conf");
-    }
-  }
-  if (!frames.table()->empty()) header.frames = frames.table();
-  if (const std::string cuts = frames.cuts(); !cuts.empty()) report.notes.push_back(cuts);
+  const AllocatorSettings settings = read_settings(root, header, report);
+  add_frames(header, frames, report);
   if (auto ok = sink.header(header); !ok) return ok.error();
-  const auto emit = [&](const TraceEvent& event) -> Result<void> {
-    ++report.events;
-    return sink.event(event);
-  };
 
-  // Per device: the allocator's state before its first operation (when its trace began
-  // mid-run), then its baseline allocations.
-  std::set<std::uint32_t> devices;
-  for (const auto& [device, list] : end->segments)
-    devices.insert(device);
-  for (const Entry& entry : entries)
-    devices.insert(entry.device);
-  for (const auto& [device, live] : *state)
-    devices.insert(device);
-  static const std::vector<AllocatorTraceEntry> no_entries;
-  static const std::vector<SegmentInfo> no_segments;
-  ReservedBytes reserved;
-  std::uint64_t baseline_blocks = 0;
-  for (const std::uint32_t device : devices) {
-    const auto found = traces.by_device.find(device);
-    const auto& trace = found == traces.by_device.end() ? no_entries : found->second;
-    const auto at_end = end->segments.find(device);
-    const auto& end_segments = at_end == end->segments.end() ? no_segments : at_end->second;
-    if (end->undescribed.contains(device)) {
-      reserved.unknown(device);
-    } else if (!began_mid_run(end_segments, trace)) {
-      reserved.start(device, {});
-    } else {
-      const AllocatorStart start = reconstruct_start(settings, end_segments, trace);
-      if (well_formed(start.segments)) {
-        reserved.start(device, start.segments);
-        if (auto ok = emit_layout(device, TraceEvent::LayoutPhase::start, start.segments,
-                                  start.undetermined, emit);
-            !ok) {
-          return ok.error();
-        }
-        report.notes.push_back("gpu:" + std::to_string(device) +
-                               ": the trace began mid-run: the allocator's start reconstructed (" +
-                               std::to_string(start.segments.size()) + " segments, " +
-                               std::to_string(start.undetermined) +
-                               " blocks whose extent the recording does not determine)");
-      } else {
-        reserved.unknown(device);
-        report.notes.push_back("gpu:" + std::to_string(device) +
-                               ": the allocator's start could not be reconstructed consistently: "
-                               "no start layout");
-      }
-    }
-    const auto live = state->find(device);
-    if (live == state->end()) continue;
-    const auto stacks = end->active_stacks.find(device);
-    std::set<std::uint64_t> allocated_in_trace;  // their end blocks are not the baseline's
-    for (const AllocatorTraceEntry& entry : trace) {
-      if (entry.action == "alloc") allocated_in_trace.insert(entry.addr);
-    }
-    for (const auto& [address, size] : live->second) {
-      TraceEvent event = TraceEvent::allocate(Gpu{device}, size);
-      event.kind = TraceEvent::Kind::Baseline;
-      event.address = address;
-      if (stacks != end->active_stacks.end()) {
-        // A block still allocated at the end keeps the frames of its allocation.
-        const auto stack = stacks->second.find(address);
-        if (stack != stacks->second.end() && !allocated_in_trace.contains(address)) {
-          event.stack = stack->second;
-        }
-      }
-      if (auto ok = emit(event); !ok) return ok.error();
-      ++baseline_blocks;
-    }
-  }
-  if (baseline_blocks != 0) {
-    report.notes.push_back("baseline: " + std::to_string(baseline_blocks) +
-                           " blocks live before the first trace entry (the ring buffer started "
-                           "mid-run), reconstructed from the state at snapshot time");
-  }
-
-  // Devices' traces merged by time when every entry has one (stable: ties keep their order).
-  const bool timed = std::all_of(entries.begin(), entries.end(),
-                                 [](const Entry& e) { return e.time_us.has_value(); });
-  if (timed) {
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      return *a.time_us != *b.time_us ? *a.time_us < *b.time_us : a.order < b.order;
-    });
-  }
-  std::uint64_t segment_events = 0;
-  for (const Entry& entry : entries) {
-    const TraceEvent event = event_of(entry, reserved);
-    if (is_segment_action(entry.action)) {
-      reserved.apply(entry);
-      ++segment_events;
-    }
-    sink.origin(entry.index);
-    if (auto ok = emit(event); !ok) return ok.error();
-  }
-  if (segment_events != 0) {
-    report.notes.push_back(std::to_string(segment_events) +
-                           " segment events (cudaMalloc, cudaFree, map, unmap) carried for the "
-                           "pytorch allocator model");
-  }
-
-  // The snapshot's own truth: the bytes of the active blocks at the end, and every segment.
-  for (const auto& [device, total] : end->active_bytes) {
-    TraceEvent check;
-    check.kind = TraceEvent::Kind::Check;
-    check.device = Gpu{device};
-    check.check_allocated = total;
-    if (auto ok = emit(check); !ok) return ok.error();
-  }
-  for (const std::uint32_t device : devices) {
-    if (const auto problem = end->undescribed.find(device); problem != end->undescribed.end()) {
-      report.notes.push_back("gpu:" + std::to_string(device) +
-                             ": no end layout: " + problem->second);
-      continue;
-    }
-    const auto at_end = end->segments.find(device);
-    const auto& end_segments = at_end == end->segments.end() ? no_segments : at_end->second;
-    if (auto ok =
-            emit_layout(device, TraceEvent::LayoutPhase::check, end_segments, std::nullopt, emit);
-        !ok) {
-      return ok.error();
-    }
-  }
+  SnapshotWriter writer(*end, *state, sink, report);
+  const std::set<std::uint32_t> devices = devices_of(*end, entries, *state);
+  if (auto ok = writer.write_starts(devices, traces, settings); !ok) return ok.error();
+  if (auto ok = writer.write_entries(entries); !ok) return ok.error();
+  if (auto ok = writer.write_end(devices); !ok) return ok.error();
   return report;
 }
 

@@ -228,8 +228,12 @@ py::dict gpu_info_dict(const GpuMemoryInfo& info) {
 /// The same methods on MemoryTracker and SharedMemoryTracker. The shared tracker's calls run
 /// with the GIL released: a thread waiting for its lock lets the others run Python.
 template <class Tracker, bool release_gil>
-void bind_tracker_methods(py::class_<Tracker>& cls) {
-  using Release = std::conditional_t<release_gil, py::gil_scoped_release, std::monostate>;
+using ReleaseFor = std::conditional_t<release_gil, py::gil_scoped_release, std::monostate>;
+
+/// can_allocate, allocate, deallocate, reset_peak.
+template <class Tracker, bool release_gil>
+void bind_tracker_operations(py::class_<Tracker>& cls) {
+  using Release = ReleaseFor<Tracker, release_gil>;
   cls.def(
          "can_allocate",
          [](const Tracker& t, py::handle device, py::handle bytes) {
@@ -284,15 +288,21 @@ void bind_tracker_methods(py::class_<Tracker>& cls) {
             ok_or_raise(done);
           },
           py::arg("device") = py::none(),
-          "Sets the peak of one device (or, without one, of every device) to what is allocated.")
-      .def("summary",
-           [](const Tracker& t) {
-             const MemorySummary summary = [&] {
-               [[maybe_unused]] const Release release;
-               return t.summary();
-             }();
-             return summary_dict(summary);
-           })
+          "Sets the peak of one device (or, without one, of every device) to what is allocated.");
+}
+
+/// summary, gpu_info and the per-device queries.
+template <class Tracker, bool release_gil>
+void bind_tracker_queries(py::class_<Tracker>& cls) {
+  using Release = ReleaseFor<Tracker, release_gil>;
+  cls.def("summary",
+          [](const Tracker& t) {
+            const MemorySummary summary = [&] {
+              [[maybe_unused]] const Release release;
+              return t.summary();
+            }();
+            return summary_dict(summary);
+          })
       .def(
           "gpu_info",
           [](const Tracker& t, std::uint32_t gpu_id) {
@@ -322,7 +332,13 @@ void bind_tracker_methods(py::class_<Tracker>& cls) {
   query("allocation_count", &Tracker::allocation_count);
 }
 
-void bind_tracker(py::module_& m) {
+template <class Tracker, bool release_gil>
+void bind_tracker_methods(py::class_<Tracker>& cls) {
+  bind_tracker_operations<Tracker, release_gil>(cls);
+  bind_tracker_queries<Tracker, release_gil>(cls);
+}
+
+void bind_device_placement(py::module_& m) {
   py::class_<DevicePlacement>(
       m, "DevicePlacement",
       "A device: 'cpu', 'gpu:N' or 'auto' (the first GPU with room, else the CPU).")
@@ -353,7 +369,9 @@ void bind_tracker(py::module_& m) {
       .def("__le__", [](const DevicePlacement& a, py::handle b) { return a <= to_placement(b); })
       .def("__gt__", [](const DevicePlacement& a, py::handle b) { return a > to_placement(b); })
       .def("__ge__", [](const DevicePlacement& a, py::handle b) { return a >= to_placement(b); });
+}
 
+void bind_gpu_spec(py::module_& m) {
   py::class_<GpuSpec>(m, "GpuSpec",
                       "One GPU: id, total bytes, an optional usable cap and fraction, a name.")
       .def(py::init([](std::uint32_t id, py::handle total_bytes, py::handle usable_bytes,
@@ -386,7 +404,9 @@ void bind_tracker(py::module_& m) {
                (s.memory_fraction ? "'" + s.memory_fraction->to_string() + "'" : "None") +
                ", name='" + s.name + "')";
       });
+}
 
+void bind_gpu_config(py::module_& m) {
   py::class_<GpuConfig>(m, "GpuConfig",
                         "Every device of a tracker: the GPUs, the default fraction (9/10) and the "
                         "CPU limit (16 GiB).")
@@ -415,7 +435,10 @@ void bind_tracker(py::module_& m) {
           },
           py::arg("gpu_id"))
       .def("__eq__", [](const GpuConfig& a, const GpuConfig& b) { return a == b; });
+}
 
+/// MemoryTracker, SharedMemoryTracker, parse_size.
+void bind_trackers(py::module_& m) {
   py::class_<MemoryTracker> tracker(m, "MemoryTracker",
                                     "Byte-exact accounts per device against exact budgets; an "
                                     "operation that fails changes nothing.");
@@ -451,6 +474,13 @@ void bind_tracker(py::module_& m) {
       py::arg("text"));
   // The benchmark's baseline: a call into this module that does nothing with its arguments.
   m.def("_noop", [](py::handle, py::handle) {});
+}
+
+void bind_tracker(py::module_& m) {
+  bind_device_placement(m);
+  bind_gpu_spec(m);
+  bind_gpu_config(m);
+  bind_trackers(m);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <concepts>
 #include <cstddef>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -136,6 +137,203 @@ std::string describe(const Tracker& tracker, const std::vector<DevicePlacement>&
 }
 
 /**
+ * @brief The steps of `compare_state`: each device's values, then the `auto` pool's, summary()
+ * and an unknown GPU's queries; the first difference ends the comparison.
+ *
+ * Each value of the model is compared where it is: no arbitrary-precision arithmetic unless a
+ * value differs. The model's available(d) is limit(d) - allocated(d); once its allocated(d)
+ * was found equal to the core's, it equals the core's available(d) exactly when limit(d) =
+ * core available + core allocated. The model's `Auto` figures are, by its rules, the sum of
+ * the devices' allocated (rule 4's pool), the largest available (rule 7) and the sum of the
+ * limits: taken from the devices' values once each was found equal, in 64 bits while they fit.
+ */
+template <CheckableTracker Tracker>
+class StateComparison {
+ public:
+  StateComparison(const Tracker& tracker, const ReferenceTracker& model)
+      : tracker_(tracker),
+        model_(model),
+        summary_(tracker.summary()),
+        summary_allocated_(summary_.gpu_allocated.begin()),
+        summary_available_(summary_.gpu_available.begin()) {}
+  StateComparison(const StateComparison&) = delete;
+  StateComparison& operator=(const StateComparison&) = delete;
+
+  /**
+   * @param unknown_gpu an id configured on neither, to check rule 3's queries
+   * @return the first difference, or nothing when every query agrees
+   */
+  [[nodiscard]] std::optional<std::string> run(std::optional<std::uint32_t> unknown_gpu) {
+    for (const auto& [device, account] : model_.accounts()) {
+      if (auto d = compare_device(device, account)) return d;
+    }
+    if (auto d = compare_pool()) return d;
+    const bool summary_agrees = summary_agrees_ &&
+                                summary_allocated_ == summary_.gpu_allocated.end() &&
+                                summary_available_ == summary_.gpu_available.end() &&
+                                summary_.total_peak == model_.total_peak();
+    if (!summary_agrees) {
+      return std::string("summary() differs from the model's allocated/available/total_peak");
+    }
+    if (unknown_gpu) return compare_unknown(*unknown_gpu);
+    return std::nullopt;
+  }
+
+ private:
+  /// A sum of the devices' values in 64 bits.
+  struct Sum {
+    std::uint64_t value{0};
+    bool wrapped{false};  ///< past 2^64 - 1: the model's own sum is compared instead
+    void add(std::uint64_t n) {
+      wrapped = wrapped || n > UINT64_MAX - value;
+      value += n;
+    }
+  };
+
+  /// `field` names the value after the device: "gpu:3 allocated".
+  static std::optional<std::string> check(DevicePlacement device, std::string_view field,
+                                          std::uint64_t core, const BigInt& reference) {
+    if (reference == core) [[likely]]
+      return std::nullopt;
+    return describe_difference(device.to_string() + " " + std::string(field), core, reference);
+  }
+
+  static bool sums_to(std::uint64_t a, std::uint64_t b, const BigInt& total) {
+    if (a <= UINT64_MAX - b) [[likely]]
+      return total == a + b;
+    return total == BigInt(a) + b;
+  }
+
+  template <class OfModel>
+  static BigInt model_sum(const Sum& sum, OfModel&& of_model) {
+    return sum.wrapped ? BigInt(of_model()) : BigInt(sum.value);
+  }
+
+  // can_allocate(p, n) must equal the model's at 0, available - 1, available, available + 1 and
+  // 2^64 - 1: the places where an off-by-one or a wrap would show. The model's answer is its
+  // rule 7, n <= available(p) (ReferenceTracker::can_allocate), taken from the model's available
+  // once it was checked equal to the core's: the sizes are then exact in 64 bits (those outside
+  // 0 .. 2^64 - 1 are skipped), and no size costs an arbitrary-precision operation.
+  std::optional<std::string> check_can_allocate(DevicePlacement p, std::uint64_t available) const {
+    const std::uint64_t sizes[] = {0, available - 1, available, available + 1, UINT64_MAX};
+    const bool in_range[] = {true, available != 0, true, available != UINT64_MAX, true};
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+      if (!in_range[i]) continue;
+      const std::uint64_t n = sizes[i];
+      const bool core = tracker_.can_allocate(p, n);
+      if (core != (n <= available)) [[unlikely]] {
+        return p.to_string() + " can_allocate(" + std::to_string(n) + "): core " +
+               (core ? "true" : "false") + ", reference " + (core ? "false" : "true");
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// A configured device's values; adds them to the pool's sums and checks its summary() entry.
+  std::optional<std::string> compare_device(DevicePlacement device,
+                                            const ReferenceAccount& account) {
+    const std::uint64_t core_allocated = tracker_.allocated(device);
+    if (auto d = check(device, "allocated", core_allocated, account.allocated)) return d;
+    const std::uint64_t core_available = tracker_.available(device);
+    if (!sums_to(core_available, core_allocated, account.limit)) [[unlikely]] {
+      return describe_difference(device.to_string() + " available", core_available,
+                                 account.limit - account.allocated);
+    }
+    if (auto d = check(device, "peak", tracker_.peak(device), account.peak)) return d;
+    const std::uint64_t core_limit = tracker_.limit(device);
+    if (auto d = check(device, "limit", core_limit, account.limit)) return d;
+    if (auto d = check(device, "count", tracker_.allocation_count(device), account.count)) return d;
+    if (auto d = check_can_allocate(device, core_available)) return d;
+    allocated_sum_.add(core_allocated);
+    limit_sum_.add(core_limit);
+    largest_available_ = std::max(largest_available_, core_available);
+    if (device.is_gpu()) return compare_gpu(device, account, core_allocated, core_available);
+    summary_agrees_ = summary_agrees_ && summary_.cpu_allocated == core_allocated &&
+                      summary_.cpu_available == core_available;
+    return std::nullopt;
+  }
+
+  /// A GPU's gpu_info() and its summary() entries (both ascend by GPU id).
+  std::optional<std::string> compare_gpu(DevicePlacement device, const ReferenceAccount& account,
+                                         std::uint64_t core_allocated,
+                                         std::uint64_t core_available) {
+    const auto info = tracker_.gpu_info(device.gpu_id());
+    if (!info) return device.to_string() + " gpu_info: core says " + info.error().to_string();
+    if (auto d = check(device, "gpu_info.allocated", info->allocated, account.allocated)) return d;
+    if (auto d = check(device, "gpu_info.peak", info->peak, account.peak)) return d;
+    if (auto d =
+            check(device, "gpu_info.allocation_count", info->allocation_count, account.count)) {
+      return d;
+    }
+    summary_agrees_ = summary_agrees_ && summary_allocated_ != summary_.gpu_allocated.end() &&
+                      summary_allocated_->first == device.gpu_id() &&
+                      summary_allocated_->second == core_allocated &&
+                      summary_available_ != summary_.gpu_available.end() &&
+                      summary_available_->first == device.gpu_id() &&
+                      summary_available_->second == core_available;
+    if (summary_agrees_) {
+      ++summary_allocated_;
+      ++summary_available_;
+    }
+    return std::nullopt;
+  }
+
+  /// The `auto` pool's values, from the devices' sums while they fit in 64 bits.
+  std::optional<std::string> compare_pool() const {
+    const DevicePlacement pool = Auto{};
+    if (const std::uint64_t core = tracker_.allocated(Auto{});
+        allocated_sum_.wrapped || core != allocated_sum_.value) [[unlikely]] {
+      const BigInt reference = model_sum(allocated_sum_, [&] { return model_.allocated(Auto{}); });
+      if (auto d = check(pool, "allocated", core, reference)) return d;
+    }
+    const std::uint64_t core_auto_available = tracker_.available(Auto{});
+    if (auto d = check(pool, "available", core_auto_available, BigInt(largest_available_))) {
+      return d;
+    }
+    if (auto d = check(pool, "peak (total_peak)", tracker_.peak(Auto{}), model_.total_peak())) {
+      return d;
+    }
+    if (const std::uint64_t core = tracker_.limit(Auto{});
+        limit_sum_.wrapped || core != limit_sum_.value) [[unlikely]] {
+      const BigInt reference = model_sum(limit_sum_, [&] { return model_.limit(Auto{}); });
+      if (auto d = check(pool, "limit", core, reference)) return d;
+    }
+    if (auto d = check(pool, "count", tracker_.allocation_count(Auto{}), model_.count(Auto{})))
+      return d;
+    return check_can_allocate(Auto{}, core_auto_available);
+  }
+
+  /// Rule 3: a GPU configured on neither has nothing and allows nothing.
+  std::optional<std::string> compare_unknown(std::uint32_t unknown_gpu) const {
+    const DevicePlacement unknown = Gpu{unknown_gpu};
+    const auto name = [&] { return unknown.to_string() + " (unknown)"; };
+    if (tracker_.allocated(unknown) != 0 || tracker_.available(unknown) != 0 ||
+        tracker_.peak(unknown) != 0) [[unlikely]] {
+      if (tracker_.allocated(unknown) != 0)
+        return describe_difference(name() + " allocated", tracker_.allocated(unknown), 0);
+      if (tracker_.available(unknown) != 0)
+        return describe_difference(name() + " available", tracker_.available(unknown), 0);
+      return describe_difference(name() + " peak", tracker_.peak(unknown), 0);
+    }
+    if (tracker_.can_allocate(unknown, 0))
+      return name() + " can_allocate(0): core true, reference false";
+    if (tracker_.gpu_info(unknown_gpu)) return name() + " gpu_info: core succeeded";
+    return std::nullopt;
+  }
+
+  const Tracker& tracker_;
+  const ReferenceTracker& model_;
+  /// summary() is compared entry by entry with the model's accounts (both ascend by GPU id).
+  const MemorySummary summary_;
+  std::map<std::uint32_t, std::uint64_t>::const_iterator summary_allocated_;
+  std::map<std::uint32_t, std::uint64_t>::const_iterator summary_available_;
+  bool summary_agrees_{true};
+  Sum allocated_sum_;
+  Sum limit_sum_;
+  std::uint64_t largest_available_{0};
+};
+
+/**
  * @brief Compares the complete observable state of a production tracker with the model.
  * @param unknown_gpu an id configured on neither, to check rule 3's queries
  * @return the first difference, or nothing when every query agrees
@@ -146,144 +344,7 @@ std::string describe(const Tracker& tracker, const std::vector<DevicePlacement>&
 template <CheckableTracker Tracker>
 std::optional<std::string> compare_state(const Tracker& tracker, const ReferenceTracker& model,
                                          std::optional<std::uint32_t> unknown_gpu) {
-  // `field` names the value after the device: "gpu:3 allocated".
-  const auto check = [](DevicePlacement device, std::string_view field, std::uint64_t core,
-                        const BigInt& reference) -> std::optional<std::string> {
-    if (reference == core) [[likely]]
-      return std::nullopt;
-    return describe_difference(device.to_string() + " " + std::string(field), core, reference);
-  };
-  // can_allocate(p, n) must equal the model's at 0, available - 1, available, available + 1 and
-  // 2^64 - 1: the places where an off-by-one or a wrap would show. The model's answer is its
-  // rule 7, n <= available(p) (ReferenceTracker::can_allocate), taken from the model's available
-  // once it was checked equal to the core's: the sizes are then exact in 64 bits (those outside
-  // 0 .. 2^64 - 1 are skipped), and no size costs an arbitrary-precision operation.
-  const auto check_can_allocate = [&](DevicePlacement p,
-                                      std::uint64_t available) -> std::optional<std::string> {
-    const std::uint64_t sizes[] = {0, available - 1, available, available + 1, UINT64_MAX};
-    const bool in_range[] = {true, available != 0, true, available != UINT64_MAX, true};
-    for (std::size_t i = 0; i < std::size(sizes); ++i) {
-      if (!in_range[i]) continue;
-      const std::uint64_t n = sizes[i];
-      const bool core = tracker.can_allocate(p, n);
-      if (core != (n <= available)) [[unlikely]] {
-        return p.to_string() + " can_allocate(" + std::to_string(n) + "): core " +
-               (core ? "true" : "false") + ", reference " + (core ? "false" : "true");
-      }
-    }
-    return std::nullopt;
-  };
-
-  // Each value of the model is compared where it is: no arbitrary-precision arithmetic unless a
-  // value differs. The model's available(d) is limit(d) - allocated(d); once its allocated(d)
-  // was found equal to the core's, it equals the core's available(d) exactly when limit(d) =
-  // core available + core allocated. The model's `Auto` figures are, by its rules, the sum of
-  // the devices' allocated (rule 4's pool), the largest available (rule 7) and the sum of the
-  // limits: taken from the devices' values once each was found equal, in 64 bits while they fit.
-  const auto sums_to = [](std::uint64_t a, std::uint64_t b, const BigInt& total) {
-    if (a <= UINT64_MAX - b) [[likely]]
-      return total == a + b;
-    return total == BigInt(a) + b;
-  };
-  struct Sum {
-    std::uint64_t value{0};
-    bool wrapped{false};  ///< past 2^64 - 1: the model's own sum is compared instead
-    void add(std::uint64_t n) {
-      wrapped = wrapped || n > UINT64_MAX - value;
-      value += n;
-    }
-  };
-  // summary() is compared entry by entry with the model's accounts (both ascend by GPU id).
-  const MemorySummary summary = tracker.summary();
-  bool summary_agrees = true;
-  auto summary_allocated = summary.gpu_allocated.begin();
-  auto summary_available = summary.gpu_available.begin();
-  Sum allocated_sum;
-  Sum limit_sum;
-  std::uint64_t largest_available = 0;
-  for (const auto& [device, account] : model.accounts()) {
-    const std::uint64_t core_allocated = tracker.allocated(device);
-    if (auto d = check(device, "allocated", core_allocated, account.allocated)) return d;
-    const std::uint64_t core_available = tracker.available(device);
-    if (!sums_to(core_available, core_allocated, account.limit)) [[unlikely]] {
-      return describe_difference(device.to_string() + " available", core_available,
-                                 account.limit - account.allocated);
-    }
-    if (auto d = check(device, "peak", tracker.peak(device), account.peak)) return d;
-    const std::uint64_t core_limit = tracker.limit(device);
-    if (auto d = check(device, "limit", core_limit, account.limit)) return d;
-    if (auto d = check(device, "count", tracker.allocation_count(device), account.count)) return d;
-    if (auto d = check_can_allocate(device, core_available)) return d;
-    allocated_sum.add(core_allocated);
-    limit_sum.add(core_limit);
-    largest_available = std::max(largest_available, core_available);
-    if (device.is_gpu()) {
-      const auto info = tracker.gpu_info(device.gpu_id());
-      if (!info) return device.to_string() + " gpu_info: core says " + info.error().to_string();
-      if (auto d = check(device, "gpu_info.allocated", info->allocated, account.allocated))
-        return d;
-      if (auto d = check(device, "gpu_info.peak", info->peak, account.peak)) return d;
-      if (auto d =
-              check(device, "gpu_info.allocation_count", info->allocation_count, account.count)) {
-        return d;
-      }
-      summary_agrees = summary_agrees && summary_allocated != summary.gpu_allocated.end() &&
-                       summary_allocated->first == device.gpu_id() &&
-                       summary_allocated->second == core_allocated &&
-                       summary_available != summary.gpu_available.end() &&
-                       summary_available->first == device.gpu_id() &&
-                       summary_available->second == core_available;
-      if (summary_agrees) {
-        ++summary_allocated;
-        ++summary_available;
-      }
-    } else {
-      summary_agrees = summary_agrees && summary.cpu_allocated == core_allocated &&
-                       summary.cpu_available == core_available;
-    }
-  }
-  const DevicePlacement pool = Auto{};
-  const auto model_sum = [](const Sum& sum, auto&& of_model) -> BigInt {
-    return sum.wrapped ? BigInt(of_model()) : BigInt(sum.value);
-  };
-  if (const std::uint64_t core = tracker.allocated(Auto{});
-      allocated_sum.wrapped || core != allocated_sum.value) [[unlikely]] {
-    const BigInt reference = model_sum(allocated_sum, [&] { return model.allocated(Auto{}); });
-    if (auto d = check(pool, "allocated", core, reference)) return d;
-  }
-  const std::uint64_t core_auto_available = tracker.available(Auto{});
-  if (auto d = check(pool, "available", core_auto_available, BigInt(largest_available))) return d;
-  if (auto d = check(pool, "peak (total_peak)", tracker.peak(Auto{}), model.total_peak())) return d;
-  if (const std::uint64_t core = tracker.limit(Auto{});
-      limit_sum.wrapped || core != limit_sum.value) [[unlikely]] {
-    const BigInt reference = model_sum(limit_sum, [&] { return model.limit(Auto{}); });
-    if (auto d = check(pool, "limit", core, reference)) return d;
-  }
-  if (auto d = check(pool, "count", tracker.allocation_count(Auto{}), model.count(Auto{})))
-    return d;
-  if (auto d = check_can_allocate(Auto{}, core_auto_available)) return d;
-  summary_agrees = summary_agrees && summary_allocated == summary.gpu_allocated.end() &&
-                   summary_available == summary.gpu_available.end() &&
-                   summary.total_peak == model.total_peak();
-  if (!summary_agrees) {
-    return std::string("summary() differs from the model's allocated/available/total_peak");
-  }
-  if (unknown_gpu) {
-    const DevicePlacement unknown = Gpu{*unknown_gpu};
-    const auto name = [&] { return unknown.to_string() + " (unknown)"; };
-    if (tracker.allocated(unknown) != 0 || tracker.available(unknown) != 0 ||
-        tracker.peak(unknown) != 0) [[unlikely]] {
-      if (tracker.allocated(unknown) != 0)
-        return describe_difference(name() + " allocated", tracker.allocated(unknown), 0);
-      if (tracker.available(unknown) != 0)
-        return describe_difference(name() + " available", tracker.available(unknown), 0);
-      return describe_difference(name() + " peak", tracker.peak(unknown), 0);
-    }
-    if (tracker.can_allocate(unknown, 0))
-      return name() + " can_allocate(0): core true, reference false";
-    if (tracker.gpu_info(*unknown_gpu)) return name() + " gpu_info: core succeeded";
-  }
-  return std::nullopt;
+  return StateComparison<Tracker>(tracker, model).run(unknown_gpu);
 }
 
 /// @return the smallest GPU id not configured in `config`, if any

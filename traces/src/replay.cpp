@@ -454,6 +454,9 @@ class Replayer::State::Run {
   }
 
  private:
+  // The steps an event takes are marked always_inline: the loop of `all()` compiles as one
+  // function, as fast as before the replay was split into steps (issue 15 measures it).
+
   /// What an event's step leaves to do.
   enum class Step : std::uint8_t {
     next,     ///< nothing more: on to the next event
@@ -461,14 +464,14 @@ class Replayer::State::Run {
     stop,     ///< the replay failed (the summary says why)
   };
 
-  [[nodiscard]] DevicePlacement map_device(DevicePlacement device) const {
+  [[gnu::always_inline]] [[nodiscard]] DevicePlacement map_device(DevicePlacement device) const {
     if (!device.is_gpu()) return device;
     const auto it = gpu_map.find(device.gpu_id());
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
   }
 
   /// Counts `bytes` more (`add`) or fewer on what `device` would hold if nothing were refused.
-  void need(DevicePlacement device, std::uint64_t bytes, bool add) {
+  [[gnu::always_inline]] void need(DevicePlacement device, std::uint64_t bytes, bool add) {
     if (auto_placement || device.is_auto()) return;
     std::size_t slot = 0;
     while (slot < s.devices.size() && s.devices[slot] != device)
@@ -560,7 +563,7 @@ class Replayer::State::Run {
   }
 
   /// Turns the event into `op`, or handles it whole.
-  Step dispatch(sim::Operation& op) {
+  [[gnu::always_inline]] Step dispatch(sim::Operation& op) {
     switch (event.kind) {
       case TraceEvent::Kind::Mark:
         ++summary.marks;
@@ -662,7 +665,7 @@ class Replayer::State::Run {
   }
 
   /// @return the allocation (or baseline) as an operation on the replay's devices
-  [[nodiscard]] sim::Operation allocation() {
+  [[gnu::always_inline]] [[nodiscard]] sim::Operation allocation() {
     DevicePlacement device = map_device(event.device);
     if (auto_placement && device.is_gpu()) device = Auto{};
     if (modelled != nullptr && device.is_auto() && event.recorded_resolved) {
@@ -682,7 +685,7 @@ class Replayer::State::Run {
   };
 
   /// A free: resolved by address, then by size; skipped where it frees a refused allocation.
-  Step free(sim::Operation& op) {
+  [[gnu::always_inline]] Step free(sim::Operation& op) {
     FreeTarget target{map_device(event.device), event.bytes};
     if (event.address) {
       const Step step = free_by_address(target);
@@ -701,7 +704,7 @@ class Replayer::State::Run {
   }
 
   /// A free with an address: of a live allocation, a refused one, a freed one or an unseen one.
-  Step free_by_address(FreeTarget& target) {
+  [[gnu::always_inline]] Step free_by_address(FreeTarget& target) {
     const std::optional<std::uint64_t>& bytes = target.bytes;
     if (const Live* live = live_by_address.find(*event.address); live != nullptr) {
       if (!release_live(target, *live)) return Step::stop;
@@ -740,7 +743,7 @@ class Replayer::State::Run {
 
   /// Releases the live allocation at the free's address (its size and device are freed).
   /// @return false when the replay failed on it
-  bool release_live(FreeTarget& target, const Live live) {
+  [[gnu::always_inline]] bool release_live(FreeTarget& target, const Live live) {
     const std::optional<std::uint64_t>& bytes = target.bytes;
     if (bytes && *bytes != live.bytes) {
       inconsistent("frees " + std::to_string(*bytes) + " bytes at " + detail::hex(*event.address) +
@@ -761,7 +764,7 @@ class Replayer::State::Run {
   }
 
   /// A free not found by address: by the size of what it frees on its device.
-  Step free_by_size(FreeTarget& target) {
+  [[gnu::always_inline]] Step free_by_size(FreeTarget& target) {
     DevicePlacement& device = target.device;
     const std::uint64_t bytes = *target.bytes;
     if (auto_placement) {
@@ -807,7 +810,7 @@ class Replayer::State::Run {
 
   /// Applies `op`: to the allocator model, the tracker, the summary and the book; tells
   /// `on_step`; compares with the recording's outcome. @return false when the replay failed
-  bool operate(const sim::Operation& op) {
+  [[gnu::always_inline]] bool operate(const sim::Operation& op) {
     // Under the pytorch model the caching allocator decides whether a GPU allocation fits; the
     // tracker then accounts what it placed (its budget is at least the model's capacity).
     std::optional<sim::allocators::OutOfMemory> model_refusal;
@@ -825,8 +828,8 @@ class Replayer::State::Run {
   }
 
   /// A GPU allocation in the allocator model. @return false when the replay failed on it
-  bool model_allocation(const sim::Operation& op,
-                        std::optional<sim::allocators::OutOfMemory>& model_refusal) {
+  [[gnu::always_inline]] bool model_allocation(
+      const sim::Operation& op, std::optional<sim::allocators::OutOfMemory>& model_refusal) {
     if (modelled == nullptr || op.kind != sim::Operation::Kind::Allocate || !op.device.is_gpu()) {
       return true;
     }
@@ -854,8 +857,9 @@ class Replayer::State::Run {
   }
 
   /// Counts the outcome in the summary. @return false at a divergence (the replay failed)
-  bool count_outcome(const sim::Operation& op, const sim::CoreOutcome& outcome,
-                     const std::optional<sim::Divergence>& divergence) {
+  [[gnu::always_inline]] bool count_outcome(const sim::Operation& op,
+                                            const sim::CoreOutcome& outcome,
+                                            const std::optional<sim::Divergence>& divergence) {
     if (!divergence && !outcome.ok && outcome.error->kind != event.recorded_error) {
       // A free the tracker refuses that the recording did not: it freed more than it had.
       if (outcome.error->kind == ErrorKind::InvalidDeallocation) {
@@ -891,7 +895,8 @@ class Replayer::State::Run {
   }
 
   /// Bookkeeping for later frees, the CPU fallback, the high-water marks and "needed".
-  void book_operation(const sim::Operation& op, const sim::CoreOutcome& outcome) {
+  [[gnu::always_inline]] void book_operation(const sim::Operation& op,
+                                             const sim::CoreOutcome& outcome) {
     const bool is_allocation = op.kind == sim::Operation::Kind::Allocate;
     if (is_allocation && outcome.ok) {
       book_allocation(op, *outcome.resolved);
@@ -914,7 +919,7 @@ class Replayer::State::Run {
   }
 
   /// An allocation the tracker made, on `where`.
-  void book_allocation(const sim::Operation& op, DevicePlacement where) {
+  [[gnu::always_inline]] void book_allocation(const sim::Operation& op, DevicePlacement where) {
     if (event.address) {
       if (live_by_address.find(*event.address) != nullptr) {
         inconsistent("allocates at " + detail::hex(*event.address) +
@@ -945,7 +950,7 @@ class Replayer::State::Run {
   }
 
   /// Compares the outcome with the recording's own. @return false when the replay failed on it
-  bool recorded_outcome(const sim::CoreOutcome& outcome) {
+  [[gnu::always_inline]] bool recorded_outcome(const sim::CoreOutcome& outcome) {
     if (event.kind == TraceEvent::Kind::ResetPeakAll) return true;
     std::string difference;
     const std::optional<ErrorKind> got =

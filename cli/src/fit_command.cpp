@@ -365,24 +365,20 @@ void print_ranking_json(const FitOptions& options, const Ranking& ranking, std::
   json["traces"] = options.files;
   json["fits"] = ranking.all_fit();
   json["fitting"] = ranking.fitting;
-  json["smallest_fitting"] = ranking.smallest
-                                 ? nlohmann::ordered_json(ranking.lines[*ranking.smallest].profile)
-                                 : nlohmann::ordered_json(nullptr);
+  json["smallest_fitting"] =
+      text_or_null(ranking.smallest ? ranking.lines[*ranking.smallest].profile : std::string());
   json["profiles"] = nlohmann::ordered_json::array();
   for (const ProfileFit& line : ranking.lines) {
     const DeviceFit& d = line.tightest;
-    json["profiles"].push_back(
-        {{"profile", line.profile},
-         {"gpus", line.gpus},
-         {"fits", line.fits},
-         {"device", d.device.to_string()},
-         {"budget_bytes", d.budget},
-         {"needed_bytes", d.needed},
-         {"headroom_bytes",
-          d.fits() ? nlohmann::ordered_json(d.headroom()) : nlohmann::ordered_json(nullptr)},
-         {"shortfall_bytes",
-          d.fits() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(d.shortfall())},
-         {"refused", line.refused}});
+    json["profiles"].push_back({{"profile", line.profile},
+                                {"gpus", line.gpus},
+                                {"fits", line.fits},
+                                {"device", d.device.to_string()},
+                                {"budget_bytes", d.budget},
+                                {"needed_bytes", d.needed},
+                                {"headroom_bytes", number_or_null(d.fits(), d.headroom())},
+                                {"shortfall_bytes", number_or_null(!d.fits(), d.shortfall())},
+                                {"refused", line.refused}});
   }
   out << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }
@@ -543,10 +539,8 @@ nlohmann::ordered_json device_fit_json(const DeviceFit& d, const traces::ReplayS
                               {"budget_bytes", d.budget},
                               {"needed_bytes", d.needed},
                               {"fits", d.fits()},
-                              {"headroom_bytes", d.fits() ? nlohmann::ordered_json(d.headroom())
-                                                          : nlohmann::ordered_json(nullptr)},
-                              {"shortfall_bytes", d.fits() ? nlohmann::ordered_json(nullptr)
-                                                           : nlohmann::ordered_json(d.shortfall())},
+                              {"headroom_bytes", number_or_null(d.fits(), d.headroom())},
+                              {"shortfall_bytes", number_or_null(!d.fits(), d.shortfall())},
                               {"headroom_percent", percent_number(d.headroom(), d.budget)},
                               {"peak_bytes", d.peak},
                               {"requested_needed_bytes", d.requested_needed}};

@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "options.hpp"
+#include "summary_json.hpp"
 #include "table.hpp"
 
 #include <memtrack/recorder/probe.hpp>
@@ -117,9 +118,6 @@ bool check_device(const sim::DeviceProfile& checked, std::uint32_t device,
     json["agrees"] = agrees;
     json["checks"] = nlohmann::ordered_json::array();
     for (const auto& row : rows) {
-      const auto text_or_null = [](const std::string& text) {
-        return text.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(text);
-      };
       json["checks"].push_back({{"field", row.field},
                                 {"profile", text_or_null(row.profile_value)},
                                 {"provenance", text_or_null(row.provenance)},

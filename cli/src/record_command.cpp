@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "commands.hpp"
 #include "options.hpp"
+#include "summary_json.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -308,14 +309,13 @@ void print_record_json(const RecordResult& result, const RecordOptions& options,
   json["output"] = options.output;
   json["command"] = options.command[0];
   json["result"] = to_string(result.end);
-  json["events"] = counted ? nlohmann::ordered_json(result.events) : nlohmann::ordered_json();
-  json["devices"] = counted ? nlohmann::ordered_json(result.devices) : nlohmann::ordered_json();
+  json["events"] = number_or_null(counted, result.events);
+  json["devices"] = number_or_null(counted, result.devices);
   json["command_exit_code"] = result.command_exit_code;
   json["child_traces"] = nlohmann::ordered_json::array();
   for (const fs::path& child : result.children)
     json["child_traces"].push_back(child.string());
-  json["problem"] =
-      result.problem.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(result.problem);
+  json["problem"] = text_or_null(result.problem);
   out << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 

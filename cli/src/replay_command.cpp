@@ -73,14 +73,11 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
   json["devices"] = nlohmann::ordered_json::array();
   const MemoryTracker& tracker = replayer.tracker();
   for (const DeviceFit& d : fit_summary(replayer)) {
-    nlohmann::ordered_json device = {
-        {"device", d.device.to_string()},
-        {"budget_bytes", budgets.unlimited ? nlohmann::ordered_json(nullptr)
-                                           : nlohmann::ordered_json(tracker.limit(d.device))},
-        {"peak_bytes", s.high_water.at(d.device)},
-        {"final_bytes", tracker.allocated(d.device)},
-        {"needed_bytes", d.needed},
-        {"requested_needed_bytes", d.requested_needed}};
+    nlohmann::ordered_json device =
+        device_usage_json(d.device, number_or_null(!budgets.unlimited, tracker.limit(d.device)),
+                          s.high_water.at(d.device), tracker.allocated(d.device));
+    device["needed_bytes"] = d.needed;
+    device["requested_needed_bytes"] = d.requested_needed;
     if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
       device["allocator"] = modelled_json(m->second);
     }

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "report.hpp"
+#include "summary_json.hpp"
 
 #include <memtrack/traces/io.hpp>
 #include <memtrack/units.hpp>
@@ -53,12 +54,6 @@ Result<void> write_atomically(const std::string& path, const std::string& text) 
 /// What `report --json` says: the summary the text prints, from the same Report.
 void print_report_json(const ReportCommandOptions& options, const std::string& format,
                        std::size_t size, const report::Report& built, std::ostream& out) {
-  const auto number_or_null = [](bool given, std::uint64_t value) {
-    return given ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
-  };
-  const auto text_or_null = [](const std::string& text) {
-    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
-  };
   const bool budgets = !built.measuring_only;
   nlohmann::ordered_json json;
   json["output"] = options.output;

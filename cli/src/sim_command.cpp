@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "progress.hpp"
+#include "summary_json.hpp"
 #include "table.hpp"
 #include "terminal.hpp"
 #include "trace_support.hpp"
@@ -225,10 +226,7 @@ void print_sim_json(const SimOptions& options, const SimPlan& plan, const SimRun
                       {"other_errors", result.other_errors}};
   json["devices"] = nlohmann::ordered_json::array();
   for (const auto& d : result.devices) {
-    json["devices"].push_back({{"device", d.device.to_string()},
-                               {"budget_bytes", d.limit},
-                               {"peak_bytes", d.peak},
-                               {"final_bytes", d.final_allocated}});
+    json["devices"].push_back(device_usage_json(d.device, d.limit, d.peak, d.final_allocated));
   }
   json["total_peak_bytes"] = result.total_peak;
   // As replay says it: whether the production tracker and the reference model agree (null

@@ -4,6 +4,23 @@
 
 namespace memtrack::cli {
 
+nlohmann::ordered_json number_or_null(bool given, std::uint64_t value) {
+  return given ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
+}
+
+nlohmann::ordered_json text_or_null(const std::string& text) {
+  return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
+}
+
+nlohmann::ordered_json device_usage_json(const DevicePlacement& device,
+                                         nlohmann::ordered_json budget, std::uint64_t peak,
+                                         std::uint64_t final_bytes) {
+  return {{"device", device.to_string()},
+          {"budget_bytes", std::move(budget)},
+          {"peak_bytes", peak},
+          {"final_bytes", final_bytes}};
+}
+
 /// A share as a JSON number with two decimals (exact integer arithmetic, then parsed).
 nlohmann::ordered_json percent_number(std::uint64_t part, std::uint64_t whole) {
   if (whole == 0) return nullptr;

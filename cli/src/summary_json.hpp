@@ -7,9 +7,24 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace memtrack::cli {
+
+/// `value` as a JSON number when `given`, else null (a figure that does not apply).
+nlohmann::ordered_json number_or_null(bool given, std::uint64_t value);
+
+/// `text` as a JSON string, or null when it is empty.
+nlohmann::ordered_json text_or_null(const std::string& text);
+
+/**
+ * @brief One device's use of memory, as `sim` and `replay` give it: `{device, budget_bytes,
+ * peak_bytes, final_bytes}` (the budget a number, or null where there is none).
+ */
+nlohmann::ordered_json device_usage_json(const DevicePlacement& device,
+                                         nlohmann::ordered_json budget, std::uint64_t peak,
+                                         std::uint64_t final_bytes);
 
 /// A share as a JSON number with two decimals (exact integer arithmetic, then parsed); null of 0.
 nlohmann::ordered_json percent_number(std::uint64_t part, std::uint64_t whole);

@@ -254,6 +254,76 @@ struct ModelledGpus::Gpu {
     if (!checking()) difference.reset();
     return difference;
   }
+
+  /// Reads a `layout`, `segment` or `block` event into `reading`.
+  void read_layout(const TraceEvent& event) {
+    if (event.kind == TraceEvent::Kind::Layout) {
+      reading = LayoutReading{event.phase.value_or(TraceEvent::LayoutPhase::check),
+                              event.count.value_or(0),
+                              0,
+                              event.undetermined.value_or(0),
+                              {}};
+    } else if (event.kind == TraceEvent::Kind::Segment && reading) {
+      SegmentInfo segment;
+      segment.address = event.address.value_or(0);
+      segment.size = event.bytes.value_or(0);
+      segment.stream = event.stream.value_or(0);
+      segment.pool = event.pool.value_or(sim::allocators::PoolKind::large);
+      segment.expandable = event.expandable;
+      reading->segments.push_back(std::move(segment));
+      reading->blocks_left = event.count.value_or(0);
+      if (reading->segments_left > 0) --reading->segments_left;
+    } else if (event.kind == TraceEvent::Kind::Block && reading && !reading->segments.empty()) {
+      SegmentInfo& segment = reading->segments.back();
+      const std::uint64_t address = event.address.value_or(0);
+      segment.blocks.push_back(BlockInfo{address - segment.address, event.bytes.value_or(0),
+                                         event.block_state.value_or(BlockState::free)});
+      if (reading->blocks_left > 0) --reading->blocks_left;
+    }
+  }
+
+  /// Starts from the recording's start layout (verifying from then on when `verify`).
+  /// @return a difference where the layout comes too late or no allocator can hold it
+  Difference start_from(const LayoutReading& layout, bool verify) {
+    if (operated) {
+      return std::string(
+          "a start layout after the device's first operation: the allocator's "
+          "starting state must come before it");
+    }
+    layout_start = true;
+    figures.verifying = verify;
+    sync();
+    figures.start_blocks_undetermined += layout.undetermined;
+    std::uint64_t mapped = 0;
+    for (const SegmentInfo& segment : layout.segments) {
+      for (const BlockInfo& block : segment.blocks) {
+        if (block.state != BlockState::unmapped)
+          mapped = checked_add(mapped, block.size).value_or(UINT64_MAX);
+      }
+    }
+    if (mapped > main->capacity()) {
+      // A starting state that does not fit this device: it starts empty, and the recording's
+      // memory from before is allocated (and refused) as its baseline comes.
+      departed = true;
+      sync();
+      return std::nullopt;
+    }
+    try {
+      main->restore(layout.segments);
+    } catch (const std::invalid_argument& error) {
+      departed = true;
+      sync();
+      return std::string("the start layout is not one an allocator can hold: ") + error.what();
+    }
+    if (shadow) shadow->restore(layout.segments);
+    for (const SegmentInfo& s : layout.segments) {
+      for (const BlockInfo& b : s.blocks) {
+        if (b.state == BlockState::allocated) unclaimed.insert(s.address + b.offset);
+      }
+    }
+    update();
+    return std::nullopt;
+  }
 };
 
 ModelledGpus::ModelledGpus(const PytorchReplayOptions& options,
@@ -382,75 +452,14 @@ ModelledGpus::Difference ModelledGpus::allocator_event(std::uint32_t gpu, const 
     }
     return std::nullopt;
   }
-  if (event.kind == TraceEvent::Kind::Layout) {
-    g->reading = LayoutReading{event.phase.value_or(TraceEvent::LayoutPhase::check),
-                               event.count.value_or(0),
-                               0,
-                               event.undetermined.value_or(0),
-                               {}};
-  } else if (event.kind == TraceEvent::Kind::Segment && g->reading) {
-    SegmentInfo segment;
-    segment.address = event.address.value_or(0);
-    segment.size = event.bytes.value_or(0);
-    segment.stream = event.stream.value_or(0);
-    segment.pool = event.pool.value_or(sim::allocators::PoolKind::large);
-    segment.expandable = event.expandable;
-    g->reading->segments.push_back(std::move(segment));
-    g->reading->blocks_left = event.count.value_or(0);
-    if (g->reading->segments_left > 0) --g->reading->segments_left;
-  } else if (event.kind == TraceEvent::Kind::Block && g->reading && !g->reading->segments.empty()) {
-    SegmentInfo& segment = g->reading->segments.back();
-    const std::uint64_t address = event.address.value_or(0);
-    segment.blocks.push_back(BlockInfo{address - segment.address, event.bytes.value_or(0),
-                                       event.block_state.value_or(BlockState::free)});
-    if (g->reading->blocks_left > 0) --g->reading->blocks_left;
-  }
+  g->read_layout(event);
   if (!g->reading || g->reading->segments_left > 0 || g->reading->blocks_left > 0) {
     return std::nullopt;
   }
   // The layout is complete.
   LayoutReading layout = std::move(*g->reading);
   g->reading.reset();
-  if (layout.phase == TraceEvent::LayoutPhase::start) {
-    if (g->operated) {
-      return std::string(
-          "a start layout after the device's first operation: the allocator's "
-          "starting state must come before it");
-    }
-    g->layout_start = true;
-    g->figures.verifying = options_.verify;
-    g->sync();
-    g->figures.start_blocks_undetermined += layout.undetermined;
-    std::uint64_t mapped = 0;
-    for (const SegmentInfo& segment : layout.segments) {
-      for (const BlockInfo& block : segment.blocks) {
-        if (block.state != BlockState::unmapped)
-          mapped = checked_add(mapped, block.size).value_or(UINT64_MAX);
-      }
-    }
-    if (mapped > g->main->capacity()) {
-      // A starting state that does not fit this device: it starts empty, and the recording's
-      // memory from before is allocated (and refused) as its baseline comes.
-      g->departed = true;
-      g->sync();
-      return std::nullopt;
-    }
-    try {
-      g->main->restore(layout.segments);
-    } catch (const std::invalid_argument& error) {
-      g->departed = true;
-      g->sync();
-      return std::string("the start layout is not one an allocator can hold: ") + error.what();
-    }
-    if (g->shadow) g->shadow->restore(layout.segments);
-    for (const SegmentInfo& s : layout.segments) {
-      for (const BlockInfo& b : s.blocks) {
-        if (b.state == BlockState::allocated) g->unclaimed.insert(s.address + b.offset);
-      }
-    }
-    g->update();
-    return std::nullopt;
-  }
+  if (layout.phase == TraceEvent::LayoutPhase::start) return g->start_from(layout, options_.verify);
   if (!g->checking()) {
     ++g->figures.layouts_skipped;
     return std::nullopt;

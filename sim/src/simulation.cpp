@@ -8,4 +8,18 @@ std::uint64_t shard_seed(std::uint64_t seed, std::uint64_t index) {
   return mix.next();
 }
 
+void SimulationResult::count(const Operation& operation, const CoreOutcome& outcome,
+                             bool gpu_node) {
+  if (outcome.ok) {
+    ++ok;
+    if (operation.device.is_auto() && gpu_node && outcome.resolved == DevicePlacement{Cpu{}}) {
+      ++fallback_to_cpu;
+    }
+  } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
+    ++refused;
+  } else {
+    ++other_errors;
+  }
+}
+
 }  // namespace memtrack::sim

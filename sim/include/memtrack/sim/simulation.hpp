@@ -52,6 +52,24 @@ struct SimulationResult {
   std::uint64_t total_peak{0};
   std::optional<Divergence> divergence;  ///< the first disagreement, if any
   std::optional<Scenario> minimal;       ///< the failing sequence, shrunk
+
+  /**
+   * @brief Counts one operation's outcome in `ok`, `refused`, `fallback_to_cpu` and
+   * `other_errors`.
+   * @param gpu_node whether the node has GPUs (then an `auto` allocation on the CPU fell back)
+   */
+  void count(const Operation& operation, const CoreOutcome& outcome, bool gpu_node);
+
+  /// Takes the final figures of `tracker` on `placements` (ascending: the CPU first), GPUs first.
+  template <CheckableTracker Tracker>
+  void take_figures(const Tracker& tracker, const std::vector<DevicePlacement>& placements) {
+    for (const DevicePlacement d : placements) {
+      devices.push_back({d, tracker.limit(d), tracker.peak(d), tracker.allocated(d)});
+    }
+    // GPUs first, then the CPU.
+    std::rotate(devices.begin(), devices.begin() + 1, devices.end());
+    total_peak = tracker.peak(Auto{});
+  }
 };
 
 /// Derives the seed of shard `index`: distinct per shard and reproducible.
@@ -117,26 +135,12 @@ Result<SimulationResult> run_simulation(const GpuConfig& config, const Simulatio
     }
     ++result.operations;
     (*workload)->observe(*operation, outcome);
-    if (outcome.ok) {
-      ++result.ok;
-      if (operation->device.is_auto() && has_gpus && outcome.resolved == DevicePlacement{Cpu{}}) {
-        ++result.fallback_to_cpu;
-      }
-    } else if (outcome.error->kind == ErrorKind::OutOfMemory) {
-      ++result.refused;
-    } else {
-      ++result.other_errors;
-    }
+    result.count(*operation, outcome, has_gpus);
     if (options.progress && (i & 4095U) == 4095U) options.progress(i + 1);
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (const DevicePlacement d : devices) {
-    result.devices.push_back({d, tracker.limit(d), tracker.peak(d), tracker.allocated(d)});
-  }
-  // GPUs first, then the CPU.
-  std::rotate(result.devices.begin(), result.devices.begin() + 1, result.devices.end());
-  result.total_peak = tracker.peak(Auto{});
+  result.take_figures(tracker, devices);
   if constexpr (observable) {
     if (options.observer != nullptr) mutable_tracker.set_observer(nullptr);
   }

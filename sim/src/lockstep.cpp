@@ -30,8 +30,8 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
     return core.error->to_string() + " [" + std::string(to_string(core.error->kind)) + "]";
   };
   const auto differ = [&](std::string_view what) {
-    return std::string(what) + ": core '" + core_text() + "', reference '" + reference.to_string() +
-           "'";
+    return std::string(what) + ": production '" + core_text() + "', reference '" +
+           reference.to_string() + "'";
   };
   if (core.ok != reference.ok) return differ("outcome differs");
   if (core.ok) {
@@ -51,7 +51,7 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
 std::string describe_difference(std::string_view what, std::uint64_t core,
                                 const BigInt& reference) {
   std::ostringstream out;
-  out << what << ": core " << core << ", reference " << reference;
+  out << what << ": production " << core << ", reference " << reference;
   if (reference > max_u64()) out << " (beyond 2^64 - 1: the core wrapped)";
   return out.str();
 }
@@ -85,7 +85,7 @@ std::string Divergence::to_string() const {
   std::ostringstream out;
   out << "divergence at step " << step << " (" << operation << "): " << what << "\n";
   // Both states side by side, one device a line.
-  std::vector<std::string> left{"core"};
+  std::vector<std::string> left{"production"};
   std::vector<std::string> right{"reference"};
   std::istringstream core_lines(core_state);
   std::istringstream reference_lines(reference_state);

@@ -140,12 +140,12 @@ TEST(Lockstep, CatchesEachPlantedBugAtTheRightStep) {
       {Bug::SummaryStale, 3, "summary()"},
       {Bug::UnknownIsGpuZero, 1, "gpu:1 (unknown) allocated"},
       // gpu:0 holds 60 of its 100 bytes after step 1: available 40, said 39
-      {Bug::AvailableOneShort, 1, "gpu:0 available: core 39, reference 40"},
+      {Bug::AvailableOneShort, 1, "gpu:0 available: production 39, reference 40"},
       // from the start: the CPU's 50 bytes, where gpu:3's 300 are the largest
-      {Bug::AutoAvailableOfCpu, 0, "auto available: core 50, reference 300"},
-      {Bug::AutoAllocatedStale, 1, "auto allocated: core 0, reference 60"},
+      {Bug::AutoAvailableOfCpu, 0, "auto available: production 50, reference 300"},
+      {Bug::AutoAllocatedStale, 1, "auto allocated: production 0, reference 60"},
       // 100 + 300 + 50 bytes in all
-      {Bug::AutoLimitOneShort, 0, "auto limit: core 449, reference 450"},
+      {Bug::AutoLimitOneShort, 0, "auto limit: production 449, reference 450"},
   };
   for (const auto& c : cases) {
     const auto divergence = run_with(c.bug, workload);
@@ -160,7 +160,7 @@ TEST(Lockstep, ReportShowsStepOperationAndBothStates) {
   ASSERT_TRUE(divergence.has_value());
   const std::string report = divergence->to_string();
   EXPECT_NE(report.find("divergence at step 1 (alloc gpu:0 60)"), std::string::npos) << report;
-  EXPECT_NE(report.find("core"), std::string::npos);
+  EXPECT_NE(report.find("production"), std::string::npos);
   EXPECT_NE(report.find("|  reference"), std::string::npos) << report;
   EXPECT_NE(report.find("gpu:0: allocated 60, available 40, peak 0"), std::string::npos) << report;
   EXPECT_NE(report.find("gpu:0: allocated 60, available 40, peak 60"), std::string::npos) << report;

@@ -110,7 +110,7 @@ std::optional<std::string> compare_outcomes(const CoreOutcome& core,
 /**
  * @brief Describes one value that differs between the production tracker and the model.
  * @param what the value, e.g. `gpu:3 allocated`
- * @return e.g. `gpu:3 allocated: core 5, reference 6`, with a note where the model's value is
+ * @return e.g. `gpu:3 allocated: production 5, reference 6`, with a note where the model's value is
  * past 2^64 - 1 (the core wrapped)
  */
 [[nodiscard]] std::string describe_difference(std::string_view what, std::uint64_t core,
@@ -222,7 +222,7 @@ class StateComparison {
       const std::uint64_t n = sizes[i];
       const bool core = tracker_.can_allocate(p, n);
       if (core != (n <= available)) [[unlikely]] {
-        return p.to_string() + " can_allocate(" + std::to_string(n) + "): core " +
+        return p.to_string() + " can_allocate(" + std::to_string(n) + "): production " +
                (core ? "true" : "false") + ", reference " + (core ? "false" : "true");
       }
     }
@@ -258,7 +258,7 @@ class StateComparison {
                                          std::uint64_t core_allocated,
                                          std::uint64_t core_available) {
     const auto info = tracker_.gpu_info(device.gpu_id());
-    if (!info) return device.to_string() + " gpu_info: core says " + info.error().to_string();
+    if (!info) return device.to_string() + " gpu_info: production says " + info.error().to_string();
     if (auto d = check(device, "gpu_info.allocated", info->allocated, account.allocated)) return d;
     if (auto d = check(device, "gpu_info.peak", info->peak, account.peak)) return d;
     if (auto d =
@@ -316,8 +316,8 @@ class StateComparison {
       return describe_difference(name() + " peak", tracker_.peak(unknown), 0);
     }
     if (tracker_.can_allocate(unknown, 0))
-      return name() + " can_allocate(0): core true, reference false";
-    if (tracker_.gpu_info(unknown_gpu)) return name() + " gpu_info: core succeeded";
+      return name() + " can_allocate(0): production true, reference false";
+    if (tracker_.gpu_info(unknown_gpu)) return name() + " gpu_info: production succeeded";
     return std::nullopt;
   }
 
@@ -385,7 +385,7 @@ class LockstepChecker {
           core.error().device != model_rejection.device) {
         start.divergence =
             Divergence{0, "create",
-                       "both rejected the config but differently: core '" +
+                       "both rejected the config but differently: production '" +
                            core.error().to_string() + "', reference " + model_rejection.to_string(),
                        "", ""};
         return start;

@@ -52,7 +52,7 @@ std::string describe_difference(std::string_view what, std::uint64_t core,
                                 const BigInt& reference) {
   std::ostringstream out;
   out << what << ": production " << core << ", reference " << reference;
-  if (reference > max_u64()) out << " (beyond 2^64 - 1: the core wrapped)";
+  if (reference > max_u64()) out << " (beyond 2^64 - 1: the production tracker wrapped)";
   return out.str();
 }
 

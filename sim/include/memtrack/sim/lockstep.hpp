@@ -372,12 +372,13 @@ class LockstepChecker {
     auto model = ReferenceTracker::create(config, &model_rejection);
     auto core = Tracker::create(config);
     if (core.has_value() != model.has_value()) {
-      start.divergence = Divergence{
-          0, "create",
-          core
-              ? "the core accepted a config the model rejects (" + model_rejection.to_string() + ")"
-              : "the core rejected a config the model accepts: " + core.error().to_string(),
-          "", ""};
+      start.divergence =
+          Divergence{0, "create",
+                     core ? "the production tracker accepted a config the model rejects (" +
+                                model_rejection.to_string() + ")"
+                          : "the production tracker rejected a config the model accepts: " +
+                                core.error().to_string(),
+                     "", ""};
       return start;
     }
     if (!core) {

@@ -80,6 +80,11 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
     device["requested_needed_bytes"] = d.requested_needed;
     if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
       device["allocator"] = modelled_json(m->second);
+      // Without budgets the model runs on the tracker's stand-in limit: there is no capacity to
+      // report (a capacity a recorded OOM implies differs from it, and is reported).
+      if (budgets.unlimited && m->second.capacity == tracker.limit(d.device)) {
+        device["allocator"]["capacity_bytes"] = nullptr;
+      }
     }
     json["devices"].push_back(std::move(device));
   }

@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr std::uint64_t MiB = std::uint64_t{1} << 20U;
+constexpr std::uint64_t GiB = std::uint64_t{1} << 30U;
 
 fs::path shared_traces() {
   if (const char* dir = std::getenv("MEMTRACK_SHARED_TRACES")) return dir;
@@ -196,6 +197,28 @@ TEST_F(AllocatorCli, ReplayJsonCarriesTheVerdictAndTheAllocatorFigures) {
   EXPECT_EQ(gpu["allocator"]["verified"]["addresses"].get<std::uint64_t>(), 2U);
   EXPECT_EQ(gpu["allocator"]["verified"]["layout_blocks"].get<std::uint64_t>(), 3U);
   EXPECT_EQ(json["recorded_oom"]["reproduced"], true);
+  // No budget, but the OOM implies the capacity: 2 MiB reserved + 1 MiB the device had free.
+  EXPECT_EQ(gpu["budget_bytes"], nullptr);
+  EXPECT_EQ(gpu["allocator"]["capacity_bytes"].get<std::uint64_t>(), 3 * MiB);
+  // Without the OOM nothing implies a capacity: null, not the stand-in limit of the replay.
+  auto no_oom = with_truth();
+  no_oom.pop_back();
+  const CliRun unlimited = memtrack({"replay", trace("no-oom.trace", no_oom), "--json"});
+  ASSERT_EQ(unlimited.code, 0) << unlimited.out << unlimited.err;
+  const auto unlimited_gpu = nlohmann::json::parse(unlimited.out)["devices"][0];
+  EXPECT_EQ(unlimited_gpu["budget_bytes"], nullptr);
+  EXPECT_EQ(unlimited_gpu["allocator"]["capacity_bytes"], nullptr);
+  // With a budget the capacity is the budget less the profile's CUDA context.
+  const CliRun budgeted = memtrack(
+      {"replay", trace("no-oom.trace", no_oom), "--json", "--gpus", "1", "--profile", "rtx5090"});
+  ASSERT_EQ(budgeted.code, 0) << budgeted.out << budgeted.err;
+  const auto budgeted_gpu = nlohmann::json::parse(budgeted.out)["devices"][0];
+  const auto& allocator = budgeted_gpu["allocator"];
+  EXPECT_EQ(budgeted_gpu["budget_bytes"].get<std::uint64_t>(), 24 * GiB);  // usable 24 GiB
+  EXPECT_GT(allocator["context_bytes"].get<std::uint64_t>(), 0U);
+  EXPECT_EQ(allocator["capacity_bytes"].get<std::uint64_t>() +
+                allocator["context_bytes"].get<std::uint64_t>(),
+            24 * GiB);
 
   auto events = with_truth();
   events[2] = "alloc gpu:0 3000 addr=0x7f0000000800 stream=0";

@@ -86,6 +86,9 @@ class AddressMap {
     return true;
   }
 
+  /// Brings the slot `address` hashes to into the cache (for a `put` or `find` soon after).
+  void prefetch(std::uint64_t address) const { __builtin_prefetch(&slots_[home(address)], 1); }
+
   /// Calls `visit(address, live)` for every entry, in no particular order.
   template <class Visit>
   void for_each(Visit&& visit) const {
@@ -108,16 +111,18 @@ class AddressMap {
     bool used{false};
   };
 
+  /// Fibonacci hashing: the product's high bits, which every bit of the address reaches (GPU
+  /// addresses are multiples of large powers of two: their low bits say nothing).
   [[nodiscard]] std::size_t home(std::uint64_t address) const {
-    std::uint64_t h = address * 0x9E3779B97F4A7C15ULL;  // Fibonacci hashing
-    h ^= h >> 29U;
-    return static_cast<std::size_t>(h) & (slots_.size() - 1);
+    return static_cast<std::size_t>((address * 0x9E3779B97F4A7C15ULL) >> shift_);
   }
-  [[nodiscard]] std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+  [[nodiscard]] std::size_t next(std::size_t i) const { return (i + 1) & mask_; }
 
   void grow() {
     std::vector<Slot> old(slots_.size() * 2);
     old.swap(slots_);
+    mask_ = slots_.size() - 1;
+    --shift_;
     size_ = 0;
     for (const Slot& slot : old) {
       if (slot.used) put(slot.address, slot.live);
@@ -125,7 +130,67 @@ class AddressMap {
   }
 
   std::vector<Slot> slots_;
+  std::size_t mask_{63};      ///< slots_.size() - 1
+  unsigned shift_{64U - 6U};  ///< 64 - log2(slots_.size())
   std::size_t size_{0};
+};
+
+/**
+ * @brief The addresses freed most recently, each with the event that freed it, to tell a double
+ * free: two generations of at most `per_generation` addresses each. When the current one is full
+ * it becomes the previous one (the older one is forgotten), so the set always remembers at least
+ * the last `per_generation` frees and never more than twice that.
+ *
+ * A trace's frees name ever-new addresses at random places in the tables, which outgrow the
+ * processor's nearest caches: a `put` only prefetches its slot and keeps the entry pending, and
+ * the next call (after the next event's parse) stores it, from the cache.
+ */
+class RecentFrees {
+ public:
+  explicit RecentFrees(std::size_t per_generation) : per_generation_(per_generation) {}
+
+  /// @return the event that freed `address`, or null when it is not remembered
+  const std::uint64_t* find(std::uint64_t address) {
+    store_pending();
+    if (const std::uint64_t* event = current_.find(address)) return event;
+    return previous_.find(address);
+  }
+
+  /// Remembers that `event` freed `address`.
+  void put(std::uint64_t address, std::uint64_t event) {
+    store_pending();
+    if (current_.size() >= per_generation_) {
+      std::swap(current_, previous_);
+      current_.clear();
+    }
+    current_.prefetch(address);
+    pending_ = Pending{address, event, true};
+  }
+
+  /// Forgets `address` (allocated again).
+  void erase(std::uint64_t address) {
+    store_pending();
+    current_.erase(address);
+    previous_.erase(address);
+  }
+
+ private:
+  struct Pending {
+    std::uint64_t address{0};
+    std::uint64_t event{0};
+    bool waiting{false};
+  };
+
+  void store_pending() {
+    if (!pending_.waiting) return;
+    pending_.waiting = false;
+    current_.put(pending_.address, pending_.event);
+  }
+
+  std::size_t per_generation_;
+  AddressMap<std::uint64_t> current_;
+  AddressMap<std::uint64_t> previous_;
+  Pending pending_;
 };
 
 /// Allocations made without an address are found by the device a free by size names (the
@@ -177,8 +242,7 @@ class LiveBook {
    * @return what it released, or nothing when nothing fits
    */
   std::optional<Taken> take_by_size(DevicePlacement key, std::uint64_t bytes, bool unseen_address,
-                                    bool addressed, AddressMap<std::uint64_t>& freed,
-                                    std::uint64_t event) {
+                                    bool addressed, RecentFrees& freed, std::uint64_t event) {
     if (unseen_address) {
       if (auto taken = take_baseline(key, bytes)) return taken;
     }
@@ -262,8 +326,9 @@ class LiveBook {
 /// The most frames a refusal keeps of its call stack.
 constexpr std::size_t max_refusal_frames = 256;
 
-/// The most freed addresses a replay remembers to tell a double free (then it starts again).
-constexpr std::size_t max_remembered_frees = std::size_t{1} << 20U;
+/// The freed addresses a replay remembers to tell a double free: at least this many of the latest
+/// frees, at most twice as many (`RecentFrees`).
+constexpr std::size_t max_remembered_frees = std::size_t{1} << 15U;
 
 std::string_view failure_name(ReplayFailure::Kind kind) {
   switch (kind) {
@@ -734,9 +799,8 @@ class Replayer::State::Run {
       ++summary.frees_of_unseen_address;
       target.unseen_address = true;
     }
-    // Freed now (found by address or by size): a second free of it is a double free. The
-    // memory of freed addresses is bounded: past the limit it starts again.
-    if (freed_addresses.size() >= max_remembered_frees) freed_addresses.clear();
+    // Freed now (found by address or by size): a second free of it is a double free (while it is
+    // among the latest frees remembered).
     freed_addresses.put(*event.address, reader.events_read());
     return Step::operate;
   }
@@ -927,7 +991,8 @@ class Replayer::State::Run {
       }
       live_by_address.put(*event.address, Live{op.bytes, where, reader.events_read()});
       refused_addresses.erase(*event.address);
-      freed_addresses.erase(*event.address);
+      // Its entry among the freed addresses, if any, stays: while the address is live a free finds
+      // it live, and its next free replaces that entry before a double free could read it.
     } else {
       // Found again by the device a free by size names: the trace's under auto placement.
       const DevicePlacement key = auto_placement ? event.device : where;
@@ -1001,7 +1066,7 @@ class Replayer::State::Run {
   std::vector<std::uint64_t> need_now;
   /// Addresses freed and not allocated again since, with the event that freed them: a second
   /// free of one is a double free.
-  AddressMap<std::uint64_t> freed_addresses;
+  RecentFrees freed_addresses{max_remembered_frees};
   /// Trace devices with a baseline: memory from before the recording that frees may name.
   std::set<DevicePlacement> with_baseline;
   std::unordered_set<std::uint32_t> departed_gpus;  ///< trace GPU ids whose replay left it

@@ -344,6 +344,45 @@ TEST(ReplayInconsistency, DoubleFreesAndFreesOfTheUnknownAreCountedAndNotApplied
   EXPECT_EQ(s.high_water.at(Gpu{0}), 305U);  // 300 stays: no inconsistent free was applied
 }
 
+// A replay remembers at least the latest 32,768 frees to tell a double free, and at most twice
+// as many (docs/limits.md): memory stays flat however many addresses a trace frees.
+TEST(ReplayInconsistency, ADoubleFreeIsToldWhileAmongTheLatestFrees) {
+  // `before` other frees, the free of 0x10, `between` other frees, 0x10 freed again.
+  const auto double_free = [](std::uint64_t before, std::uint64_t between) {
+    std::vector<std::string> lines;
+    const auto alloc_and_free = [&lines](std::uint64_t i) {
+      const std::string address = "0x" + std::to_string(1000 + i);  // decimal digits read as hex
+      lines.push_back("alloc gpu:0 8 addr=" + address);
+      lines.push_back("free gpu:0 addr=" + address);
+    };
+    for (std::uint64_t i = 0; i < before; ++i)
+      alloc_and_free(i);
+    lines.emplace_back("alloc gpu:0 8 addr=0x10");
+    lines.emplace_back("free gpu:0 addr=0x10");
+    for (std::uint64_t i = 0; i < between; ++i)
+      alloc_and_free(before + i);
+    lines.emplace_back("free gpu:0 addr=0x10");
+    return replay_text(small_node, lines, small_config());
+  };
+  // (32,767 before: the free of 0x10 fills the latest frees' set, and the next one starts anew.)
+  for (const auto& [before, between] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+           {0, 0}, {0, 2}, {0, 3}, {0, 32'767}, {32'767, 1}, {32'767, 2}}) {
+    const auto s = double_free(before, between);
+    ASSERT_TRUE(s.first_inconsistency) << before << " " << between;
+    EXPECT_EQ(s.inconsistencies, 1U) << between;
+    const std::string freed_at =
+        "double free: 0x10 was already freed at event " + std::to_string(2 * before + 2);
+    EXPECT_NE(s.first_inconsistency->what.find(freed_at), std::string::npos)
+        << before << " " << between << ": " << s.first_inconsistency->what;
+  }
+  // Past twice the bound it is forgotten: then a free of an address never seen (no baseline).
+  const auto s = double_free(0, 65'536);
+  ASSERT_TRUE(s.first_inconsistency);
+  EXPECT_NE(s.first_inconsistency->what.find("which the recording never allocated"),
+            std::string::npos)
+      << s.first_inconsistency->what;
+}
+
 TEST(ReplayInconsistency, ABaselineCoversFreesOfAddressesFromBeforeTheRecording) {
   const auto s =
       replay_text(small_node, {"baseline gpu:0 500", "free gpu:0 200 addr=0x99"}, small_config());

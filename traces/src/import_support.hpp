@@ -20,6 +20,14 @@ using textkit::trim;
 /// Appends `format_event(event)` to `out` (the writers' buffers, without a string per event).
 void append_event(std::string& out, const TraceEvent& event);
 
+/**
+ * @brief Reads the lines of nearly every trace, `alloc|free gpu:N|cpu [BYTES] [t=N] [addr=0xH]
+ * [stream=N]`, in one pass: what `parse_event` makes of them, faster.
+ * @return false for any other line (a comment, a CR, another kind, a field twice...): `event` then
+ * holds a part of it, and `parse_event` must read the line
+ */
+[[nodiscard]] bool parse_hot_operation(std::string_view line, TraceEvent& event);
+
 /// @return `text` fit for one header line: control characters and '#' become '_', at most 200
 inline std::string printable(std::string_view text) {
   std::string out(text.substr(0, 200));

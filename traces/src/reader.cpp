@@ -199,6 +199,13 @@ Result<bool> TraceReader::next(TraceEvent& event) {
   for (;;) {
     auto more = next_line(line);
     if (!more) return more.error();
+    // The hot lines (alloc and free on a device, outside a layout) first, read from the raw
+    // line: one with a comment, a CR or anything unusual goes on to the general path below.
+    if (*more && layout_.segments_left == 0 && detail::parse_hot_operation(line, event))
+        [[likely]] {
+      ++events_;
+      return true;
+    }
     if (!*more) {
       return located("truncated: no trailer 'end N' after " + std::to_string(events_) +
                      " events (the recording was cut short)");

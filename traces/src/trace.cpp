@@ -7,6 +7,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 namespace memtrack::traces {
@@ -571,52 +572,148 @@ Result<void> check_complete_line(std::string_view word, const TraceEvent& event)
 }
 
 /**
+ * @brief A cursor over one hot line: each token is scanned once, its digits read as they are
+ * met (no word split first, no second pass). Every method returns false for anything the
+ * general parser must judge: the cursor then stops, and the caller gives up the line.
+ */
+class HotCursor {
+ public:
+  explicit HotCursor(std::string_view line) noexcept
+      : p_(line.data()), end_(line.data() + line.size()) {}
+
+  [[nodiscard]] bool at_end() const noexcept { return p_ == end_; }
+  [[nodiscard]] char peek() const noexcept { return *p_; }
+
+  /// Takes `text` if the line continues with it.
+  bool take(std::string_view text) noexcept {
+    if (static_cast<std::size_t>(end_ - p_) < text.size() ||
+        std::memcmp(p_, text.data(), text.size()) != 0) {
+      return false;
+    }
+    p_ += text.size();
+    return true;
+  }
+
+  /// The end of a token: one or more blanks, or the end of the line.
+  bool token_end() noexcept {
+    if (p_ == end_) return true;
+    if (!textkit::is_word_blank(*p_)) return false;
+    do {
+      ++p_;
+    } while (p_ != end_ && textkit::is_word_blank(*p_));
+    return true;
+  }
+
+  /// One or more decimal digits (`parse_u64`'s rule; `canonical`: no leading zero) ending the
+  /// token.
+  bool decimal(std::uint64_t& value, bool canonical = false) noexcept {
+    const char* const start = p_;
+    std::uint64_t v = 0;
+    for (; p_ != end_; ++p_) {
+      const auto digit = static_cast<unsigned>(static_cast<unsigned char>(*p_)) - unsigned{'0'};
+      if (digit > 9) break;
+      if (__builtin_mul_overflow(v, std::uint64_t{10}, &v) ||
+          __builtin_add_overflow(v, std::uint64_t{digit}, &v)) {
+        return false;
+      }
+    }
+    if (p_ == start || (canonical && *start == '0' && p_ - start > 1)) return false;
+    value = v;
+    return token_end();
+  }
+
+  /// `0x` and 1 to 16 hexadecimal digits of either case (`parse_0x_hex`'s rule) ending the token.
+  bool hex(std::uint64_t& value) noexcept {
+    if (!take("0x")) return false;
+    const char* const start = p_;
+    std::uint64_t v = 0;
+    for (; p_ != end_ && p_ - start <= static_cast<std::ptrdiff_t>(textkit::max_hex_digits); ++p_) {
+      const char c = *p_;
+      unsigned digit = 0;
+      if (c >= '0' && c <= '9') {
+        digit = static_cast<unsigned>(c - '0');
+      } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+        digit = static_cast<unsigned>((c | 0x20) - 'a' + 10);
+      } else {
+        break;
+      }
+      v = (v << 4U) | digit;
+    }
+    const auto digits = static_cast<std::size_t>(p_ - start);
+    if (digits == 0 || digits > textkit::max_hex_digits) return false;
+    value = v;
+    return token_end();
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+/// A field of a hot line (`t=`, `addr=`, `stream=`), at most once each.
+bool parse_hot_field(HotCursor& line, TraceEvent& event) {
+  std::optional<std::uint64_t>* field = nullptr;
+  std::uint64_t value = 0;
+  bool ok = false;
+  if (line.take("addr=")) {
+    field = &event.address;
+    ok = line.hex(value);
+  } else if (line.take("t=")) {
+    field = &event.time_ns;
+    ok = line.decimal(value);
+  } else if (line.take("stream=")) {
+    field = &event.stream;
+    ok = line.decimal(value);
+  }
+  if (!ok || field->has_value()) return false;
+  *field = value;
+  return true;
+}
+
+/**
  * @brief The lines of nearly every trace, `alloc|free gpu:N|cpu [BYTES] [t=N] [addr=0xH]
  * [stream=N]` with bytes in digits and each field once, read in one pass: the general parser's
  * checks refuse none of them.
  * @return false for any other line (`event` then holds a part of it): the general parser reads
  * it, and says what is wrong
  */
-bool parse_common_operation(std::string_view line, TraceEvent& event) {
+bool parse_common_operation(std::string_view text, TraceEvent& event) {
+  HotCursor line(text);
   Kind kind = Kind::Allocate;
-  if (line.starts_with("alloc ")) {
-    line.remove_prefix(6);
-  } else if (line.starts_with("free ")) {
+  if (line.take("free")) {
     kind = Kind::Free;
-    line.remove_prefix(5);
-  } else {
+  } else if (!line.take("alloc")) {
     return false;
   }
+  if (line.at_end() || !line.token_end() || line.at_end()) return false;
   reset(event);
   event.kind = kind;
-  std::string_view word = next_word(line);
-  if (word == "cpu") {
+  if (line.take("gpu:")) {
+    std::uint64_t id = 0;
+    if (!line.decimal(id, true) || id > UINT32_MAX) return false;
+    event.device = Gpu{static_cast<std::uint32_t>(id)};
+  } else if (line.take("cpu") && line.token_end()) {
     event.device = Cpu{};
-  } else if (word.starts_with("gpu:")) {
-    const auto id = textkit::parse_canonical_u64(word.substr(4));
-    if (!id || *id > UINT32_MAX) return false;
-    event.device = Gpu{static_cast<std::uint32_t>(*id)};
   } else {
     return false;  // auto, or not a device
   }
-  word = next_word(line);
-  if (!word.empty() && textkit::is_digit(word.front())) {
-    event.bytes = textkit::parse_u64(word);
-    if (!event.bytes) return false;  // a size with a unit, or not a number
-    word = next_word(line);
+  if (!line.at_end() && textkit::is_digit(line.peek())) {
+    std::uint64_t bytes = 0;
+    if (!line.decimal(bytes)) return false;  // a size with a unit, or not a number
+    event.bytes = bytes;
   }
-  for (; !word.empty(); word = next_word(line)) {
-    const std::size_t equals = word.find('=');
-    if (equals == std::string_view::npos ||
-        !parse_hot_attribute(word.substr(0, equals), word.substr(equals + 1), event)) {
-      return false;
-    }
+  while (!line.at_end()) {
+    if (!parse_hot_field(line, event)) return false;
   }
   // An allocation needs its bytes; a free its bytes or its address.
   return event.bytes.has_value() || (kind == Kind::Free && event.address.has_value());
 }
 
 }  // namespace
+
+bool detail::parse_hot_operation(std::string_view line, TraceEvent& event) {
+  return parse_common_operation(line, event);
+}
 
 Result<void> parse_event(std::string_view line, TraceEvent& event) {
   if (parse_common_operation(line, event)) [[likely]]
@@ -678,11 +775,16 @@ Result<void> parse_event(std::string_view line, TraceEvent& event) {
 
 std::string format_device_record(const DeviceRecord& record) {
   std::string line = "device " + std::to_string(record.id);
-  const auto add = [&line](std::string_view key, const std::string& value) {
-    if (!value.empty()) line += " " + std::string(key) + "=" + value;
+  // Appended piece by piece (GCC 12 warns falsely about the temporaries of a `+` chain here).
+  const auto add = [&line](std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    line += ' ';
+    line += key;
+    line += '=';
+    line += value;
   };
-  const auto add_number = [&line](std::string_view key, const std::optional<std::uint64_t>& value) {
-    if (value) line += " " + std::string(key) + "=" + std::to_string(*value);
+  const auto add_number = [&add](std::string_view key, const std::optional<std::uint64_t>& value) {
+    if (value) add(key, textkit::decimal(*value));
   };
   add("uuid", record.uuid);
   add("cc", record.compute_capability);

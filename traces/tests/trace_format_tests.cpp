@@ -149,6 +149,54 @@ TEST(TraceReader, ReadsHeaderEventsAndTrailer) {
   EXPECT_EQ(reader->header().config->gpus.at(0).total_bytes, 1024U);
 }
 
+// The reader takes alloc and free lines on a fast path first, from the raw line: what it reads
+// must be what the general parser reads, and every line it is not sure of goes to that parser.
+TEST(TraceReader, TheFastPathReadsWhatTheGeneralParserReads) {
+  auto events = read_events(std::string(header) +
+                            "alloc gpu:0 0001 addr=0xABCdef t=007\n"       // zeros, either case
+                            "alloc\tgpu:2   5 \t stream=3  \n"             // blanks and tabs
+                            "free gpu:1 addr=0xffffffffffffffff\n"         // 16 hex digits
+                            "alloc cpu 18446744073709551615 # the most\n"  // 2^64 - 1, a note
+                            "free gpu:0 addr=0xabcdef\r\n"                 // a CRLF line
+                            "alloc gpu:4294967295 1024KiB\n"               // a unit
+                            "free gpu:0 1 addr=0x10 tag=x\n"               // a field it has not
+                            "end 7\n");
+  ASSERT_TRUE(events) << events.error().to_string();
+  ASSERT_EQ(events->size(), 7U);
+  const auto& e = *events;
+  EXPECT_EQ(e[0].device, DevicePlacement(Gpu{0}));
+  EXPECT_EQ(e[0].bytes, 1U);
+  EXPECT_EQ(e[0].address, 0xabcdefU);
+  EXPECT_EQ(e[0].time_ns, 7U);
+  EXPECT_EQ(e[1].device, DevicePlacement(Gpu{2}));
+  EXPECT_EQ(e[1].bytes, 5U);
+  EXPECT_EQ(e[1].stream, 3U);
+  EXPECT_EQ(e[2].kind, TraceEvent::Kind::Free);
+  EXPECT_FALSE(e[2].bytes.has_value());
+  EXPECT_EQ(e[2].address, 0xffffffffffffffffU);
+  EXPECT_EQ(e[3].device, DevicePlacement(Cpu{}));
+  EXPECT_EQ(e[3].bytes, 18446744073709551615U);
+  EXPECT_EQ(e[4].address, 0xabcdefU);
+  EXPECT_EQ(e[5].device, DevicePlacement(Gpu{4294967295U}));
+  EXPECT_EQ(e[5].bytes, 1024U * 1024U);
+  EXPECT_EQ(e[6].tag, "x");
+  EXPECT_EQ(e[6].bytes, 1U);
+  // A field the line before set is not left over on the next line.
+  EXPECT_FALSE(e[3].address.has_value());
+  EXPECT_FALSE(e[4].time_ns.has_value());
+  EXPECT_TRUE(e[5].tag.empty());
+  for (const char* bad :
+       {"alloc gpu:01 1", "alloc gpu: 1", "alloc gpu:4294967296 1",
+        "alloc gpu:0 18446744073709551616", "alloc gpu:0 1 addr=0x",
+        "alloc gpu:0 1 addr=0x12345678901234567", "alloc gpu:0 1 t=", "alloc gpu:0 1 addr=0x1g",
+        "alloc gpu:0 1x", "freeze gpu:0 1", "alloc cpux 1", "alloc gpu:0 1 t=1 t=1",
+        "alloc gpu:0 1 t=5=6", "alloc gpu:0 t=5", "free cpu stream=1", "alloc gpu:0 1t=5",
+        "alloc cpu 1t=5", "alloc gpu:0addr=0x1 1"}) {
+    const auto read = read_events(std::string(header) + bad + "\nend 1\n");
+    EXPECT_FALSE(read) << bad;
+  }
+}
+
 /// @return the error message of reading `text` to the end (empty when it reads)
 std::string error_of(const std::string& text) {
   auto events = read_events(text);

@@ -393,13 +393,16 @@ struct Replayer::State {
     return checker ? checker->core() : *production;
   }
 
-  /// @return the outcome, and the divergence when lockstep found one
-  std::pair<sim::CoreOutcome, std::optional<sim::Divergence>> apply(const sim::Operation& op) {
+  /// Applies `op`: its outcome into `outcome`, and the divergence, when lockstep finds one, into
+  /// `divergence` (both kept by the caller from one operation to the next).
+  void apply(const sim::Operation& op, sim::CoreOutcome& outcome,
+             std::optional<sim::Divergence>& divergence) {
     if (checker) {
-      auto divergence = checker->apply(op);
-      return {checker->last_core_outcome(), std::move(divergence)};
+      divergence = checker->apply(op);
+      outcome = checker->last_core_outcome();
+      return;
     }
-    return {sim::apply_to_core(*production, op), std::nullopt};
+    sim::apply_to_core(*production, op, outcome);
   }
 
   [[nodiscard]] std::string core_state() const { return sim::describe(tracker(), devices); }
@@ -870,8 +873,6 @@ class Replayer::State::Run {
     return Step::operate;
   }
 
-  using Applied = std::pair<sim::CoreOutcome, std::optional<sim::Divergence>>;
-
   /// Applies `op`: to the allocator model, the tracker, the summary and the book; tells
   /// `on_step`; compares with the recording's outcome. @return false when the replay failed
   [[gnu::always_inline]] bool operate(const sim::Operation& op) {
@@ -880,8 +881,13 @@ class Replayer::State::Run {
     std::optional<sim::allocators::OutOfMemory> model_refusal;
     if (!model_allocation(op, model_refusal)) return false;
     ++summary.operations;
-    auto [outcome, divergence] = model_refusal ? refused_by_model(op, *model_refusal) : s.apply(op);
-    if (!count_outcome(op, outcome, divergence)) return false;
+    sim::CoreOutcome& outcome = outcome_;
+    if (model_refusal) {
+      refused_by_model(op, *model_refusal, outcome);
+    } else {
+      s.apply(op, outcome, divergence_);
+    }
+    if (!count_outcome(op, outcome, divergence_)) return false;
     book_operation(op, outcome);
     const MemoryTracker& tracker = s.tracker();
     if (on_step) {
@@ -911,13 +917,14 @@ class Replayer::State::Run {
     return true;
   }
 
-  /// @return the tracker's outcome for an allocation the allocator model refused
-  static Applied refused_by_model(const sim::Operation& op,
-                                  const sim::allocators::OutOfMemory& refusal) {
-    return {sim::CoreOutcome{false, std::nullopt,
-                             Error::out_of_memory(op.device, op.bytes, refusal.device_free,
-                                                  refusal.device_total)},
-            std::nullopt};
+  /// The tracker's outcome for an allocation the allocator model refused.
+  static void refused_by_model(const sim::Operation& op,
+                               const sim::allocators::OutOfMemory& refusal,
+                               sim::CoreOutcome& outcome) {
+    outcome.ok = false;
+    outcome.resolved.reset();
+    outcome.error =
+        Error::out_of_memory(op.device, op.bytes, refusal.device_free, refusal.device_total);
   }
 
   /// Counts the outcome in the summary. @return false at a divergence (the replay failed)
@@ -1073,6 +1080,9 @@ class Replayer::State::Run {
   bool departed_cpu = false;
   detail::ModelledGpus* const modelled;
   TraceEvent event;           ///< the event being replayed
+  sim::CoreOutcome outcome_;  ///< the tracker's outcome of the operation being applied
+  /// Where lockstep found a divergence (only lockstep sets it; it ends the replay).
+  std::optional<sim::Divergence> divergence_;
   std::uint64_t released{0};  ///< the allocation the event's free releases, by its event
   bool released_part{false};  ///< part of a baseline
 };

@@ -346,6 +346,31 @@ TEST(ReplayInconsistency, DoubleFreesAndFreesOfTheUnknownAreCountedAndNotApplied
 
 // A replay remembers at least the latest 32,768 frees to tell a double free, and at most twice
 // as many (docs/limits.md): memory stays flat however many addresses a trace frees.
+// The production tracker alone keeps one outcome from operation to operation: a refusal must not
+// leave its mark on the operations after it. Its summary is lockstep's, figure for figure.
+TEST(Replay, ProductionOnlyCountsOutcomesAsLockstepDoes) {
+  const std::vector<std::string> lines = {"alloc gpu:0 600 addr=0x1",
+                                          "alloc gpu:0 600 addr=0x2",  // 1000 bytes: refused
+                                          "alloc gpu:0 300 addr=0x3",
+                                          "free gpu:0 addr=0x1",
+                                          "alloc cpu 100",
+                                          "free cpu 100",
+                                          "alloc gpu:9 1"};  // a GPU the node does not have
+  for (const bool lockstep : {true, false}) {
+    ReplayOptions options;
+    options.lockstep = lockstep;
+    options.recorded_budgets = false;
+    const auto s = replay_text(small_node, lines, small_config(), options);
+    EXPECT_FALSE(s.failure) << lockstep;
+    EXPECT_EQ(s.operations, 7U) << lockstep;
+    EXPECT_EQ(s.ok, 5U) << lockstep;
+    EXPECT_EQ(s.refused, 1U) << lockstep;
+    EXPECT_EQ(s.other_errors, 1U) << lockstep;
+    EXPECT_EQ(s.high_water.at(Gpu{0}), 900U) << lockstep;
+    EXPECT_EQ(s.high_water.at(Cpu{}), 100U) << lockstep;
+  }
+}
+
 TEST(ReplayInconsistency, ADoubleFreeIsToldWhileAmongTheLatestFrees) {
   // `before` other frees, the free of 0x10, `between` other frees, 0x10 freed again.
   const auto double_free = [](std::uint64_t before, std::uint64_t between) {

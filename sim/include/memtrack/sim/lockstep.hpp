@@ -69,22 +69,29 @@ struct CoreOutcome {
 /// Applies `operation` to a production tracker (any with allocate, deallocate and reset_peak,
 /// `SharedMemoryTracker` included).
 template <class Tracker>
-CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
-  CoreOutcome outcome;
+void apply_to_core(Tracker& tracker, const Operation& operation, CoreOutcome& outcome) {
+  // Into an outcome the caller keeps: a `CoreOutcome` built afresh is cleared whole first (its
+  // `Error`), a replay's cost per operation (issue 15).
+  outcome.ok = true;
+  outcome.resolved.reset();
+  outcome.error.reset();
   switch (operation.kind) {
     case Operation::Kind::Allocate: {
       auto result = tracker.allocate(operation.device, operation.bytes);
-      outcome.ok = result.has_value();
-      if (result)
+      if (result) [[likely]] {
         outcome.resolved = *result;
-      else
+      } else {
+        outcome.ok = false;
         outcome.error = result.error();
+      }
       break;
     }
     case Operation::Kind::Deallocate: {
       auto result = tracker.deallocate(operation.device, operation.bytes);
-      outcome.ok = result.has_value();
-      if (!result) outcome.error = result.error();
+      if (!result) [[unlikely]] {
+        outcome.ok = false;
+        outcome.error = result.error();
+      }
       break;
     }
     case Operation::Kind::ResetPeakAll:
@@ -92,11 +99,20 @@ CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
       break;
     case Operation::Kind::ResetPeak: {
       auto result = tracker.reset_peak(operation.device);
-      outcome.ok = result.has_value();
-      if (!result) outcome.error = result.error();
+      if (!result) {
+        outcome.ok = false;
+        outcome.error = result.error();
+      }
       break;
     }
   }
+}
+
+/// The same, as a new outcome.
+template <class Tracker>
+CoreOutcome apply_to_core(Tracker& tracker, const Operation& operation) {
+  CoreOutcome outcome;
+  apply_to_core(tracker, operation, outcome);
   return outcome;
 }
 

@@ -571,18 +571,6 @@ Result<void> check_complete_line(std::string_view word, const TraceEvent& event)
   return {};
 }
 
-/// Each character's value as a hexadecimal digit (either case), or 255.
-constexpr std::array<std::uint8_t, 256> hex_digits = [] {
-  std::array<std::uint8_t, 256> table{};
-  for (std::size_t c = 0; c < table.size(); ++c) {
-    table[c] = c >= '0' && c <= '9'   ? static_cast<std::uint8_t>(c - '0')
-               : c >= 'a' && c <= 'f' ? static_cast<std::uint8_t>(c - 'a' + 10)
-               : c >= 'A' && c <= 'F' ? static_cast<std::uint8_t>(c - 'A' + 10)
-                                      : std::uint8_t{255};
-  }
-  return table;
-}();
-
 /**
  * @brief A cursor over one hot line: each token is scanned once, its digits read as they are
  * met (no word split first, no second pass). Every method returns false for anything the
@@ -639,9 +627,8 @@ class HotCursor {
     if (!take("0x")) return false;
     const char* const start = p_;
     std::uint64_t v = 0;
-    // A table, not comparisons: an address's digits and letters mix unpredictably.
     for (; p_ != end_; ++p_) {
-      const std::uint8_t digit = hex_digits[static_cast<unsigned char>(*p_)];
+      const std::uint8_t digit = textkit::hex_digit_values[static_cast<unsigned char>(*p_)];
       if (digit > 15) break;
       v = (v << 4U) | digit;
     }

@@ -16,6 +16,7 @@
 
 #include <memtrack/result.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -181,22 +182,27 @@ template <typename Unsigned>
   return parse_u64(text);
 }
 
+/// Each character's value as a hexadecimal digit (either case), or 255: a table, not
+/// comparisons, because an address's digits and letters mix unpredictably.
+inline constexpr std::array<std::uint8_t, 256> hex_digit_values = [] {
+  std::array<std::uint8_t, 256> table{};
+  for (std::size_t c = 0; c < table.size(); ++c) {
+    table[c] = c >= '0' && c <= '9'   ? static_cast<std::uint8_t>(c - '0')
+               : c >= 'a' && c <= 'f' ? static_cast<std::uint8_t>(c - 'a' + 10)
+               : c >= 'A' && c <= 'F' ? static_cast<std::uint8_t>(c - 'A' + 10)
+                                      : std::uint8_t{255};
+  }
+  return table;
+}();
+
 /// @return the value of one to 16 hexadecimal digits (either case, no `0x`), or nothing
 [[nodiscard]] constexpr std::optional<std::uint64_t> parse_hex_digits(
     std::string_view text) noexcept {
   if (text.empty() || text.size() > max_hex_digits) return std::nullopt;
   std::uint64_t value = 0;
   for (const char c : text) {
-    unsigned digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<unsigned>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<unsigned>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<unsigned>(c - 'A' + 10);
-    } else {
-      return std::nullopt;
-    }
+    const std::uint8_t digit = hex_digit_values[static_cast<unsigned char>(c)];
+    if (digit > 15) return std::nullopt;
     value = (value << 4U) | digit;
   }
   return value;

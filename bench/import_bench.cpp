@@ -1,6 +1,8 @@
 // Importers beside a plain read of the same file (its bytes, read whole: the floor), on generated
 // recordings of the size users bring: a torch.profiler (Kineto) JSON of memory events among
 // operator events, and an RMM log. Each reports its peak memory growth beside the file's size.
+// A real PyTorch snapshot's import is measured beside CPython's C `pickle.load` of the same file
+// (skipped, saying why, without the snapshot or python3).
 //
 //   MEMTRACK_IMPORT_EVENTS=1000000 build/release/bin/memtrack_import_bench   the default length
 #include "ratio_reporter.hpp"
@@ -208,11 +210,79 @@ void BM_PlainReadRmm(benchmark::State& state) {
 void BM_ImportRmm(benchmark::State& state) {
   import(state, rmm_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Rmm);
 }
+/// The largest real snapshot of ../shared/traces/pytorch (3.9 MB, 15k trace entries), or the file
+/// MEMTRACK_SNAPSHOT names.
+std::filesystem::path snapshot_file() {
+  if (const char* given = std::getenv("MEMTRACK_SNAPSHOT")) return given;
+  return std::filesystem::path(MEMTRACK_SHARED_TRACES_DIR) / "pytorch" /
+         "wedsonlin_medium_512_training_memory_snapshot.pickle";
+}
+
+/// @return why the PyTorch comparison cannot run here (empty: it can)
+std::string snapshot_missing(const std::filesystem::path& path) {
+  if (std::filesystem::exists(path)) return {};
+  return "no snapshot at " + path.string() +
+         ": the PyTorch import is not measured (set MEMTRACK_SNAPSHOT to a snapshot's path)";
+}
+
+void BM_ImportPytorch(benchmark::State& state) {
+  const auto path = snapshot_file();
+  if (const std::string missing = snapshot_missing(path); !missing.empty()) {
+    state.SkipWithError(missing.c_str());
+    return;
+  }
+  import(state, path, SourceFormat::PytorchSnapshot);
+}
+
+/// @return `text` as one single-quoted shell word
+std::string shell_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+// CPython's C pickle.load of the same file (opened and read by it, as the import reads it): the
+// seconds it takes, timed by python3 itself around the call, without the interpreter's start.
+void BM_PickleLoad(benchmark::State& state) {
+  const auto path = snapshot_file();
+  if (const std::string missing = snapshot_missing(path); !missing.empty()) {
+    state.SkipWithError(missing.c_str());
+    return;
+  }
+  const std::string command =
+      "python3 -c 'import pickle, sys, time\n"
+      "start = time.perf_counter()\n"
+      "with open(sys.argv[1], \"rb\") as f: pickle.load(f)\n"
+      "print(time.perf_counter() - start)' " +
+      shell_quoted(path.string()) + " 2>/dev/null";
+  for (auto _ : state) {
+    FILE* python = popen(command.c_str(), "r");
+    char line[64] = {};
+    const bool read = python != nullptr && std::fgets(line, sizeof line, python) != nullptr;
+    const int status = python != nullptr ? pclose(python) : -1;
+    if (!read || status != 0) {
+      state.SkipWithError(
+          "python3 did not run (not installed?): the comparison with CPython's "
+          "pickle.load is skipped");
+      return;
+    }
+    state.SetIterationTime(std::strtod(line, nullptr));
+  }
+}
+
 BENCHMARK(BM_PlainReadKineto)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportKineto)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportKinetoCopy)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PlainReadRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportRmm)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImportPytorch)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PickleLoad)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
@@ -223,7 +293,9 @@ int main(int argc, char** argv) {
       memtrack::bench::run_with_ratios(argc, argv,
                                        {{"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 3.0},
                                         {"BM_ImportKinetoCopy/" + n, "BM_PlainReadKineto/" + n, 0},
-                                        {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0}});
+                                        {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0},
+                                        {"BM_ImportPytorch/iterations:5/real_time",
+                                         "BM_PickleLoad/iterations:5/manual_time", 1.0, true}});
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
     if (entry.path().filename().string().starts_with("memtrack-import-bench-" +

@@ -19,6 +19,12 @@ void RatioReporter::Finalize() {
     const auto subject = runs_.find(c.subject);
     const auto baseline = runs_.find(c.baseline);
     if (subject == runs_.end() || baseline == runs_.end()) continue;
+    if (subject->second.error_occurred || baseline->second.error_occurred) {
+      const Run& failed = subject->second.error_occurred ? subject->second : baseline->second;
+      std::cout << "  " << c.subject << " / " << c.baseline
+                << ": not compared: " << failed.error_message << "\n";
+      continue;
+    }
     // CPU time where both measure it (a shared machine's other work stays out of it); wall time
     // where either is timed by the wall (threads, I/O).
     const bool wall = c.subject.find("real_time") != std::string::npos ||

@@ -76,8 +76,6 @@ class Parser {
       std::size_t next;  ///< the next child to visit
       std::uint64_t depth;
     };
-    // Each value's deepest nesting below it, kept apart from Value (only this walk needs it).
-    std::unordered_map<const Value*, std::uint64_t> heights;
     std::vector<Step> path;
     const auto child = [](const Value& value, std::size_t i) -> const Value* {
       return i < value.items.size() ? value.items[i] : nullptr;
@@ -110,8 +108,7 @@ class Parser {
       std::uint64_t height = 1;
       for (std::size_t i = 0; const Value* item = child(value, i); ++i) {
         size = saturating_add(size, item->tree_size);
-        const auto it = heights.find(item);
-        height = std::max(height, (it == heights.end() ? 1 : it->second) + 1);
+        height = std::max<std::uint64_t>(height, item->height + 1U);
       }
       if (size > max_tree_size_) {
         return fail_at(value.offset,
@@ -126,7 +123,7 @@ class Parser {
       }
       value.tree_size = size;
       value.visit = 2;
-      if (height > 1) heights[&value] = height;
+      value.height = static_cast<std::uint16_t>(height);  // at most max_depth, checked above
       path.pop_back();
     }
     return {};
@@ -280,19 +277,34 @@ class Parser {
     return push_int(negative, magnitude, wide);
   }
 
+  // The memo: the indexes a pickler gives in order (MEMOIZE, and BINPUT as CPython writes it) in
+  // a vector, any other in a map. Together they hold what Python's memo dict would.
+
   Result<void> memo_put(std::uint64_t index) {
     auto value = top();
     if (!value) return value.error();
+    if (index < memo_dense_.size()) {
+      memo_dense_[static_cast<std::size_t>(index)] = *value;
+      return {};
+    }
+    if (index == memo_dense_.size() && memo_.count(index) == 0) {
+      memo_dense_.push_back(*value);
+      return hold(sizeof(const Value*));
+    }
     auto [it, added] = memo_.insert_or_assign(index, *value);
     if (added) return hold(memo_entry_bytes);
     return {};
   }
 
   Result<void> memo_get(std::uint64_t index) {
+    if (index < memo_dense_.size()) return push(memo_dense_[static_cast<std::size_t>(index)]);
     const auto it = memo_.find(index);
     if (it == memo_.end()) return fail("memo index " + std::to_string(index) + " was never set");
     return push(it->second);
   }
+
+  /// @return how many entries the memo has (MEMOIZE's next index)
+  [[nodiscard]] std::uint64_t memo_size() const { return memo_dense_.size() + memo_.size(); }
 
   Result<void> make_tuple(std::vector<const Value*> items) {
     auto value = make(Value::Kind::Tuple);
@@ -452,7 +464,7 @@ class Parser {
         return push_text(op == 0x8e ? Value::Kind::Bytes : Value::Kind::String, *length);
       }
       case 0x94:  // MEMOIZE
-        return memo_put(memo_.size());
+        return memo_put(memo_size());
       case 'q':
       case 'r': {  // BINPUT, LONG_BINPUT
         auto index = unsigned_le(op == 'q' ? 1 : 4);
@@ -516,7 +528,8 @@ class Parser {
   Document document_;
   std::vector<const Value*> stack_;
   std::vector<std::size_t> marks_;
-  std::unordered_map<std::uint64_t, const Value*> memo_;
+  std::vector<const Value*> memo_dense_;                  ///< the memo's indexes 0 to size - 1
+  std::unordered_map<std::uint64_t, const Value*> memo_;  ///< the others
   std::size_t stack_high_water_{0};
   /// Bytes the reader holds for the document, the stack and the memo (an estimate from below
   /// of its allocations), and the most it may: invariant held_ <= max_held_ while parsing.

@@ -50,6 +50,9 @@ struct Value {
   bool wide{false};
   /// The reader's walk: 0 not seen, 1 on the current path, 2 done.
   std::uint8_t visit{0};
+  /// The reader's walk: the deepest nesting below and including this value, once done (at most
+  /// `max_depth`).
+  std::uint16_t height{1};
   std::uint64_t magnitude{0};  ///< Int: |value| (unless `wide`)
   double number{0};
   std::string text;  ///< String (UTF-8) or Bytes

@@ -47,6 +47,37 @@ TEST(Pickle, MemoReferencesShareTheValue) {
   EXPECT_EQ(doc->root->items[1]->text, "x");
 }
 
+// The memo as Python's dict: indexes given out of order (BINPUT), MEMOIZE at the memo's size,
+// an index set again, and one never set refused.
+TEST(Pickle, TheMemoKeepsEveryIndexAsPythonDoes) {
+  const auto text = [](char c) { return std::string("\x8c\x01") + c; };
+  const auto put = [](int index) { return std::string("q") + static_cast<char>(index); };
+  const auto get = [](int index) { return std::string("h") + static_cast<char>(index); };
+  const std::string memoize = "\x94";
+  const std::string bytes = std::string("\x80\x04]") + "(" +     //
+                            text('a') + put(5) +                 // {5: a}
+                            text('b') + memoize +                // {5: a, 1: b}
+                            text('c') + put(0) +                 // {0: c, ...}
+                            text('d') + memoize +                // {3: d, ...}: the memo had 3
+                            get(5) + get(1) + get(0) + get(3) +  //
+                            text('e') + put(0) +                 // 0 again: e
+                            text('f') + put(1) +                 // 1 again: f
+                            text('g') + memoize +  // {4: g}: still 4 entries before it
+                            get(0) + get(1) + get(4) + "e.";
+  auto doc = pickle::parse(bytes, "p");
+  ASSERT_TRUE(doc) << doc.error().to_string();
+  std::string read;
+  for (const pickle::Value* item : doc->root->items)
+    read += item->text;
+  EXPECT_EQ(read, "abcdabcdefgefg");
+  // Set at 0 and 2: 1 was never set.
+  const std::string gap = std::string("\x80\x04N") + put(0) + "N" + put(2) + "0" + get(1) + ".";
+  auto refused = pickle::parse(gap, "p");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("memo index 1 was never set"), std::string::npos)
+      << refused.error().to_string();
+}
+
 TEST(Pickle, LongIntegersAreSignExtended) {
   // LONG1 with 2 bytes 0xff 0xff is -1; 9 bytes 0x01... (about 2^64 * 1.004) is beyond 64 bits,
   // kept as such for the consumer to refuse by name.

@@ -109,29 +109,6 @@ Result<void> set_once(std::string_view key, std::optional<std::uint64_t>& field,
   return {};
 }
 
-/// The attributes of nearly every line (addr=, t=, stream= of an alloc or a free), well formed
-/// and given once: the field checks refuse none of them on these kinds. @return whether it set
-/// the field (false leaves the line to the checked path, which says what is wrong)
-bool parse_hot_attribute(std::string_view key, std::string_view value, TraceEvent& event) {
-  std::optional<std::uint64_t>* field = nullptr;
-  std::optional<std::uint64_t> parsed;
-  if (key == "addr") {
-    field = &event.address;
-    parsed = textkit::parse_0x_hex(value);
-  } else if (key == "t") {
-    field = &event.time_ns;
-    parsed = textkit::parse_u64(value);
-  } else if (key == "stream") {
-    field = &event.stream;
-    parsed = textkit::parse_u64(value);
-  } else {
-    return false;
-  }
-  if (!parsed || field->has_value()) return false;
-  *field = parsed;
-  return true;
-}
-
 /// Refuses a field that does not belong on the line's kind (allocator fields on operations,
 /// operation fields on allocator lines).
 Result<void> check_field_allowed(std::string_view key, const TraceEvent& event) {
@@ -256,9 +233,6 @@ Result<void> parse_attribute(std::string_view item, TraceEvent& event) {
   }
   const std::string_view key = item.substr(0, equals);
   const std::string_view value = item.substr(equals + 1);
-  if (event.kind == Kind::Allocate || event.kind == Kind::Free) [[likely]] {
-    if (parse_hot_attribute(key, value, event)) return {};
-  }
   if (auto ok = check_field_allowed(key, event); !ok) return ok;
   if (auto parsed = parse_number_field(key, value, event)) return *parsed;
   if (auto parsed = parse_allocator_word(key, value, event)) return *parsed;

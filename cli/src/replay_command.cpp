@@ -14,6 +14,7 @@
 #include <memtrack/traces/io.hpp>
 
 #include <fstream>
+#include <set>
 
 namespace memtrack::cli {
 namespace {
@@ -72,6 +73,7 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
                    {"of_refused", s.frees_of_refused}};
   json["devices"] = nlohmann::ordered_json::array();
   const MemoryTracker& tracker = replayer.tracker();
+  const std::set<DevicePlacement> uncapped = uncapped_devices(budgets, tracker, s);
   for (const DeviceFit& d : fit_summary(replayer)) {
     nlohmann::ordered_json device =
         device_usage_json(d.device, number_or_null(!budgets.unlimited, tracker.limit(d.device)),
@@ -80,9 +82,7 @@ void print_replay_json(std::ostream& out, const ReplayOptions& options, const Op
     device["requested_needed_bytes"] = d.requested_needed;
     if (const auto m = s.modelled.find(d.device); m != s.modelled.end()) {
       device["allocator"] = modelled_json(m->second);
-      // Without budgets the model runs on the tracker's stand-in limit: there is no capacity to
-      // report (a capacity a recorded OOM implies differs from it, and is reported).
-      if (budgets.unlimited && m->second.capacity == tracker.limit(d.device)) {
+      if (uncapped.contains(d.device)) {
         device["allocator"]["capacity_bytes"] = nullptr;
       }
     }
@@ -224,7 +224,7 @@ void print_replay_head(const ReplayOptions& options, const ReplayPlan& plan,
 
 // The counts under the table: outcomes, checkpoints, frees, the allocator, the states file.
 void print_replay_counts(const ReplayOptions& options, const traces::ReplaySummary& s,
-                         std::ostream& out) {
+                         const std::set<DevicePlacement>& uncapped, std::ostream& out) {
   out << "\noutcomes: " << s.ok << " ok, " << s.refused << " refused (out of memory), "
       << s.other_errors << " other errors\n"
       << "checkpoints: " << s.checkpoints_verified << " verified, " << s.checkpoints_skipped
@@ -236,7 +236,7 @@ void print_replay_counts(const ReplayOptions& options, const traces::ReplaySumma
   if (s.outcome_differences != 0) {
     out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
   }
-  print_allocator(out, s);
+  print_allocator(out, s, 1, uncapped);
   if (!options.states.empty()) {
     out << "states: " << (options.states == "-" ? "standard output" : options.states) << "\n";
   }
@@ -283,7 +283,8 @@ Outcome run_replay(const ReplayOptions& options, std::ostream& standard_out, std
   } else {
     print_replay_head(options, *plan, s, out);
     print_devices(out, plan->replayer->tracker(), s, plan->budgets.unlimited);
-    print_replay_counts(options, s, out);
+    print_replay_counts(options, s, uncapped_devices(plan->budgets, plan->replayer->tracker(), s),
+                        out);
     print_replay_verdict(options, s, out);
   }
   return agree ? exit_ok : exit_failure;

@@ -485,8 +485,18 @@ void print_frames(std::ostream& out, const std::vector<traces::Frame>& frames,
     out << "    " << escape_for_terminal(describe_frame(frames[i])) << "\n";
 }
 
-void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
-                     std::uint32_t frames) {
+std::set<DevicePlacement> uncapped_devices(const Budgets& budgets, const MemoryTracker& tracker,
+                                           const traces::ReplaySummary& summary) {
+  std::set<DevicePlacement> uncapped;
+  if (!budgets.unlimited) return uncapped;
+  for (const auto& [device, m] : summary.modelled) {
+    if (m.capacity == tracker.limit(device)) uncapped.insert(device);
+  }
+  return uncapped;
+}
+
+void print_allocator(std::ostream& out, const traces::ReplaySummary& summary, std::uint32_t frames,
+                     const std::set<DevicePlacement>& uncapped) {
   const auto gib = [](std::uint64_t bytes) { return format_gib(bytes) + " GiB"; };
   if (summary.allocator == traces::AllocatorModel::pytorch) {
     out << "allocator: pytorch (PyTorch's CUDA caching allocator; docs/allocator-model.md)\n";
@@ -496,7 +506,7 @@ void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
       table.add_row({device.to_string(), gib(m.allocated_peak), gib(m.reserved_peak),
                      gib(m.reserved_peak - m.allocated_at_reserved_peak),
                      gib(m.largest_free_at_reserved_peak), gib(m.context_bytes),
-                     m.capacity >= (std::uint64_t{1} << 60U) ? "no limit" : gib(m.capacity)});
+                     uncapped.contains(device) ? "no limit" : gib(m.capacity)});
     }
     table.print(out);
     if (summary.unmodelled != 0) {

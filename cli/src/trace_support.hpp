@@ -187,7 +187,16 @@ void print_frames(std::ostream& out, const std::vector<traces::Frame>& frames, s
  * verified, and the first OOM as PyTorch would raise it; and any `oom` the recording itself has.
  */
 void print_allocator(std::ostream& out, const traces::ReplaySummary& summary,
-                     std::uint32_t frames = 1);
+                     std::uint32_t frames = 1, const std::set<DevicePlacement>& uncapped = {});
+
+/**
+ * @brief The modelled devices whose capacity is no budget at all: without budgets the model runs
+ * on the tracker's stand-in limit (a capacity a recorded OOM implies differs from it, and is real).
+ * `print_allocator` prints "no limit" for them, and the JSON a null capacity.
+ */
+[[nodiscard]] std::set<DevicePlacement> uncapped_devices(const Budgets& budgets,
+                                                         const MemoryTracker& tracker,
+                                                         const traces::ReplaySummary& summary);
 
 /**
  * @brief Parses `--map` entries: `gpu:1=gpu:0` puts the trace's gpu:1 on the node's gpu:0.

@@ -229,6 +229,36 @@ TEST_F(AllocatorCli, ReplayJsonCarriesTheVerdictAndTheAllocatorFigures) {
   EXPECT_NE(failed["failure"].get<std::string>().find("0x7f0000000800"), std::string::npos);
 }
 
+// Without a budget each device the recording uses runs on a stand-in limit that shrinks as more
+// devices are used (the limits must sum within 64 bits): with 16 GPUs it is below 2^60. The text
+// says "no limit" for every one of them, as the JSON gives null, and a capacity a recorded OOM
+// implies is printed as the number it is.
+TEST_F(AllocatorCli, EveryDeviceWithoutABudgetHasNoLimitHoweverManyThereAre) {
+  std::vector<std::string> events;
+  constexpr std::uint32_t gpus = 16;
+  for (std::uint32_t id = 0; id < gpus; ++id) {
+    events.push_back("alloc gpu:" + std::to_string(id) + " " + std::to_string(MiB) +
+                     " addr=" + hex(0x7f0000000000 + std::uint64_t{id} * GiB));
+  }
+  const std::string file = trace("sixteen.trace", events);
+  const CliRun text = memtrack({"replay", file, "--allocator", "pytorch"});
+  ASSERT_EQ(text.code, 0) << text.out << text.err;
+  std::size_t no_limit = 0;
+  for (std::size_t at = 0; (at = text.out.find("no limit", at)) != std::string::npos; ++at)
+    ++no_limit;
+  EXPECT_EQ(no_limit, gpus) << text.out;
+  const CliRun json = memtrack({"replay", file, "--allocator", "pytorch", "--json"});
+  ASSERT_EQ(json.code, 0) << json.out << json.err;
+  const auto devices = nlohmann::json::parse(json.out)["devices"];
+  ASSERT_EQ(devices.size(), gpus + 1);  // and the CPU, which has no allocator model
+  for (std::uint32_t id = 0; id < gpus; ++id)
+    EXPECT_EQ(devices[id]["allocator"]["capacity_bytes"], nullptr) << id;
+
+  const CliRun implied = memtrack({"replay", trace("truth.trace", with_truth())});
+  ASSERT_EQ(implied.code, 0) << implied.out << implied.err;
+  EXPECT_EQ(implied.out.find("no limit"), std::string::npos) << implied.out;
+}
+
 // The report names where each of the largest allocations at the peak was made: the innermost
 // frame of the user's code, past the library frames inside it.
 TEST_F(AllocatorCli, TheReportNamesTheFramesOfTheLargestAllocations) {

@@ -223,8 +223,16 @@ void print_replay_head(const ReplayOptions& options, const ReplayPlan& plan,
 }
 
 // The counts under the table: outcomes, checkpoints, frees, the allocator, the states file.
+/// Why a replay's outcomes may differ from the recording's without failing it.
+std::string_view why_outcomes_differ(const Budgets& budgets) {
+  if (budgets.unlimited) return "no budget: the recording's refusals are not reproduced";
+  if (!budgets.recorded) return "other budgets";
+  return "auto placement, or budgets the recording does not state";
+}
+
 void print_replay_counts(const ReplayOptions& options, const traces::ReplaySummary& s,
-                         const std::set<DevicePlacement>& uncapped, std::ostream& out) {
+                         const Budgets& budgets, const std::set<DevicePlacement>& uncapped,
+                         std::ostream& out) {
   out << "\noutcomes: " << s.ok << " ok, " << s.refused << " refused (out of memory), "
       << s.other_errors << " other errors\n"
       << "checkpoints: " << s.checkpoints_verified << " verified, " << s.checkpoints_skipped
@@ -234,7 +242,8 @@ void print_replay_counts(const ReplayOptions& options, const traces::ReplaySumma
       << " unresolved (no size, unknown address: not applied, inconsistent), " << s.frees_of_refused
       << " of refused allocations (skipped)\n";
   if (s.outcome_differences != 0) {
-    out << "outcomes unlike the recording's (other budgets): " << s.outcome_differences << "\n";
+    out << "outcomes unlike the recording's (" << why_outcomes_differ(budgets)
+        << "): " << s.outcome_differences << "\n";
   }
   print_allocator(out, s, 1, uncapped);
   if (!options.states.empty()) {
@@ -283,8 +292,8 @@ Outcome run_replay(const ReplayOptions& options, std::ostream& standard_out, std
   } else {
     print_replay_head(options, *plan, s, out);
     print_devices(out, plan->replayer->tracker(), s, plan->budgets.unlimited);
-    print_replay_counts(options, s, uncapped_devices(plan->budgets, plan->replayer->tracker(), s),
-                        out);
+    print_replay_counts(options, s, plan->budgets,
+                        uncapped_devices(plan->budgets, plan->replayer->tracker(), s), out);
     print_replay_verdict(options, s, out);
   }
   return agree ? exit_ok : exit_failure;

@@ -165,6 +165,25 @@ TEST_F(TraceCommands, StatesHasOneJsonLinePerOperation) {
   EXPECT_EQ(lines[3]["total_peak"], 1100);
 }
 
+// A refusal the recording made differs from the replay's outcome for a reason the summary names:
+// with no budget it cannot be reproduced, on budgets given it is another budget's outcome.
+TEST_F(TraceCommands, ReplaySaysWhyOutcomesDifferFromTheRecording) {
+  const std::string trace = write("refused.trace",
+                                  "memtrack-trace 1\nevents\nalloc gpu:0 1GiB\nalloc gpu:0 40GiB "
+                                  "result=OutOfMemory\nend 2\n");
+  const CliRun without = memtrack({"replay", trace});
+  EXPECT_EQ(without.code, 0) << without.out << without.err;
+  EXPECT_NE(without.out.find("outcomes unlike the recording's (no budget: the recording's "
+                             "refusals are not reproduced): 1\n"),
+            std::string::npos)
+      << without.out;
+  const CliRun budgeted = memtrack({"replay", trace, "--gpu-budget", "0:48GiB"});
+  EXPECT_EQ(budgeted.code, 0) << budgeted.out << budgeted.err;
+  EXPECT_NE(budgeted.out.find("outcomes unlike the recording's (other budgets): 1\n"),
+            std::string::npos)
+      << budgeted.out;
+}
+
 TEST_F(TraceCommands, ReplayWithoutDevicesMeasuresOrTakesAProfile) {
   const std::string trace = write(
       "e.trace", "memtrack-trace 1\nevents\nalloc gpu:0 1GiB\ncheck gpu:0 allocated=1GiB\nend 2\n");

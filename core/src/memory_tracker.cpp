@@ -43,6 +43,34 @@ Result<std::size_t> MemoryTracker::plan_auto_allocation(std::uint64_t bytes) con
   return Error::out_of_memory(Auto{}, bytes, available(Auto{}), 0);
 }
 
+Result<DevicePlacement> MemoryTracker::allocate_auto(std::uint64_t bytes) {
+  auto planned = plan_auto_allocation(bytes);
+  if (!planned) return refuse_allocation(Auto{}, bytes, planned.error());
+  commit_allocation(*planned, bytes);
+  const DevicePlacement resolved = device_at(*planned);
+  notify(ObservedEvent::Kind::Allocate, Auto{}, bytes, resolved, nullptr);
+  return resolved;
+}
+
+Result<DevicePlacement> MemoryTracker::refuse_allocation(DevicePlacement placement,
+                                                         std::uint64_t bytes,
+                                                         const Error& error) const {
+  notify(ObservedEvent::Kind::Allocate, placement, bytes, std::nullopt, &error);
+  return error;
+}
+
+Result<void> MemoryTracker::refuse_deallocation(DevicePlacement placement,
+                                                std::uint64_t bytes) const {
+  const Error error = [&] {
+    if (placement.is_auto()) return Error::ambiguous_device("deallocate");
+    const std::size_t index = index_of(placement);
+    if (index == npos) return Error::unknown_device(placement);
+    return Error::invalid_deallocation(placement, bytes, accounts_[index].allocated);
+  }();
+  notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt, &error);
+  return error;
+}
+
 std::uint64_t MemoryTracker::available(DevicePlacement placement) const noexcept {
   if (placement.is_auto()) {
     std::uint64_t largest = 0;

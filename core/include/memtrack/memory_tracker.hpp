@@ -130,14 +130,19 @@ class MemoryTracker {
   [[nodiscard]] std::size_t index_of_sparse(DevicePlacement placement) const noexcept;
   /// @return the device at accounts_[index]
   [[nodiscard]] DevicePlacement device_at(std::size_t index) const noexcept;
-  /// Decides where an allocation would go (rule 4) without changing anything.
-  [[nodiscard]] Result<std::size_t> plan_allocation(DevicePlacement placement,
-                                                    std::uint64_t bytes) const;
-  /// plan_allocation for `Auto`: the lowest-id GPU with room, else the CPU.
+  /// Decides where an `Auto` allocation would go (rule 4) without changing anything: the
+  /// lowest-id GPU with room, else the CPU.
   [[nodiscard]] Result<std::size_t> plan_auto_allocation(std::uint64_t bytes) const;
-  /// Records an allocation planned by plan_allocation. Precondition: bytes <= available.
+  /// allocate of `Auto`: plans, commits and tells the observer.
+  Result<DevicePlacement> allocate_auto(std::uint64_t bytes);
+  /// A refused allocate: tells the observer and @return `error`.
+  Result<DevicePlacement> refuse_allocation(DevicePlacement placement, std::uint64_t bytes,
+                                            const Error& error) const;
+  /// Records an allocation on accounts_[index]. Precondition: bytes <= available.
   void commit_allocation(std::size_t index, std::uint64_t bytes) noexcept;
-  Result<void> apply_deallocation(DevicePlacement placement, std::uint64_t bytes);
+  /// A refused deallocate (`Auto`, an unknown GPU, more than is allocated): tells the observer
+  /// and @return the error.
+  Result<void> refuse_deallocation(DevicePlacement placement, std::uint64_t bytes) const;
   Result<void> apply_reset_peak(DevicePlacement placement);
   /// Tells the observer, if any, about an operation that just happened.
   void notify(ObservedEvent::Kind kind, DevicePlacement requested, std::uint64_t bytes,
@@ -195,61 +200,46 @@ inline bool MemoryTracker::can_allocate(DevicePlacement placement,
   return bytes <= accounts_[index].limit - accounts_[index].allocated;
 }
 
-MEMTRACK_HOT_INLINE Result<std::size_t> MemoryTracker::plan_allocation(DevicePlacement placement,
-                                                                       std::uint64_t bytes) const {
-  if (placement.is_auto()) return plan_auto_allocation(bytes);
-  const std::size_t index = index_of(placement);
-  if (index == npos) return Error::unknown_device(placement);
-  const Account& account = accounts_[index];
-  const std::uint64_t room = account.limit - account.allocated;
-  if (bytes > room) return Error::out_of_memory(placement, bytes, room, account.limit);
-  return index;
-}
-
 inline void MemoryTracker::commit_allocation(std::size_t index, std::uint64_t bytes) noexcept {
   Account& account = accounts_[index];
   account.allocated += bytes;  // bytes <= limit - allocated: cannot pass the limit.
   account.peak = std::max(account.peak, account.allocated);
-  if (account.count != UINT64_MAX) ++account.count;
+  account.count += account.count != UINT64_MAX ? 1U : 0U;  // saturates (no branch)
   total_allocated_ += bytes;  // at most the sum of limits, which fits (rule 2).
   total_peak_ = std::max(total_peak_, total_allocated_);
 }
 
 MEMTRACK_HOT_INLINE Result<DevicePlacement> MemoryTracker::allocate(DevicePlacement placement,
                                                                     std::uint64_t bytes) {
-  auto planned = plan_allocation(placement, bytes);
-  if (!planned) {
-    notify(ObservedEvent::Kind::Allocate, placement, bytes, std::nullopt, &planned.error());
-    return planned.error();
-  }
-  commit_allocation(*planned, bytes);
-  // A concrete device is where the allocation went; only `Auto` resolves to another.
-  const DevicePlacement resolved = placement.is_auto() ? device_at(*planned) : placement;
+  // A concrete device is decided here, without a `Result` for the plan; `Auto`, and every
+  // refusal, out of line.
+  if (placement.is_auto()) [[unlikely]]
+    return allocate_auto(bytes);
+  const std::size_t index = index_of(placement);
+  if (index == npos) [[unlikely]]
+    return refuse_allocation(placement, bytes, Error::unknown_device(placement));
+  const Account& account = accounts_[index];
+  const std::uint64_t room = account.limit - account.allocated;
+  if (bytes > room) [[unlikely]]
+    return refuse_allocation(placement, bytes,
+                             Error::out_of_memory(placement, bytes, room, account.limit));
+  commit_allocation(index, bytes);
   if (observer_.get() != nullptr) [[unlikely]]
-    notify(ObservedEvent::Kind::Allocate, placement, bytes, resolved, nullptr);
-  return resolved;
+    notify(ObservedEvent::Kind::Allocate, placement, bytes, placement, nullptr);
+  return placement;
 }
 
 MEMTRACK_HOT_INLINE Result<void> MemoryTracker::deallocate(DevicePlacement placement,
                                                            std::uint64_t bytes) {
-  Result<void> result = apply_deallocation(placement, bytes);
-  notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt,
-         result ? nullptr : &result.error());
-  return result;
-}
-
-MEMTRACK_HOT_INLINE Result<void> MemoryTracker::apply_deallocation(DevicePlacement placement,
-                                                                   std::uint64_t bytes) {
-  if (placement.is_auto()) return Error::ambiguous_device("deallocate");
-  const std::size_t index = index_of(placement);
-  if (index == npos) return Error::unknown_device(placement);
+  const std::size_t index = index_of(placement);  // npos for `Auto` too
+  if (index == npos || bytes > accounts_[index].allocated) [[unlikely]]
+    return refuse_deallocation(placement, bytes);
   Account& account = accounts_[index];
-  if (bytes > account.allocated) {
-    return Error::invalid_deallocation(placement, bytes, account.allocated);
-  }
   account.allocated -= bytes;
-  if (account.count != 0) --account.count;
+  account.count -= account.count != 0 ? 1U : 0U;  // saturates at 0 (no branch)
   total_allocated_ -= bytes;
+  if (observer_.get() != nullptr) [[unlikely]]
+    notify(ObservedEvent::Kind::Deallocate, placement, bytes, std::nullopt, nullptr);
   return {};
 }
 

@@ -347,7 +347,7 @@ SnapshotFacts facts_of(const fs::path& path) {
   // Walk back from the end: before a segment_alloc there was less reserved, before a free more.
   facts.reserved_peak = reserved;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    const std::string action = (*it)->get("action")->text;
+    const std::string action((*it)->get("action")->text);
     const std::uint64_t size = (*it)->get("size")->as_unsigned().value_or(0);
     if (action == "alloc") ++facts.allocs;
     if (action == "segment_alloc" || action == "segment_map") reserved -= size;

@@ -594,6 +594,9 @@ class ValueBuilder {
   std::deque<traces::pickle::Value> values_;
 
  private:
+  /// The texts values_ view (a pickle's stay in its bytes; these are copied out of Python).
+  std::deque<std::string> texts_;
+
   void fill(traces::pickle::Value& value, py::handle object, const std::string& where,
             std::uint64_t depth) {
     using Kind = traces::pickle::Value::Kind;
@@ -610,10 +613,10 @@ class ValueBuilder {
       value.number = PyFloat_AsDouble(raw);
     } else if (PyUnicode_Check(raw)) {
       value.kind = Kind::String;
-      value.text = object.cast<std::string>();
+      value.text = texts_.emplace_back(object.cast<std::string>());
     } else if (PyBytes_Check(raw)) {
       value.kind = Kind::Bytes;
-      value.text = std::string(object.cast<py::bytes>());
+      value.text = texts_.emplace_back(std::string(object.cast<py::bytes>()));
     } else if (PyList_Check(raw) || PyTuple_Check(raw)) {
       value.kind = PyList_Check(raw) ? Kind::List : Kind::Tuple;
       std::size_t i = 0;

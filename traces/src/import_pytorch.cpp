@@ -12,7 +12,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <unordered_map>
 #include <utility>
 
 namespace memtrack::traces {
@@ -63,7 +62,8 @@ std::optional<std::uint64_t> stream_of(const Value* value) {
 
 /// A field that plays no part in accounting: its text, or empty.
 std::string text_of(const Value* value) {
-  return value != nullptr && value->is(Value::Kind::String) ? value->text : std::string{};
+  return value != nullptr && value->is(Value::Kind::String) ? std::string(value->text)
+                                                            : std::string{};
 }
 
 struct Entry {
@@ -95,7 +95,8 @@ class FrameInterner {
     if (frames == nullptr || !frames->is(Value::Kind::List) || frames->items.empty()) {
       return std::nullopt;
     }
-    if (const auto found = stacks_.find(frames); found != stacks_.end()) return found->second;
+    // A list of frames many entries share is interned once: its stack id + 1 is kept on it.
+    if (frames->consumer_slot != 0) return frames->consumer_slot - 1;
     ids_.clear();
     const std::size_t count = frames->items.size();
     for (std::size_t i = 0; i < count; ++i) {
@@ -107,7 +108,7 @@ class FrameInterner {
       ids_.push_back(frame_of(*frames->items[i]));
     }
     const std::uint64_t stack = table_->intern_stack(ids_);
-    stacks_.emplace(frames, stack);
+    frames->consumer_slot = stack + 1;  // ids count table entries: far below 2^64 - 1
     return stack;
   }
 
@@ -140,7 +141,8 @@ class FrameInterner {
   }
 
   std::uint64_t frame_of(const Value& frame) {
-    if (const auto found = frames_.find(&frame); found != frames_.end()) return found->second;
+    // A frame is a dict, a stack a list: the two never share a value's slot.
+    if (frame.consumer_slot != 0) return frame.consumer_slot - 1;
     Frame parsed;
     if (frame.is(Value::Kind::Dict)) {
       parsed.file = bounded(text_of(frame.get("filename")));
@@ -150,13 +152,11 @@ class FrameInterner {
       parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
     }
     const std::uint64_t id = table_->intern_frame(parsed);
-    frames_.emplace(&frame, id);
+    frame.consumer_slot = id + 1;
     return id;
   }
 
   std::shared_ptr<FrameTable> table_ = std::make_shared<FrameTable>();
-  std::unordered_map<const Value*, std::uint64_t> frames_;
-  std::unordered_map<const Value*, std::uint64_t> stacks_;
   std::vector<std::uint64_t> ids_;
   std::uint64_t cut_stacks_{0};
   std::uint64_t cut_texts_{0};
@@ -176,7 +176,7 @@ struct EndState {
   std::map<std::uint32_t, std::string> undescribed;
 };
 
-BlockState block_state_of(const std::string& state) {
+BlockState block_state_of(std::string_view state) {
   // A block whose free was requested but not completed is still held by the allocator.
   if (state == "active_allocated" || state == "active_pending_free") return BlockState::allocated;
   if (state == "inactive") return BlockState::free;

@@ -54,15 +54,18 @@ class Parser {
   }
 
   /// Counts `bytes` more held by the reader; refuses past the bound (a bomb of small opcodes).
-  Result<void> hold(std::uint64_t bytes) {
+  [[gnu::always_inline]] Result<void> hold(std::uint64_t bytes) {
     held_ = saturating_add(held_, bytes);
-    if (held_ > max_held_) {
-      return fail("the data needs more than " + std::to_string(max_held_) +
-                  " bytes of memory to read (at most " +
-                  std::to_string(max_held_bytes_per_input_byte) +
-                  " per input byte, see docs/limits.md): refused as a pickle bomb");
-    }
+    if (held_ > max_held_) [[unlikely]]
+      return bomb();
     return {};
+  }
+
+  [[nodiscard]] Error bomb() const {
+    return fail("the data needs more than " + std::to_string(max_held_) +
+                " bytes of memory to read (at most " +
+                std::to_string(max_held_bytes_per_input_byte) +
+                " per input byte, see docs/limits.md): refused as a pickle bomb");
   }
 
   /**
@@ -129,23 +132,30 @@ class Parser {
     return {};
   }
 
-  Result<std::string_view> take(std::uint64_t n) {
-    if (n > bytes_.size() - position_) {
-      return fail("truncated: needs " + std::to_string(n) + " more bytes, " +
-                  std::to_string(bytes_.size() - position_) + " left");
-    }
+  /// The next `n` bytes; past the end of the data, the error says how many were left.
+  [[gnu::always_inline]] Result<std::string_view> take(std::uint64_t n) {
+    if (n > bytes_.size() - position_) [[unlikely]]
+      return truncated(n);
     const std::string_view out = bytes_.substr(position_, static_cast<std::size_t>(n));
     position_ += static_cast<std::size_t>(n);
     return out;
   }
 
-  Result<std::uint64_t> unsigned_le(std::size_t n) {
-    auto raw = take(n);
-    if (!raw) return raw.error();
+  [[nodiscard]] Error truncated(std::uint64_t n) const {
+    return fail("truncated: needs " + std::to_string(n) + " more bytes, " +
+                std::to_string(bytes_.size() - position_) + " left");
+  }
+
+  /// The next `n` bytes (1 to 8) as a little-endian unsigned number.
+  [[gnu::always_inline]] Result<std::uint64_t> unsigned_le(std::size_t n) {
+    if (n > bytes_.size() - position_) [[unlikely]]
+      return truncated(n);
     std::uint64_t value = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      value |= static_cast<std::uint64_t>(static_cast<unsigned char>((*raw)[i])) << (8 * i);
+      value |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes_[position_ + i]))
+               << (8 * i);
     }
+    position_ += n;
     return value;
   }
 
@@ -157,8 +167,8 @@ class Parser {
     return &value;
   }
 
-  Result<void> push(const Value* value) {
-    if (stack_.size() == stack_high_water_) {
+  [[gnu::always_inline]] Result<void> push(const Value* value) {
+    if (stack_.size() == stack_high_water_) [[unlikely]] {
       if (auto ok = hold(sizeof(const Value*)); !ok) return ok;
       ++stack_high_water_;
     }
@@ -188,15 +198,20 @@ class Parser {
     return stack_.back();
   }
 
-  /// Pops everything above the last MARK, and the mark.
-  Result<std::vector<const Value*>> pop_mark() {
+  /// Pops everything above the last MARK into `popped_` (kept from call to call: no allocation
+  /// once it has grown), and the mark.
+  Result<void> pop_mark() {
     if (marks_.empty()) return fail("no MARK to pop to (corrupt pickle)");
     const std::size_t mark = marks_.back();
     marks_.pop_back();
-    std::vector<const Value*> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark),
-                                    stack_.end());
+    const std::size_t count = stack_.size() - mark;
+    if (count > popped_high_water_) {  // held like the stack's own slots
+      if (auto ok = hold((count - popped_high_water_) * sizeof(const Value*)); !ok) return ok;
+      popped_high_water_ = count;
+    }
+    popped_.assign(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
     stack_.resize(mark);
-    return items;
+    return {};
   }
 
   /// The container to append to: a List on the stack (values are const once pushed; the memo
@@ -224,10 +239,7 @@ class Parser {
     auto dict = mutable_top(Value::Kind::Dict, "SETITEM(S)");
     if (!dict) return dict.error();
     if (auto ok = hold(items.size() * sizeof(const Value*)); !ok) return ok;
-    for (std::size_t i = 0; i < items.size(); i += 2) {
-      (*dict)->items.push_back(items[i]);
-      (*dict)->items.push_back(items[i + 1]);
-    }
+    (*dict)->items.insert((*dict)->items.end(), items.begin(), items.end());
     return {};
   }
 
@@ -237,7 +249,7 @@ class Parser {
     if (auto ok = hold(length); !ok) return ok;
     auto value = make(kind);
     if (!value) return value.error();
-    (*value)->text = std::string(*raw);
+    (*value)->text = *raw;
     return push(*value);
   }
 
@@ -347,25 +359,21 @@ class Parser {
         marks_.push_back(stack_.size());
         return {};
       case 'd': {  // DICT
-        auto items = pop_mark();
-        if (!items) return items.error();
+        if (auto ok = pop_mark(); !ok) return ok;
         if (auto ok = push_new(Value::Kind::Dict); !ok) return ok;
-        return set_items(*items);
+        return set_items(popped_);
       }
       case 'l': {  // LIST
-        auto items = pop_mark();
-        if (!items) return items.error();
+        if (auto ok = pop_mark(); !ok) return ok;
         auto value = make(Value::Kind::List);
         if (!value) return value.error();
-        if (auto ok = hold(items->size() * sizeof(const Value*)); !ok) return ok;
-        (*value)->items = std::move(*items);
+        if (auto ok = hold(popped_.size() * sizeof(const Value*)); !ok) return ok;
+        (*value)->items = popped_;
         return push(*value);
       }
-      case 't': {  // TUPLE
-        auto items = pop_mark();
-        if (!items) return items.error();
-        return make_tuple(std::move(*items));
-      }
+      case 't':  // TUPLE
+        if (auto ok = pop_mark(); !ok) return ok;
+        return make_tuple(popped_);
       case 0x85:
       case 0x86:
       case 0x87: {  // TUPLE1, TUPLE2, TUPLE3
@@ -385,21 +393,17 @@ class Parser {
         if (!key) return key.error();
         return set_items({*key, *value});
       }
-      case 'u': {  // SETITEMS
-        auto items = pop_mark();
-        if (!items) return items.error();
-        return set_items(*items);
-      }
+      case 'u':  // SETITEMS
+        if (auto ok = pop_mark(); !ok) return ok;
+        return set_items(popped_);
       case 'a': {  // APPEND
         auto value = pop();
         if (!value) return value.error();
         return add_items({*value});
       }
-      case 'e': {  // APPENDS
-        auto items = pop_mark();
-        if (!items) return items.error();
-        return add_items(*items);
-      }
+      case 'e':  // APPENDS
+        if (auto ok = pop_mark(); !ok) return ok;
+        return add_items(popped_);
       case 'J': {  // BININT
         auto raw = unsigned_le(4);
         if (!raw) return raw.error();
@@ -482,11 +486,8 @@ class Parser {
         if (!value) return value.error();
         return {};
       }
-      case '1': {  // POP_MARK
-        auto items = pop_mark();
-        if (!items) return items.error();
-        return {};
-      }
+      case '1':  // POP_MARK
+        return pop_mark();
       case '2': {  // DUP
         auto value = top();
         if (!value) return value.error();
@@ -528,7 +529,9 @@ class Parser {
   Document document_;
   std::vector<const Value*> stack_;
   std::vector<std::size_t> marks_;
-  std::vector<const Value*> memo_dense_;                  ///< the memo's indexes 0 to size - 1
+  std::vector<const Value*> popped_;      ///< what the last pop_mark took off the stack
+  std::size_t popped_high_water_{0};      ///< the most it held, counted by hold()
+  std::vector<const Value*> memo_dense_;  ///< the memo's indexes 0 to size - 1
   std::unordered_map<std::uint64_t, const Value*> memo_;  ///< the others
   std::size_t stack_high_water_{0};
   /// Bytes the reader holds for the document, the stack and the memo (an estimate from below

@@ -55,13 +55,18 @@ struct Value {
   std::uint16_t height{1};
   std::uint64_t magnitude{0};  ///< Int: |value| (unless `wide`)
   double number{0};
-  std::string text;  ///< String (UTF-8) or Bytes
+  /// String (UTF-8) or Bytes: a view into the parsed bytes (every text opcode holds its text
+  /// as it is), valid while they are
+  std::string_view text;
   /// List, Tuple: the items; Dict: its keys and values in order, alternating (key, value, ...)
   std::vector<const Value*> items;
   std::uint64_t offset{0};  ///< the byte offset of the opcode that made it
   /// How many values this one stands for walked as a tree (itself, and its contents counted
   /// once per reference), up to the reader's bound.
   std::uint64_t tree_size{1};
+  /// Free for the consumer: one number it keeps for this value (0 until it sets one), such as
+  /// what it made of a value that many others refer to. The reader never reads it.
+  mutable std::uint64_t consumer_slot{0};
 
   [[nodiscard]] bool is(Kind k) const { return kind == k; }
   /// @return a Dict's value for a string key (the last given, as in Python), or null
@@ -76,7 +81,8 @@ struct Value {
   [[nodiscard]] std::string describe() const;
 };
 
-/// The result of parsing: every value, and the top one.
+/// The result of parsing: every value, and the top one. Its texts are views into the bytes
+/// parsed: keep those alive while the document is used.
 struct Document {
   std::deque<Value> values;
   const Value* root{nullptr};

@@ -47,7 +47,8 @@ std::uint64_t unsigned_of(const Value* value) {
 }
 
 std::string text_of(const Value* value) {
-  return value != nullptr && value->is(Value::Kind::String) ? value->text : std::string{};
+  return value != nullptr && value->is(Value::Kind::String) ? std::string(value->text)
+                                                            : std::string{};
 }
 
 AllocatorSettings settings_of(const Value* dict) {

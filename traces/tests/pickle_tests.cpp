@@ -125,6 +125,12 @@ TEST(Pickle, CorruptionIsLocated) {
   EXPECT_NE(long_string.error().to_string().find("p: byte 2: truncated: needs 2147483647"),
             std::string::npos)
       << long_string.error().to_string();
+  // A number cut short: its opcode's place, what it needs and what is left.
+  auto short_int = pickle::parse(std::string("\x80\x04J\x01\x02\x03", 6), "p");
+  ASSERT_FALSE(short_int);
+  EXPECT_NE(short_int.error().to_string().find("p: byte 2: truncated: needs 4 more bytes, 3 left"),
+            std::string::npos)
+      << short_int.error().to_string();
   // Unknown opcode, stack underflow, a memo never set, two values at STOP.
   for (const std::string& bad : {std::string("\x80\x04\xff.", 4), std::string("\x80\x04s.", 4),
                                  std::string("\x80\x04h\x05.", 5), std::string("\x80\x04NN.", 5),

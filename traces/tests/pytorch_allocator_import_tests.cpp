@@ -125,6 +125,83 @@ TEST(PytorchAllocatorImport, SegmentEventsOomEndLayoutSettingsAndFrames) {
   EXPECT_EQ(frames.stack(2)[0], model[1]);  // one frame, shared
 }
 
+// CPython's pickler writes an object met again as a memo reference (BINGET): entries that share
+// one list of frames, and stacks that share a frame, are the same values in the document. Each
+// is interned once, and every entry still gets its own stack.
+std::string raw(const Py& value) {
+  std::string out;
+  testing::pickle_value(out, value);
+  return out;
+}
+
+std::string raw_list(const std::vector<std::string>& items) {
+  std::string out = "]\x94(";
+  for (const std::string& item : items)
+    out += item;
+  return out + "e";
+}
+
+std::string raw_dict(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::string out = "}\x94(";
+  for (const auto& [key, item] : items)
+    out += raw(Py(key)) + item;
+  return out + "u";
+}
+
+std::string raw_alloc(std::int64_t addr, std::int64_t time, const std::string& frames) {
+  return raw_dict({{"action", raw("alloc")},
+                   {"addr", raw(addr)},
+                   {"size", raw(512)},
+                   {"stream", raw(0)},
+                   {"time_us", raw(time)},
+                   {"frames", frames}});
+}
+
+TEST(PytorchAllocatorImport, SharedFramesAndStacksAreInternedOnceAndKeptApart) {
+  const std::string put_first = "q\xc8";  // BINPUT 200, 201, 202: past any MEMOIZE index here
+  const std::string put_frame = "q\xc9";
+  const std::string put_second = "q\xca";
+  const std::string first_stack =
+      raw_list({raw(frame("model.py", 12, "forward")),
+                raw(frame("train loop.py", 3, "<module>")) + put_frame}) +
+      put_first;
+  const std::string second_stack =
+      raw_list({"h\xc9", raw(frame("data.py", 7, "load"))}) + put_second;  // the frame again
+  const std::string trace = raw_list(
+      {raw(Py(entry("segment_alloc", 0x100000, two_mib, 1))), raw_alloc(0x100000, 2, first_stack),
+       raw_alloc(0x100200, 3, "h\xc8"), raw_alloc(0x100400, 4, second_stack),
+       raw_alloc(0x100600, 5, "h\xca"), raw(Py(entry("free_completed", 0x100000, 512, 6))),
+       raw(Py(entry("free_completed", 0x100200, 512, 7))),
+       raw(Py(entry("free_completed", 0x100400, 512, 8))),
+       raw(Py(entry("free_completed", 0x100600, 512, 9))),
+       raw(Py(entry("segment_free", 0x100000, two_mib, 10)))});
+  const std::string bytes =
+      "\x80\x04" + raw_dict({{"segments", raw_list({})}, {"device_traces", raw_list({trace})}}) +
+      ".";
+  MemorySink sink;
+  auto report = import_pytorch_snapshot(bytes, "shared.pickle", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  std::vector<std::string> allocs;
+  for (const std::string& line : lines_of(sink)) {
+    if (line.starts_with("alloc ")) allocs.push_back(line);
+  }
+  const std::vector<std::string> expected = {
+      "alloc gpu:0 512 t=2000 addr=0x100000 stream=0 stack=0",
+      "alloc gpu:0 512 t=3000 addr=0x100200 stream=0 stack=0",
+      "alloc gpu:0 512 t=4000 addr=0x100400 stream=0 stack=1",
+      "alloc gpu:0 512 t=5000 addr=0x100600 stream=0 stack=1",
+  };
+  EXPECT_EQ(allocs, expected);
+  ASSERT_NE(sink.recorded_header().frames, nullptr);
+  const FrameTable& frames = *sink.recorded_header().frames;
+  EXPECT_EQ(frames.frame_count(), 3U);
+  EXPECT_EQ(frames.stack_count(), 2U);
+  ASSERT_EQ(frames.stack(1).size(), 2U);
+  EXPECT_EQ(*frames.stack(1)[0], (Frame{"train loop.py", 3, "<module>"}));
+  EXPECT_EQ(frames.stack(1)[0], frames.stack(0)[1]);  // the shared frame, one entry
+  EXPECT_EQ(*frames.stack(1)[1], (Frame{"data.py", 7, "load"}));
+}
+
 TEST(PytorchAllocatorImport, SettingsPytorchsSyntaxCannotSayAreNotCarried) {
   // A max_split_size of 1000 bytes (PyTorch's syntax takes whole MiB) and divisions that differ
   // per interval: the header would not read back as written, so the importer leaves them out.

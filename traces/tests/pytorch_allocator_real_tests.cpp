@@ -46,7 +46,7 @@ Counted count(const Value& root) {
   if (const Value* traces = root.get("device_traces")) {
     for (const Value* trace : traces->items) {
       for (const Value* entry : trace->items) {
-        const std::string& action = entry->get("action")->text;
+        const std::string_view action = entry->get("action")->text;
         if (action.starts_with("segment_")) ++counted.segment_entries;
       }
     }

@@ -18,7 +18,7 @@
 #include <memtrack/result.hpp>
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,10 +81,33 @@ struct Value {
   [[nodiscard]] std::string describe() const;
 };
 
+/// Where a document's values live: in chunks that never move (a `std::deque` of values this size
+/// allocates for every 5).
+class ValueStore {
+ public:
+  /// @return a new value, default-constructed; it stays where it is while the store lives
+  Value& emplace_back() {
+    if (used_ == chunk_values) {
+      chunks_.push_back(std::make_unique<Value[]>(chunk_values));
+      used_ = 0;
+    }
+    return chunks_.back()[used_++];
+  }
+  /// @return how many values it holds
+  [[nodiscard]] std::size_t size() const noexcept {
+    return chunks_.empty() ? 0 : (chunks_.size() - 1) * chunk_values + used_;
+  }
+
+ private:
+  static constexpr std::size_t chunk_values = 1024;
+  std::vector<std::unique_ptr<Value[]>> chunks_;
+  std::size_t used_{chunk_values};  ///< in the last chunk
+};
+
 /// The result of parsing: every value, and the top one. Its texts are views into the bytes
 /// parsed: keep those alive while the document is used.
 struct Document {
-  std::deque<Value> values;
+  ValueStore values;
   const Value* root{nullptr};
 };
 

@@ -34,6 +34,20 @@ TEST(Pickle, ReadsNestedPlainData) {
   EXPECT_EQ(root.get("missing"), nullptr);
 }
 
+// The values of a document too large for one chunk of the store: each stays where it was made
+// while more are added, and each reads back as written.
+TEST(Pickle, ValuesStayInPlaceAcrossChunks) {
+  PyList items;
+  for (int i = 0; i < 2500; ++i)
+    items.emplace_back(i * 3);
+  auto doc = pickle::parse(pickle_of(Py(items)), "p");
+  ASSERT_TRUE(doc) << doc.error().to_string();
+  EXPECT_EQ(doc->values.size(), 2501U);  // the list and its items
+  ASSERT_EQ(doc->root->items.size(), 2500U);
+  for (std::size_t i = 0; i < 2500; ++i)
+    ASSERT_EQ(doc->root->items[i]->as_unsigned(), i * 3) << i;
+}
+
 TEST(Pickle, MemoReferencesShareTheValue) {
   // [ "x" (memoized as 1), BINGET 1 ] -> two references to the same string.
   const std::string bytes = std::string(

@@ -95,8 +95,8 @@ class FrameInterner {
     if (frames == nullptr || !frames->is(Value::Kind::List) || frames->items.empty()) {
       return std::nullopt;
     }
-    // A list of frames many entries share is interned once: its stack id + 1 is kept on it.
-    if (frames->consumer_slot != 0) return frames->consumer_slot - 1;
+    // A list of frames many entries share is interned once.
+    if (const auto known = recall(*frames)) return *known;
     ids_.clear();
     const std::size_t count = frames->items.size();
     for (std::size_t i = 0; i < count; ++i) {
@@ -108,7 +108,7 @@ class FrameInterner {
       ids_.push_back(frame_of(*frames->items[i]));
     }
     const std::uint64_t stack = table_->intern_stack(ids_);
-    frames->consumer_slot = stack + 1;  // ids count table entries: far below 2^64 - 1
+    remember(*frames, stack);
     return stack;
   }
 
@@ -141,8 +141,8 @@ class FrameInterner {
   }
 
   std::uint64_t frame_of(const Value& frame) {
-    // A frame is a dict, a stack a list: the two never share a value's slot.
-    if (frame.consumer_slot != 0) return frame.consumer_slot - 1;
+    // A frame is a dict, a stack a list: the two never share a value.
+    if (const auto known = recall(frame)) return *known;
     Frame parsed;
     if (frame.is(Value::Kind::Dict)) {
       parsed.file = bounded(text_of(frame.get("filename")));
@@ -152,12 +152,27 @@ class FrameInterner {
       parsed.line = line != nullptr ? line->as_unsigned().value_or(0) : 0;
     }
     const std::uint64_t id = table_->intern_frame(parsed);
-    frame.consumer_slot = id + 1;
+    remember(frame, id);
     return id;
+  }
+
+  /// What this import made of a value met before: its `consumer_slot` holds k + 1 for made_[k].
+  /// A slot that names no entry of this import's, or another value's, is from an earlier import
+  /// of the same document, and is ignored.
+  [[nodiscard]] std::optional<std::uint64_t> recall(const Value& value) const {
+    const std::uint64_t slot = value.consumer_slot;
+    if (slot == 0 || slot > made_.size() || made_[slot - 1].first != &value) return std::nullopt;
+    return made_[slot - 1].second;
+  }
+
+  void remember(const Value& value, std::uint64_t id) {
+    made_.emplace_back(&value, id);
+    value.consumer_slot = made_.size();
   }
 
   std::shared_ptr<FrameTable> table_ = std::make_shared<FrameTable>();
   std::vector<std::uint64_t> ids_;
+  std::vector<std::pair<const Value*, std::uint64_t>> made_;  ///< see recall()
   std::uint64_t cut_stacks_{0};
   std::uint64_t cut_texts_{0};
 };

@@ -1,6 +1,7 @@
 // The PyTorch importer carries the allocator's own truth: segment events, the oom entry as an
 // `oom` event (with the reserved bytes when the start is known), the start layout of a trace that
 // began mid-run, the end layout, the allocator settings, and every entry's frames.
+#include "pickle.hpp"
 #include "pickle_writer.hpp"
 #include "test_support.hpp"
 
@@ -157,27 +158,47 @@ std::string raw_alloc(std::int64_t addr, std::int64_t time, const std::string& f
                    {"frames", frames}});
 }
 
-TEST(PytorchAllocatorImport, SharedFramesAndStacksAreInternedOnceAndKeptApart) {
-  const std::string put_first = "q\xc8";  // BINPUT 200, 201, 202: past any MEMOIZE index here
-  const std::string put_frame = "q\xc9";
-  const std::string put_second = "q\xca";
-  const std::string first_stack =
-      raw_list({raw(frame("model.py", 12, "forward")),
-                raw(frame("train loop.py", 3, "<module>")) + put_frame}) +
-      put_first;
+/// LONG_BINPUT and LONG_BINGET of memo index 1,000,000 + `k`: past any MEMOIZE index here.
+std::string put(std::uint32_t k) {
+  std::string out = "r";
+  testing::put_le(out, 1'000'000 + k, 4);
+  return out;
+}
+std::string get(std::uint32_t k) {
+  std::string out = "j";
+  testing::put_le(out, 1'000'000 + k, 4);
+  return out;
+}
+
+/// One snapshot dict, its events given.
+std::string raw_snapshot(const std::vector<std::string>& events) {
+  return raw_dict({{"segments", raw_list({})}, {"device_traces", raw_list({raw_list(events)})}});
+}
+
+/// Four allocations: two share one list of frames (memo 0), two another (memo 2), and the lists
+/// share a frame (memo 1).
+std::string shared_frames_dict() {
+  const std::string first_stack = raw_list({raw(frame("model.py", 12, "forward")),
+                                            raw(frame("train loop.py", 3, "<module>")) + put(1)}) +
+                                  put(0);
   const std::string second_stack =
-      raw_list({"h\xc9", raw(frame("data.py", 7, "load"))}) + put_second;  // the frame again
-  const std::string trace = raw_list(
-      {raw(Py(entry("segment_alloc", 0x100000, two_mib, 1))), raw_alloc(0x100000, 2, first_stack),
-       raw_alloc(0x100200, 3, "h\xc8"), raw_alloc(0x100400, 4, second_stack),
-       raw_alloc(0x100600, 5, "h\xca"), raw(Py(entry("free_completed", 0x100000, 512, 6))),
-       raw(Py(entry("free_completed", 0x100200, 512, 7))),
-       raw(Py(entry("free_completed", 0x100400, 512, 8))),
-       raw(Py(entry("free_completed", 0x100600, 512, 9))),
-       raw(Py(entry("segment_free", 0x100000, two_mib, 10)))});
-  const std::string bytes =
-      "\x80\x04" + raw_dict({{"segments", raw_list({})}, {"device_traces", raw_list({trace})}}) +
-      ".";
+      raw_list({get(1), raw(frame("data.py", 7, "load"))}) + put(2);  // the frame again
+  return raw_snapshot({raw(Py(entry("segment_alloc", 0x100000, two_mib, 1))),
+                       raw_alloc(0x100000, 2, first_stack), raw_alloc(0x100200, 3, get(0)),
+                       raw_alloc(0x100400, 4, second_stack), raw_alloc(0x100600, 5, get(2)),
+                       raw(Py(entry("free_completed", 0x100000, 512, 6))),
+                       raw(Py(entry("free_completed", 0x100200, 512, 7))),
+                       raw(Py(entry("free_completed", 0x100400, 512, 8))),
+                       raw(Py(entry("free_completed", 0x100600, 512, 9))),
+                       raw(Py(entry("segment_free", 0x100000, two_mib, 10)))});
+}
+
+std::string shared_frames_snapshot() {
+  return "\x80\x04" + shared_frames_dict() + ".";
+}
+
+TEST(PytorchAllocatorImport, SharedFramesAndStacksAreInternedOnceAndKeptApart) {
+  const std::string bytes = shared_frames_snapshot();
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "shared.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
@@ -199,6 +220,60 @@ TEST(PytorchAllocatorImport, SharedFramesAndStacksAreInternedOnceAndKeptApart) {
   ASSERT_EQ(frames.stack(1).size(), 2U);
   EXPECT_EQ(*frames.stack(1)[0], (Frame{"train loop.py", 3, "<module>"}));
   EXPECT_EQ(frames.stack(1)[0], frames.stack(0)[1]);  // the shared frame, one entry
+  EXPECT_EQ(*frames.stack(1)[1], (Frame{"data.py", 7, "load"}));
+}
+
+// What an import remembers on the document's shared values is its own: the same document
+// imported again gets its frames and stacks again, in its own table.
+TEST(PytorchAllocatorImport, TheSameDocumentImportedTwiceGetsItsFramesBothTimes) {
+  const std::string bytes = shared_frames_snapshot();
+  auto document = pickle::parse(bytes, "shared.pickle");
+  ASSERT_TRUE(document) << document.error().to_string();
+  MemorySink first;
+  ASSERT_TRUE(import_pytorch_snapshot_value(*document->root, "shared.pickle", first));
+  MemorySink second;
+  ASSERT_TRUE(import_pytorch_snapshot_value(*document->root, "shared.pickle", second));
+  EXPECT_EQ(lines_of(second), lines_of(first));
+  for (const MemorySink* sink : {&first, &second}) {
+    ASSERT_NE(sink->recorded_header().frames, nullptr);
+    EXPECT_EQ(sink->recorded_header().frames->frame_count(), 3U);
+    EXPECT_EQ(sink->recorded_header().frames->stack_count(), 2U);
+  }
+}
+
+// Two snapshots in one document, the second referring to the first's list of frames after
+// frames of its own: the slot the first import left on that list names an entry of the second
+// import's that is another value's, and is not taken for it.
+TEST(PytorchAllocatorImport, ASlotAnotherImportLeftIsNotTakenForThisOnes) {
+  const std::string own = raw_list({raw(frame("a.py", 1, "a")), raw(frame("b.py", 2, "b")),
+                                    raw(frame("c.py", 3, "c")), raw(frame("d.py", 4, "d"))});
+  const std::string second = raw_snapshot(
+      {raw(Py(entry("segment_alloc", 0x100000, two_mib, 1))), raw_alloc(0x100000, 2, own),
+       raw_alloc(0x100200, 3, get(2)), raw(Py(entry("free_completed", 0x100000, 512, 4))),
+       raw(Py(entry("free_completed", 0x100200, 512, 5))),
+       raw(Py(entry("segment_free", 0x100000, two_mib, 6)))});
+  const std::string bytes = "\x80\x04" + raw_list({shared_frames_dict(), second}) + ".";
+  auto document = pickle::parse(bytes, "two.pickle");
+  ASSERT_TRUE(document) << document.error().to_string();
+  ASSERT_EQ(document->root->items.size(), 2U);
+  MemorySink first;
+  ASSERT_TRUE(import_pytorch_snapshot_value(*document->root->items[0], "two.pickle", first));
+  MemorySink sink;
+  ASSERT_TRUE(import_pytorch_snapshot_value(*document->root->items[1], "two.pickle", sink));
+  std::vector<std::string> allocs;
+  for (const std::string& line : lines_of(sink)) {
+    if (line.starts_with("alloc ")) allocs.push_back(line);
+  }
+  const std::vector<std::string> expected = {
+      "alloc gpu:0 512 t=2000 addr=0x100000 stream=0 stack=0",
+      "alloc gpu:0 512 t=3000 addr=0x100200 stream=0 stack=1",
+  };
+  EXPECT_EQ(allocs, expected);
+  ASSERT_NE(sink.recorded_header().frames, nullptr);
+  const FrameTable& frames = *sink.recorded_header().frames;
+  EXPECT_EQ(frames.frame_count(), 6U);
+  ASSERT_EQ(frames.stack(1).size(), 2U);
+  EXPECT_EQ(*frames.stack(1)[0], (Frame{"train loop.py", 3, "<module>"}));
   EXPECT_EQ(*frames.stack(1)[1], (Frame{"data.py", 7, "load"}));
 }
 

@@ -1,8 +1,9 @@
-// Importers beside a plain read of the same file (its bytes, read whole: the floor), on generated
-// recordings of the size users bring: a torch.profiler (Kineto) JSON of memory events among
-// operator events, and an RMM log. Each reports its peak memory growth beside the file's size.
-// A real PyTorch snapshot's import is measured beside CPython's C `pickle.load` of the same file
-// (skipped, saying why, without the snapshot or python3).
+// Importers beside a plain read of the same file (its bytes, read whole; for the Kineto JSON, which
+// is streamed, also read in windows like the importer's: the floor of a streaming reader), on
+// generated recordings of the size users bring: a torch.profiler (Kineto) JSON of memory events
+// among operator events, and an RMM log. Each reports its peak memory growth beside the file's
+// size. A real PyTorch snapshot's import is measured beside CPython's C `pickle.load` of the same
+// file (skipped, saying why, without the snapshot or python3).
 //
 //   MEMTRACK_IMPORT_EVENTS=1000000 build/release/bin/memtrack_import_bench   the default length
 #include "ratio_reporter.hpp"
@@ -168,12 +169,10 @@ double thread_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
-/// @param in_place import from the string read (`import_bytes(std::string&)`: JSON parsed in
-/// place), or from a view of it (`import_bytes(std::string_view)`: JSON through a padded copy)
 /// @param cpu_as_manual_time give each iteration's CPU seconds as its manual time (beside
 /// another process's CPU seconds, as `BM_PickleLoad` gives python3's)
 void import(benchmark::State& state, const std::filesystem::path& path, SourceFormat format,
-            bool in_place = true, bool cpu_as_manual_time = false) {
+            bool cpu_as_manual_time = false) {
   std::size_t bytes = 0;
   std::uint64_t growth_kib = 0;
   std::uint64_t events = 0;
@@ -188,8 +187,7 @@ void import(benchmark::State& state, const std::filesystem::path& path, SourceFo
     }
     bytes = all->size();
     CountingSink sink;
-    auto report = in_place ? import_bytes(format, *all, path.string(), sink)
-                           : import_bytes(format, std::string_view(*all), path.string(), sink);
+    auto report = import_bytes(format, *all, path.string(), sink);
     if (!report) {
       state.SkipWithError(report.error().to_string().c_str());
       return;
@@ -208,13 +206,52 @@ const auto events = static_cast<std::int64_t>(event_count());
 void BM_PlainReadKineto(benchmark::State& state) {
   plain_read(state, kineto_file(static_cast<std::uint64_t>(state.range(0))));
 }
-void BM_ImportKineto(benchmark::State& state) {
-  import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto);
+/// The file's bytes through the importer's source, a window of `kineto_window_bytes` at a time.
+void BM_PlainReadKinetoWindows(benchmark::State& state) {
+  const auto path = kineto_file(static_cast<std::uint64_t>(state.range(0)));
+  std::vector<char> window(kineto_window_bytes);
+  std::uint64_t bytes = 0;
+  for (auto _ : state) {
+    auto source = open_source(path);
+    if (!source) {
+      state.SkipWithError(source.error().to_string().c_str());
+      return;
+    }
+    bytes = 0;
+    for (;;) {
+      auto got = (*source)->read(window.data(), window.size());
+      if (!got || *got == 0) break;
+      bytes += *got;
+      benchmark::DoNotOptimize(window.data());
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
 }
-// The same import through a view of the bytes: the JSON parser's padded copy of the whole file.
-void BM_ImportKinetoCopy(benchmark::State& state) {
-  import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto,
-         false);
+/// The import streamed from the file, as `memtrack import` reads it.
+void BM_ImportKineto(benchmark::State& state) {
+  const auto path = kineto_file(static_cast<std::uint64_t>(state.range(0)));
+  std::uint64_t growth_kib = 0;
+  std::uint64_t imported = 0;
+  for (auto _ : state) {
+    reset_peak_rss();
+    const std::uint64_t before = status_kib("VmRSS:");
+    CountingSink sink;
+    auto report = import_path(SourceFormat::Kineto, path, sink);
+    if (!report) {
+      state.SkipWithError(report.error().to_string().c_str());
+      return;
+    }
+    imported = sink.events_;
+    growth_kib = status_kib("VmHWM:") - before;
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(std::filesystem::file_size(path)) *
+                          state.iterations());
+  state.counters["events"] = static_cast<double>(imported);
+  state.counters["peak_growth_MiB"] = static_cast<double>(growth_kib) / 1024.0;
+}
+// The same import of the file read whole first (import_bytes, as for bytes in memory).
+void BM_ImportKinetoInMemory(benchmark::State& state) {
+  import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto);
 }
 void BM_PlainReadRmm(benchmark::State& state) {
   plain_read(state, rmm_file(static_cast<std::uint64_t>(state.range(0))));
@@ -243,7 +280,7 @@ void BM_ImportPytorch(benchmark::State& state) {
     state.SkipWithError(missing.c_str());
     return;
   }
-  import(state, path, SourceFormat::PytorchSnapshot, true, true);
+  import(state, path, SourceFormat::PytorchSnapshot, true);
 }
 
 /// @return `text` as one single-quoted shell word
@@ -290,8 +327,9 @@ void BM_PickleLoad(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PlainReadKineto)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlainReadKinetoWindows)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportKineto)->Arg(events)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ImportKinetoCopy)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImportKinetoInMemory)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PlainReadRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportPytorch)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -302,13 +340,14 @@ BENCHMARK(BM_PickleLoad)->Iterations(5)->UseManualTime()->Unit(benchmark::kMilli
 int main(int argc, char** argv) {
   const std::string n = std::to_string(events);
   std::printf("generating a Kineto JSON and an RMM log of %s memory events (once)...\n", n.c_str());
-  const int code =
-      memtrack::bench::run_with_ratios(argc, argv,
-                                       {{"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 3.0},
-                                        {"BM_ImportKinetoCopy/" + n, "BM_PlainReadKineto/" + n, 0},
-                                        {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0},
-                                        {"BM_ImportPytorch/iterations:5/manual_time",
-                                         "BM_PickleLoad/iterations:5/manual_time", 1.0, true}});
+  const int code = memtrack::bench::run_with_ratios(
+      argc, argv,
+      {{"BM_ImportKineto/" + n, "BM_PlainReadKinetoWindows/" + n, 3.0},
+       {"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 0},
+       {"BM_ImportKinetoInMemory/" + n, "BM_PlainReadKineto/" + n, 0},
+       {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0},
+       {"BM_ImportPytorch/iterations:5/manual_time", "BM_PickleLoad/iterations:5/manual_time", 1.0,
+        true}});
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
     if (entry.path().filename().string().starts_with("memtrack-import-bench-" +

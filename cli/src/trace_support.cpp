@@ -105,11 +105,9 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     return OpenedTrace{std::move(*reader),      "",   std::move(used), events, {}, {},
                        std::move(oom_capacity), path, nullptr};
   }
-  auto bytes = traces::read_all(path, traces::max_import_bytes);
-  if (!bytes) return bytes.error();
   const auto detected = format;
   traces::MemorySink sink;
-  auto report = traces::import_bytes(*detected, *bytes, path, sink);
+  auto report = traces::import_path(*detected, path, sink);
   if (!report) return report.error();
   std::set<std::uint32_t> used;
   std::map<std::uint32_t, std::uint64_t> oom_capacity;

@@ -1,6 +1,7 @@
 #include "fuzz_entries.hpp"
 
 #include <memtrack/traces/importers.hpp>
+#include <memtrack/traces/io.hpp>
 #include <memtrack/traces/reader.hpp>
 #include <memtrack/traces/replay.hpp>
 #include <memtrack/traces/writer.hpp>
@@ -74,6 +75,31 @@ void pytorch(const std::uint8_t* data, std::size_t size) {
 }
 void kineto(const std::uint8_t* data, std::size_t size) {
   run_importer(SourceFormat::Kineto, data, size);
+  // The windowed reader: a small window (guessed batches, values longer than it) must read what
+  // one window holding the whole input reads, error for error.
+  const std::string json(reinterpret_cast<const char*>(data), size);
+  if (detect_compression(json) != Compression::None) return;  // (run_importer bounds those)
+  const auto import_in = [&json](std::size_t window, MemorySink& sink) {
+    return import_kineto(
+        [&json]() -> Result<std::unique_ptr<ByteSource>> {
+          return memory_source(json, "fuzz-input");
+        },
+        "fuzz-input", sink, window);
+  };
+  MemorySink whole_sink;
+  MemorySink windowed_sink;
+  const auto whole = import_in(kineto_window_bytes, whole_sink);
+  const auto windowed = import_in(1 + size % 61, windowed_sink);
+  if (whole.has_value() != windowed.has_value() ||
+      (!whole && whole.error().to_string() != windowed.error().to_string())) {
+    broken("a Kineto JSON read in windows of " + std::to_string(1 + size % 61) +
+           " bytes is refused differently from the whole input");
+  }
+  if (whole && !(whole_sink.events() == windowed_sink.events() &&
+                 whole_sink.origins() == windowed_sink.origins())) {
+    broken("a Kineto JSON read in windows of " + std::to_string(1 + size % 61) +
+           " bytes imports other events than the whole input");
+  }
 }
 void rmm(const std::uint8_t* data, std::size_t size) {
   run_importer(SourceFormat::Rmm, data, size);

@@ -117,12 +117,13 @@ Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
                             " file: nothing to import (replay or fit it directly)");
 }
 
-/// import_bytes for bytes followed by `spare_capacity` readable bytes.
-Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
-                                    std::size_t spare_capacity, std::string_view name,
-                                    TraceSink& sink, const ImportOptions& options) {
+/// Runs `run` (an importer writing into the sink it is given), counting the operations it
+/// writes: a recording without any is refused.
+template <class Run>
+Result<ImportReport> import_counted(SourceFormat format, std::string_view name, TraceSink& sink,
+                                    Run&& run) {
   CountingSink counting(sink);
-  auto report = run_importer(format, bytes, spare_capacity, name, counting, options);
+  auto report = run(counting);
   if (!report) return report;
   // A recording that parses but holds no allocation is not what its format promises: refused
   // rather than fitted as an empty (and so always fitting) run.
@@ -137,6 +138,15 @@ Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
                               why);
   }
   return report;
+}
+
+/// import_bytes for bytes followed by `spare_capacity` readable bytes.
+Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
+                                    std::size_t spare_capacity, std::string_view name,
+                                    TraceSink& sink, const ImportOptions& options) {
+  return import_counted(format, name, sink, [&](TraceSink& counting) {
+    return run_importer(format, bytes, spare_capacity, name, counting, options);
+  });
 }
 
 }  // namespace
@@ -158,6 +168,22 @@ Result<ImportReport> import_bytes(SourceFormat format, std::string& bytes, std::
                         sink, options);
 }
 
+Result<ImportReport> import_path(SourceFormat format, const std::filesystem::path& in,
+                                 TraceSink& sink, const ImportOptions& options) {
+  if (format == SourceFormat::Kineto) {
+    const std::string name = in.string();
+    return import_counted(format, name, sink, [&](TraceSink& counting) {
+      return import_kineto([&in] { return open_source(in); }, name, counting);
+    });
+  }
+  if (format == SourceFormat::Canonical) {
+    return import_bytes(format, {}, in.string(), sink, options);  // refused, nothing read
+  }
+  auto bytes = read_all(in, max_import_bytes);
+  if (!bytes) return bytes.error();
+  return import_bytes(format, *bytes, in.string(), sink, options);
+}
+
 Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,
                                  std::optional<SourceFormat> format, const ImportOptions& options) {
   if (!format) {
@@ -169,12 +195,7 @@ Result<ImportReport> import_file(const std::filesystem::path& in, const std::fil
     format = *detected;
   }
   WriterSink sink(out);
-  if (*format == SourceFormat::Canonical) {
-    return import_bytes(*format, {}, in.string(), sink, options);  // refused, nothing read
-  }
-  auto bytes = read_all(in, max_import_bytes);
-  if (!bytes) return bytes.error();
-  auto report = import_bytes(*format, *bytes, in.string(), sink, options);
+  auto report = import_path(*format, in, sink, options);
   if (!report) return report.error();  // the sink's temporary is removed with it
   if (auto ok = sink.finish(); !ok) return ok.error();
   return report;

@@ -1,10 +1,11 @@
 // torch.profiler (Kineto) Chrome-trace JSON with profile_memory=True: the "[memory]" instant
 // events, per device, sorted by time; "Total Allocated" after each event becomes a checkpoint.
 //
-// Read with simdjson's on-demand API: one pass over the bytes, keeping only the memory events and
-// deviceProperties (memory follows the memory events, not the size of the trace). Every value the
-// importer does not need is still read to its end, so a file that is not JSON is refused
-// wherever the fault is.
+// Streamed: the file is read in windows (`KinetoStream`), and the event array's elements are
+// parsed in batches of whole elements with simdjson's on-demand API, keeping only the memory
+// events and deviceProperties. Memory follows the memory events (kept to sort them by time) and
+// one window, not the size of the trace. Every value the importer does not need is still read to
+// its end, so a file that is not JSON is refused wherever the fault is.
 #include <memtrack/traces/importers.hpp>
 
 #include <memtrack/units.hpp>
@@ -15,14 +16,32 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <istream>
 #include <map>
 #include <optional>
+#include <streambuf>
 #include <utility>
 
 namespace memtrack::traces {
 namespace {
 
 namespace ondemand = simdjson::ondemand;
+
+/// Bytes in memory as a source (read in windows like a file).
+class ViewSource final : public ByteSource {
+ public:
+  explicit ViewSource(std::string_view bytes) : rest_(bytes) {}
+  Result<std::size_t> read(char* buffer, std::size_t size) override {
+    const std::size_t n = std::min(size, rest_.size());
+    std::memcpy(buffer, rest_.data(), n);
+    rest_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view rest_;
+};
 
 /// A JSON number as the file wrote it.
 struct Number {
@@ -119,13 +138,42 @@ class KinetoReader {
     } else {
       return;  // a scalar: no Chrome trace, refused as such
     }
-    // Anything after the root value (the location is out of bounds only at the end).
-    if (const char* rest = nullptr; document.current_location().get(rest) == simdjson::SUCCESS) {
-      throw NotJson{simdjson::TRAILING_CONTENT, rest};
-    }
+    at_end(document);
   }
 
- private:
+  /// What has been read: a batch refused part way is taken back with `restore`.
+  struct Mark {
+    std::size_t events{0};
+    std::size_t devices{0};
+    std::uint64_t events_seen{0};
+  };
+  [[nodiscard]] Mark mark() const { return {events.size(), devices.size(), events_seen}; }
+  void restore(const Mark& mark) {
+    events.resize(mark.events);
+    devices.resize(mark.devices);
+    events_seen = mark.events_seen;
+  }
+
+  /// A batch of the event array's elements, as the array `[elements]`.
+  void read_batch(ondemand::document& document) {
+    read_events(get(document.get_array()));
+    at_end(document);
+  }
+
+  /// One value of the root object other than the event array: deviceProperties, or skipped.
+  void read_member(ondemand::document& document, bool device_properties) {
+    const ondemand::json_type type = get(document.type());
+    if (type != ondemand::json_type::object && type != ondemand::json_type::array) {
+      skip_scalar(document);  // (a scalar document is no value to simdjson)
+    } else if (device_properties && type == ondemand::json_type::array) {
+      read_devices(get(document.get_array()));
+    } else {
+      ondemand::value value = get(document.get_value());
+      skip(value);
+    }
+    at_end(document);
+  }
+
   /// @return the value, or throws NotJson with simdjson's error
   template <class T>
   static T get(simdjson::simdjson_result<T>&& result) {
@@ -134,6 +182,14 @@ class KinetoReader {
       throw NotJson{error, nullptr};
     }
     return value;
+  }
+
+ private:
+  /// Anything after the document's value (the location is out of bounds only at the end).
+  static void at_end(ondemand::document& document) {
+    if (const char* rest = nullptr; document.current_location().get(rest) == simdjson::SUCCESS) {
+      throw NotJson{simdjson::TRAILING_CONTENT, rest};
+    }
   }
 
   void read_events(ondemand::array array) {
@@ -231,7 +287,8 @@ class KinetoReader {
 
   /// A number as a JSON reader that keeps 64-bit integers exact reports it: an integer that fits
   /// in int64 is integral; a larger one, or one with a fraction or an exponent, is real.
-  static Number read_number(ondemand::value& value) {
+  template <class Value>  // an ondemand value or document
+  static Number read_number(Value& value) {
     const std::string_view token = value.raw_json_token();
     ondemand::number number;
     if (const auto error = value.get_number().get(number); error != simdjson::SUCCESS) {
@@ -285,7 +342,8 @@ class KinetoReader {
     }
   }
 
-  static void skip_scalar(ondemand::value& value) {
+  template <class Value>  // an ondemand value or document
+  static void skip_scalar(Value& value) {
     switch (get(value.type())) {
       case ondemand::json_type::number:
         read_number(value);
@@ -323,42 +381,452 @@ namespace {
 
 static_assert(json_padding_bytes >= simdjson::SIMDJSON_PADDING);
 
+/// The longest JSON value the window grows to hold: an event, or a member of the root object
+/// (the event array is read a batch at a time).
+constexpr std::size_t max_kineto_value_bytes = std::size_t{256} << 20U;
+
+/// A `std::streambuf` over a byte source, for the byte-by-byte reader that locates a fault.
+class SourceStreamBuffer final : public std::streambuf {
+ public:
+  explicit SourceStreamBuffer(ByteSource& source) : source_(source), buffer_(64 * 1024) {}
+
+  /// @return the bytes read so far
+  [[nodiscard]] std::uint64_t total() const { return total_; }
+
+ protected:
+  int_type underflow() override {
+    auto got = source_.read(buffer_.data(), buffer_.size());
+    if (!got || *got == 0) return traits_type::eof();
+    total_ += *got;
+    setg(buffer_.data(), buffer_.data(), buffer_.data() + *got);
+    return traits_type::to_int_type(buffer_[0]);
+  }
+
+ private:
+  ByteSource& source_;
+  std::vector<char> buffer_;
+  std::uint64_t total_{0};
+};
+
+/// Where a value that `value_extent` scans ends.
+enum class Extent : std::uint8_t {
+  complete,    ///< it ends before the bytes do
+  incomplete,  ///< the bytes end first (read more)
+  invalid,     ///< no JSON value starts here
+};
+
+[[nodiscard]] constexpr bool is_json_blank(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
 /**
- * @brief Reads the file's memory events and devices into `handler`.
- * @param spare readable bytes after `bytes` (a buffer's spare capacity): with simdjson's padding
- * the bytes are parsed in place, otherwise through a padded copy
+ * @brief The end of the JSON value that starts at `p`, found without parsing it: strings (with
+ * their escapes) and the nesting of objects and arrays are followed, everything else is left to
+ * the parser, which reads the value afterwards. A scalar ends at a blank or a structural
+ * character (or at the end of the bytes when `at_eof`).
  */
-Result<void> read_kineto_json(std::string_view bytes, std::size_t spare, const std::string& file,
-                              KinetoReader& handler) {
-  // simdjson reads in blocks past the end of its input: it needs SIMDJSON_PADDING readable bytes
-  // there, the buffer's own or a padded copy's (alive only while the file is read).
-  std::optional<simdjson::padded_string> copy;
-  if (spare < simdjson::SIMDJSON_PADDING) copy.emplace(bytes);
-  const simdjson::padded_string_view json =
-      copy ? simdjson::padded_string_view(*copy)
-           : simdjson::padded_string_view(bytes.data(), bytes.size(), bytes.size() + spare);
-  ondemand::parser parser;
-  ondemand::document document;
-  try {
-    if (const auto error = parser.iterate(json).get(document); error != simdjson::SUCCESS) {
-      throw NotJson{error, nullptr};
+Extent value_extent(const char* p, const char* end, bool at_eof, const char*& value_end) {
+  if (p == end) return at_eof ? Extent::invalid : Extent::incomplete;
+  const auto after_string = [end](const char* q) -> const char* {  // q: after the opening quote
+    for (;;) {
+      const auto* quote =
+          static_cast<const char*>(std::memchr(q, '"', static_cast<std::size_t>(end - q)));
+      if (quote == nullptr) return nullptr;
+      std::size_t backslashes = 0;
+      for (const char* b = quote; b != q && *(b - 1) == '\\'; --b)
+        ++backslashes;
+      if (backslashes % 2 == 0) return quote + 1;
+      q = quote + 1;
     }
-    handler.read(document);
-  } catch (const NotJson& not_json) {
+  };
+  const char c = *p;
+  if (c == '"') {
+    value_end = after_string(p + 1);
+    return value_end != nullptr ? Extent::complete : Extent::incomplete;
+  }
+  if (c == '{' || c == '[') {
+    std::size_t depth = 0;
+    for (const char* q = p; q != end;) {
+      const char d = *q;
+      if (d == '"') {
+        q = after_string(q + 1);
+        if (q == nullptr) return Extent::incomplete;
+        continue;
+      }
+      if (d == '{' || d == '[') {
+        ++depth;
+      } else if ((d == '}' || d == ']') && --depth == 0) {
+        value_end = q + 1;
+        return Extent::complete;
+      }
+      ++q;
+    }
+    return Extent::incomplete;
+  }
+  if (c == ',' || c == ':' || c == '}' || c == ']') return Extent::invalid;
+  for (const char* q = p; q != end; ++q) {
+    const char d = *q;
+    if (is_json_blank(d) || d == ',' || d == ':' || d == '}' || d == ']' || d == '{' || d == '[' ||
+        d == '"') {
+      value_end = q;
+      return Extent::complete;
+    }
+  }
+  value_end = end;
+  return at_eof ? Extent::complete : Extent::incomplete;
+}
+
+/**
+ * @brief A Chrome trace read in windows: the root object's members one by one, and the event
+ * array in batches of whole elements, each parsed by simdjson as the array `[elements]`.
+ *
+ * A batch ends where the window's last `},` is when simdjson accepts the batch that way (a cut
+ * inside a string or a nested value leaves the batch unbalanced, so simdjson refuses it);
+ * otherwise the elements are delimited one by one by `value_extent`. A value longer than the
+ * window grows it (to `max_kineto_value_bytes`). What is not JSON is located afterwards, by a
+ * reader that checks every byte in order, over the file opened again.
+ */
+class KinetoStream {
+ public:
+  KinetoStream(ByteSource& source, const std::string& file, std::size_t window,
+               KinetoReader& handler)
+      : source_(source),
+        file_(file),
+        handler_(handler),
+        buffer_(std::max<std::size_t>(window, 1)) {}
+
+  /// Reads the whole file. @return nothing, or where it stops being JSON (`fault_`)
+  Result<void> read() {
+    try {
+      root();
+    } catch (const NotJson&) {
+      return Error::parse_error("not JSON");  // fault_ says where
+    }
+    return {};
+  }
+
+  /// Where the file stopped being JSON for simdjson or the window reader: its error, and the
+  /// file offset (null: the end of the file).
+  struct Fault {
+    simdjson::error_code code{simdjson::SUCCESS};
+    std::optional<std::uint64_t> offset;
+  };
+  [[nodiscard]] const Fault& fault() const { return fault_; }
+  /// @return the source's own error (a corrupt compressed file), when reading failed on it
+  [[nodiscard]] const std::optional<Error>& read_error() const { return read_error_; }
+
+ private:
+  // ---- the window: buffer_[begin_, end_) read and not yet consumed, at file offset base_ + i ----
+
+  [[noreturn]] void fail(simdjson::error_code code, std::optional<std::uint64_t> offset) {
+    fault_ = Fault{code, offset};
+    throw NotJson{code, nullptr};
+  }
+  [[noreturn]] void fail_at(std::size_t i) { fail(simdjson::TAPE_ERROR, base_ + i); }
+
+  /// Reads more behind what is unconsumed (moved to the front; the buffer doubles when it is full
+  /// of it). @return false at the end of the file
+  bool more() {
+    if (eof_) return false;
+    if (begin_ > 0) {
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      base_ += begin_;
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == buffer_.size()) {
+      if (buffer_.size() >= max_kineto_value_bytes) fail(simdjson::CAPACITY, base_);
+      buffer_.resize(std::min(buffer_.size() * 2, max_kineto_value_bytes));
+    }
+    const std::size_t before = end_;
+    while (end_ < buffer_.size()) {
+      auto got = source_.read(buffer_.data() + end_, buffer_.size() - end_);
+      if (!got) {
+        read_error_ = got.error();
+        fail(simdjson::IO_ERROR, base_ + end_);
+      }
+      if (*got == 0) {
+        eof_ = true;
+        break;
+      }
+      end_ += *got;
+    }
+    return end_ > before;
+  }
+
+  /// Skips blanks, reading more as needed. @return the next byte, or nothing at the end
+  std::optional<char> peek() {
+    for (;;) {
+      while (begin_ < end_ && is_json_blank(buffer_[begin_]))
+        ++begin_;
+      if (begin_ < end_) return buffer_[begin_];
+      if (!more()) return std::nullopt;
+    }
+  }
+
+  /// The next value whole (the window grows to hold it). @return its end in the buffer
+  std::size_t whole_value() {
+    for (;;) {
+      const char* value_end = nullptr;
+      const char* data = buffer_.data();
+      switch (value_extent(data + begin_, data + end_, eof_, value_end)) {
+        case Extent::complete:
+          return static_cast<std::size_t>(value_end - data);
+        case Extent::invalid:
+          fail_at(begin_);
+        case Extent::incomplete:
+          if (!more()) fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+          break;
+      }
+    }
+  }
+
+  // ---- parsing what the window delimits ----
+
+  /// Parses `prefix` + buffer_[from, to) + `suffix` with simdjson, then `read` on the document.
+  /// @return false when simdjson refuses it (`where`: its file offset, when simdjson says)
+  template <class Read>
+  bool parse(std::size_t from, std::size_t to, std::string_view prefix, std::string_view suffix,
+             Read&& read, std::optional<std::uint64_t>& where, simdjson::error_code& code) {
+    const std::size_t length = prefix.size() + (to - from) + suffix.size();
+    if (batch_.size() < length + simdjson::SIMDJSON_PADDING) {
+      batch_.resize(length + simdjson::SIMDJSON_PADDING);
+    }
+    char* out = batch_.data();
+    std::memcpy(out, prefix.data(), prefix.size());
+    std::memcpy(out + prefix.size(), buffer_.data() + from, to - from);
+    std::memcpy(out + prefix.size() + (to - from), suffix.data(), suffix.size());
+    ondemand::document document;
+    try {
+      if (const auto error =
+              parser_.iterate(simdjson::padded_string_view(out, length, batch_.size()))
+                  .get(document);
+          error != simdjson::SUCCESS) {
+        throw NotJson{error, nullptr};
+      }
+      read(document);
+    } catch (const NotJson& not_json) {
+      code = not_json.code;
+      where.reset();
+      if (not_json.where != nullptr) {
+        const auto at = static_cast<std::size_t>(not_json.where - out);
+        const std::size_t in = at < prefix.size() ? 0 : std::min(at - prefix.size(), to - from);
+        where = base_ + from + in;
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /// Parses a value that must be JSON: a fault is the file's.
+  template <class Read>
+  void parse_or_fail(std::size_t from, std::size_t to, std::string_view prefix,
+                     std::string_view suffix, Read&& read) {
+    std::optional<std::uint64_t> where;
+    simdjson::error_code code = simdjson::SUCCESS;
+    if (!parse(from, to, prefix, suffix, std::forward<Read>(read), where, code)) fail(code, where);
+  }
+
+  // ---- the structure ----
+
+  void root() {
+    const std::optional<char> first = peek();
+    if (first == '[') {
+      ++begin_;
+      handler_.has_event_array = true;
+      event_array();
+    } else if (first == '{') {
+      ++begin_;
+      object_members();
+    } else {
+      // A scalar (or not JSON): read whole as before, which refuses it.
+      if (!first) fail(simdjson::EMPTY, std::nullopt);
+      const std::size_t value_end = whole_value();
+      parse_or_fail(begin_, value_end, {}, {},
+                    [this](ondemand::document& document) { handler_.read(document); });
+      begin_ = value_end;
+    }
+    if (peek()) fail_at(begin_);  // text after the root value
+  }
+
+  void object_members() {
+    std::optional<char> next = peek();
+    if (next == '}') {
+      ++begin_;
+      return;
+    }
+    for (;;) {
+      if (next != '"')
+        next ? fail_at(begin_) : fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+      const std::size_t key_end = whole_value();
+      std::string key;
+      parse_or_fail(begin_, key_end, {}, {}, [&key](ondemand::document& document) {
+        key = std::string(KinetoReader::get(document.get_string()));
+      });
+      begin_ = key_end;
+      if (peek() != ':')
+        peek() ? fail_at(begin_) : fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+      ++begin_;
+      next = peek();
+      if (key == "traceEvents" && next == '[') {
+        ++begin_;
+        handler_.has_event_array = true;
+        event_array();
+      } else {
+        if (!next) fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+        const std::size_t value_end = whole_value();
+        const bool devices = key == "deviceProperties";
+        parse_or_fail(begin_, value_end, {}, {}, [this, devices](ondemand::document& document) {
+          handler_.read_member(document, devices);
+        });
+        begin_ = value_end;
+      }
+      next = peek();
+      if (next == '}') {
+        ++begin_;
+        return;
+      }
+      if (next != ',')
+        next ? fail_at(begin_) : fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+      ++begin_;
+      next = peek();
+    }
+  }
+
+  /// @return where a batch that starts at `from` may end: after the window's last `}` that a
+  /// comma follows (`cut`), with the next element after that comma (`resume`)
+  [[nodiscard]] std::optional<std::pair<std::size_t, std::size_t>> guess_cut(
+      std::size_t from) const {
+    const char* data = buffer_.data();
+    std::size_t at = end_;
+    while (at > from) {
+      const auto* comma = static_cast<const char*>(memrchr(data + from, ',', at - from));
+      if (comma == nullptr) return std::nullopt;
+      std::size_t before = static_cast<std::size_t>(comma - data);
+      at = before;
+      while (before > from && is_json_blank(data[before - 1]))
+        --before;
+      if (before > from && data[before - 1] == '}') return std::pair{before, at + 1};
+    }
+    return std::nullopt;
+  }
+
+  /// What the event array expects next.
+  enum class Expect : std::uint8_t { value_or_end, value, comma_or_end };
+
+  /// The elements of the event array, after its `[`, to its `]`.
+  void event_array() {
+    Expect expect = Expect::value_or_end;
+    const auto read_batch = [this](ondemand::document& document) { handler_.read_batch(document); };
+    for (;;) {
+      std::optional<char> next = peek();
+      if (!next) fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+      // Whole windows at once, cut after their last "}," where simdjson agrees.
+      if (expect != Expect::comma_or_end && *next != ']' && !eof_) {
+        if (const auto cut = guess_cut(begin_)) {
+          std::optional<std::uint64_t> where;
+          simdjson::error_code code = simdjson::SUCCESS;
+          const KinetoReader::Mark mark = handler_.mark();
+          if (parse(begin_, cut->first, "[", "]", read_batch, where, code)) {
+            begin_ = cut->second;
+            expect = Expect::value;
+            continue;
+          }
+          handler_.restore(mark);  // what simdjson read of it before refusing it is read again
+        }
+      }
+      // Element by element to the window's end (its end, or a fault, is then certain).
+      std::size_t at = begin_;
+      std::optional<std::size_t> batch_from;
+      std::size_t batch_to = 0;
+      bool closed = false;
+      const char* data = buffer_.data();
+      for (;;) {
+        while (at < end_ && is_json_blank(data[at]))
+          ++at;
+        if (at == end_) break;
+        const char c = data[at];
+        if (expect == Expect::comma_or_end) {
+          if (c == ',') {
+            ++at;
+            expect = Expect::value;
+            continue;
+          }
+          if (c != ']') fail_at(at);
+          ++at;
+          closed = true;
+          break;
+        }
+        if (c == ']' && expect == Expect::value_or_end) {
+          ++at;
+          closed = true;
+          break;
+        }
+        const char* value_end = nullptr;
+        const Extent extent = value_extent(data + at, data + end_, eof_, value_end);
+        if (extent == Extent::invalid) fail_at(at);
+        if (extent == Extent::incomplete) break;
+        if (!batch_from) batch_from = at;
+        at = static_cast<std::size_t>(value_end - data);
+        batch_to = at;
+        expect = Expect::comma_or_end;
+      }
+      if (batch_from) parse_or_fail(*batch_from, batch_to, "[", "]", read_batch);
+      begin_ = at;
+      if (closed) return;
+      if (!more()) fail(simdjson::INCOMPLETE_ARRAY_OR_OBJECT, std::nullopt);
+    }
+  }
+
+  ByteSource& source_;
+  const std::string& file_;
+  KinetoReader& handler_;
+  std::vector<char> buffer_;
+  std::size_t begin_{0};
+  std::size_t end_{0};
+  std::uint64_t base_{0};  ///< the file offset of buffer_[0]
+  bool eof_{false};
+  std::vector<char> batch_;  ///< what simdjson parses, with its padding
+  ondemand::parser parser_;
+  Fault fault_;
+  std::optional<Error> read_error_;
+};
+
+/**
+ * @brief Reads the file's memory events and devices into `handler`, in windows of `window` bytes.
+ * @param open opens the file (again, only to locate a fault in a file that is not JSON)
+ */
+Result<void> read_kineto_json(const KinetoSourceOpener& open, const std::string& file,
+                              std::size_t window, KinetoReader& handler) {
+  auto source = open();
+  if (!source) return source.error();
+  KinetoStream stream(**source, file, window, handler);
+  if (auto ok = stream.read(); !ok) {
+    if (stream.read_error()) return *stream.read_error();
+    if (stream.fault().code == simdjson::CAPACITY) {
+      return Error::parse_error(file + ": byte " + std::to_string(*stream.fault().offset) +
+                                ": a JSON value longer than " +
+                                std::to_string(max_kineto_value_bytes) +
+                                " bytes, the most one event (or one member of the root object) "
+                                "may hold (see docs/limits.md)");
+    }
+    auto again = open();
+    if (!again) return again.error();
+    SourceStreamBuffer buffer(**again);
+    std::istream in(&buffer);
     FirstJsonError first;
-    if (!nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &first)) {
+    if (!nlohmann::json::sax_parse(in, &first)) {
       return Error::parse_error(
           file + ": byte " + std::to_string(first.byte) +
           ": not valid JSON (expected a Chrome trace from torch.profiler): " + first.error);
     }
     // JSON to a reader without simdjson's limits (a nesting depth past 1024, ...).
-    const std::size_t byte = not_json.where != nullptr
-                                 ? static_cast<std::size_t>(not_json.where - json.data())
-                                 : bytes.size();
-    return Error::parse_error(file + ": byte " + std::to_string(std::min(byte, bytes.size())) +
+    const KinetoStream::Fault fault = stream.fault();
+    const std::uint64_t byte = std::min(fault.offset.value_or(buffer.total()), buffer.total());
+    return Error::parse_error(file + ": byte " + std::to_string(byte) +
                               ": cannot read this JSON (expected a Chrome trace from "
                               "torch.profiler): " +
-                              simdjson::error_message(not_json.code));
+                              simdjson::error_message(fault.code));
   }
   if (!handler.has_event_array) {
     return Error::parse_error(file +
@@ -557,11 +1025,11 @@ struct KinetoEmitter {
 
 }  // namespace
 
-Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink,
-                                   std::size_t spare_capacity) {
+Result<ImportReport> import_kineto(const KinetoSourceOpener& open, std::string_view name,
+                                   TraceSink& sink, std::size_t window_bytes) {
   const std::string file(name);
   KinetoReader handler;
-  if (auto ok = read_kineto_json(bytes, spare_capacity, file, handler); !ok) return ok.error();
+  if (auto ok = read_kineto_json(open, file, window_bytes, handler); !ok) return ok.error();
   ImportReport report;
   report.origin_unit = "traceEvents index";
   auto memory = memory_events(handler, file, report);
@@ -573,6 +1041,15 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
   if (auto ok = emitter.baselines(*memory, file); !ok) return ok.error();
   if (auto ok = emitter.operations(*memory); !ok) return ok.error();
   return report;
+}
+
+Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name, TraceSink& sink,
+                                   std::size_t /*spare_capacity*/) {
+  return import_kineto(
+      [bytes]() -> Result<std::unique_ptr<ByteSource>> {
+        return std::unique_ptr<ByteSource>(std::make_unique<ViewSource>(bytes));
+      },
+      name, sink);
 }
 
 }  // namespace memtrack::traces

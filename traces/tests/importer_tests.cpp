@@ -321,6 +321,104 @@ TEST(Kineto, NumbersKeepTheirJsonKind) {
   }
 }
 
+/// A Chrome trace whose strings and nested values hold every delimiter the windowed reader cuts
+/// at ("},", quotes after backslashes, brackets), with elements that are not objects, and members
+/// before and after the event array.
+const std::string hostile_kineto = R"({"schemaVersion": 1, "traceName": "a \"},{\" b \\",
+ "traceEvents": [
+   12, "x},{y", [1, {"a": "},"}], null,
+   {"name": "aten::x", "args": {"s": "\\\"},", "n": {"a": {"b": [1, 2]}, "c": "}"}}},
+   {"ph": "i", "name": "[memory]", "ts": 20, "args": {"Device Type": 1, "Device Id": 0,
+     "Addr": 32, "Bytes": 300, "Total Allocated": 400}},
+   {"name": "[memory]", "ts": 10, "args": {"Device Type": 1, "Device Id": 0, "Addr": 16,
+     "Bytes": 100, "Total Allocated": 100}} ,
+   {"name": "[memory]", "ts": 30, "args": {"Device Type": 1, "Device Id": 0, "Addr": 16,
+     "Bytes": -100, "Total Allocated": 300}}
+ ],
+ "deviceProperties": [{"id": 0, "name": "GPU },{ \"x\"", "totalGlobalMem": 4096}],
+ "after": {"k": [{"v": "},"}, {}]}
+}
+)";
+
+/// `import_kineto` of `json` read in windows of `window` bytes: the trace it writes, with each
+/// event's origin and the report, or its error.
+std::string kineto_in_windows(const std::string& json, std::size_t window) {
+  MemorySink sink;
+  auto report = import_kineto(
+      [&json]() -> Result<std::unique_ptr<ByteSource>> { return memory_source(json, "k.json"); },
+      "k.json", sink, window);
+  if (!report) return "error: " + report.error().to_string();
+  std::string out = format_trace(sink.recorded_header(), sink.events()) + "origins:";
+  for (const std::uint64_t origin : sink.origins())
+    out += " " + std::to_string(origin);
+  out += "\nskipped " + std::to_string(report->skipped) + "\n";
+  for (const std::string& note : report->notes)
+    out += note + "\n";
+  return out;
+}
+
+TEST(Kineto, DelimitersInsideStringsAndNestedValuesDoNotCutTheEvents) {
+  MemorySink sink;
+  auto report = import_kineto(hostile_kineto, "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  // In time order: 100 at 0x10 (ts 10), 300 at 0x20 (ts 20), the free of 0x10 (ts 30), each
+  // with its checkpoint; the objects of the event array are indexed 0 (aten::x) to 3.
+  const std::vector<TraceEvent>& events = sink.events();
+  ASSERT_EQ(events.size(), 6U);
+  EXPECT_EQ(events[0].kind, TraceEvent::Kind::Allocate);
+  EXPECT_EQ(events[0].bytes, 100U);
+  EXPECT_EQ(events[0].address, 16U);
+  EXPECT_EQ(events[0].time_ns, 10000U);
+  EXPECT_EQ(events[1].check_allocated, 100U);
+  EXPECT_EQ(events[2].bytes, 300U);
+  EXPECT_EQ(events[3].check_allocated, 400U);
+  EXPECT_EQ(events[4].kind, TraceEvent::Kind::Free);
+  EXPECT_EQ(events[4].bytes, 100U);
+  EXPECT_EQ(events[5].check_allocated, 300U);
+  EXPECT_EQ(sink.origins(), (std::vector<std::uint64_t>{3, 3, 2, 2, 4, 4}));
+  ASSERT_TRUE(sink.recorded_header().config);
+  EXPECT_EQ(sink.recorded_header().config->gpus.at(0).total_bytes, 4096U);
+  EXPECT_EQ(sink.recorded_header().config->gpus.at(0).name, "GPU },{ \"x\"");
+}
+
+TEST(Kineto, AnyWindowReadsTheSameEventsAsTheWholeFile) {
+  const std::string whole = kineto_in_windows(hostile_kineto, kineto_window_bytes);
+  ASSERT_EQ(whole.find("error"), std::string::npos) << whole;
+  for (std::size_t window = 1; window <= hostile_kineto.size() + 1; ++window) {
+    ASSERT_EQ(kineto_in_windows(hostile_kineto, window), whole) << "window " << window;
+  }
+}
+
+TEST(Kineto, EveryCutOrCorruptionIsRefusedAlikeInAnyWindow) {
+  // Every prefix is cut short; every byte replaced by a quote or a bracket breaks the structure
+  // or a value. A small window (its guessed batches refused and read again) and the whole file
+  // must agree on each, error for error.
+  for (std::size_t length = 0; length < hostile_kineto.size() - 2; ++length) {
+    const std::string cut = hostile_kineto.substr(0, length);
+    const std::string whole = kineto_in_windows(cut, kineto_window_bytes);
+    ASSERT_NE(whole.find("error: k.json: "), std::string::npos) << length << ": " << whole;
+    ASSERT_EQ(kineto_in_windows(cut, 7), whole) << "cut at " << length;
+  }
+  for (std::size_t at = 0; at < hostile_kineto.size(); ++at) {
+    for (const char replacement : {'"', ']', '}'}) {
+      std::string corrupt = hostile_kineto;
+      corrupt[at] = replacement;
+      ASSERT_EQ(kineto_in_windows(corrupt, 7), kineto_in_windows(corrupt, kineto_window_bytes))
+          << "byte " << at << " made '" << replacement << "'";
+    }
+  }
+}
+
+TEST(Kineto, AValueLongerThanTheWindowGrowsIt) {
+  // One operator event with a 100,000-character name read in windows of 64 bytes.
+  const std::string json = R"({"traceEvents": [{"name": ")" + std::string(100000, 'n') +
+                           R"(", "ts": 1}, {"name": "[memory]", "ts": 5, "args": {
+      "Device Type": 1, "Device Id": 0, "Addr": 16, "Bytes": 9}}]})";
+  const std::string small = kineto_in_windows(json, 64);
+  EXPECT_NE(small.find("alloc gpu:0 9 "), std::string::npos) << small;
+  EXPECT_EQ(small, kineto_in_windows(json, kineto_window_bytes));
+}
+
 // ---- RMM ----
 
 TEST(Rmm, AllocationsFreesAndFailuresFromTheCsv) {

@@ -8,11 +8,14 @@
 #pragma once
 
 #include <memtrack/result.hpp>
+#include <memtrack/traces/io.hpp>
 #include <memtrack/traces/trace.hpp>
 #include <memtrack/traces/writer.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -115,12 +118,27 @@ struct ImportReport {
 /// with that much spare capacity after its text is parsed in place, without a copy.
 inline constexpr std::size_t json_padding_bytes = 64;
 /**
- * @brief Imports a torch.profiler (Kineto) Chrome-trace JSON.
- * @param spare_capacity readable bytes after `bytes` (a `std::string`'s capacity() - size());
- * with `json_padding_bytes` or more the JSON is read in place, otherwise through a padded copy
+ * @brief Imports a torch.profiler (Kineto) Chrome-trace JSON held in memory: `import_kineto`
+ * over a source reading `bytes`.
+ * @param spare_capacity not used any more (the JSON is read in windows, each through its own
+ * padded copy); kept for source compatibility
  */
 [[nodiscard]] Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name,
                                                  TraceSink& sink, std::size_t spare_capacity = 0);
+/// Opens a recording's bytes (decompressed) from their start.
+using KinetoSourceOpener = std::function<Result<std::unique_ptr<ByteSource>>()>;
+/// The window the Kineto importer reads a file in (it grows for a longer JSON value).
+inline constexpr std::size_t kineto_window_bytes = std::size_t{4} << 20U;
+/**
+ * @brief Imports a torch.profiler (Kineto) Chrome-trace JSON, streamed: read in windows of
+ * `window_bytes`, the event array parsed a batch of whole elements at a time. Memory follows
+ * the `[memory]` events (kept to sort them by time) and one window, not the file's size.
+ * @param open opens the file; called a second time only for a file that is not JSON, to
+ * locate its first fault with a reader that checks every byte in order
+ */
+[[nodiscard]] Result<ImportReport> import_kineto(const KinetoSourceOpener& open,
+                                                 std::string_view name, TraceSink& sink,
+                                                 std::size_t window_bytes = kineto_window_bytes);
 [[nodiscard]] Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name,
                                               TraceSink& sink, const ImportOptions& options = {});
 [[nodiscard]] Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name,
@@ -139,8 +157,17 @@ inline constexpr std::size_t json_padding_bytes = 64;
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});
 
-/// The most bytes (decompressed) an importer reads from one file.
+/// The most bytes (decompressed) an importer reads from one file whole (a Kineto JSON is streamed:
+/// docs/limits.md gives its bound, on one JSON value).
 inline constexpr std::uint64_t max_import_bytes = std::uint64_t{4} << 30U;
+
+/**
+ * @brief Imports a recording file (compressed or not) into `sink`: a Kineto JSON streamed from
+ * the file (`import_kineto` over `open_source`), the other formats read whole (`read_all`, at
+ * most `max_import_bytes`) and given to `import_bytes`.
+ */
+[[nodiscard]] Result<ImportReport> import_path(SourceFormat format, const std::filesystem::path& in,
+                                               TraceSink& sink, const ImportOptions& options = {});
 
 /**
  * @brief Imports a file into a canonical trace file, written through a temporary and renamed.

@@ -65,6 +65,69 @@ struct RawDevice {
   std::string name;
 };
 
+struct MemoryEvent {
+  std::size_t index{0};         ///< position among the memory events, in file order
+  std::uint64_t json_index{0};  ///< position in the file's event array
+  double ts{0};
+  std::optional<std::uint64_t> ts_integer;  ///< exact when the file has an integer
+  DevicePlacement device{};
+  std::int64_t bytes{0};
+  std::uint64_t address{0};
+  std::optional<std::uint64_t> total_allocated;
+  std::optional<std::uint64_t> total_reserved;
+};
+
+/**
+ * @brief One raw event as a memory event of the CPU or a CUDA device.
+ * @return the event, nothing for another device type (counted in `other_device_types`), or
+ * the error, placed by `where`
+ */
+template <class Where>
+Result<std::optional<MemoryEvent>> memory_event(
+    const RawEvent& e, std::size_t index, const Where& where,
+    std::map<std::int64_t, std::uint64_t>& other_device_types) {
+  if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
+  if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
+    return Error::parse_error(where() +
+                              ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
+  }
+  MemoryEvent event;
+  event.index = index;
+  event.json_index = e.index;
+  const std::int64_t type = e.device_type.integer;
+  const std::int64_t id = e.device_id.integer;
+  if (type == 1) {
+    if (id < 0 || id > INT32_MAX) {
+      return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
+                                " out of range");
+    }
+    event.device = Gpu{static_cast<std::uint32_t>(id)};
+  } else if (type == 0) {
+    event.device = Cpu{};
+  } else {
+    ++other_device_types[type];
+    return std::optional<MemoryEvent>{};
+  }
+  if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
+  event.ts = e.ts.real;
+  if (e.ts.integral && e.ts.integer >= 0) {
+    event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
+  }
+  event.bytes = e.bytes.integer;
+  if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
+  if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
+  if (e.total_allocated.present) {
+    if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
+      return Error::parse_error(where() + ": expected 'Total Allocated' as a non-negative integer");
+    }
+    event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
+  }
+  if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
+    event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
+  }
+  return std::optional<MemoryEvent>(event);
+}
+
 /// Thrown when the bytes are not JSON: simdjson's error and where it was found.
 struct NotJson {
   simdjson::error_code code;
@@ -111,7 +174,13 @@ class FirstJsonError final : public nlohmann::json_sax<nlohmann::json> {
  */
 class KinetoReader {
  public:
-  std::vector<RawEvent> events;  ///< the "[memory]" events, in file order
+  explicit KinetoReader(std::string file) : file_(std::move(file)) {}
+
+  /// The CPU and CUDA "[memory]" events, in file order, converted as they are read (until the
+  /// first that cannot be: `first_error`)
+  std::vector<MemoryEvent> memory;
+  std::map<std::int64_t, std::uint64_t> other_device_types;  ///< "[memory]" events of others
+  std::optional<Error> first_error;
   std::vector<RawDevice> devices;
   std::uint64_t events_seen{0};  ///< every event object of the trace, memory or not
   bool has_event_array{false};   ///< a root array, or an object with 'traceEvents'
@@ -143,13 +212,20 @@ class KinetoReader {
 
   /// What has been read: a batch refused part way is taken back with `restore`.
   struct Mark {
-    std::size_t events{0};
+    std::size_t memory{0};
+    std::map<std::int64_t, std::uint64_t> other_device_types;
+    bool had_error{false};
     std::size_t devices{0};
     std::uint64_t events_seen{0};
   };
-  [[nodiscard]] Mark mark() const { return {events.size(), devices.size(), events_seen}; }
-  void restore(const Mark& mark) {
-    events.resize(mark.events);
+  [[nodiscard]] Mark mark() const {
+    return {memory.size(), other_device_types, first_error.has_value(), devices.size(),
+            events_seen};
+  }
+  void restore(Mark mark) {
+    memory.resize(mark.memory);
+    other_device_types = std::move(mark.other_device_types);
+    if (!mark.had_error) first_error.reset();
     devices.resize(mark.devices);
     events_seen = mark.events_seen;
   }
@@ -185,6 +261,8 @@ class KinetoReader {
   }
 
  private:
+  std::string file_;
+
   /// Anything after the document's value (the location is out of bounds only at the end).
   static void at_end(ondemand::document& document) {
     if (const char* rest = nullptr; document.current_location().get(rest) == simdjson::SUCCESS) {
@@ -222,7 +300,23 @@ class KinetoReader {
         skip(value);
       }
     }
-    if (is_memory) events.push_back(event);
+    if (is_memory && !first_error) convert(event);
+  }
+
+  /// Keeps a "[memory]" event as the importer uses it (the file's error, or none for another
+  /// device type).
+  void convert(const RawEvent& e) {
+    // Built only for an error: most files have millions of events and none.
+    const auto where = [&] {
+      return file_ + ": traceEvents index " + std::to_string(e.index) + " ([memory] event " +
+             std::to_string(memory.size() + 1) + ")";
+    };
+    auto event = memory_event(e, memory.size(), where, other_device_types);
+    if (!event) {
+      first_error = event.error();
+    } else if (*event) {
+      memory.push_back(**event);
+    }
   }
 
   void read_args(ondemand::object object, RawEvent& event) {
@@ -361,18 +455,6 @@ class KinetoReader {
         break;
     }
   }
-};
-
-struct MemoryEvent {
-  std::size_t index{0};         ///< position among the memory events, in file order
-  std::uint64_t json_index{0};  ///< position in the file's event array
-  double ts{0};
-  std::optional<std::uint64_t> ts_integer;  ///< exact when the file has an integer
-  DevicePlacement device{};
-  std::int64_t bytes{0};
-  std::uint64_t address{0};
-  std::optional<std::uint64_t> total_allocated;
-  std::optional<std::uint64_t> total_reserved;
 };
 
 }  // namespace
@@ -837,74 +919,13 @@ Result<void> read_kineto_json(const KinetoSourceOpener& open, const std::string&
   return {};
 }
 
-/**
- * @brief One raw event as a memory event of the CPU or a CUDA device.
- * @return the event, nothing for another device type (counted in `other_device_types`), or
- * the error, placed by `where`
- */
-template <class Where>
-Result<std::optional<MemoryEvent>> memory_event(
-    const RawEvent& e, std::size_t index, const Where& where,
-    std::map<std::int64_t, std::uint64_t>& other_device_types) {
-  if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
-  if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
-    return Error::parse_error(where() +
-                              ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
-  }
-  MemoryEvent event;
-  event.index = index;
-  event.json_index = e.index;
-  const std::int64_t type = e.device_type.integer;
-  const std::int64_t id = e.device_id.integer;
-  if (type == 1) {
-    if (id < 0 || id > INT32_MAX) {
-      return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
-                                " out of range");
-    }
-    event.device = Gpu{static_cast<std::uint32_t>(id)};
-  } else if (type == 0) {
-    event.device = Cpu{};
-  } else {
-    ++other_device_types[type];
-    return std::optional<MemoryEvent>{};
-  }
-  if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
-  event.ts = e.ts.real;
-  if (e.ts.integral && e.ts.integer >= 0) {
-    event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
-  }
-  event.bytes = e.bytes.integer;
-  if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
-  if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
-  if (e.total_allocated.present) {
-    if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
-      return Error::parse_error(where() + ": expected 'Total Allocated' as a non-negative integer");
-    }
-    event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
-  }
-  if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
-    event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
-  }
-  return std::optional<MemoryEvent>(event);
-}
-
 /// @return the CPU and CUDA memory events in time order (ties in file order), the others
 /// counted in the report's notes; an error when there are none
-Result<std::vector<MemoryEvent>> memory_events(const KinetoReader& handler, const std::string& file,
+Result<std::vector<MemoryEvent>> memory_events(KinetoReader& handler, const std::string& file,
                                                ImportReport& report) {
-  std::vector<MemoryEvent> memory;
-  std::map<std::int64_t, std::uint64_t> other_device_types;
-  for (const RawEvent& e : handler.events) {
-    // Built only for an error: most files have millions of events and none.
-    const auto where = [&] {
-      return file + ": traceEvents index " + std::to_string(e.index) + " ([memory] event " +
-             std::to_string(memory.size() + 1) + ")";
-    };
-    auto event = memory_event(e, memory.size(), where, other_device_types);
-    if (!event) return event.error();
-    if (*event) memory.push_back(**event);
-  }
-  for (const auto& [type, count] : other_device_types) {
+  if (handler.first_error) return *handler.first_error;
+  std::vector<MemoryEvent> memory = std::move(handler.memory);
+  for (const auto& [type, count] : handler.other_device_types) {
     report.skipped += count;
     report.notes.push_back(std::to_string(count) + " [memory] events on Device Type " +
                            std::to_string(type) + " (neither CPU 0 nor CUDA 1): not imported");
@@ -1028,7 +1049,7 @@ struct KinetoEmitter {
 Result<ImportReport> import_kineto(const KinetoSourceOpener& open, std::string_view name,
                                    TraceSink& sink, std::size_t window_bytes) {
   const std::string file(name);
-  KinetoReader handler;
+  KinetoReader handler(file);
   if (auto ok = read_kineto_json(open, file, window_bytes, handler); !ok) return ok.error();
   ImportReport report;
   report.origin_unit = "traceEvents index";

@@ -1,9 +1,9 @@
-// Importers beside a plain read of the same file (its bytes, read whole; for the Kineto JSON, which
-// is streamed, also read in windows like the importer's: the floor of a streaming reader), on
-// generated recordings of the size users bring: a torch.profiler (Kineto) JSON of memory events
-// among operator events, and an RMM log. Each reports its peak memory growth beside the file's
-// size. A real PyTorch snapshot's import is measured beside CPython's C `pickle.load` of the same
-// file (skipped, saying why, without the snapshot or python3).
+// Importers beside a plain read of the same file (its bytes, read whole; for the Kineto JSON and
+// the RMM log, which are streamed, also read in windows like the importers': the floor of a
+// streaming reader), on generated recordings of the size users bring: a torch.profiler (Kineto)
+// JSON of memory events among operator events, and an RMM log. Each reports its peak memory growth
+// beside the file's size. A real PyTorch snapshot's import is measured beside CPython's C
+// `pickle.load` of the same file (skipped, saying why, without the snapshot or python3).
 //
 //   MEMTRACK_IMPORT_EVENTS=1000000 build/release/bin/memtrack_import_bench   the default length
 #include "ratio_reporter.hpp"
@@ -206,9 +206,9 @@ const auto events = static_cast<std::int64_t>(event_count());
 void BM_PlainReadKineto(benchmark::State& state) {
   plain_read(state, kineto_file(static_cast<std::uint64_t>(state.range(0))));
 }
-/// The file's bytes through the importer's source, a window of `kineto_window_bytes` at a time.
-void BM_PlainReadKinetoWindows(benchmark::State& state) {
-  const auto path = kineto_file(static_cast<std::uint64_t>(state.range(0)));
+/// The file's bytes through the importer's source, a window of `kineto_window_bytes` at a time:
+/// the floor of a streaming importer.
+void plain_read_windows(benchmark::State& state, const std::filesystem::path& path) {
   std::vector<char> window(kineto_window_bytes);
   std::uint64_t bytes = 0;
   for (auto _ : state) {
@@ -227,16 +227,16 @@ void BM_PlainReadKinetoWindows(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
 }
-/// The import streamed from the file, as `memtrack import` reads it.
-void BM_ImportKineto(benchmark::State& state) {
-  const auto path = kineto_file(static_cast<std::uint64_t>(state.range(0)));
+/// The import streamed from the file, as `memtrack import` reads it (`import_path`).
+void import_streamed(benchmark::State& state, const std::filesystem::path& path,
+                     SourceFormat format) {
   std::uint64_t growth_kib = 0;
   std::uint64_t imported = 0;
   for (auto _ : state) {
     reset_peak_rss();
     const std::uint64_t before = status_kib("VmRSS:");
     CountingSink sink;
-    auto report = import_path(SourceFormat::Kineto, path, sink);
+    auto report = import_path(format, path, sink);
     if (!report) {
       state.SkipWithError(report.error().to_string().c_str());
       return;
@@ -249,6 +249,13 @@ void BM_ImportKineto(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(imported);
   state.counters["peak_growth_MiB"] = static_cast<double>(growth_kib) / 1024.0;
 }
+void BM_PlainReadKinetoWindows(benchmark::State& state) {
+  plain_read_windows(state, kineto_file(static_cast<std::uint64_t>(state.range(0))));
+}
+void BM_ImportKineto(benchmark::State& state) {
+  import_streamed(state, kineto_file(static_cast<std::uint64_t>(state.range(0))),
+                  SourceFormat::Kineto);
+}
 // The same import of the file read whole first (import_bytes, as for bytes in memory).
 void BM_ImportKinetoInMemory(benchmark::State& state) {
   import(state, kineto_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Kineto);
@@ -256,8 +263,11 @@ void BM_ImportKinetoInMemory(benchmark::State& state) {
 void BM_PlainReadRmm(benchmark::State& state) {
   plain_read(state, rmm_file(static_cast<std::uint64_t>(state.range(0))));
 }
+void BM_PlainReadRmmWindows(benchmark::State& state) {
+  plain_read_windows(state, rmm_file(static_cast<std::uint64_t>(state.range(0))));
+}
 void BM_ImportRmm(benchmark::State& state) {
-  import(state, rmm_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Rmm);
+  import_streamed(state, rmm_file(static_cast<std::uint64_t>(state.range(0))), SourceFormat::Rmm);
 }
 /// The largest real snapshot of ../shared/traces/pytorch (3.9 MB, 15k trace entries), or the file
 /// MEMTRACK_SNAPSHOT names.
@@ -331,6 +341,7 @@ BENCHMARK(BM_PlainReadKinetoWindows)->Arg(events)->Unit(benchmark::kMillisecond)
 BENCHMARK(BM_ImportKineto)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportKinetoInMemory)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PlainReadRmm)->Arg(events)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlainReadRmmWindows)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportRmm)->Arg(events)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ImportPytorch)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PickleLoad)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -345,7 +356,8 @@ int main(int argc, char** argv) {
       {{"BM_ImportKineto/" + n, "BM_PlainReadKinetoWindows/" + n, 3.0},
        {"BM_ImportKineto/" + n, "BM_PlainReadKineto/" + n, 0},
        {"BM_ImportKinetoInMemory/" + n, "BM_PlainReadKineto/" + n, 0},
-       {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 3.0},
+       {"BM_ImportRmm/" + n, "BM_PlainReadRmmWindows/" + n, 3.0},
+       {"BM_ImportRmm/" + n, "BM_PlainReadRmm/" + n, 0},
        {"BM_ImportPytorch/iterations:5/manual_time", "BM_PickleLoad/iterations:5/manual_time", 1.0,
         true}});
   for (const auto& entry :

@@ -176,6 +176,14 @@ Result<ImportReport> import_path(SourceFormat format, const std::filesystem::pat
       return import_kineto([&in] { return open_source(in); }, name, counting);
     });
   }
+  if (format == SourceFormat::Rmm) {
+    auto source = open_source(in);
+    if (!source) return source.error();
+    const std::string name = in.string();
+    return import_counted(format, name, sink, [&](TraceSink& counting) {
+      return import_rmm(**source, name, counting, options);
+    });
+  }
   if (format == SourceFormat::Canonical) {
     return import_bytes(format, {}, in.string(), sink, options);  // refused, nothing read
   }

@@ -28,21 +28,6 @@ namespace {
 
 namespace ondemand = simdjson::ondemand;
 
-/// Bytes in memory as a source (read in windows like a file).
-class ViewSource final : public ByteSource {
- public:
-  explicit ViewSource(std::string_view bytes) : rest_(bytes) {}
-  Result<std::size_t> read(char* buffer, std::size_t size) override {
-    const std::size_t n = std::min(size, rest_.size());
-    std::memcpy(buffer, rest_.data(), n);
-    rest_.remove_prefix(n);
-    return n;
-  }
-
- private:
-  std::string_view rest_;
-};
-
 /// A JSON number as the file wrote it.
 struct Number {
   bool present{false};
@@ -1068,7 +1053,7 @@ Result<ImportReport> import_kineto(std::string_view bytes, std::string_view name
                                    std::size_t /*spare_capacity*/) {
   return import_kineto(
       [bytes]() -> Result<std::unique_ptr<ByteSource>> {
-        return std::unique_ptr<ByteSource>(std::make_unique<ViewSource>(bytes));
+        return std::unique_ptr<ByteSource>(std::make_unique<detail::ViewSource>(bytes));
       },
       name, sink);
 }

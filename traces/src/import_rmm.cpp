@@ -1,4 +1,5 @@
-// RMM logging_resource_adaptor CSV: allocate, free and allocate failure rows as trace events.
+// RMM logging_resource_adaptor CSV: allocate, free and allocate failure rows as trace events,
+// streamed a line at a time (memory is one window of the file, whatever its length).
 #include <memtrack/traces/importers.hpp>
 
 #include <memtrack/units.hpp>
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace memtrack::traces {
 namespace {
@@ -97,9 +99,9 @@ struct RowAt {
   }
 };
 
-/// Reads one row after the header into `event`.
-Result<void> read_row(std::string_view line, std::uint32_t device, const RowAt& at,
-                      TraceEvent& event) {
+/// Reads one row after the header into `event`, which holds the previous row's (only the fields
+/// a row sets change: the event is not built anew for each of millions of rows).
+Result<void> read_row(std::string_view line, const RowAt& at, TraceEvent& event) {
   const CsvFields row = split_csv(line);
   if (row.count < 6) {
     return at.fail("expected 6 fields (Thread,Time,Action,Pointer,Size,Stream), got " +
@@ -123,16 +125,18 @@ Result<void> read_row(std::string_view line, std::uint32_t device, const RowAt& 
       return at.fail("expected Pointer as 0x followed by hexadecimal digits, got '" +
                      std::string(fields[3]) + "'");
     }
-    event = action == "allocate" ? TraceEvent::allocate(Gpu{device}, *size)
-                                 : TraceEvent::free(Gpu{device}, *size);
+    event.kind = action == "allocate" ? TraceEvent::Kind::Allocate : TraceEvent::Kind::Free;
     event.address = *address;
+    event.recorded_error.reset();
   } else if (action == "allocate failure" || action == "allocate_failure") {
-    event = TraceEvent::allocate(Gpu{device}, *size);
+    event.kind = TraceEvent::Kind::Allocate;
+    event.address.reset();
     event.recorded_error = ErrorKind::OutOfMemory;
   } else {
     return at.fail("expected Action 'allocate', 'free' or 'allocate failure', got '" +
                    std::string(action) + "'");
   }
+  event.bytes = *size;
   event.time_ns = *time;
   const auto stream = pointer(fields[5]);
   if (!stream) {
@@ -143,9 +147,65 @@ Result<void> read_row(std::string_view line, std::uint32_t device, const RowAt& 
   return {};
 }
 
+/// The lines of a source, without their newlines, read through one buffer (it grows for a longer
+/// line, to `max_import_bytes`).
+class LineReader {
+ public:
+  explicit LineReader(ByteSource& source) : source_(source), buffer_(std::size_t{1} << 20U) {}
+
+  /**
+   * @brief The next line.
+   * @param newline set to whether it ended with a newline (the source's last line may not)
+   * @return true with `line`, false after the last line, or the source's error
+   */
+  Result<bool> next(std::string_view& line, bool& newline, const std::string& file) {
+    for (;;) {
+      const char* start = buffer_.data() + begin_;
+      if (const void* found = std::memchr(buffer_.data() + scanned_, '\n', end_ - scanned_)) {
+        const auto* end = static_cast<const char*>(found);
+        line = std::string_view(start, static_cast<std::size_t>(end - start));
+        newline = true;
+        begin_ = scanned_ = static_cast<std::size_t>(end - buffer_.data()) + 1;
+        return true;
+      }
+      scanned_ = end_;
+      if (eof_) {
+        if (begin_ == end_) return false;
+        line = std::string_view(start, end_ - begin_);
+        newline = false;
+        begin_ = scanned_ = end_;
+        return true;
+      }
+      std::memmove(buffer_.data(), start, end_ - begin_);
+      end_ -= begin_;
+      scanned_ -= begin_;
+      begin_ = 0;
+      if (end_ == buffer_.size()) {
+        if (buffer_.size() >= max_import_bytes) {
+          return Error::parse_error(file + ": a line longer than " +
+                                    std::to_string(max_import_bytes) + " bytes: not an RMM log");
+        }
+        buffer_.resize(std::min<std::size_t>(buffer_.size() * 2, max_import_bytes));
+      }
+      auto got = source_.read(buffer_.data() + end_, buffer_.size() - end_);
+      if (!got) return got.error();
+      if (*got == 0) eof_ = true;
+      end_ += *got;
+    }
+  }
+
+ private:
+  ByteSource& source_;
+  std::vector<char> buffer_;
+  std::size_t begin_{0};    ///< the next line starts here
+  std::size_t scanned_{0};  ///< no newline in [begin_, scanned_)
+  std::size_t end_{0};
+  bool eof_{false};
+};
+
 }  // namespace
 
-Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, TraceSink& sink,
+Result<ImportReport> import_rmm(ByteSource& source, std::string_view name, TraceSink& sink,
                                 const ImportOptions& options) {
   const std::string file(name);
   const auto device = device_of(file, options);
@@ -157,20 +217,23 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
                   "; the log does not record device totals: replay with --profile)";
   if (auto ok = sink.header(header); !ok) return ok.error();
 
+  LineReader lines(source);
   std::uint64_t line_number = 0;
   bool seen_header = false;
   std::uint64_t failures = 0;
-  while (!bytes.empty()) {
-    const std::size_t newline = bytes.find('\n');
-    const std::string_view line = detail::trim(bytes.substr(0, newline));
-    bytes = newline == std::string_view::npos ? std::string_view{} : bytes.substr(newline + 1);
+  TraceEvent event = TraceEvent::allocate(Gpu{*device}, 0);
+  for (;;) {
+    std::string_view raw;
+    bool newline = false;
+    auto more = lines.next(raw, newline, file);
+    if (!more) return more.error();
+    if (!*more) break;
+    const std::string_view line = detail::trim(raw);
     ++line_number;
     const RowAt at{file, line_number};
     if (line.empty()) continue;
     // RMM ends every row with a newline: a last row without one was cut, perhaps inside a field.
-    if (newline == std::string_view::npos) {
-      return at.fail("truncated: the last line has no newline (the log was cut short)");
-    }
+    if (!newline) return at.fail("truncated: the last line has no newline (the log was cut short)");
     if (!seen_header) {
       if (line.find("Thread,Time,Action,Pointer,Size,Stream") != 0) {
         return at.fail("expected the RMM log header 'Thread,Time,Action,Pointer,Size,Stream'");
@@ -178,8 +241,7 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
       seen_header = true;
       continue;
     }
-    TraceEvent event;
-    if (auto ok = read_row(line, *device, at, event); !ok) return ok.error();
+    if (auto ok = read_row(line, at, event); !ok) return ok.error();
     if (event.recorded_error) ++failures;
     ++report.events;
     sink.origin(line_number);  // refusals point at the CSV line
@@ -196,6 +258,12 @@ Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, T
                            "(result=OutOfMemory)");
   }
   return report;
+}
+
+Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name, TraceSink& sink,
+                                const ImportOptions& options) {
+  detail::ViewSource source(bytes);
+  return import_rmm(source, name, sink, options);
 }
 
 }  // namespace memtrack::traces

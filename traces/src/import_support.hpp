@@ -2,11 +2,14 @@
 #pragma once
 
 #include <memtrack/result.hpp>
+#include <memtrack/traces/io.hpp>
 #include <memtrack/traces/trace.hpp>
 
 #include "textkit.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -46,5 +49,20 @@ inline Result<std::uint64_t> parse_decimal(std::string_view text, std::string_vi
                             " as a decimal number of at most 2^64 - 1, got '" + std::string(text) +
                             "'");
 }
+
+/// Bytes in memory as a source: the streaming importers' entry points for bytes read them so.
+class ViewSource final : public ByteSource {
+ public:
+  explicit ViewSource(std::string_view bytes) : rest_(bytes) {}
+  Result<std::size_t> read(char* buffer, std::size_t size) override {
+    const std::size_t n = std::min(size, rest_.size());
+    if (n != 0) std::memcpy(buffer, rest_.data(), n);
+    rest_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view rest_;
+};
 
 }  // namespace memtrack::traces::detail

@@ -462,6 +462,62 @@ TEST(Rmm, BadRowsNameTheLine) {
   EXPECT_NE(report.error().to_string().find("r.csv:2: expected Action"), std::string::npos);
 }
 
+/// Bytes handed out a few at a time (`step` per read), as a pipe or a decompressor may.
+class TrickleSource final : public ByteSource {
+ public:
+  TrickleSource(std::string bytes, std::size_t step) : bytes_(std::move(bytes)), step_(step) {}
+  Result<std::size_t> read(char* buffer, std::size_t size) override {
+    const std::size_t n = std::min({size, step_, bytes_.size() - at_});
+    std::copy_n(bytes_.data() + at_, n, buffer);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::string bytes_;
+  std::size_t step_;
+  std::size_t at_{0};
+};
+
+TEST(Rmm, StreamedRowsCutAnywhereByTheReadsImportAlike) {
+  // Rows split across reads of 1 to 13 bytes, a blank line, CRLF endings, and a row whose
+  // eighth field (RMM logs have six; more are allowed) is longer than the line buffer's 1 MiB.
+  const std::string csv = "Thread,Time,Action,Pointer,Size,Stream\r\n"
+                          "23110,22:30:49.650739,allocate,0x7f141ba00000,1024,0x0\r\n"
+                          "\n"
+                          "23110,22:30:49.650800,allocate failure,(nil),99999999999,0x0\n"
+                          "23111,22:30:49.650900,allocate,0x7f141ba00400,2048,0x1,x," +
+                          std::string((1U << 20U) + 100, 'z') +
+                          "\n"
+                          "23110,22:30:49.651000,free,0x7f141ba00000,1024,0x0\n";
+  for (std::size_t step = 1; step <= 13; ++step) {
+    TrickleSource source(csv, step);
+    MemorySink sink;
+    auto report = import_rmm(source, "rmm_log.dev3.csv", sink);
+    ASSERT_TRUE(report) << step << ": " << report.error().to_string();
+    ASSERT_EQ(sink.events().size(), 4U) << step;
+    EXPECT_EQ(sink.events()[0].bytes, 1024U);
+    EXPECT_EQ(sink.events()[0].address, 0x7f141ba00000U);
+    EXPECT_EQ(sink.events()[1].recorded_error, ErrorKind::OutOfMemory);
+    EXPECT_FALSE(sink.events()[1].address);  // (nil): the failure's pointer is not kept
+    EXPECT_EQ(sink.events()[2].bytes, 2048U);
+    EXPECT_EQ(sink.events()[2].address, 0x7f141ba00400U);
+    EXPECT_FALSE(sink.events()[2].recorded_error);  // the failure before it does not stay
+    EXPECT_EQ(sink.events()[2].stream, 1U);
+    EXPECT_EQ(sink.events()[3].kind, TraceEvent::Kind::Free);
+    EXPECT_EQ(sink.origins(), (std::vector<std::uint64_t>{3, 5, 6, 7}));  // 1 + CSV line
+  }
+  // The last row cut short is refused wherever the reads end.
+  for (std::size_t step = 1; step <= 5; ++step) {
+    TrickleSource source(csv.substr(0, csv.size() - 1), step);
+    MemorySink sink;
+    auto report = import_rmm(source, "r.csv", sink);
+    ASSERT_FALSE(report);
+    EXPECT_NE(report.error().to_string().find("r.csv:6: truncated"), std::string::npos)
+        << report.error().to_string();
+  }
+}
+
 // ---- Nsight ----
 
 /// Builds an Nsight-like export. The enum ids are deliberately not NVIDIA's: the importer must

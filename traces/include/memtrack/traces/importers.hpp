@@ -139,7 +139,13 @@ inline constexpr std::size_t kineto_window_bytes = std::size_t{4} << 20U;
 [[nodiscard]] Result<ImportReport> import_kineto(const KinetoSourceOpener& open,
                                                  std::string_view name, TraceSink& sink,
                                                  std::size_t window_bytes = kineto_window_bytes);
+/// Imports an RMM log (logging_resource_adaptor CSV) held in memory: `import_rmm` over a source
+/// reading `bytes`.
 [[nodiscard]] Result<ImportReport> import_rmm(std::string_view bytes, std::string_view name,
+                                              TraceSink& sink, const ImportOptions& options = {});
+/// Imports an RMM log streamed from `source`, a line at a time: memory is one buffer of lines,
+/// whatever the log's length.
+[[nodiscard]] Result<ImportReport> import_rmm(ByteSource& source, std::string_view name,
                                               TraceSink& sink, const ImportOptions& options = {});
 [[nodiscard]] Result<ImportReport> import_nsight(std::string_view bytes, std::string_view name,
                                                  TraceSink& sink);
@@ -157,14 +163,14 @@ inline constexpr std::size_t kineto_window_bytes = std::size_t{4} << 20U;
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});
 
-/// The most bytes (decompressed) an importer reads from one file whole (a Kineto JSON is streamed:
-/// docs/limits.md gives its bound, on one JSON value).
+/// The most bytes (decompressed) an importer reads from one file whole (a Kineto JSON and an RMM
+/// log are streamed: docs/limits.md gives their bounds, on one JSON value and one line).
 inline constexpr std::uint64_t max_import_bytes = std::uint64_t{4} << 30U;
 
 /**
- * @brief Imports a recording file (compressed or not) into `sink`: a Kineto JSON streamed from
- * the file (`import_kineto` over `open_source`), the other formats read whole (`read_all`, at
- * most `max_import_bytes`) and given to `import_bytes`.
+ * @brief Imports a recording file (compressed or not) into `sink`: a Kineto JSON or an RMM log
+ * streamed from the file (`import_kineto`, `import_rmm` over `open_source`), the other formats
+ * read whole (`read_all`, at most `max_import_bytes`) and given to `import_bytes`.
  */
 [[nodiscard]] Result<ImportReport> import_path(SourceFormat format, const std::filesystem::path& in,
                                                TraceSink& sink, const ImportOptions& options = {});

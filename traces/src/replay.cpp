@@ -45,19 +45,19 @@ class AddressMap {
     }
   }
 
-  /// Inserts or replaces.
-  void put(std::uint64_t address, Value live) {
+  /// Inserts or replaces. @return whether it replaced a value
+  bool put(std::uint64_t address, Value live) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     for (std::size_t i = home(address);; i = next(i)) {
       Slot& slot = slots_[i];
       if (!slot.used) {
         slot = Slot{address, live, true};
         ++size_;
-        return;
+        return false;
       }
       if (slot.address == address) {
         slot.live = live;
-        return;
+        return true;
       }
     }
   }
@@ -992,11 +992,11 @@ class Replayer::State::Run {
   /// An allocation the tracker made, on `where`.
   [[gnu::always_inline]] void book_allocation(const sim::Operation& op, DevicePlacement where) {
     if (event.address) {
-      if (live_by_address.find(*event.address) != nullptr) {
+      // (One probe: the put says whether an allocation was still live there.)
+      if (live_by_address.put(*event.address, Live{op.bytes, where, reader.events_read()})) {
         inconsistent("allocates at " + detail::hex(*event.address) +
                      ", where an allocation is still live (never freed)");
       }
-      live_by_address.put(*event.address, Live{op.bytes, where, reader.events_read()});
       refused_addresses.erase(*event.address);
       // Its entry among the freed addresses, if any, stays: while the address is live a free finds
       // it live, and its next free replaces that entry before a double free could read it.

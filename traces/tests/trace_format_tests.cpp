@@ -9,6 +9,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <cctype>
+#include <cstdio>
 
 namespace memtrack::traces {
 namespace {
@@ -18,6 +19,66 @@ using testing::reader_of;
 using testing::ScratchDir;
 
 constexpr const char* header = "memtrack-trace 1\nsource test\ngpu 0 total=1024\nevents\n";
+
+// The reader parses alloc and free lines on a path of their own (HotCursor); a number of any
+// length, with leading zeros, and hexadecimal of either case, must read as written.
+RC_GTEST_PROP(HotLines, NumbersOfEveryLengthAndCaseReadAsWritten, ()) {
+  const auto lines = *rc::gen::inRange<std::size_t>(1, 40);
+  std::string text = header;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> expected;  // bytes, address
+  for (std::size_t i = 0; i < lines; ++i) {
+    const auto decimal_digits = *rc::gen::inRange<int>(1, 21);
+    std::uint64_t bytes = *rc::gen::arbitrary<std::uint64_t>();
+    if (decimal_digits < 20) {
+      std::uint64_t bound = 1;
+      for (int d = 0; d < decimal_digits; ++d)
+        bound *= 10;
+      bytes %= bound;
+    }
+    const auto zeros = *rc::gen::inRange<std::size_t>(0, 3);
+    const auto hex_digits = *rc::gen::inRange<unsigned>(1, 17);
+    std::uint64_t address = *rc::gen::arbitrary<std::uint64_t>();
+    if (hex_digits < 16) address &= (std::uint64_t{1} << (4 * hex_digits)) - 1;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(address));
+    for (char& c : hex) {
+      if (std::isalpha(static_cast<unsigned char>(c)) != 0 && *rc::gen::arbitrary<bool>()) {
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+    }
+    const bool free = *rc::gen::arbitrary<bool>();
+    text += std::string(free ? "free" : "alloc") + " gpu:0 " + std::string(zeros, '0') +
+            std::to_string(bytes) + " addr=0x" + hex +
+            (*rc::gen::arbitrary<bool>() ? " stream=7\n" : "\n");
+    expected.emplace_back(bytes, address);
+  }
+  text += "end " + std::to_string(lines) + "\n";
+  auto events = read_events(text);
+  RC_ASSERT(events.has_value());
+  RC_ASSERT(events->size() == lines);
+  for (std::size_t i = 0; i < lines; ++i) {
+    RC_ASSERT((*events)[i].bytes == expected[i].first);
+    RC_ASSERT((*events)[i].address == expected[i].second);
+  }
+}
+
+TEST(HotLines, NumbersPastTheirRangeAreRefused) {
+  for (const char* line :
+       {"alloc gpu:0 18446744073709551616 addr=0x1", "alloc gpu:0 99999999999999999999 addr=0x1",
+        "alloc gpu:0 12 addr=0x10000000000000000", "alloc gpu:0 12 addr=0x",
+        "alloc gpu:0 12 addr=0x12g4", "alloc gpu:0 12 addr=0x1G", "alloc gpu:0 12 addr=0x1@",
+        "alloc gpu:0 12 addr=0x1`", "alloc gpu:0 12 addr=0x1/", "alloc gpu:0 12 addr=0x1:",
+        "alloc gpu:0 1x2 addr=0x1", "alloc gpu:0 1/ addr=0x1", "alloc gpu:0 1: addr=0x1"}) {
+    const std::string text = std::string(header) + line + "\nend 1\n";
+    EXPECT_FALSE(read_events(text)) << line;
+  }
+  // The largest of each reads whole.
+  auto events = read_events(std::string(header) +
+                            "alloc gpu:0 18446744073709551615 addr=0xFFFFffffFFFFffff\nend 1\n");
+  ASSERT_TRUE(events) << events.error().to_string();
+  EXPECT_EQ(events->at(0).bytes, UINT64_MAX);
+  EXPECT_EQ(events->at(0).address, UINT64_MAX);
+}
 
 TEST(TraceEventParse, AllocWithEveryAttribute) {
   auto event = parse_event(

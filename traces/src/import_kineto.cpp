@@ -555,12 +555,8 @@ Extent value_extent(const char* p, const char* end, bool at_eof, const char*& va
  */
 class KinetoStream {
  public:
-  KinetoStream(ByteSource& source, const std::string& file, std::size_t window,
-               KinetoReader& handler)
-      : source_(source),
-        file_(file),
-        handler_(handler),
-        buffer_(std::max<std::size_t>(window, 1)) {}
+  KinetoStream(ByteSource& source, std::size_t window, KinetoReader& handler)
+      : source_(source), handler_(handler), buffer_(std::max<std::size_t>(window, 1)) {}
 
   /// Reads the whole file. @return nothing, or where it stops being JSON (`fault_`)
   Result<void> read() {
@@ -660,9 +656,10 @@ class KinetoStream {
       batch_.resize(length + simdjson::SIMDJSON_PADDING);
     }
     char* out = batch_.data();
-    std::memcpy(out, prefix.data(), prefix.size());
-    std::memcpy(out + prefix.size(), buffer_.data() + from, to - from);
-    std::memcpy(out + prefix.size() + (to - from), suffix.data(), suffix.size());
+    // (std::copy: an empty prefix or suffix has no data to give memcpy.)
+    std::copy(prefix.begin(), prefix.end(), out);
+    std::copy(buffer_.data() + from, buffer_.data() + to, out + prefix.size());
+    std::copy(suffix.begin(), suffix.end(), out + prefix.size() + (to - from));
     ondemand::document document;
     try {
       if (const auto error =
@@ -846,7 +843,6 @@ class KinetoStream {
   }
 
   ByteSource& source_;
-  const std::string& file_;
   KinetoReader& handler_;
   std::vector<char> buffer_;
   std::size_t begin_{0};
@@ -867,7 +863,7 @@ Result<void> read_kineto_json(const KinetoSourceOpener& open, const std::string&
                               std::size_t window, KinetoReader& handler) {
   auto source = open();
   if (!source) return source.error();
-  KinetoStream stream(**source, file, window, handler);
+  KinetoStream stream(**source, window, handler);
   if (auto ok = stream.read(); !ok) {
     if (stream.read_error()) return *stream.read_error();
     if (stream.fault().code == simdjson::CAPACITY) {

@@ -98,13 +98,13 @@ class CountingSink final : public TraceSink {
 };
 
 Result<ImportReport> run_importer(SourceFormat format, std::string_view bytes,
-                                  std::size_t spare_capacity, std::string_view name,
-                                  TraceSink& sink, const ImportOptions& options) {
+                                  std::string_view name, TraceSink& sink,
+                                  const ImportOptions& options) {
   switch (format) {
     case SourceFormat::PytorchSnapshot:
       return import_pytorch_snapshot(bytes, name, sink);
     case SourceFormat::Kineto:
-      return import_kineto(bytes, name, sink, spare_capacity);
+      return import_kineto(bytes, name, sink);
     case SourceFormat::Rmm:
       return import_rmm(bytes, name, sink, options);
     case SourceFormat::Nsight:
@@ -140,12 +140,12 @@ Result<ImportReport> import_counted(SourceFormat format, std::string_view name, 
   return report;
 }
 
-/// import_bytes for bytes followed by `spare_capacity` readable bytes.
+/// import_bytes, counted.
 Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
-                                    std::size_t spare_capacity, std::string_view name,
-                                    TraceSink& sink, const ImportOptions& options) {
+                                    std::string_view name, TraceSink& sink,
+                                    const ImportOptions& options) {
   return import_counted(format, name, sink, [&](TraceSink& counting) {
-    return run_importer(format, bytes, spare_capacity, name, counting, options);
+    return run_importer(format, bytes, name, counting, options);
   });
 }
 
@@ -154,18 +154,12 @@ Result<ImportReport> import_counted(SourceFormat format, std::string_view bytes,
 Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
                                   std::string_view name, TraceSink& sink,
                                   const ImportOptions& options) {
-  return import_counted(format, bytes, 0, name, sink, options);
+  return import_counted(format, bytes, name, sink, options);
 }
 
 Result<ImportReport> import_bytes(SourceFormat format, std::string& bytes, std::string_view name,
                                   TraceSink& sink, const ImportOptions& options) {
-  // Only JSON is read by a parser that reads past its input's end; a string read in growing
-  // steps mostly has the room already, and otherwise gets it once.
-  if (format == SourceFormat::Kineto && bytes.capacity() - bytes.size() < json_padding_bytes) {
-    bytes.reserve(bytes.size() + json_padding_bytes);
-  }
-  return import_counted(format, std::string_view(bytes), bytes.capacity() - bytes.size(), name,
-                        sink, options);
+  return import_counted(format, std::string_view(bytes), name, sink, options);
 }
 
 Result<ImportReport> import_path(SourceFormat format, const std::filesystem::path& in,

@@ -114,8 +114,8 @@ struct ImportReport {
 [[nodiscard]] Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root,
                                                                  std::string_view name,
                                                                  TraceSink& sink);
-/// The bytes the JSON reader may read past the end of its input (simdjson's padding): a buffer
-/// with that much spare capacity after its text is parsed in place, without a copy.
+/// The bytes the JSON reader may read past the end of what it parses (simdjson's padding): the
+/// Kineto importer's batches carry that much after their text.
 inline constexpr std::size_t json_padding_bytes = 64;
 /**
  * @brief Imports a torch.profiler (Kineto) Chrome-trace JSON held in memory: `import_kineto`
@@ -154,11 +154,8 @@ inline constexpr std::size_t kineto_window_bytes = std::size_t{4} << 20U;
 [[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string_view bytes,
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});
-/**
- * @brief `import_bytes` of a whole file read into `bytes` (e.g. by `read_all`): the text is
- * unchanged, but its capacity may grow to `json_padding_bytes` past its end so that a JSON
- * recording is read in place rather than copied.
- */
+/// `import_bytes` of a whole file read into a string (kept for source compatibility: it once let
+/// a Kineto JSON be parsed in place; every importer now reads the bytes as they are).
 [[nodiscard]] Result<ImportReport> import_bytes(SourceFormat format, std::string& bytes,
                                                 std::string_view name, TraceSink& sink,
                                                 const ImportOptions& options = {});

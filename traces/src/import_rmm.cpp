@@ -156,9 +156,10 @@ class LineReader {
   /**
    * @brief The next line.
    * @param newline set to whether it ended with a newline (the source's last line may not)
+   * @param at the line's place, for the error of one too long
    * @return true with `line`, false after the last line, or the source's error
    */
-  Result<bool> next(std::string_view& line, bool& newline, const std::string& file) {
+  Result<bool> next(std::string_view& line, bool& newline, const RowAt& at) {
     for (;;) {
       const char* start = buffer_.data() + begin_;
       if (const void* found = std::memchr(buffer_.data() + scanned_, '\n', end_ - scanned_)) {
@@ -182,8 +183,8 @@ class LineReader {
       begin_ = 0;
       if (end_ == buffer_.size()) {
         if (buffer_.size() >= max_import_bytes) {
-          return Error::parse_error(file + ": a line longer than " +
-                                    std::to_string(max_import_bytes) + " bytes: not an RMM log");
+          return at.fail("a line longer than " + std::to_string(max_import_bytes) +
+                         " bytes: not an RMM log");
         }
         buffer_.resize(std::min<std::size_t>(buffer_.size() * 2, max_import_bytes));
       }
@@ -225,7 +226,7 @@ Result<ImportReport> import_rmm(ByteSource& source, std::string_view name, Trace
   for (;;) {
     std::string_view raw;
     bool newline = false;
-    auto more = lines.next(raw, newline, file);
+    auto more = lines.next(raw, newline, RowAt{file, line_number + 1});
     if (!more) return more.error();
     if (!*more) break;
     const std::string_view line = detail::trim(raw);

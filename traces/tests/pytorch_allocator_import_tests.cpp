@@ -53,6 +53,15 @@ std::vector<std::string> lines_of(const MemorySink& sink) {
   return lines;
 }
 
+/// The `alloc` lines of what an import wrote.
+std::vector<std::string> alloc_lines(const MemorySink& sink) {
+  std::vector<std::string> allocs;
+  for (const std::string& line : lines_of(sink)) {
+    if (line.starts_with("alloc ")) allocs.push_back(line);
+  }
+  return allocs;
+}
+
 /// A run from an empty allocator: a small segment, two allocations, a free, a large segment
 /// allocated and released, then an OOM. Frames on some entries.
 std::string from_empty_snapshot() {
@@ -202,10 +211,7 @@ TEST(PytorchAllocatorImport, SharedFramesAndStacksAreInternedOnceAndKeptApart) {
   MemorySink sink;
   auto report = import_pytorch_snapshot(bytes, "shared.pickle", sink);
   ASSERT_TRUE(report) << report.error().to_string();
-  std::vector<std::string> allocs;
-  for (const std::string& line : lines_of(sink)) {
-    if (line.starts_with("alloc ")) allocs.push_back(line);
-  }
+  const std::vector<std::string> allocs = alloc_lines(sink);
   const std::vector<std::string> expected = {
       "alloc gpu:0 512 t=2000 addr=0x100000 stream=0 stack=0",
       "alloc gpu:0 512 t=3000 addr=0x100200 stream=0 stack=0",
@@ -260,10 +266,7 @@ TEST(PytorchAllocatorImport, ASlotAnotherImportLeftIsNotTakenForThisOnes) {
   ASSERT_TRUE(import_pytorch_snapshot_value(*document->root->items[0], "two.pickle", first));
   MemorySink sink;
   ASSERT_TRUE(import_pytorch_snapshot_value(*document->root->items[1], "two.pickle", sink));
-  std::vector<std::string> allocs;
-  for (const std::string& line : lines_of(sink)) {
-    if (line.starts_with("alloc ")) allocs.push_back(line);
-  }
+  const std::vector<std::string> allocs = alloc_lines(sink);
   const std::vector<std::string> expected = {
       "alloc gpu:0 512 t=2000 addr=0x100000 stream=0 stack=0",
       "alloc gpu:0 512 t=3000 addr=0x100200 stream=0 stack=1",

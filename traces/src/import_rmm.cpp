@@ -1,13 +1,17 @@
 // RMM logging_resource_adaptor CSV: allocate, free and allocate failure rows as trace events,
-// streamed a line at a time (memory is one window of the file, whatever its length).
+// streamed a line at a time (memory is one window of the file, whatever its length). A row as
+// RMM writes nearly all of them is read in one pass, its digits eight at a time; any other row
+// (and any error) goes through the general reader, which splits and trims its fields.
 #include <memtrack/traces/importers.hpp>
 
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
+#include "swar.hpp"
 #include "textkit.hpp"
 
 #include <array>
+#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -147,11 +151,168 @@ Result<void> read_row(std::string_view line, const RowAt& at, TraceEvent& event)
   return {};
 }
 
+// ---- the common row, read in one pass ----
+
+using swar::each_byte;
+using swar::leading_run;
+using swar::load8;
+
+constexpr bool is_digit(char c) noexcept {
+  return static_cast<unsigned char>(c - '0') < 10;
+}
+
+/// @return the value of `count` (1 to 8) decimal digits, the first in the lowest byte
+constexpr std::uint64_t digits_value(std::uint64_t word, unsigned count) noexcept {
+  word = (word & each_byte(0x0F)) << (64 - 8 * count);  // leading zeros for the missing
+  word = (word * (10 * 256 + 1)) >> 8U;                 // pairs of digits
+  word = ((word & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16U;  // fours
+  return ((word & 0x0000FFFF0000FFFFULL) * (10000ULL * (1ULL << 32U) + 1)) >> 32U;
+}
+
+/// @return the value of `count` (1 to 8) hexadecimal digits, the first in the lowest byte
+constexpr std::uint64_t hex_digits_value(std::uint64_t word, unsigned count) noexcept {
+  // '0'-'9' are 0x3N, 'a'-'f' 0x6N and 'A'-'F' 0x4N: a letter's low nibble + 9 is its value.
+  word = (word & each_byte(0x0F)) + ((word >> 6U) & each_byte(0x01)) * 9;
+  word <<= 64 - 8 * count;
+  word = ((word << 4U) | (word >> 8U)) & 0x00FF00FF00FF00FFULL;
+  word = ((word << 8U) | (word >> 16U)) & 0x0000FFFF0000FFFFULL;
+  return ((word << 16U) | (word >> 32U)) & 0xFFFFFFFFULL;
+}
+
+constexpr std::array<std::uint64_t, 9> powers_of_ten{1,      10,      100,      1000,     10000,
+                                                     100000, 1000000, 10000000, 100000000};
+
+/// Reads 1 to `most` (at most 19: no overflow) decimal digits from `p`, then `end`.
+/// @return after `end`, with `value` and `count` digits; null otherwise (more digits may still
+/// be a value: the general path decides)
+const char* fast_decimal(const char* p, char end, std::size_t most, std::uint64_t& value,
+                         std::size_t& count) noexcept {
+  value = 0;
+  count = 0;
+  for (;;) {  // reads 8 bytes from a byte at most the sentinel: within its room
+    const std::uint64_t word = load8(p);
+    const unsigned run = leading_run(swar::non_digits(word));
+    count += run;
+    if (count > most) return nullptr;
+    if (run != 0) value = value * powers_of_ten[run] + digits_value(word, run);
+    p += run;
+    if (run < 8) break;
+  }
+  if (count == 0 || *p != end) return nullptr;
+  return p + 1;
+}
+
+const char* fast_decimal(const char* p, char end, std::uint64_t& value) noexcept {
+  std::size_t count = 0;
+  return fast_decimal(p, end, textkit::max_decimal_digits - 1, value, count);
+}
+
+/// Reads `0x` and 1 to 16 hexadecimal digits from `p`, then `end`.
+/// @return after `end`, with `value`; null otherwise
+const char* fast_hex(const char* p, char end, std::uint64_t& value) noexcept {
+  if (p[0] != '0' || p[1] != 'x') return nullptr;
+  p += 2;
+  value = 0;
+  std::size_t count = 0;
+  for (;;) {
+    const std::uint64_t word = load8(p);
+    const unsigned run = leading_run(swar::non_hex_digits(word));
+    count += run;
+    if (count > textkit::max_hex_digits) return nullptr;
+    if (run != 0) value = (value << (4 * run)) | hex_digits_value(word, run);
+    p += run;
+    if (run < 8) break;
+  }
+  if (count == 0 || *p != end) return nullptr;
+  return p + 1;
+}
+
+/// Reads `HH:MM:SS,` or `HH:MM:SS.f,` (1 to 9 fraction digits) from `p`, as `time_of_day`.
+/// @return after the comma, with `ns`; null otherwise
+const char* fast_time(const char* p, std::uint64_t& ns) noexcept {
+  // Each test reads one byte and stops at the first that fails: never past the sentinel.
+  if (!(is_digit(p[0]) && is_digit(p[1]) && p[2] == ':' && is_digit(p[3]) && is_digit(p[4]) &&
+        p[5] == ':' && is_digit(p[6]) && is_digit(p[7]))) {
+    return nullptr;
+  }
+  const auto two = [](const char* at) {
+    return static_cast<std::uint64_t>(at[0] - '0') * 10 + static_cast<std::uint64_t>(at[1] - '0');
+  };
+  const std::uint64_t h = two(p);
+  const std::uint64_t m = two(p + 3);
+  const std::uint64_t s = two(p + 6);
+  if (h > 23 || m > 59 || s > 60) return nullptr;
+  ns = ((h * 60 + m) * 60 + s) * 1'000'000'000ULL;
+  p += 8;
+  if (*p == ',') return p + 1;
+  if (*p != '.') return nullptr;
+  std::uint64_t fraction = 0;
+  std::size_t digits = 0;
+  if ((p = fast_decimal(p + 1, ',', 9, fraction, digits)) == nullptr) return nullptr;
+  for (; digits < 9; ++digits)
+    fraction *= 10;
+  ns += fraction;
+  return p;
+}
+
+/**
+ * @brief Reads a row as RMM writes nearly every one, `THREAD,HH:MM:SS.ffffff,allocate|free,
+ * 0xPOINTER,SIZE,0xSTREAM` and its newline, in one pass into `event` (as `read_row`).
+ *
+ * `p` must be followed, at the end of what was read, by a byte no field accepts (the line
+ * reader's sentinel) and 15 more bytes that may be read: a field's digits are read 8 bytes at a
+ * time, each word loaded from a byte at most the sentinel, and an action compares 9 bytes.
+ * @return the byte after the newline; null for any other line (blanks, a CR, a decimal pointer,
+ * a failure, an error...), which `read_row` then reads
+ */
+const char* read_common_row(const char* p, TraceEvent& event) noexcept {
+  std::uint64_t thread = 0;
+  std::uint64_t time = 0;
+  std::uint64_t address = 0;
+  std::uint64_t size = 0;
+  std::uint64_t stream = 0;
+  if ((p = fast_decimal(p, ',', thread)) == nullptr) return nullptr;
+  if ((p = fast_time(p, time)) == nullptr) return nullptr;
+  TraceEvent::Kind kind{};
+  if (p[0] == 'f' && std::memcmp(p, "free,", 5) == 0) {
+    kind = TraceEvent::Kind::Free;
+    p += 5;
+  } else if (p[0] == 'a' && std::memcmp(p, "allocate,", 9) == 0) {
+    kind = TraceEvent::Kind::Allocate;
+    p += 9;
+  } else {
+    return nullptr;
+  }
+  if ((p = fast_hex(p, ',', address)) == nullptr) return nullptr;
+  if ((p = fast_decimal(p, ',', size)) == nullptr) return nullptr;
+  if ((p = fast_hex(p, '\n', stream)) == nullptr) return nullptr;
+  event.kind = kind;
+  event.address = address;
+  event.recorded_error.reset();
+  event.bytes = size;
+  event.time_ns = time;
+  event.stream = stream;
+  return p;
+}
+
 /// The lines of a source, without their newlines, read through one buffer (it grows for a longer
-/// line, to `max_import_bytes`).
+/// line, to `max_import_bytes`). What was read is followed by a sentinel byte, `\0`, with room
+/// after it for a row reader that compares a few bytes at once.
 class LineReader {
  public:
-  explicit LineReader(ByteSource& source) : source_(source), buffer_(std::size_t{1} << 20U) {}
+  static constexpr std::size_t sentinel_room = 16;  ///< a sentinel, then 8 bytes loaded at it
+
+  explicit LineReader(ByteSource& source)
+      : source_(source), buffer_((std::size_t{1} << 20U) + sentinel_room) {
+    buffer_[0] = '\0';
+  }
+
+  /// @return the bytes not yet returned as lines, followed by the sentinel
+  [[nodiscard]] const char* unread() const noexcept { return buffer_.data() + begin_; }
+  /// Takes the unread bytes up to `to` (after a newline) as a line read.
+  void consumed(const char* to) noexcept {
+    begin_ = scanned_ = static_cast<std::size_t>(to - buffer_.data());
+  }
 
   /**
    * @brief The next line.
@@ -181,21 +342,24 @@ class LineReader {
       end_ -= begin_;
       scanned_ -= begin_;
       begin_ = 0;
-      if (end_ == buffer_.size()) {
-        if (buffer_.size() >= max_import_bytes) {
+      if (end_ == capacity()) {
+        if (capacity() >= max_import_bytes) {
           return at.fail("a line longer than " + std::to_string(max_import_bytes) +
                          " bytes: not an RMM log");
         }
-        buffer_.resize(std::min<std::size_t>(buffer_.size() * 2, max_import_bytes));
+        buffer_.resize(std::min<std::size_t>(capacity() * 2, max_import_bytes) + sentinel_room);
       }
-      auto got = source_.read(buffer_.data() + end_, buffer_.size() - end_);
+      auto got = source_.read(buffer_.data() + end_, capacity() - end_);
       if (!got) return got.error();
       if (*got == 0) eof_ = true;
       end_ += *got;
+      buffer_[end_] = '\0';
     }
   }
 
  private:
+  [[nodiscard]] std::size_t capacity() const noexcept { return buffer_.size() - sentinel_room; }
+
   ByteSource& source_;
   std::vector<char> buffer_;
   std::size_t begin_{0};    ///< the next line starts here
@@ -224,6 +388,16 @@ Result<ImportReport> import_rmm(ByteSource& source, std::string_view name, Trace
   std::uint64_t failures = 0;
   TraceEvent event = TraceEvent::allocate(Gpu{*device}, 0);
   for (;;) {
+    if (seen_header) {
+      if (const char* after = read_common_row(lines.unread(), event)) [[likely]] {
+        lines.consumed(after);
+        ++line_number;
+        ++report.events;
+        sink.origin(line_number);
+        if (auto ok = sink.event(event); !ok) return ok.error();
+        continue;
+      }
+    }
     std::string_view raw;
     bool newline = false;
     auto more = lines.next(raw, newline, RowAt{file, line_number + 1});

@@ -6,7 +6,11 @@
 #include <memtrack/traces/replay.hpp>
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 #include <sqlite3.h>
+
+#include <cstdio>
+#include <cstring>
 
 namespace memtrack::traces {
 namespace {
@@ -449,6 +453,7 @@ TEST(Rmm, AllocationsFreesAndFailuresFromTheCsv) {
   EXPECT_EQ(sink.events()[0].time_ns, (22ULL * 3600 + 30 * 60 + 49) * 1'000'000'000 + 650739000);
   EXPECT_EQ(sink.events()[1].recorded_error, ErrorKind::OutOfMemory);
   EXPECT_EQ(sink.events()[2].stream, 1U);
+  EXPECT_FALSE(sink.events()[2].recorded_error);  // the failure before it does not stay
   EXPECT_EQ(sink.events()[3].kind, TraceEvent::Kind::Free);
   GpuConfig config = one_gpu(1ULL << 30U);
   config.gpus[0].id = 3;
@@ -529,6 +534,209 @@ TEST(Rmm, StreamedRowsCutAnywhereByTheReadsImportAlike) {
     ASSERT_FALSE(report);
     EXPECT_NE(report.error().to_string().find("r.csv:6: truncated"), std::string::npos)
         << report.error().to_string();
+  }
+}
+
+/// `value` in decimal, or in lowercase hexadecimal after `0x`.
+std::string rmm_number(std::uint64_t value, bool hex) {
+  char text[32];
+  std::snprintf(text, sizeof text, hex ? "0x%llx" : "%llu", static_cast<unsigned long long>(value));
+  return text;
+}
+
+/// A value of any length: most have few digits, some all 20 (up to 2^64 - 1).
+rc::Gen<std::uint64_t> rmm_value() {
+  return rc::gen::oneOf(
+      rc::gen::inRange<std::uint64_t>(0, 100000), rc::gen::arbitrary<std::uint64_t>(),
+      rc::gen::element<std::uint64_t>(UINT64_MAX, 9999999999999999999ULL, 10000000000000000000ULL));
+}
+
+/// One field: as RMM writes it (most often) or in another form: one of `valid`, or in a hostile
+/// row also one of `invalid` or `usual` with one byte replaced by a byte at the edge of a digit's
+/// or a letter's range. Any form may have blanks around it (the reader trims them).
+std::string rmm_field(bool hostile, const std::string& usual, const std::vector<std::string>& valid,
+                      const std::vector<std::string>& invalid) {
+  if (*rc::gen::inRange(0, 3) != 0) return usual;
+  std::string field = usual;
+  switch (*rc::gen::inRange(0, hostile ? 3 : 1)) {
+    case 0:
+      if (!valid.empty()) field = *rc::gen::elementOf(valid);
+      break;
+    case 1:
+      if (!invalid.empty()) field = *rc::gen::elementOf(invalid);
+      break;
+    default:
+      if (!usual.empty()) {
+        field[*rc::gen::inRange<std::size_t>(0, usual.size())] = *rc::gen::element(
+            '/', ':', ';', '?', '@', 'G', 'g', '`', '\x7f', '\x80', '\xc3', '\xfa', '\xff', '\0');
+      }
+      break;
+  }
+  if (*rc::gen::inRange(0, 8) == 0) field = " " + field + "\t";
+  return field;
+}
+
+/// An RMM row, ending with its newline: each field as RMM writes it, or in one of the other
+/// forms a log may hold (a decimal pointer, `0X`, 20 digits, a failure, extra fields, a CR...);
+/// a hostile row also has invalid forms (a value over 2^64 - 1, an hour of 24, a fraction of
+/// ten digits, a blank field, a stray byte...).
+std::string any_rmm_row(bool hostile) {
+  const std::uint64_t big = *rmm_value();
+  const std::string thread =
+      rmm_field(hostile, std::to_string(*rc::gen::inRange<std::uint64_t>(1, 1ULL << 48U)),
+                {rmm_number(big, false), "00000000000000000000007"},
+                {"18446744073709551616", "", "12a", "-1"});
+  const auto two = [](int value) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%02d", value);
+    return std::string(text);
+  };
+  std::string time = two(*rc::gen::inRange(0, hostile ? 25 : 24)) + ":" +
+                     two(*rc::gen::inRange(0, hostile ? 61 : 60)) + ":" +
+                     two(*rc::gen::inRange(0, hostile ? 62 : 61));
+  const int fraction_digits = *rc::gen::inRange(0, hostile ? 11 : 10);
+  if (fraction_digits > 0 || (hostile && *rc::gen::inRange(0, 10) == 0)) {
+    time += ".";
+    for (int i = 0; i < fraction_digits; ++i)
+      time += static_cast<char>('0' + *rc::gen::inRange(0, 10));
+  }
+  time = rmm_field(hostile, time, {}, {"1:02:03.5", "01:02:03.x", "01-02-03"});
+  const std::string action =
+      rmm_field(hostile, *rc::gen::element<std::string>("allocate", "free"),
+                {"allocate failure", "allocate_failure"}, {"Allocate", "resize", "fre", ""});
+  const std::uint64_t address = *rmm_value();
+  const std::string pointer =
+      rmm_field(hostile, rmm_number(address, true), {rmm_number(address, false), "0X7F00"},
+                {"0x", "0x10000000000000000", "(nil)", "0x7f00 0"});
+  const std::string size =
+      rmm_field(hostile, std::to_string(*rc::gen::inRange<std::uint64_t>(0, 1U << 30U)),
+                {rmm_number(big, false), "012"}, {"18446744073709551616", "", "1e3", "0x10"});
+  const std::string stream =
+      rmm_field(hostile, rmm_number(*rc::gen::inRange<std::uint64_t>(0, 4), true),
+                {rmm_number(big, true), "7", "0x1,extra", "0x1\r"}, {"", "0x"});
+  return thread + "," + time + "," + action + "," + pointer + "," + size + "," + stream + "\n";
+}
+
+RC_GTEST_PROP(Rmm, EveryRowReadsAsTheGeneralReaderReadsIt, ()) {
+  // The common row is read in one pass; a blank before a row sends it to the general reader
+  // (which trims it). Both must make the same events of every row, or the same error.
+  // Most rows are valid (an error ends the import: the rows after it are not compared).
+  const auto rows = *rc::gen::container<std::vector<std::string>>(
+      *rc::gen::inRange<std::size_t>(1, 16),
+      rc::gen::exec([] { return any_rmm_row(*rc::gen::inRange(0, 8) == 0); }));
+  std::string common = "Thread,Time,Action,Pointer,Size,Stream\n";
+  std::string general = common;
+  for (const auto& row : rows) {
+    common += row;
+    general += " " + row;
+  }
+  MemorySink common_sink;
+  MemorySink general_sink;
+  const auto common_report = import_rmm(common, "r.dev1.csv", common_sink);
+  const auto general_report = import_rmm(general, "r.dev1.csv", general_sink);
+  RC_ASSERT(bool(common_report) == bool(general_report));
+  if (!common_report) {
+    RC_ASSERT(common_report.error().to_string() == general_report.error().to_string());
+    return;
+  }
+  RC_ASSERT(common_sink.events() == general_sink.events());
+  RC_ASSERT(common_sink.origins() == general_sink.origins());
+  RC_ASSERT(common_report->notes == general_report->notes);
+}
+
+TEST(Rmm, EveryByteOfACommonRowChangedReadsAsTheGeneralReaderReadsIt) {
+  // Each byte of two common rows (each field's digits past a word of eight) replaced by each
+  // byte at an edge of what a field takes (a digit's, a letter's range, and each with its high
+  // bit set), or a separator: the one-pass reader must take or refuse the row as the general
+  // one does.
+  const std::string header = "Thread,Time,Action,Pointer,Size,Stream\n";
+  std::vector<int> edges{'\0', '\t', '\n', '\r', ' ', ',', '.', 'x', 'X', 0x7F, 0xFA, 0xFF};
+  for (const int edge : {'/', '0', '9', ':', '@', 'A', 'F', 'G', '`', 'a', 'f', 'g'}) {
+    edges.push_back(edge);
+    edges.push_back(edge | 0x80);
+  }
+  for (const std::string row : {"140171302356736,22:30:49.650739,allocate,0x7f14a1ba00c0,"
+                                "123456789012,0xfedcba9876\n",
+                                "7,01:02:03.4,free,0xA,0,0x0\n"}) {
+    for (std::size_t at = 0; at + 1 < row.size(); ++at) {
+      for (const int byte : edges) {
+        std::string changed = row;
+        changed[at] = static_cast<char>(byte);
+        MemorySink common_sink;
+        MemorySink general_sink;
+        const auto common = import_rmm(header + changed, "r.csv", common_sink);
+        const auto general = import_rmm(header + " " + changed, "r.csv", general_sink);
+        const std::string what = "byte " + std::to_string(byte) + " at " + std::to_string(at) +
+                                 " of " + row.substr(0, row.size() - 1);
+        ASSERT_EQ(bool(common), bool(general)) << what;
+        if (common) {
+          ASSERT_EQ(common_sink.events(), general_sink.events()) << what;
+        } else {
+          ASSERT_EQ(common.error().to_string(), general.error().to_string()) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(Rmm, TheCommonRowsValuesAreTheLogs) {
+  // Every value at its widest: 19-digit thread and size, 16 hexadecimal digits (either case
+  // inside), nine fraction digits, the last second of a day (and a leap second).
+  MemorySink sink;
+  auto report = import_rmm(
+      "Thread,Time,Action,Pointer,Size,Stream\n"
+      "9999999999999999999,23:59:60.123456789,allocate,0xFfFfFfFfFfFfFfFe,9999999999999999999,"
+      "0xfedcba9876543210\n"
+      "1,00:00:00,free,0x0,0,0x0\n"
+      "2,00:00:01.5,allocate,0x1,1,0x1\n",
+      "r.csv", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_EQ(sink.events().size(), 3U);
+  const TraceEvent& widest = sink.events()[0];
+  EXPECT_EQ(widest.kind, TraceEvent::Kind::Allocate);
+  EXPECT_EQ(widest.time_ns, (23ULL * 3600 + 59 * 60 + 60) * 1'000'000'000 + 123456789);
+  EXPECT_EQ(widest.address, 0xfffffffffffffffeULL);
+  EXPECT_EQ(widest.bytes, 9999999999999999999ULL);
+  EXPECT_EQ(widest.stream, 0xfedcba9876543210ULL);
+  EXPECT_EQ(sink.events()[1].kind, TraceEvent::Kind::Free);
+  EXPECT_EQ(sink.events()[1].time_ns, 0U);
+  EXPECT_EQ(sink.events()[1].address, 0U);
+  EXPECT_EQ(sink.events()[1].bytes, 0U);
+  EXPECT_EQ(sink.events()[2].time_ns, 1'500'000'000U);
+  EXPECT_EQ(sink.events()[2].stream, 1U);
+  // One field past its bound is refused as the general reader refuses it.
+  for (const char* row :
+       {"1,24:00:00,free,0x0,0,0x0", "1,00:60:00,free,0x0,0,0x0", "1,00:00:61,free,0x0,0,0x0",
+        "1,00:00:00.1234567890,free,0x0,0,0x0", "1,00:00:00,free,0x10000000000000000,0,0x0",
+        "1,00:00:00,free,0x0,18446744073709551616,0x0"}) {
+    report = import_rmm("Thread,Time,Action,Pointer,Size,Stream\n" + std::string(row) + "\n",
+                        "r.csv", sink);
+    EXPECT_FALSE(report) << row;
+  }
+}
+
+TEST(Rmm, RowsReadInPiecesAreReadFromTheirOwnBytes) {
+  // 300 rows as long as the header (39 bytes), each with its own time and size, read a few
+  // bytes at a time: the buffer's bytes past what was read hold an earlier row, at the same
+  // place in the line, and must never complete the row being read.
+  std::string csv = "Thread,Time,Action,Pointer,Size,Stream\n";
+  for (int i = 0; i < 300; ++i) {
+    char row[64];
+    std::snprintf(row, sizeof row, "1,00:00:00.%04d,allocate,0x%02x,%04d,0x0\n", i, i % 256,
+                  1000 + i);
+    ASSERT_EQ(std::strlen(row), 39U) << row;
+    csv += row;
+  }
+  for (std::size_t step = 1; step <= 80; ++step) {
+    TrickleSource source(csv, step);
+    MemorySink sink;
+    auto report = import_rmm(source, "r.csv", sink);
+    ASSERT_TRUE(report) << step << ": " << report.error().to_string();
+    ASSERT_EQ(sink.events().size(), 300U) << step;
+    for (std::size_t i = 0; i < 300; ++i) {
+      ASSERT_EQ(sink.events()[i].bytes, 1000 + i) << "step " << step << ", row " << i;
+      ASSERT_EQ(sink.events()[i].time_ns, i * 100'000) << "step " << step << ", row " << i;
+    }
   }
 }
 

@@ -11,16 +11,19 @@
 #include <memtrack/units.hpp>
 
 #include "import_support.hpp"
+#include "swar.hpp"
 
 #include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <istream>
 #include <map>
 #include <optional>
 #include <streambuf>
+#include <type_traits>
 #include <utility>
 
 namespace memtrack::traces {
@@ -271,11 +274,11 @@ class KinetoReader {
     event.index = index;
     bool is_memory = false;
     for (auto field : object) {
-      const std::string_view key = get(field.unescaped_key());
+      const std::string_view key = key_of(field);
       ondemand::value value = get(field.value());
       const ondemand::json_type type = get(value.type());
       if (key == "name" && type == ondemand::json_type::string) {
-        is_memory = get(value.get_string()) == "[memory]";
+        is_memory = text_of(value) == "[memory]";
       } else if (key == "ts") {
         scalar(value, type, event.ts);
       } else if (key == "args" && type == ondemand::json_type::object) {
@@ -306,7 +309,7 @@ class KinetoReader {
 
   void read_args(ondemand::object object, RawEvent& event) {
     for (auto field : object) {
-      const std::string_view key = get(field.unescaped_key());
+      const std::string_view key = key_of(field);
       ondemand::value value = get(field.value());
       const ondemand::json_type type = get(value.type());
       Number* number = key == "Device Type"       ? &event.device_type
@@ -347,6 +350,65 @@ class KinetoReader {
         }
       }
     }
+  }
+
+  /// @return the text of the string whose opening quote is just before `raw`, when it holds no
+  /// escape (then it is valid JSON as it stands, nearly every string: simdjson's first stage has
+  /// checked its UTF-8 and refused any control character in it)
+  static std::optional<std::string_view> plain_string(const char* raw) noexcept {
+    // simdjson's first stage found the closing quote: the scan ends there at the latest, and
+    // the word read with it stays within simdjson's padding.
+    for (const char* p = raw;; p += 8) {
+      const std::uint64_t word = swar::load8(p);
+      const std::uint64_t stops = swar::bytes_equal(word, '"') | swar::bytes_equal(word, '\\');
+      if (stops != 0) {
+        const char* at = p + std::countr_zero(stops) / 8;
+        if (*at != '"') return std::nullopt;
+        return std::string_view(raw, static_cast<std::size_t>(at - raw));
+      }
+    }
+  }
+
+  /// @return the field's key, without copying it unless it holds an escape
+  template <class Field>  // an ondemand field, or simdjson's result holding one
+  static std::string_view key_of(Field& field) {
+    if (const auto plain = plain_string(get(field.key()).raw())) return *plain;
+    return get(field.unescaped_key());
+  }
+
+  /// @return a string value's text, without copying it unless it holds an escape
+  static std::string_view text_of(ondemand::value& value) {
+    if (const auto plain = plain_string(value.raw_json_token().data() + 1)) return *plain;
+    return get(value.get_string());
+  }
+
+  /// @return whether `token` (a value's raw token: a number, and the blanks after it) is a JSON
+  /// number (RFC 8259: any number of digits, any exponent)
+  static bool is_json_number(std::string_view token) noexcept {
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
+                              token.back() == '\r')) {
+      token.remove_suffix(1);
+    }
+    std::size_t i = 0;
+    const auto digits = [&] {
+      const std::size_t first = i;
+      while (i < token.size() && token[i] >= '0' && token[i] <= '9')
+        ++i;
+      return i > first;
+    };
+    if (i < token.size() && token[i] == '-') ++i;
+    if (i < token.size() && token[i] == '0') {
+      ++i;
+    } else if (i >= token.size() || token[i] < '1' || token[i] > '9' || !digits()) {
+      return false;
+    }
+    if (i < token.size() && token[i] == '.' && (++i, !digits())) return false;
+    if (i < token.size() && (token[i] == 'e' || token[i] == 'E')) {
+      ++i;
+      if (i < token.size() && (token[i] == '+' || token[i] == '-')) ++i;
+      if (!digits()) return false;
+    }
+    return i == token.size();
   }
 
   /// Reads a scalar into `number` (absent unless it is a number); an object or array is skipped
@@ -404,7 +466,7 @@ class KinetoReader {
     switch (get(value.type())) {
       case ondemand::json_type::object:
         for (auto field : get(value.get_object())) {
-          get(field.unescaped_key());
+          key_of(field);
           ondemand::value inner = get(field.value());
           skip(inner, depth + 1);
         }
@@ -421,14 +483,28 @@ class KinetoReader {
     }
   }
 
+  /// Reads a scalar the importer does not need, so that what is not JSON is refused: a value's
+  /// number and string are checked where they stand (never converted nor copied); a document's
+  /// are read, as it must be read to its end.
   template <class Value>  // an ondemand value or document
   static void skip_scalar(Value& value) {
+    constexpr bool in_place = std::is_same_v<Value, ondemand::value>;
     switch (get(value.type())) {
       case ondemand::json_type::number:
-        read_number(value);
+        if constexpr (in_place) {
+          if (const std::string_view token = value.raw_json_token(); !is_json_number(token)) {
+            throw NotJson{simdjson::NUMBER_ERROR, token.data()};
+          }
+        } else {
+          read_number(value);
+        }
         break;
       case ondemand::json_type::string:
-        get(value.get_string());
+        if constexpr (in_place) {
+          text_of(value);
+        } else {
+          get(value.get_string());
+        }
         break;
       case ondemand::json_type::boolean:
         get(value.get_bool());

@@ -325,6 +325,57 @@ TEST(Kineto, NumbersKeepTheirJsonKind) {
   }
 }
 
+TEST(Kineto, AnyJsonInAFieldNotUsedIsTakenAndEscapedKeysAreRead) {
+  // Numbers past a double's range or 2^64 - 1, every escape, and keys and a name written with
+  // escapes: valid JSON, so the memory event is read whatever the fields around it hold.
+  const std::string json = R"({"traceEvents": [
+      {"name": "x", "dur": 1e400 , "a": -123456789012345678901234567890, "b": 0.5e-999,
+       "c": -0, "d": "t\u00e9\"\\\/\b\f\n\r\t", "e": 1E+2, "f": [1e999, "\ud83d\ude00"]},
+      {"n\u0061me": "[mem\u006fry]", "ts": 5, "\u0061rgs": {"Device Type": 1, "Device Id": 0,
+       "Addr": 16, "Byt\u0065s": 9, "x": -1e-999
+      }}]})";
+  MemorySink sink;
+  auto report = import_kineto(json, "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  ASSERT_EQ(sink.events().size(), 1U);
+  EXPECT_EQ(sink.events()[0].bytes, 9U);
+  EXPECT_EQ(sink.events()[0].address, 16U);
+  // What is not JSON in a field not used is refused all the same, at its place.
+  for (const char* bad : {"01", "00", "-01", "1.", "-", "1e", "1e+", ".5", "+1", "0x1", "1.5.2",
+                          "- 1", R"("\q")", R"("\u12")", R"("a\")"}) {
+    report = import_kineto(
+        std::string(R"({"traceEvents": [{"name": "x", "dur": )") + bad + "}, " +
+            R"({"name": "[memory]", "ts": 5, "args": {"Device Type": 1, "Device Id": 0,
+            "Addr": 16, "Bytes": 9}}]})",
+        "k.json", sink);
+    ASSERT_FALSE(report) << bad;
+    EXPECT_NE(report.error().to_string().find("k.json: byte "), std::string::npos)
+        << bad << ": " << report.error().to_string();
+  }
+}
+
+TEST(Kineto, AControlCharacterInAStringNotUsedIsRefusedAtItsByte) {
+  // In a value (the string starts at byte 38) or a key (at byte 31), not read for accounting.
+  for (const std::string bad : {"\"a\tb\"", "\"a\x01\"", "\"\x1f\""}) {
+    const std::string memory = R"({"name": "[memory]", "ts": 5, "args": {"Device Type": 1,
+        "Device Id": 0, "Addr": 16, "Bytes": 9}})";
+    const std::size_t control = bad.find_first_of("\t\x01\x1f");  // located just after it
+    MemorySink sink;
+    auto report = import_kineto(
+        R"({"traceEvents": [{"name": "x", "dur": )" + bad + "}, " + memory + "]}", "k.json", sink);
+    ASSERT_FALSE(report) << bad;
+    const std::string value_at = "k.json: byte " + std::to_string(38 + control + 1) + ": ";
+    EXPECT_NE(report.error().to_string().find(value_at), std::string::npos)
+        << report.error().to_string();
+    report = import_kineto(R"({"traceEvents": [{"name": "x", )" + bad + ": 1}, " + memory + "]}",
+                           "k.json", sink);
+    ASSERT_FALSE(report) << bad;
+    const std::string key_at = "k.json: byte " + std::to_string(31 + control + 1) + ": ";
+    EXPECT_NE(report.error().to_string().find(key_at), std::string::npos)
+        << report.error().to_string();
+  }
+}
+
 /// A Chrome trace whose strings and nested values hold every delimiter the windowed reader cuts
 /// at ("},", quotes after backslashes, brackets), with elements that are not objects, and members
 /// before and after the event array.

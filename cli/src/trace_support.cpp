@@ -6,8 +6,11 @@
 
 #include <memtrack/memtrack.hpp>
 #include <memtrack/sim/profile.hpp>
+#include <memtrack/traces/writer.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 #include <set>
 
 namespace memtrack::cli {
@@ -78,7 +81,59 @@ void note_event(const traces::TraceEvent& event, std::set<std::uint32_t>& used,
   }
 }
 
+/// Streams an import into temporary files: its canonical trace and each event's origin, noting
+/// what the pre-scan of a trace keeps as the events go by.
+class SpoolSink final : public traces::TraceSink {
+ public:
+  SpoolSink(std::shared_ptr<traces::Spool> trace, std::shared_ptr<traces::Spool> origins)
+      : trace_(std::move(trace)), origins_(std::move(origins)) {}
+
+  Result<void> header(const traces::TraceHeader& header) override {
+    auto writer = traces::TraceWriter::create(trace_, header);
+    if (!writer) return writer.error();
+    writer_.emplace(std::move(*writer));
+    return {};
+  }
+  Result<void> event(const traces::TraceEvent& event) override {
+    if (!writer_)
+      return Error::parse_error("an importer wrote an event before its header (a memtrack bug)");
+    note_event(event, used, oom_capacity);
+    ++events;
+    char bytes[sizeof origin_];
+    std::memcpy(bytes, &origin_, sizeof origin_);
+    if (auto ok = origins_->write(std::string_view(bytes, sizeof bytes)); !ok) return ok;
+    return writer_->write(event);
+  }
+  void origin(std::uint64_t where) override { origin_ = where + 1; }
+  Result<void> finish() {
+    if (!writer_) return Error::parse_error("an importer wrote no header (a memtrack bug)");
+    if (auto ok = writer_->finish(); !ok) return ok;
+    return origins_->flush();
+  }
+
+  std::set<std::uint32_t> used;
+  std::map<std::uint32_t, std::uint64_t> oom_capacity;
+  std::uint64_t events{0};
+
+ private:
+  std::shared_ptr<traces::Spool> trace_;
+  std::shared_ptr<traces::Spool> origins_;
+  std::optional<traces::TraceWriter> writer_;
+  std::uint64_t origin_{0};
+};
+
 }  // namespace
+
+Result<std::uint64_t> OpenedTrace::origin(std::uint64_t index) const {
+  if (!origins || index >= origins->flushed() / sizeof(std::uint64_t)) return std::uint64_t{0};
+  char bytes[sizeof(std::uint64_t)];
+  if (auto ok = origins->read_at(index * sizeof bytes, bytes, sizeof bytes); !ok) {
+    return ok.error();
+  }
+  std::uint64_t value = 0;
+  std::memcpy(&value, bytes, sizeof value);
+  return value;
+}
 
 Result<OpenedTrace> open_trace(const std::string& path) {
   // Peek at the start to tell a canonical trace from a recording to import.
@@ -105,28 +160,32 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     return OpenedTrace{std::move(*reader),      "",   std::move(used), events, {}, {},
                        std::move(oom_capacity), path, nullptr};
   }
-  const auto detected = format;
-  traces::MemorySink sink;
-  auto report = traces::import_path(*detected, path, sink);
+  // Imported into temporary files as it is read: memory stays flat whatever the recording's
+  // length, and the pre-scan is done on the way.
+  auto trace_spool = traces::Spool::create("the trace imported from " + path);
+  if (!trace_spool) return trace_spool.error();
+  auto origin_spool = traces::Spool::create("the event origins imported from " + path);
+  if (!origin_spool) return origin_spool.error();
+  SpoolSink sink(*trace_spool, *origin_spool);
+  auto report = traces::import_path(*format, path, sink);
   if (!report) return report.error();
-  std::set<std::uint32_t> used;
-  std::map<std::uint32_t, std::uint64_t> oom_capacity;
-  for (const traces::TraceEvent& event : sink.events())
-    note_event(event, used, oom_capacity);
-  auto text = std::make_shared<const std::string>(
-      traces::format_trace(sink.recorded_header(), sink.events()));
-  auto reader = traces::TraceReader::from_source(traces::memory_source(*text, path), path);
+  if (auto ok = sink.finish(); !ok) return ok.error();
+  auto reader = traces::TraceReader::from_source(traces::Spool::reader(*trace_spool), path);
   if (!reader) return reader.error();
-  return OpenedTrace{std::move(*reader),      std::string(traces::to_string(*detected)),
-                     std::move(used),         sink.events().size(),
-                     sink.take_origins(),     report->origin_unit,
-                     std::move(oom_capacity), path,
-                     std::move(text)};
+  return OpenedTrace{std::move(*reader),
+                     std::string(traces::to_string(*format)),
+                     std::move(sink.used),
+                     sink.events,
+                     *origin_spool,
+                     report->origin_unit,
+                     std::move(sink.oom_capacity),
+                     path,
+                     *trace_spool};
 }
 
 Result<traces::TraceReader> reopen(const OpenedTrace& trace) {
-  if (trace.imported_text) {
-    return traces::TraceReader::from_source(traces::memory_source(*trace.imported_text, trace.path),
+  if (trace.imported_trace) {
+    return traces::TraceReader::from_source(traces::Spool::reader(trace.imported_trace),
                                             trace.path);
   }
   return traces::TraceReader::open(trace.path);
@@ -394,10 +453,10 @@ void locate_positions(const std::vector<const OpenedTrace*>& traces,
     for (const OpenedTrace* trace : traces) {
       if (trace->reader.name() != at.trace || trace->origin_unit.empty()) continue;
       // Event numbers count every event of the trace, 1-based, as the sink received them.
-      if (at.event == 0 || at.event > trace->origins.size()) return;
-      const std::uint64_t origin = trace->origins[at.event - 1];
-      if (origin != 0)
-        at.origin = at.trace + " " + trace->origin_unit + " " + std::to_string(origin - 1);
+      if (at.event == 0) return;
+      const auto origin = trace->origin(at.event - 1);
+      if (origin && *origin != 0)
+        at.origin = at.trace + " " + trace->origin_unit + " " + std::to_string(*origin - 1);
       return;
     }
   };

@@ -26,16 +26,21 @@ struct OpenedTrace {
   std::string imported_from;          ///< the source format when it was imported on the fly
   std::set<std::uint32_t> used_gpus;  ///< the GPU ids its operations name
   std::uint64_t events{0};            ///< how many events it has (for progress)
-  /// Imported on the fly: 1 + each event's position in the source file (0: unknown), its unit.
-  std::vector<std::uint64_t> origins;
+  /// Imported on the fly: 1 + each event's position in the source file (0: unknown), 8 bytes
+  /// each in native order (`origin` reads one), and its unit.
+  std::shared_ptr<const traces::Spool> origins;
   std::string origin_unit;
   /// By trace GPU id: the device's capacity its first recorded `oom` implies (the bytes the
   /// process had reserved then plus the device's free bytes), where the recording says both.
   std::map<std::uint32_t, std::uint64_t> oom_capacity;
-  /// The path it was opened from, and for a recording imported on the fly its trace text (so a
-  /// second replay reads it again without importing it again).
+  /// The path it was opened from, and for a recording imported on the fly its canonical trace,
+  /// kept in a temporary file (memory stays flat whatever its length; a second replay reads it
+  /// again without importing it again).
   std::string path;
-  std::shared_ptr<const std::string> imported_text;
+  std::shared_ptr<const traces::Spool> imported_trace;
+
+  /// @return 1 + the source position of event `index` (0-based; 0: unknown or not imported)
+  [[nodiscard]] Result<std::uint64_t> origin(std::uint64_t index) const;
 };
 
 /// @return a fresh reader of an opened trace, from its start (the import is not run again)

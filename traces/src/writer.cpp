@@ -46,7 +46,15 @@ Result<TraceWriter> TraceWriter::create(const std::filesystem::path& path,
                                         const TraceHeader& header) {
   auto output = AtomicOutput::create(path);
   if (!output) return output.error();
-  TraceWriter writer(std::move(*output));
+  return start(std::move(*output), header);
+}
+
+Result<TraceWriter> TraceWriter::create(std::shared_ptr<Spool> spool, const TraceHeader& header) {
+  return start(std::move(spool), header);
+}
+
+Result<TraceWriter> TraceWriter::start(Output output, const TraceHeader& header) {
+  TraceWriter writer(std::move(output));
   writer.buffer_ = format_header(header);
   if (header.frames) {
     if (auto ok = writer.write_frames(*header.frames); !ok) return ok.error();
@@ -55,7 +63,9 @@ Result<TraceWriter> TraceWriter::create(const std::filesystem::path& path,
 }
 
 Result<void> TraceWriter::flush() {
-  auto ok = output_.write(buffer_);
+  auto ok = std::holds_alternative<AtomicOutput>(output_)
+                ? std::get<AtomicOutput>(output_).write(buffer_)
+                : std::get<std::shared_ptr<Spool>>(output_)->write(buffer_);
   buffer_.clear();
   return ok;
 }
@@ -79,7 +89,8 @@ Result<void> TraceWriter::write_frames(const FrameTable& table) {
 Result<void> TraceWriter::finish() {
   buffer_ += "end " + std::to_string(events_ + table_lines_) + "\n";
   if (auto ok = flush(); !ok) return ok;
-  return output_.commit();
+  if (auto* spool = std::get_if<std::shared_ptr<Spool>>(&output_)) return (*spool)->flush();
+  return std::get<AtomicOutput>(output_).commit();
 }
 
 }  // namespace memtrack::traces

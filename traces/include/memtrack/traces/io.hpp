@@ -109,4 +109,44 @@ class AtomicOutput {
   std::unique_ptr<State> state_;
 };
 
+/**
+ * @brief A temporary file that nobody else can see: written once, then read from its start by
+ * any number of readers.
+ *
+ * What replay needs of a recording imported on the fly (its canonical trace, each event's place
+ * in the source) is kept here rather than in memory, so memory stays flat whatever the length.
+ * The file is made in the temporary folder (`TMPDIR`, else /tmp) and unlinked at once: it goes
+ * when the last holder closes it, even after a crash.
+ */
+class Spool {
+ public:
+  /// @param what what it holds, for errors ("the imported trace of FILE")
+  [[nodiscard]] static Result<std::shared_ptr<Spool>> create(std::string what);
+
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+  ~Spool();
+
+  /// Appends bytes (buffered). @return nothing, or an error naming the folder (a full disk...)
+  Result<void> write(std::string_view bytes);
+  /// Writes out what is buffered: the bytes written so far can then be read.
+  Result<void> flush();
+  /// @return the bytes written and flushed: those that can be read
+  [[nodiscard]] std::uint64_t flushed() const noexcept { return written_; }
+
+  /// @return a source of the flushed bytes, from the first (it holds the spool open)
+  [[nodiscard]] static std::unique_ptr<ByteSource> reader(std::shared_ptr<const Spool> spool);
+  /// Reads `size` flushed bytes at `offset`. @return nothing, or an error (past the end...)
+  Result<void> read_at(std::uint64_t offset, char* out, std::size_t size) const;
+
+ private:
+  Spool(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  [[nodiscard]] Error failed(std::string_view doing, int error) const;
+
+  int fd_;
+  std::string what_;
+  std::string buffer_;
+  std::uint64_t written_{0};  ///< bytes in the file (flushed)
+};
+
 }  // namespace memtrack::traces

@@ -13,7 +13,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace memtrack::traces {
@@ -26,6 +28,9 @@ namespace memtrack::traces {
 class TraceWriter {
  public:
   [[nodiscard]] static Result<TraceWriter> create(const std::filesystem::path& path,
+                                                  const TraceHeader& header);
+  /// A writer into a spool (`finish` flushes it: the trace can then be read back from it).
+  [[nodiscard]] static Result<TraceWriter> create(std::shared_ptr<Spool> spool,
                                                   const TraceHeader& header);
 
   /// Appends one event.
@@ -42,10 +47,12 @@ class TraceWriter {
   [[nodiscard]] std::uint64_t events_written() const { return events_; }
 
  private:
-  explicit TraceWriter(AtomicOutput output) : output_(std::move(output)) {}
+  using Output = std::variant<AtomicOutput, std::shared_ptr<Spool>>;
+  explicit TraceWriter(Output output) : output_(std::move(output)) {}
+  [[nodiscard]] static Result<TraceWriter> start(Output output, const TraceHeader& header);
   Result<void> flush();
 
-  AtomicOutput output_;
+  Output output_;
   std::string buffer_;
   std::uint64_t events_{0};
   std::uint64_t table_lines_{0};  ///< frame and stack lines written (counted by the trailer)

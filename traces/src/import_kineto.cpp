@@ -376,9 +376,13 @@ class KinetoReader {
     return get(field.unescaped_key());
   }
 
-  /// @return a string value's text, without copying it unless it holds an escape
+  /// @return a string value's text, without copying it unless it holds an escape (either way
+  /// the value is consumed: what follows it is checked as it comes, a ':' after it included)
   static std::string_view text_of(ondemand::value& value) {
-    if (const auto plain = plain_string(value.raw_json_token().data() + 1)) return *plain;
+    if (const auto plain = plain_string(value.raw_json_token().data() + 1)) {
+      get(value.get_raw_json_string());
+      return *plain;
+    }
     return get(value.get_string());
   }
 

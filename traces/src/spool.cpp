@@ -89,14 +89,17 @@ Result<void> Spool::write(std::string_view bytes) {
 }
 
 Result<void> Spool::flush() {
-  std::string_view rest = buffer_;
-  while (!rest.empty()) {
-    const ssize_t n = ::pwrite(fd_, rest.data(), rest.size(), static_cast<off_t>(written_));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return failed("writing", errno);
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n =
+        ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(written_));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      const int error = n < 0 ? errno : EIO;
+      buffer_.erase(0, done);  // what was written is not written again
+      return failed("writing", error);
     }
-    rest.remove_prefix(static_cast<std::size_t>(n));
+    done += static_cast<std::size_t>(n);
     written_ += static_cast<std::uint64_t>(n);
   }
   buffer_.clear();

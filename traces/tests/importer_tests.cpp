@@ -458,9 +458,9 @@ TEST(Kineto, AnyWindowReadsTheSameEventsAsTheWholeFile) {
 }
 
 TEST(Kineto, EveryCutOrCorruptionIsRefusedAlikeInAnyWindow) {
-  // Every prefix is cut short; every byte replaced by a quote or a bracket breaks the structure
-  // or a value. A small window (its guessed batches refused and read again) and the whole file
-  // must agree on each, error for error.
+  // Every prefix is cut short; every byte replaced by a quote, a bracket or a colon breaks the
+  // structure or a value. A small window (its guessed batches refused and read again) and the whole
+  // file must agree on each, error for error.
   for (std::size_t length = 0; length < hostile_kineto.size() - 2; ++length) {
     const std::string cut = hostile_kineto.substr(0, length);
     const std::string whole = kineto_in_windows(cut, kineto_window_bytes);
@@ -468,7 +468,7 @@ TEST(Kineto, EveryCutOrCorruptionIsRefusedAlikeInAnyWindow) {
     ASSERT_EQ(kineto_in_windows(cut, 7), whole) << "cut at " << length;
   }
   for (std::size_t at = 0; at < hostile_kineto.size(); ++at) {
-    for (const char replacement : {'"', ']', '}'}) {
+    for (const char replacement : {'"', ']', '}', ':'}) {
       std::string corrupt = hostile_kineto;
       corrupt[at] = replacement;
       ASSERT_EQ(kineto_in_windows(corrupt, 7), kineto_in_windows(corrupt, kineto_window_bytes))
@@ -485,6 +485,27 @@ TEST(Kineto, AValueLongerThanTheWindowGrowsIt) {
   const std::string small = kineto_in_windows(json, 64);
   EXPECT_NE(small.find("alloc gpu:0 9 "), std::string::npos) << small;
   EXPECT_EQ(small, kineto_in_windows(json, kineto_window_bytes));
+}
+
+TEST(Kineto, AColonAfterAValueNotUsedIsRefusedInAnyWindow) {
+  // A value the importer does not use, then a ':' where a ',' belongs (and the brace the rest
+  // of the object would need to be read as more fields of it): not JSON, whether the event is
+  // read in a batch of a window's elements (windows of 64 bytes and more, with events after it
+  // in later windows) or alone.
+  const std::string memory = R"({"name": "[memory]", "ts": 5, "args": {"Device Type": 1,
+      "Device Id": 0, "Addr": 16, "Bytes": 9}})";
+  for (const std::string bad : {R"("cat": "a": 1}, "k": 5)", R"("dur": 5: 1}, "k": 5)",
+                                R"("cat": "a": 1, "k": 5)", R"("args": {"s": "a": 1}}, "k": 5)"}) {
+    std::string json = R"({"traceEvents": [{"name": "x", )" + bad + "}";
+    for (int i = 0; i < 20; ++i)
+      json += ", " + memory;
+    json += "]}";
+    const std::string alone = kineto_in_windows(json, 7);
+    EXPECT_NE(alone.find("error: k.json: byte "), std::string::npos) << bad << ": " << alone;
+    for (const std::size_t window : {64, 100, 128, 256, 512, 1024, 4096}) {
+      EXPECT_EQ(kineto_in_windows(json, window), alone) << bad << " in windows of " << window;
+    }
+  }
 }
 
 // ---- RMM ----

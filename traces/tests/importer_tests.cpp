@@ -502,7 +502,7 @@ TEST(Kineto, AColonAfterAValueNotUsedIsRefusedInAnyWindow) {
     json += "]}";
     const std::string alone = kineto_in_windows(json, 7);
     EXPECT_NE(alone.find("error: k.json: byte "), std::string::npos) << bad << ": " << alone;
-    for (const std::size_t window : {64, 100, 128, 256, 512, 1024, 4096}) {
+    for (const std::size_t window : {64U, 100U, 128U, 256U, 512U, 1024U, 4096U}) {
       EXPECT_EQ(kineto_in_windows(json, window), alone) << bad << " in windows of " << window;
     }
   }

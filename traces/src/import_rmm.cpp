@@ -338,10 +338,12 @@ class LineReader {
         begin_ = scanned_ = end_;
         return true;
       }
-      std::memmove(buffer_.data(), start, end_ - begin_);
-      end_ -= begin_;
-      scanned_ -= begin_;
-      begin_ = 0;
+      if (begin_ != 0) {  // a line longer than one read is not moved again at each read
+        std::memmove(buffer_.data(), start, end_ - begin_);
+        end_ -= begin_;
+        scanned_ -= begin_;
+        begin_ = 0;
+      }
       if (end_ == capacity()) {
         if (capacity() >= max_import_bytes) {
           return at.fail("a line longer than " + std::to_string(max_import_bytes) +

@@ -12,6 +12,7 @@
 
 #include "import_support.hpp"
 #include "swar.hpp"
+#include "textkit.hpp"
 
 #include <simdjson.h>
 #include <nlohmann/json.hpp>
@@ -396,7 +397,7 @@ class KinetoReader {
     std::size_t i = 0;
     const auto digits = [&] {
       const std::size_t first = i;
-      while (i < token.size() && token[i] >= '0' && token[i] <= '9')
+      while (i < token.size() && textkit::is_digit(token[i]))
         ++i;
       return i > first;
     };

@@ -156,10 +156,7 @@ Result<void> read_row(std::string_view line, const RowAt& at, TraceEvent& event)
 using swar::each_byte;
 using swar::leading_run;
 using swar::load8;
-
-constexpr bool is_digit(char c) noexcept {
-  return static_cast<unsigned char>(c - '0') < 10;
-}
+using textkit::is_digit;
 
 /// @return the value of `count` (1 to 8) decimal digits, the first in the lowest byte
 constexpr std::uint64_t digits_value(std::uint64_t word, unsigned count) noexcept {
@@ -183,10 +180,11 @@ constexpr std::array<std::uint64_t, 9> powers_of_ten{1,      10,      100,      
                                                      100000, 1000000, 10000000, 100000000};
 
 /// Reads 1 to `most` (at most 19: no overflow) decimal digits from `p`, then `end`.
+/// @param valued whether to work out `value` (a thread id is only checked)
 /// @return after `end`, with `value` and `count` digits; null otherwise (more digits may still
 /// be a value: the general path decides)
-const char* fast_decimal(const char* p, char end, std::size_t most, std::uint64_t& value,
-                         std::size_t& count) noexcept {
+const char* fast_decimal(const char* p, char end, std::size_t most, bool valued,
+                         std::uint64_t& value, std::size_t& count) noexcept {
   value = 0;
   count = 0;
   for (;;) {  // reads 8 bytes from a byte at most the sentinel: within its room
@@ -194,7 +192,7 @@ const char* fast_decimal(const char* p, char end, std::size_t most, std::uint64_
     const unsigned run = leading_run(swar::non_digits(word));
     count += run;
     if (count > most) return nullptr;
-    if (run != 0) value = value * powers_of_ten[run] + digits_value(word, run);
+    if (valued && run != 0) value = value * powers_of_ten[run] + digits_value(word, run);
     p += run;
     if (run < 8) break;
   }
@@ -204,7 +202,14 @@ const char* fast_decimal(const char* p, char end, std::size_t most, std::uint64_
 
 const char* fast_decimal(const char* p, char end, std::uint64_t& value) noexcept {
   std::size_t count = 0;
-  return fast_decimal(p, end, textkit::max_decimal_digits - 1, value, count);
+  return fast_decimal(p, end, textkit::max_decimal_digits - 1, true, value, count);
+}
+
+/// Checks decimal digits as `fast_decimal` reads them, without their value.
+const char* skip_decimal(const char* p, char end) noexcept {
+  std::uint64_t unused = 0;
+  std::size_t count = 0;
+  return fast_decimal(p, end, textkit::max_decimal_digits - 1, false, unused, count);
 }
 
 /// Reads `0x` and 1 to 16 hexadecimal digits from `p`, then `end`.
@@ -248,7 +253,7 @@ const char* fast_time(const char* p, std::uint64_t& ns) noexcept {
   if (*p != '.') return nullptr;
   std::uint64_t fraction = 0;
   std::size_t digits = 0;
-  if ((p = fast_decimal(p + 1, ',', 9, fraction, digits)) == nullptr) return nullptr;
+  if ((p = fast_decimal(p + 1, ',', 9, true, fraction, digits)) == nullptr) return nullptr;
   for (; digits < 9; ++digits)
     fraction *= 10;
   ns += fraction;
@@ -266,12 +271,11 @@ const char* fast_time(const char* p, std::uint64_t& ns) noexcept {
  * a failure, an error...), which `read_row` then reads
  */
 const char* read_common_row(const char* p, TraceEvent& event) noexcept {
-  std::uint64_t thread = 0;
   std::uint64_t time = 0;
   std::uint64_t address = 0;
   std::uint64_t size = 0;
   std::uint64_t stream = 0;
-  if ((p = fast_decimal(p, ',', thread)) == nullptr) return nullptr;
+  if ((p = skip_decimal(p, ',')) == nullptr) return nullptr;  // the thread: not kept
   if ((p = fast_time(p, time)) == nullptr) return nullptr;
   TraceEvent::Kind kind{};
   if (p[0] == 'f' && std::memcmp(p, "free,", 5) == 0) {

@@ -24,12 +24,18 @@ using textkit::trim;
 void append_event(std::string& out, const TraceEvent& event);
 
 /**
- * @brief Reads the lines of nearly every trace, `alloc|free gpu:N|cpu [BYTES] [t=N] [addr=0xH]
- * [stream=N]`, in one pass: what `parse_event` makes of them, faster.
+ * @brief Reads the lines of nearly every trace in one pass: `alloc|free|baseline DEVICE [BYTES]`
+ * and `check DEVICE allocated=N`, with `t=`, `addr=`, `stream=`, `stack=`, `tag=`, `result=`,
+ * `resolved=` (and a check's `reserved=`) each once, numbers in digits: what `parse_event` makes
+ * of them, faster. A `stack=` is not checked against the frame table (the reader does that).
  * @return false for any other line (a comment, a CR, another kind, a field twice...): `event` then
  * holds a part of it, and `parse_event` must read the line
  */
 [[nodiscard]] bool parse_hot_operation(std::string_view line, TraceEvent& event);
+
+/// `parse_event` without the one-pass reading of `parse_hot_operation` first: the general
+/// parser, which decides every line (the tests' oracle for the one-pass reading).
+[[nodiscard]] Result<void> parse_general_event(std::string_view line, TraceEvent& event);
 
 /// @return `text` fit for one header line: control characters and '#' become '_', at most 200
 inline std::string printable(std::string_view text) {

@@ -199,10 +199,11 @@ Result<bool> TraceReader::next(TraceEvent& event) {
   for (;;) {
     auto more = next_line(line);
     if (!more) return more.error();
-    // The hot lines (alloc and free on a device, outside a layout) first, read from the raw
-    // line: one with a comment, a CR or anything unusual goes on to the general path below.
-    if (*more && layout_.segments_left == 0 && detail::parse_hot_operation(line, event))
-        [[likely]] {
+    // The hot lines (alloc, free, baseline and check, outside a layout) first, read from the
+    // raw line: one with a comment, a CR, a stack not defined yet or anything unusual goes on to
+    // the general path below.
+    if (*more && layout_.segments_left == 0 && detail::parse_hot_operation(line, event) &&
+        (!event.stack || frames_.has_stack(*event.stack))) [[likely]] {
       ++events_;
       return true;
     }

@@ -583,6 +583,13 @@ class HotCursor {
   bool decimal(std::uint64_t& value, bool canonical = false) noexcept {
     const char* const start = p_;
     std::uint64_t v = 0;
+    // 19 digits stay below 10^19 < 2^64: no overflow check (a chain of multiplications) for them.
+    const char* const unchecked = end_ - p_ > 19 ? p_ + 19 : end_;
+    for (; p_ != unchecked; ++p_) {
+      const auto digit = static_cast<unsigned>(static_cast<unsigned char>(*p_)) - unsigned{'0'};
+      if (digit > 9) break;
+      v = v * 10 + digit;
+    }
     for (; p_ != end_; ++p_) {
       const auto digit = static_cast<unsigned>(static_cast<unsigned char>(*p_)) - unsigned{'0'};
       if (digit > 9) break;
@@ -612,35 +619,86 @@ class HotCursor {
     return token_end();
   }
 
+  /// A device that ends its token: `gpu:N` (no leading zero, N < 2^32) or `cpu`.
+  bool concrete_device(DevicePlacement& device) noexcept {
+    if (take("gpu:")) {
+      std::uint64_t id = 0;
+      if (!decimal(id, true) || id > UINT32_MAX) return false;
+      device = Gpu{static_cast<std::uint32_t>(id)};
+      return true;
+    }
+    if (take("cpu") && token_end()) {
+      device = Cpu{};
+      return true;
+    }
+    return false;
+  }
+
+  /// A word of one or more printable ASCII characters other than `#` (what `tag=` holds as the
+  /// general parser reads it: a `#` starts a comment, and a CR or another control character is
+  /// left to it) ending the token.
+  bool word(std::string_view& value) noexcept {
+    const char* const start = p_;
+    while (p_ != end_ && *p_ > ' ' && *p_ < 0x7F && *p_ != '#')
+      ++p_;
+    if (p_ == start) return false;
+    value = std::string_view(start, static_cast<std::size_t>(p_ - start));
+    return token_end();
+  }
+
  private:
   const char* p_;
   const char* end_;
 };
 
-/// A field of a hot line (`t=`, `addr=`, `stream=`), at most once each.
-bool parse_hot_field(HotCursor& line, TraceEvent& event) {
-  std::optional<std::uint64_t>* field = nullptr;
-  std::uint64_t value = 0;
-  bool ok = false;
-  if (line.take("addr=")) {
-    field = &event.address;
-    ok = line.hex(value);
-  } else if (line.take("t=")) {
-    field = &event.time_ns;
-    ok = line.decimal(value);
-  } else if (line.take("stream=")) {
-    field = &event.stream;
-    ok = line.decimal(value);
-  }
-  if (!ok || field->has_value()) return false;
-  *field = value;
+/// Sets a field of a hot line. @return false when it was given before (the general parser
+/// decides what a repeated field means)
+bool set_hot(std::optional<std::uint64_t>& field, std::uint64_t value) noexcept {
+  if (field.has_value()) return false;
+  field = value;
   return true;
 }
 
+/// A field of a hot line: `t=`, `addr=`, `stream=`, `stack=` (not on a check) and a check's
+/// `allocated=` and `reserved=` in digits, at most once each; `tag=`, `result=` and `resolved=`,
+/// the last one given (as the general parser reads them).
+bool parse_hot_field(HotCursor& line, TraceEvent& event) {
+  std::uint64_t value = 0;
+  const bool check = event.kind == Kind::Check;
+  if (line.take("addr=")) return line.hex(value) && set_hot(event.address, value);
+  if (line.take("t=")) return line.decimal(value) && set_hot(event.time_ns, value);
+  if (line.take("stream=")) return line.decimal(value) && set_hot(event.stream, value);
+  if (check) {
+    if (line.take("allocated="))
+      return line.decimal(value) && set_hot(event.check_allocated, value);
+    if (line.take("reserved=")) return line.decimal(value) && set_hot(event.check_reserved, value);
+  } else if (line.take("stack=")) {
+    return line.decimal(value) && set_hot(event.stack, value);
+  }
+  std::string_view text;
+  if (line.take("tag=")) {
+    if (!line.word(text)) return false;
+    event.tag.assign(text);
+    return true;
+  }
+  if (line.take("result=")) {
+    if (!line.word(text)) return false;
+    event.recorded_error = parse_error_kind(text);
+    return event.recorded_error.has_value();
+  }
+  if (line.take("resolved=")) {
+    DevicePlacement device;
+    if (!line.concrete_device(device)) return false;
+    event.recorded_resolved = device;
+    return true;
+  }
+  return false;
+}
+
 /**
- * @brief The lines of nearly every trace, `alloc|free gpu:N|cpu [BYTES] [t=N] [addr=0xH]
- * [stream=N]` with bytes in digits and each field once, read in one pass: the general parser's
- * checks refuse none of them.
+ * @brief The lines of nearly every trace, read in one pass: `alloc|free|baseline DEVICE [BYTES]`
+ * and `check DEVICE` with the fields `parse_hot_field` reads, each once, numbers in digits, a
+ * concrete device (or `auto` on an alloc): the general parser's checks refuse none of them.
  * @return false for any other line (`event` then holds a part of it): the general parser reads
  * it, and says what is wrong
  */
@@ -649,22 +707,23 @@ bool parse_common_operation(std::string_view text, TraceEvent& event) {
   Kind kind = Kind::Allocate;
   if (line.take("free")) {
     kind = Kind::Free;
+  } else if (line.take("check")) {
+    kind = Kind::Check;
+  } else if (line.take("baseline")) {
+    kind = Kind::Baseline;
   } else if (!line.take("alloc")) {
     return false;
   }
   if (line.at_end() || !line.token_end() || line.at_end()) return false;
   reset(event);
   event.kind = kind;
-  if (line.take("gpu:")) {
-    std::uint64_t id = 0;
-    if (!line.decimal(id, true) || id > UINT32_MAX) return false;
-    event.device = Gpu{static_cast<std::uint32_t>(id)};
-  } else if (line.take("cpu") && line.token_end()) {
-    event.device = Cpu{};
-  } else {
-    return false;  // auto, or not a device
+  if (kind == Kind::Allocate && line.take("auto")) {
+    if (!line.token_end()) return false;
+    event.device = Auto{};
+  } else if (!line.concrete_device(event.device)) {
+    return false;  // auto elsewhere, or not a device
   }
-  if (!line.at_end() && textkit::is_digit(line.peek())) {
+  if (kind != Kind::Check && !line.at_end() && textkit::is_digit(line.peek())) {
     std::uint64_t bytes = 0;
     if (!line.decimal(bytes)) return false;  // a size with a unit, or not a number
     event.bytes = bytes;
@@ -672,7 +731,8 @@ bool parse_common_operation(std::string_view text, TraceEvent& event) {
   while (!line.at_end()) {
     if (!parse_hot_field(line, event)) return false;
   }
-  // An allocation needs its bytes; a free its bytes or its address.
+  // A check needs its allocated bytes; a free its bytes or its address; the others their bytes.
+  if (kind == Kind::Check) return event.check_allocated.has_value();
   return event.bytes.has_value() || (kind == Kind::Free && event.address.has_value());
 }
 
@@ -685,6 +745,10 @@ bool detail::parse_hot_operation(std::string_view line, TraceEvent& event) {
 Result<void> parse_event(std::string_view line, TraceEvent& event) {
   if (parse_common_operation(line, event)) [[likely]]
     return {};
+  return detail::parse_general_event(line, event);
+}
+
+Result<void> detail::parse_general_event(std::string_view line, TraceEvent& event) {
   std::string_view rest = line;
   const std::string_view word = next_word(rest);
   reset(event);

@@ -1,4 +1,5 @@
 // The canonical trace format: one event a line, a header, a trailer; streaming, compressed.
+#include "import_support.hpp"
 #include "test_support.hpp"
 
 #include <memtrack/traces/reader.hpp>
@@ -78,6 +79,170 @@ TEST(HotLines, NumbersPastTheirRangeAreRefused) {
   ASSERT_TRUE(events) << events.error().to_string();
   EXPECT_EQ(events->at(0).bytes, UINT64_MAX);
   EXPECT_EQ(events->at(0).address, UINT64_MAX);
+}
+
+/// What the reader makes of a line the one-pass reading leaves: the general parser, on the line
+/// without its comment and surrounding blanks.
+Result<void> general(std::string_view line, TraceEvent& event) {
+  return detail::parse_general_event(textkit::content(line), event);
+}
+
+/// A line of pieces that each sit near an edge of the grammar: each piece is one a valid line of
+/// its kind has, most of the time, and otherwise one character or one rule off.
+std::string hot_line_candidate() {
+  using rc::gen::element;
+  const auto off = [] { return *rc::gen::inRange(0, 16) == 0; };  // one piece in sixteen
+  const std::string kind =
+      off() ? *element<std::string>("allocx", "reset_peak", "mark", "Alloc", "segment_alloc")
+            : *element<std::string>("alloc", "free", "check", "baseline");
+  const bool check = kind == "check";
+  const auto blank = [&] {
+    return off() ? *element<std::string>("\t", "  ", "", "\r") : std::string(" ");
+  };
+  std::string line = kind + blank();
+  line += off() ? *element<std::string>("auto", "gpu:01", "gpu:4294967296", "cpux", "gpu:", "GPU:0",
+                                        "gpu:1x", "")
+                : *element<std::string>("gpu:0", "gpu:3", "gpu:4294967295", "cpu",
+                                        kind == "alloc" ? "auto" : "cpu");
+  const auto number = [&] {
+    return off() ? *element<std::string>("18446744073709551616", "1KiB", "", "x", "-1")
+                 : *element<std::string>("0", "17", "0099", "18446744073709551615");
+  };
+  if (check ? off() : !off()) line += blank() + number();
+  if (check && !off()) line += blank() + "allocated=" + number();
+  const auto word = [&] {
+    std::string text;
+    for (auto length = *rc::gen::inRange(off() ? 0 : 1, 5); length > 0; --length) {
+      text += off() ? *element<char>('#', '\r', '\x01', '\x7f', '\xc3', '\t')
+                    : *element<char>('a', 'Z', '9', '_', '-', '=', ':', '.', '/');
+    }
+    return text;
+  };
+  for (auto fields = *rc::gen::inRange(0, 5); fields > 0; --fields) {
+    line += blank();
+    // 0-6: fields of every hot line (but no stack= on a check: 8, reserved=, instead)
+    int field = off() ? *rc::gen::inRange(7, 11) : *rc::gen::inRange(0, 7);
+    if (check && field == 3) field = 8;
+    switch (field) {
+      case 0:
+        line += "addr=0x" + (off() ? *element<std::string>("10000000000000000", "", "g", "1G")
+                                   : *element<std::string>("7f00", "FFFFffffFFFFffff", "0"));
+        break;
+      case 1:
+        line += "t=" + number();
+        break;
+      case 2:
+        line += "stream=" + number();
+        break;
+      case 3:
+        line += "stack=" + number();
+        break;
+      case 4:
+        line += "tag=" + word();
+        break;
+      case 5:
+        line += "result=" + (off() ? *element<std::string>("OutOfMemoryX", "", "outofmemory")
+                                   : *element<std::string>("OutOfMemory", "AmbiguousDevice",
+                                                           "ParseError", "UnknownDevice"));
+        break;
+      case 6:
+        line += "resolved=" + (off() ? *element<std::string>("auto", "gpu:01", "gpu:", "cpu:", "")
+                                     : *element<std::string>("gpu:1", "cpu", "gpu:0"));
+        break;
+      case 7:
+        line += "allocated=" + number();
+        break;
+      case 8:
+        line += "reserved=" + number();
+        break;
+      case 9:
+        line += "requested=" + number();
+        break;
+      default:
+        line += *element<std::string>("#", "# a comment", "\r", "x=1", "pool=small", "=", "tag");
+        break;
+    }
+  }
+  if (off()) line += *element<std::string>(" ", "\r", " # note", "\t");
+  return line;
+}
+
+// The one-pass reading takes a line only where the general parser reads the same event from it:
+// a line it takes that the general parser refuses, or reads otherwise, is a bug.
+RC_GTEST_PROP(HotLines, TakeOnlyWhatTheGeneralParserReadsTheSame, ()) {
+  std::size_t taken = 0;
+  for (int i = 0; i < 50; ++i) {  // many lines a case: each is cheap
+    const std::string line = hot_line_candidate();
+    TraceEvent hot;
+    if (!detail::parse_hot_operation(line, hot)) continue;
+    ++taken;
+    TraceEvent expected;
+    const auto read = general(line, expected);
+    RC_ASSERT(read.has_value());
+    RC_ASSERT(hot == expected);
+  }
+  RC_CLASSIFY(taken >= 10, "at least 10 of 50 lines taken");
+}
+
+// The lines memtrack's own writers make (sim and fit recordings, the recorder, the Kineto and
+// PyTorch importers) are read in one pass, as the general parser reads them.
+TEST(HotLines, TheLinesMemtrackWritesAreReadInOnePass) {
+  for (const char* line : {
+           "alloc auto 50000000 tag=serving resolved=gpu:0",
+           "alloc gpu:0 3125000 tag=serving",
+           "free gpu:1 18812500 tag=bert",
+           "alloc auto 4096 tag=registry result=OutOfMemory",
+           "alloc cpu 7 resolved=cpu",
+           "check gpu:0 allocated=19653187500",
+           "check cpu allocated=0 reserved=2097152",
+           "check gpu:2 allocated=512 reserved=2097152 t=1700000000000000000",
+           "alloc gpu:0 512 t=1 addr=0x7f0000000000 stream=7 stack=12",
+           "free gpu:0 512 t=2 addr=0x7f0000000000 stream=7 stack=3",
+           "baseline gpu:0 1048576 addr=0x7f1000000000 stack=0",
+           "baseline cpu 64",
+           "free gpu:0 addr=0x7f0000000000",
+       }) {
+    TraceEvent hot;
+    EXPECT_TRUE(detail::parse_hot_operation(line, hot)) << line;
+    TraceEvent expected;
+    ASSERT_TRUE(general(line, expected)) << line;
+    EXPECT_EQ(hot, expected) << line;
+  }
+}
+
+// What the general parser refuses or reads otherwise is left to it: each line below differs from
+// one the one-pass reading takes by a single field.
+TEST(HotLines, LeaveEveryOtherLineToTheGeneralParser) {
+  for (const char* line : {
+           "free auto 7 result=AmbiguousDevice",   // a free on auto: the general rules
+           "free auto 7",                          // refused
+           "check auto allocated=1",               // refused: a check names a device
+           "baseline auto 64",                     // refused
+           "check gpu:0 reserved=5",               // refused: no allocated=
+           "check gpu:0 5 allocated=5",            // refused: a check has no bytes
+           "check gpu:0 allocated=1 stack=0",      // refused: no stack on a check
+           "alloc gpu:0 5 allocated=1",            // refused: allocated= belongs on a check
+           "alloc gpu:0 5 t=1 t=2",                // refused: given twice
+           "check gpu:0 allocated=1 allocated=1",  // refused: given twice
+           "alloc gpu:0 5 stack=1 stack=1",        // refused: given twice
+           "alloc gpu:0 5 result=Nope",            // refused: no such error kind
+           "alloc gpu:0 5 resolved=auto",          // refused: resolved names a device
+           "alloc gpu:0 5 tag=",                   // refused: an empty tag
+           "alloc gpu:0 5 tag=a#b",                // the tag ends at the comment
+           "alloc gpu:0 5 tag=ab\r",               // the CR is not part of the tag
+           "alloc gpu:0 5 tag=a\x01",              // a control character: the general rules
+           "alloc gpu:0 5 resolved=gpu:01",        // the general rules
+           "check gpu:0 allocated=1GiB",           // a size with a unit
+       }) {
+    TraceEvent hot;
+    EXPECT_FALSE(detail::parse_hot_operation(line, hot)) << line;
+  }
+  // The last word of tag=, result= and resolved= counts, as the general parser reads them.
+  TraceEvent hot;
+  ASSERT_TRUE(
+      detail::parse_hot_operation("alloc auto 5 tag=a tag=b resolved=cpu resolved=gpu:1", hot));
+  EXPECT_EQ(hot.tag, "b");
+  EXPECT_EQ(hot.recorded_resolved, DevicePlacement(Gpu{1}));
 }
 
 TEST(TraceEventParse, AllocWithEveryAttribute) {

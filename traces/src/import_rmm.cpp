@@ -153,31 +153,13 @@ Result<void> read_row(std::string_view line, const RowAt& at, TraceEvent& event)
 
 // ---- the common row, read in one pass ----
 
+using swar::digits_value;
 using swar::each_byte;
+using swar::hex_digits_value;
 using swar::leading_run;
 using swar::load8;
+using swar::powers_of_ten;
 using textkit::is_digit;
-
-/// @return the value of `count` (1 to 8) decimal digits, the first in the lowest byte
-constexpr std::uint64_t digits_value(std::uint64_t word, unsigned count) noexcept {
-  word = (word & each_byte(0x0F)) << (64 - 8 * count);  // leading zeros for the missing
-  word = (word * (10 * 256 + 1)) >> 8U;                 // pairs of digits
-  word = ((word & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16U;  // fours
-  return ((word & 0x0000FFFF0000FFFFULL) * (10000ULL * (1ULL << 32U) + 1)) >> 32U;
-}
-
-/// @return the value of `count` (1 to 8) hexadecimal digits, the first in the lowest byte
-constexpr std::uint64_t hex_digits_value(std::uint64_t word, unsigned count) noexcept {
-  // '0'-'9' are 0x3N, 'a'-'f' 0x6N and 'A'-'F' 0x4N: a letter's low nibble + 9 is its value.
-  word = (word & each_byte(0x0F)) + ((word >> 6U) & each_byte(0x01)) * 9;
-  word <<= 64 - 8 * count;
-  word = ((word << 4U) | (word >> 8U)) & 0x00FF00FF00FF00FFULL;
-  word = ((word << 8U) | (word >> 16U)) & 0x0000FFFF0000FFFFULL;
-  return ((word << 16U) | (word >> 32U)) & 0xFFFFFFFFULL;
-}
-
-constexpr std::array<std::uint64_t, 9> powers_of_ten{1,      10,      100,      1000,     10000,
-                                                     100000, 1000000, 10000000, 100000000};
 
 /// Reads 1 to `most` (at most 19: no overflow) decimal digits from `p`, then `end`.
 /// @param valued whether to work out `value` (a thread id is only checked)

@@ -17,12 +17,14 @@
 #include <memtrack/result.hpp>
 
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace memtrack::textkit {
 
@@ -216,6 +218,10 @@ inline constexpr std::array<std::uint8_t, 256> hex_digit_values = [] {
 
 /// Writes `value`'s decimal digits at `out` (room for `max_decimal_digits`). @return their end
 constexpr char* write_decimal(char* out, std::uint64_t value) noexcept {
+  if (!std::is_constant_evaluated()) {
+    // Two digits a step (the trace writers format every event's numbers with it).
+    return std::to_chars(out, out + max_decimal_digits, value).ptr;
+  }
   char reversed[max_decimal_digits];
   std::size_t count = 0;
   do {
@@ -230,6 +236,7 @@ constexpr char* write_decimal(char* out, std::uint64_t value) noexcept {
 /// Writes `value`'s lowercase hexadecimal digits (no `0x`) at `out` (room for
 /// `max_hex_digits`). @return their end
 constexpr char* write_hex(char* out, std::uint64_t value) noexcept {
+  if (!std::is_constant_evaluated()) return std::to_chars(out, out + max_hex_digits, value, 16).ptr;
   constexpr std::string_view digits = "0123456789abcdef";
   char reversed[max_hex_digits];
   std::size_t count = 0;
@@ -245,13 +252,14 @@ constexpr char* write_hex(char* out, std::uint64_t value) noexcept {
 /// Appends `value` in decimal.
 inline void append_decimal(std::string& out, std::uint64_t value) {
   char digits[max_decimal_digits];
-  out.append(digits, write_decimal(digits, value));
+  // (A pointer and a length: the two-pointer overload is the iterator range, which replaces.)
+  out.append(digits, static_cast<std::size_t>(write_decimal(digits, value) - digits));
 }
 
 /// Appends `0x` and `value` in lowercase hexadecimal.
 inline void append_hex(std::string& out, std::uint64_t value) {
   char digits[2 + max_hex_digits] = {'0', 'x'};
-  out.append(digits, write_hex(digits + 2, value));
+  out.append(digits, static_cast<std::size_t>(write_hex(digits + 2, value) - digits));
 }
 
 /// @return `value` in decimal

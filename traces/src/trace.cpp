@@ -591,7 +591,7 @@ class HotCursor {
 
   /// One or more decimal digits (`parse_u64`'s rule; `canonical`: no leading zero) ending the
   /// token.
-  bool decimal(std::uint64_t& value, bool canonical = false) noexcept {
+  [[gnu::always_inline]] bool decimal(std::uint64_t& value, bool canonical = false) noexcept {
     const char* const start = p_;
     std::uint64_t v = 0;
     // 19 digits stay below 10^19 < 2^64: no overflow check (a chain of multiplications) for them,
@@ -623,7 +623,7 @@ class HotCursor {
   }
 
   /// `0x` and 1 to 16 hexadecimal digits of either case (`parse_0x_hex`'s rule) ending the token.
-  bool hex(std::uint64_t& value) noexcept {
+  [[gnu::always_inline]] bool hex(std::uint64_t& value) noexcept {
     if (!take("0x")) return false;
     const char* const start = p_;
     std::uint64_t v = 0;

@@ -6,7 +6,6 @@
 #include "swar.hpp"
 #include "textkit.hpp"
 
-#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -336,28 +335,36 @@ std::string_view keyword(TraceEvent::Kind kind) {
 
 namespace {
 
-/// ` KEY VALUE` (the key ends with its `=`, or is empty) when there is a value.
-void append_number(std::string& line, std::string_view key, std::optional<std::uint64_t> value) {
+/// Appends ` KEY=VALUE` (`key` a literal such as "t=", or "" for the bytes), when there is a
+/// value: the blank, the key and the digits at once (every event's numbers pass here).
+template <std::size_t KeySize>
+void append_number(std::string& line, const char (&key)[KeySize],
+                   std::optional<std::uint64_t> value) {
+  static_assert(KeySize <= 17, "a key of at most 16 characters");
   if (!value) return;
-  // The blank, the key and the digits appended at once (every event's numbers pass here).
-  char field[1 + 16 + textkit::max_decimal_digits];
-  if (key.size() > 16) {  // no key is this long
-    line += ' ';
-    line += key;
-    textkit::append_decimal(line, *value);
-    return;
-  }
+  char field[KeySize + textkit::max_decimal_digits];  // the blank takes the key's '\0'
   field[0] = ' ';
-  std::memcpy(field + 1, key.data(), key.size());
-  char* const end = textkit::write_decimal(field + 1 + key.size(), *value);
+  std::memcpy(field + 1, key, KeySize - 1);
+  char* const end = textkit::write_decimal(field + KeySize, *value);
   line.append(field, static_cast<std::size_t>(end - field));
 }
-
 /// ` addr=0x...` when there is an address.
 void append_address(std::string& line, std::optional<std::uint64_t> address) {
   if (!address) return;
   line += " addr=";
   textkit::append_hex(line, *address);
+}
+
+/// The fields of an operation after its bytes and before its stack: t=, addr=, stream=,
+/// requested=, tag=, result=, resolved= (each when it has one).
+void append_outcome_fields(std::string& line, const TraceEvent& event) {
+  append_number(line, "t=", event.time_ns);
+  append_address(line, event.address);
+  append_number(line, "stream=", event.stream);
+  append_number(line, "requested=", event.requested);
+  if (!event.tag.empty()) line += " tag=" + event.tag;
+  if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
+  if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
 }
 
 /// The fields after the device of the allocator's events (check, layout, segment, block, oom).
@@ -367,6 +374,7 @@ bool append_allocator_fields(std::string& line, const TraceEvent& event) {
     case Kind::Check:
       append_number(line, "allocated=", event.check_allocated);
       append_number(line, "reserved=", event.check_reserved);
+      append_outcome_fields(line, event);  // what a check may carry too (no bytes, no stack)
       return true;
     case Kind::Layout:
       if (event.phase) {
@@ -406,13 +414,7 @@ bool append_allocator_fields(std::string& line, const TraceEvent& event) {
 /// The fields after the device of an operation (baseline, alloc, free, segment events).
 void append_operation_fields(std::string& line, const TraceEvent& event) {
   append_number(line, "", event.bytes);
-  append_number(line, "t=", event.time_ns);
-  append_address(line, event.address);
-  append_number(line, "stream=", event.stream);
-  append_number(line, "requested=", event.requested);
-  if (!event.tag.empty()) line += " tag=" + event.tag;
-  if (event.recorded_error) line += " result=" + std::string(to_string(*event.recorded_error));
-  if (event.recorded_resolved) line += " resolved=" + event.recorded_resolved->to_string();
+  append_outcome_fields(line, event);
   append_number(line, "stack=", event.stack);
 }
 

@@ -106,7 +106,8 @@ std::string hot_line_candidate() {
                                         kind == "alloc" ? "auto" : "cpu");
   const auto number = [&] {
     return off() ? *element<std::string>("18446744073709551616", "1KiB", "", "x", "-1")
-                 : *element<std::string>("0", "17", "0099", "18446744073709551615");
+                 : *element<std::string>("0", "17", "0099", "123456789", "123456789012",
+                                         "1234567890123456789", "18446744073709551615");
   };
   if (check ? off() : !off()) line += blank() + number();
   if (check && !off()) line += blank() + "allocated=" + number();
@@ -125,8 +126,10 @@ std::string hot_line_candidate() {
     if (check && field == 3) field = 8;
     switch (field) {
       case 0:
-        line += "addr=0x" + (off() ? *element<std::string>("10000000000000000", "", "g", "1G")
-                                   : *element<std::string>("7f00", "FFFFffffFFFFffff", "0"));
+        line +=
+            "addr=0x" + (off() ? *element<std::string>("10000000000000000", "", "g", "1G")
+                               : *element<std::string>("7f00", "FFFFffffFFFFffff", "0", "abcdef012",
+                                                       "123456789aB", "0123456789ABCDe"));
         break;
       case 1:
         line += "t=" + number();
@@ -659,6 +662,16 @@ RC_GTEST_PROP(TraceEventText, FormatThenParseGivesTheEventBack, ()) {
     if (*rc::gen::arbitrary<bool>()) return std::nullopt;
     return *rc::gen::arbitrary<std::uint64_t>();
   };
+  // The fields an operation (and a check) carries after its bytes: t=, stream=, requested=,
+  // tag=, result=, and resolved= where it may have one.
+  const auto outcome = [&](TraceEvent& e, bool resolved) {
+    e.time_ns = maybe();
+    e.stream = maybe();
+    e.requested = maybe();
+    if (*rc::gen::arbitrary<bool>()) e.tag = "model-" + std::to_string(*rc::gen::inRange(0, 99));
+    if (*rc::gen::arbitrary<bool>()) e.recorded_error = ErrorKind::OutOfMemory;
+    if (resolved && *rc::gen::arbitrary<bool>()) e.recorded_resolved = device();
+  };
   switch (kind) {
     case TraceEvent::Kind::ResetPeakAll:
       break;
@@ -676,6 +689,9 @@ RC_GTEST_PROP(TraceEventText, FormatThenParseGivesTheEventBack, ()) {
       event.device = device();
       event.check_allocated = *rc::gen::arbitrary<std::uint64_t>();
       event.check_reserved = maybe();
+      // What a check line may carry beside its totals (never bytes or a stack).
+      event.address = maybe();
+      outcome(event, true);
       break;
     default:
       event.device =
@@ -689,15 +705,7 @@ RC_GTEST_PROP(TraceEventText, FormatThenParseGivesTheEventBack, ()) {
       } else {
         event.address = maybe();
       }
-      event.time_ns = maybe();
-      event.stream = maybe();
-      event.requested = maybe();
-      if (*rc::gen::arbitrary<bool>())
-        event.tag = "model-" + std::to_string(*rc::gen::inRange(0, 99));
-      if (*rc::gen::arbitrary<bool>()) event.recorded_error = ErrorKind::OutOfMemory;
-      if (kind == TraceEvent::Kind::Allocate && *rc::gen::arbitrary<bool>()) {
-        event.recorded_resolved = device();
-      }
+      outcome(event, kind == TraceEvent::Kind::Allocate);
       break;
   }
   const std::string line = format_event(event);

@@ -24,7 +24,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 namespace memtrack::textkit {
 
@@ -217,36 +216,15 @@ inline constexpr std::array<std::uint8_t, 256> hex_digit_values = [] {
 }
 
 /// Writes `value`'s decimal digits at `out` (room for `max_decimal_digits`). @return their end
-constexpr char* write_decimal(char* out, std::uint64_t value) noexcept {
-  if (!std::is_constant_evaluated()) {
-    // Two digits a step (the trace writers format every event's numbers with it).
-    return std::to_chars(out, out + max_decimal_digits, value).ptr;
-  }
-  char reversed[max_decimal_digits];
-  std::size_t count = 0;
-  do {
-    reversed[count++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  while (count > 0)
-    *out++ = reversed[--count];
-  return out;
+inline char* write_decimal(char* out, std::uint64_t value) noexcept {
+  // std::to_chars: two digits a step (the trace writers format every event's numbers with it).
+  return std::to_chars(out, out + max_decimal_digits, value).ptr;
 }
 
 /// Writes `value`'s lowercase hexadecimal digits (no `0x`) at `out` (room for
 /// `max_hex_digits`). @return their end
-constexpr char* write_hex(char* out, std::uint64_t value) noexcept {
-  if (!std::is_constant_evaluated()) return std::to_chars(out, out + max_hex_digits, value, 16).ptr;
-  constexpr std::string_view digits = "0123456789abcdef";
-  char reversed[max_hex_digits];
-  std::size_t count = 0;
-  do {
-    reversed[count++] = digits[value & 0xFU];
-    value >>= 4U;
-  } while (value != 0);
-  while (count > 0)
-    *out++ = reversed[--count];
-  return out;
+inline char* write_hex(char* out, std::uint64_t value) noexcept {
+  return std::to_chars(out, out + max_hex_digits, value, 16).ptr;
 }
 
 /// Appends `value` in decimal.

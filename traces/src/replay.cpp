@@ -7,6 +7,7 @@
 #include <memtrack/units.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <set>
 #include <sstream>
@@ -20,14 +21,24 @@ namespace {
 struct Live {
   std::uint64_t bytes{0};
   DevicePlacement device{};  ///< where it is in the replay
-  std::uint64_t event{0};    ///< the event that made it
+  std::uint64_t event{0};    ///< the event that made it (from 1)
 };
+
+/// The event a value of an `AddressMap` carries: never 0 (events count from 1), so 0 marks an
+/// empty slot.
+std::uint64_t event_of(const Live& live) {
+  return live.event;
+}
+std::uint64_t event_of(std::uint64_t event) {
+  return event;
+}
 
 /**
  * @brief A value by address (a live allocation, the event that freed an address): open addressing
  * with linear probing and backward-shift deletion, so a replay allocates nothing per event.
  * Memory follows the entries: the table doubles at 1/2 load and never holds more than twice the
- * most entries at once.
+ * most entries at once. A value's event (`event_of`, never 0) tells a used slot from an empty one:
+ * no flag widens the slots (a table of freed addresses outgrows the nearest caches sooner).
  */
 template <class Value>
 class AddressMap {
@@ -40,18 +51,18 @@ class AddressMap {
   Value* find(std::uint64_t address) {
     for (std::size_t i = home(address);; i = next(i)) {
       Slot& slot = slots_[i];
-      if (!slot.used) return nullptr;
+      if (!slot.used()) return nullptr;
       if (slot.address == address) return &slot.live;
     }
   }
 
-  /// Inserts or replaces. @return whether it replaced a value
+  /// Inserts or replaces. Precondition: `event_of(live) != 0`. @return whether it replaced a value
   bool put(std::uint64_t address, Value live) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     for (std::size_t i = home(address);; i = next(i)) {
       Slot& slot = slots_[i];
-      if (!slot.used) {
-        slot = Slot{address, live, true};
+      if (!slot.used()) {
+        slot = Slot{address, live};
         ++size_;
         return false;
       }
@@ -67,12 +78,12 @@ class AddressMap {
     if (size_ == 0) return false;
     std::size_t i = home(address);
     for (;; i = next(i)) {
-      if (!slots_[i].used) return false;
+      if (!slots_[i].used()) return false;
       if (slots_[i].address == address) break;
     }
     // Backward shift: move later entries of the same run into the hole.
     std::size_t hole = i;
-    for (std::size_t j = next(i); slots_[j].used; j = next(j)) {
+    for (std::size_t j = next(i); slots_[j].used(); j = next(j)) {
       const std::size_t want = home(slots_[j].address);
       // Move j to the hole unless its home lies cyclically in (hole, j].
       const bool stays = hole < j ? (want > hole && want <= j) : (want > hole || want <= j);
@@ -81,7 +92,7 @@ class AddressMap {
         hole = j;
       }
     }
-    slots_[hole].used = false;
+    slots_[hole] = Slot{};
     --size_;
     return true;
   }
@@ -93,22 +104,21 @@ class AddressMap {
   template <class Visit>
   void for_each(Visit&& visit) const {
     for (const Slot& slot : slots_) {
-      if (slot.used) visit(slot.address, slot.live);
+      if (slot.used()) visit(slot.address, slot.live);
     }
   }
 
   /// Clears, keeping the table's size.
   void clear() {
-    for (Slot& slot : slots_)
-      slot.used = false;
+    std::fill(slots_.begin(), slots_.end(), Slot{});
     size_ = 0;
   }
 
  private:
   struct Slot {
     std::uint64_t address{0};
-    Value live;
-    bool used{false};
+    Value live{};
+    [[nodiscard]] bool used() const { return event_of(live) != 0; }
   };
 
   /// Fibonacci hashing: the product's high bits, which every bit of the address reaches (GPU
@@ -125,7 +135,7 @@ class AddressMap {
     --shift_;
     size_ = 0;
     for (const Slot& slot : old) {
-      if (slot.used) put(slot.address, slot.live);
+      if (slot.used()) put(slot.address, slot.live);
     }
   }
 
@@ -498,6 +508,7 @@ class Replayer::State::Run {
         need_now(state.devices.size(), 0),
         modelled(auto_placement ? nullptr : state.modelled.get()) {
     book.clear();
+    index_devices();
   }
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
@@ -538,13 +549,45 @@ class Replayer::State::Run {
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
   }
 
+  /// Fills `slot_by_key` (see `slot_of`).
+  void index_devices() {
+    std::size_t keys = 2;
+    for (const DevicePlacement d : s.devices) {
+      if (d.is_gpu() && d.gpu_id() < max_indexed_gpu_id) {
+        keys = std::max(keys, device_key(d) + 1);
+      }
+    }
+    slot_by_key.assign(keys, no_slot);
+    for (std::size_t slot = 0; slot < s.devices.size(); ++slot) {
+      const DevicePlacement d = s.devices[slot];
+      if (d.is_cpu() || d.gpu_id() < max_indexed_gpu_id) slot_by_key[device_key(d)] = slot;
+    }
+  }
+
+  /// `cpu` 0, `auto` 1, `gpu:N` N + 2: computed without a branch (a GPU id is 0 unless the
+  /// placement is a GPU's), as the device of every event is, at random in a mixed trace.
+  [[gnu::always_inline]] static std::size_t device_key(DevicePlacement device) {
+    static constexpr std::array<std::uint8_t, 3> base{0, 2, 1};  // by Kind: Cpu, Gpu, Auto
+    return base[static_cast<std::size_t>(device.kind())] + std::size_t{device.gpu_id()};
+  }
+
+  /// @return `device`'s index in `s.devices`, or `no_slot` when the node does not have it (or it
+  /// is `auto`)
+  [[gnu::always_inline]] [[nodiscard]] std::size_t slot_of(DevicePlacement device) const {
+    const std::size_t key = device_key(device);
+    if (key < slot_by_key.size()) [[likely]]
+      return slot_by_key[key];
+    if (!device.is_gpu()) return no_slot;
+    // A GPU id past the table's end: searched.
+    const auto it = std::find(s.devices.begin(), s.devices.end(), device);
+    return it == s.devices.end() ? no_slot : static_cast<std::size_t>(it - s.devices.begin());
+  }
+
   /// Counts `bytes` more (`add`) or fewer on what `device` would hold if nothing were refused.
   [[gnu::always_inline]] void need(DevicePlacement device, std::uint64_t bytes, bool add) {
-    if (auto_placement || device.is_auto()) return;
-    std::size_t slot = 0;
-    while (slot < s.devices.size() && s.devices[slot] != device)
-      ++slot;
-    if (slot == s.devices.size()) return;  // not on the node: counted as unlanded
+    if (auto_placement) return;
+    const std::size_t slot = slot_of(device);
+    if (slot == no_slot) return;  // auto, or not on the node: counted as unlanded
     std::uint64_t& now = need_now[slot];
     now = add ? checked_add(now, bytes).value_or(UINT64_MAX) : (now >= bytes ? now - bytes : 0);
     s.needed[slot] = std::max(s.needed[slot], now);
@@ -1015,9 +1058,7 @@ class Replayer::State::Run {
       summary.cpu_fallback_bytes =
           checked_add(summary.cpu_fallback_bytes, op.bytes).value_or(UINT64_MAX);
     }
-    std::size_t slot = 0;
-    while (s.devices[slot] != where)
-      ++slot;  // resolved devices are configured ones
+    const std::size_t slot = slot_of(where);  // resolved devices are configured ones
     s.high_water[slot] = std::max(s.high_water[slot], s.tracker().allocated(where));
   }
 
@@ -1071,6 +1112,11 @@ class Replayer::State::Run {
   std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
   /// What each device would hold if nothing were refused (recorded placement): "needed".
   std::vector<std::uint64_t> need_now;
+  /// GPU ids below this are found in `slot_by_key` (the others by a search).
+  static constexpr std::uint32_t max_indexed_gpu_id = 4096;
+  static constexpr std::size_t no_slot = SIZE_MAX;
+  /// Each device's index in `s.devices` by `device_key`, `no_slot` where the node has none.
+  std::vector<std::size_t> slot_by_key;
   /// Addresses freed and not allocated again since, with the event that freed them: a second
   /// free of one is a double free.
   RecentFrees freed_addresses{max_remembered_frees};

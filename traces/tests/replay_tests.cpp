@@ -310,6 +310,33 @@ TEST(ReplayNeeded, IsThePeakHadNothingBeenRefused) {
   EXPECT_EQ(s.inconsistencies, 0U);
 }
 
+TEST(ReplayNeeded, EachDeviceKeepsItsOwnFiguresWhateverItsId) {
+  // Sparse ids, one far past any dense table (the replay finds each device's figures by its id):
+  // every device's high water and "needed" are its own, and `auto` lands where the tracker puts
+  // it (the lowest id with room).
+  GpuConfig config;
+  config.memory_fraction = Fraction::of(1, 1).value();
+  config.cpu_memory_limit = 500;
+  config.gpus.push_back({3, 1000});
+  config.gpus.push_back({70000, 2000});
+  ReplayOptions options;
+  options.recorded_budgets = false;
+  const auto s = replay_text(
+      "memtrack-trace 1\nmemory_fraction 1\ncpu_memory_limit 500\ngpu 3 total=1000\n"
+      "gpu 70000 total=2000\nevents\n",
+      {"alloc gpu:70000 1500 addr=0x1", "alloc gpu:3 600 addr=0x2", "alloc cpu 40 addr=0x3",
+       "alloc gpu:70000 900 addr=0x4", "free gpu:70000 addr=0x1", "alloc gpu:3 700 addr=0x5",
+       "alloc cpu 30 addr=0x6", "alloc auto 200 addr=0x7"},
+      config, options);
+  EXPECT_EQ(s.refused, 2U);  // gpu:70000's 900 (1500 + 900 > 2000) and gpu:3's 700
+  EXPECT_EQ(s.high_water.at(Gpu{70000}), 1500U);
+  EXPECT_EQ(s.high_water.at(Gpu{3}), 800U);  // 600, then the auto 200
+  EXPECT_EQ(s.high_water.at(Cpu{}), 70U);
+  EXPECT_EQ(s.needed.at(Gpu{70000}), 2400U);
+  EXPECT_EQ(s.needed.at(Gpu{3}), 1500U);  // 600 + 700 + the auto 200, placed there
+  EXPECT_EQ(s.needed.at(Cpu{}), 70U);
+}
+
 TEST(ReplayNeeded, AFreeBySizeOfARefusedAllocationIsSkippedNotInconsistent) {
   ReplayOptions options;
   options.recorded_budgets = false;

@@ -180,11 +180,15 @@ class MemoryTracker {
 #endif
 
 inline std::size_t MemoryTracker::index_of(DevicePlacement placement) const noexcept {
-  if (placement.is_cpu()) return accounts_.size() - 1;
-  if (!placement.is_gpu()) return npos;
-  if (placement.gpu_id() < dense_gpu_ids_) [[likely]]
-    return placement.gpu_id();
-  return index_of_sparse(placement);
+  // The CPU, `Auto` and a dense GPU id without a branch on the kind (a mixed trace's devices come
+  // at random, and a mispredicted branch costs more than the arithmetic): a GPU id is 0 unless the
+  // placement is a GPU's, so the CPU's index is or-ed onto 0 and `Auto`'s all-ones is npos.
+  const std::size_t id = placement.gpu_id();
+  if (id >= dense_gpu_ids_ && placement.is_gpu()) [[unlikely]]
+    return index_of_sparse(placement);
+  const std::size_t cpu_mask = std::size_t{0} - std::size_t{placement.is_cpu()};
+  const std::size_t auto_mask = std::size_t{0} - std::size_t{placement.is_auto()};
+  return id | (cpu_mask & (accounts_.size() - 1)) | auto_mask;
 }
 
 inline DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcept {

@@ -70,9 +70,9 @@ std::string counted(std::uint64_t count, std::string_view noun) {
 
 /// What the pre-scan of a trace keeps of an event: the GPUs operations name, and the capacity a
 /// recorded `oom` implies.
-void note_event(const traces::TraceEvent& event, std::set<std::uint32_t>& used,
+void note_event(const traces::TraceEvent& event, traces::UsedGpus& used,
                 std::map<std::uint32_t, std::uint64_t>& oom_capacity) {
-  if (const auto gpu = traces::operation_gpu(event)) used.insert(*gpu);
+  used.note(event);
   if (event.kind == traces::TraceEvent::Kind::Oom && event.device.is_gpu() &&
       event.check_reserved && event.device_free) {
     if (const auto total = checked_add(*event.check_reserved, *event.device_free)) {
@@ -111,7 +111,7 @@ class SpoolSink final : public traces::TraceSink {
     return origins_->flush();
   }
 
-  std::set<std::uint32_t> used;
+  traces::UsedGpus used;
   std::map<std::uint32_t, std::uint64_t> oom_capacity;
   std::uint64_t events{0};
 
@@ -146,7 +146,7 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     // then the reader the replay streams from.
     auto scan = traces::TraceReader::open(path);
     if (!scan) return scan.error();
-    std::set<std::uint32_t> used;
+    traces::UsedGpus used;
     std::map<std::uint32_t, std::uint64_t> oom_capacity;
     for (traces::TraceEvent event;;) {
       auto more = scan->next(event);
@@ -157,7 +157,7 @@ Result<OpenedTrace> open_trace(const std::string& path) {
     auto reader = traces::TraceReader::open(path);
     if (!reader) return reader.error();
     const std::uint64_t events = scan->events_read();
-    return OpenedTrace{std::move(*reader),      "",   std::move(used), events, {}, {},
+    return OpenedTrace{std::move(*reader),      "",   used.ids(), events, {}, {},
                        std::move(oom_capacity), path, nullptr};
   }
   // Imported into temporary files as it is read: memory stays flat whatever the recording's
@@ -174,7 +174,7 @@ Result<OpenedTrace> open_trace(const std::string& path) {
   if (!reader) return reader.error();
   return OpenedTrace{std::move(*reader),
                      std::string(traces::to_string(*format)),
-                     std::move(sink.used),
+                     sink.used.ids(),
                      sink.events,
                      *origin_spool,
                      report->origin_unit,

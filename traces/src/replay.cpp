@@ -1198,22 +1198,14 @@ Result<std::map<std::uint32_t, std::uint32_t>> map_used_gpus(
 }
 
 Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader) {
-  std::set<std::uint32_t> used;
+  UsedGpus used;
   TraceEvent event;
   for (;;) {
     auto more = reader.next(event);
     if (!more) return more.error();
-    if (!*more) return used;
-    if (const auto gpu = operation_gpu(event)) used.insert(*gpu);
+    if (!*more) return used.ids();
+    used.note(event);
   }
-}
-
-std::optional<std::uint32_t> operation_gpu(const TraceEvent& event) {
-  const bool operation =
-      event.kind == TraceEvent::Kind::Baseline || event.kind == TraceEvent::Kind::Allocate ||
-      event.kind == TraceEvent::Kind::Free || event.kind == TraceEvent::Kind::ResetPeak;
-  if (operation && event.device.is_gpu()) return event.device.gpu_id();
-  return std::nullopt;
 }
 
 }  // namespace memtrack::traces

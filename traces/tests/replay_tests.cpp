@@ -442,6 +442,19 @@ TEST(ReplayInconsistency, ABaselineCoversFreesOfAddressesFromBeforeTheRecording)
   EXPECT_EQ(s.frees_of_unseen_address, 1U);
 }
 
+TEST(ReplayGpuMap, UsedGpusAreTheIdsOperationsNameEachOnce) {
+  // Ids below the bitmap's end and past it, each named again; a checkpoint, a mark and the CPU
+  // name no GPU an operation uses.
+  auto reader = reader_of(
+      "memtrack-trace 1\nevents\nalloc gpu:1023 10\nalloc gpu:0 10\ncheck gpu:7 allocated=0\n"
+      "alloc gpu:5000 10\nfree gpu:1023 10\nalloc cpu 10\nbaseline gpu:1024 10\n"
+      "reset_peak gpu:2\nfree gpu:5000 10\nalloc gpu:0 10\nmark gpu:9\nend 11\n");
+  ASSERT_TRUE(reader) << reader.error().to_string();
+  const auto used = used_gpus(*reader);
+  ASSERT_TRUE(used) << used.error().to_string();
+  EXPECT_EQ(*used, (std::set<std::uint32_t>{0, 2, 1023, 1024, 5000}));
+}
+
 TEST(ReplayUnlanded, AnOperationOnAGpuTheNodeLacksIsCountedAndLocated) {
   ReplayOptions options;
   options.recorded_budgets = false;

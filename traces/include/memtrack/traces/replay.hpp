@@ -11,6 +11,7 @@
 #include <memtrack/sim/lockstep.hpp>
 #include <memtrack/traces/reader.hpp>
 
+#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -328,6 +329,36 @@ class Replayer {
 [[nodiscard]] Result<std::set<std::uint32_t>> used_gpus(TraceReader& reader);
 
 /// @return the GPU an operation event (alloc, free, baseline, reset_peak of one device) names
-[[nodiscard]] std::optional<std::uint32_t> operation_gpu(const TraceEvent& event);
+[[nodiscard]] inline std::optional<std::uint32_t> operation_gpu(const TraceEvent& event) {
+  const bool operation =
+      event.kind == TraceEvent::Kind::Baseline || event.kind == TraceEvent::Kind::Allocate ||
+      event.kind == TraceEvent::Kind::Free || event.kind == TraceEvent::Kind::ResetPeak;
+  if (operation && event.device.is_gpu()) return event.device.gpu_id();
+  return std::nullopt;
+}
+
+/**
+ * @brief The GPU ids a trace's operations name, collected event by event (a pre-scan sees every
+ * event, and nearly every one names an id already seen): ids below 1024 are marked in a bitmap
+ * first, and only a new one is inserted into the set.
+ */
+class UsedGpus {
+ public:
+  /// Adds the GPU `event` names, if it is an operation on one (`operation_gpu`).
+  void note(const TraceEvent& event) {
+    const auto gpu = operation_gpu(event);
+    if (!gpu) return;
+    if (*gpu < seen_.size()) {
+      if (seen_[*gpu]) return;
+      seen_[*gpu] = true;
+    }
+    ids_.insert(*gpu);
+  }
+  [[nodiscard]] const std::set<std::uint32_t>& ids() const { return ids_; }
+
+ private:
+  std::bitset<1024> seen_;
+  std::set<std::uint32_t> ids_;
+};
 
 }  // namespace memtrack::traces

@@ -84,12 +84,6 @@ std::uint64_t MemoryTracker::available(DevicePlacement placement) const noexcept
   return accounts_[index].limit - accounts_[index].allocated;
 }
 
-std::uint64_t MemoryTracker::allocated(DevicePlacement placement) const noexcept {
-  if (placement.is_auto()) return total_allocated_;
-  const std::size_t index = index_of(placement);
-  return index == npos ? 0 : accounts_[index].allocated;
-}
-
 std::uint64_t MemoryTracker::peak(DevicePlacement placement) const noexcept {
   if (placement.is_auto()) return total_peak_;
   const std::size_t index = index_of(placement);

@@ -196,6 +196,14 @@ inline DevicePlacement MemoryTracker::device_at(std::size_t index) const noexcep
   return Gpu{gpu_ids_[index]};
 }
 
+// Inline: a replay reads a device's allocation after every operation (its high-water mark),
+// and a report for every device.
+inline std::uint64_t MemoryTracker::allocated(DevicePlacement placement) const noexcept {
+  if (placement.is_auto()) return total_allocated_;
+  const std::size_t index = index_of(placement);
+  return index == npos ? 0 : accounts_[index].allocated;
+}
+
 inline bool MemoryTracker::can_allocate(DevicePlacement placement,
                                         std::uint64_t bytes) const noexcept {
   if (placement.is_auto()) return bytes <= available(placement);

@@ -155,7 +155,8 @@ void BM_ReplayLockstep(benchmark::State& state) {
   replay(state, true);
 }
 
-/// memtrack report: two replays (the series, then what was alive at the peak) and the HTML.
+/// memtrack report: two replays (the series; then, up to the last peak, what was alive at each
+/// device's peak) and the HTML.
 void BM_Report(benchmark::State& state) {
   const auto path = generate(static_cast<std::uint64_t>(state.range(0)));
   std::size_t bytes = 0;
@@ -195,7 +196,8 @@ int main(int argc, char** argv) {
        {"BM_ReplayProductionOnly/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1",
         3.0},
        {"BM_ReplayLockstep/" + n + "/iterations:1", "BM_PlainRead/" + n + "/iterations:1", 0},
-       // a report replays twice and draws: within 3x of one production-only replay
+       // a report replays twice (the second up to the last peak) and draws: within 3x of one
+       // production-only replay
        {"BM_Report/" + n + "/iterations:1", "BM_ReplayProductionOnly/" + n + "/iterations:1",
         3.0}});
   for (const auto& entry :

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <map>
 #include <sstream>
-#include <unordered_map>
 
 namespace memtrack::cli::report {
 namespace {
@@ -227,8 +226,23 @@ class DeviceSlots {
 struct ReportReplay {
   OpenedTrace trace;
   Budgets budgets;
+  traces::ReplayOptions replay_options;
   traces::Replayer replayer;
   DeviceSlots slots;
+
+  /// Makes the replay ready to run again from the recording's start, to stop after its event
+  /// `last_event`: its trace reopened (not imported or scanned again), a new replayer on the
+  /// same budgets and options.
+  Result<void> restart(std::uint64_t last_event) {
+    auto reader = reopen(trace);
+    if (!reader) return reader.error();
+    trace.reader = std::move(*reader);
+    replay_options.last_event = last_event;
+    auto again = traces::Replayer::create(budgets.config, replay_options);
+    if (!again) return again.error();
+    replayer = std::move(*again);
+    return {};
+  }
 };
 
 Result<ReportReplay> prepare_replay(const ReportOptions& options) {
@@ -248,7 +262,7 @@ Result<ReportReplay> prepare_replay(const ReportOptions& options) {
   auto replayer = traces::Replayer::create(budgets->config, replay_options);
   if (!replayer) return replayer.error();
   DeviceSlots slots(replayer->devices(), std::move(*gpu_map));
-  return ReportReplay{std::move(*trace), std::move(*budgets), std::move(*replayer),
+  return ReportReplay{std::move(*trace), std::move(*budgets), replay_options, std::move(*replayer),
                       std::move(slots)};
 }
 
@@ -390,10 +404,68 @@ DeviceReport device_report(DeviceState& state, const Budgets& budgets,
   return device;
 }
 
+/**
+ * @brief The notes of the allocations a replay has alive, by the event that made them. Events
+ * come in ascending order, so each is appended, and found by a binary search. A free costs
+ * nothing: once enough entries have been added since the last sweep (twice those it kept, and
+ * at least as many as were ever alive), those the replayer no longer lists alive (its book is
+ * the truth) are swept out, so memory stays proportional to the most that was alive.
+ */
+class LiveNotes {
+ public:
+  LiveNotes(const traces::Replayer& replayer, const std::vector<DevicePlacement>& devices)
+      : replayer_(replayer), devices_(devices) {}
+
+  /// Notes `event`'s allocation, alive in the replay. Precondition: `event` is past every event
+  /// added before.
+  void add(std::uint64_t event, AllocationNotes notes) {
+    entries_.push_back({event, std::move(notes)});
+    if (entries_.size() >= next_sweep_) sweep();
+  }
+  /// @return `event`'s notes, or null when it has none
+  [[nodiscard]] const AllocationNotes* find(std::uint64_t event) const {
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), event,
+                                     [](const Entry& e, std::uint64_t v) { return e.event < v; });
+    return it != entries_.end() && it->event == event ? &it->notes : nullptr;
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t event;
+    AllocationNotes notes;
+  };
+  static constexpr std::size_t min_sweep = 4096;  ///< fewer entries are not worth a sweep
+
+  /// Keeps the entries of the allocations the replayer has alive.
+  void sweep() {
+    std::vector<std::uint64_t> alive;
+    for (const DevicePlacement device : devices_) {
+      replayer_.for_each_live(
+          device, [&alive](const traces::LiveAllocation& live) { alive.push_back(live.event); });
+    }
+    std::sort(alive.begin(), alive.end());
+    auto next = alive.begin();
+    const auto gone = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) {
+      next = std::lower_bound(next, alive.end(), e.event);
+      return next == alive.end() || *next != e.event;
+    });
+    entries_.erase(gone, entries_.end());
+    // A sweep visits the replayer's whole table, which is as large as the most it ever had
+    // alive: the next one waits for at least as many new entries.
+    most_alive_ = std::max(most_alive_, alive.size());
+    next_sweep_ = 2 * entries_.size() + std::max(min_sweep, most_alive_);
+  }
+
+  const traces::Replayer& replayer_;
+  const std::vector<DevicePlacement>& devices_;
+  std::vector<Entry> entries_;  ///< by event ascending
+  std::size_t next_sweep_{min_sweep};
+  std::size_t most_alive_{0};  ///< the most allocations a sweep found alive
+};
+
 /// The device's `largest` allocations alive now (as the replayer has them), largest first (the
 /// earliest among equals).
-void keep_largest(const traces::Replayer& replayer,
-                  const std::unordered_map<std::uint64_t, AllocationNotes>& notes,
+void keep_largest(const traces::Replayer& replayer, const LiveNotes& notes,
                   const traces::FrameTable& frames, std::size_t largest, DeviceReport& device) {
   std::vector<traces::LiveAllocation> all;
   replayer.for_each_live(device.device,
@@ -406,36 +478,31 @@ void keep_largest(const traces::Replayer& replayer,
                     });
   static const AllocationNotes none;
   for (std::size_t i = 0; i < keep; ++i) {
-    const auto found = notes.find(all[i].event);
-    const AllocationNotes& note = found == notes.end() ? none : found->second;
+    const AllocationNotes* found = notes.find(all[i].event);
+    const AllocationNotes& note = found == nullptr ? none : *found;
     device.largest_at_peak.push_back({all[i].bytes, note.tag, all[i].address, all[i].event,
                                       note.time_ns, where_of(frames, note.stack)});
   }
 }
 
-/// Pass 2: replays the recording again up to the last device's peak, and lists what was alive
-/// at each device's peak.
-Result<void> add_largest_at_peaks(const ReportOptions& options, Report& report) {
-  auto again = prepare_replay(options);
-  if (!again) return again.error();
-  auto& [trace, budgets, replayer, slots] = *again;
+/// Pass 2: replays the recording again (`run`, restarted) up to the last device's peak, and
+/// lists what was alive at each device's peak.
+Result<void> add_largest_at_peaks(const ReportOptions& options, ReportReplay& run, Report& report) {
   std::uint64_t last_peak_event = 0;
   for (const DeviceReport& d : report.devices)
     last_peak_event = std::max(last_peak_event, d.peak_event);
-  // The notes of the allocations alive, by the event that made them: the replayer says which
-  // allocation each free released.
-  std::unordered_map<std::uint64_t, AllocationNotes> notes;
+  if (last_peak_event == 0) return {};  // nothing was ever alive: no peak to list
+  if (auto restarted = run.restart(last_peak_event); !restarted) return restarted.error();
+  auto& [trace, budgets, replay_options, replayer, slots] = run;
+  LiveNotes notes(replayer, slots.devices());
   auto replayed =
       replayer.replay(trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) {
-        if (step.event > last_peak_event) return;
         const TraceEvent& event = *step.trace_event;
         if (step.outcome.ok && (event.kind == TraceEvent::Kind::Allocate ||
                                 event.kind == TraceEvent::Kind::Baseline)) {
-          notes[step.event] = {
-              event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
-              event.time_ns, event.stack};
-        } else if (step.released != 0 && !step.released_part) {
-          notes.erase(step.released);
+          notes.add(step.event,
+                    {event.kind == TraceEvent::Kind::Baseline ? std::string("baseline") : event.tag,
+                     event.time_ns, event.stack});
         }
         for (DeviceReport& device : report.devices) {
           if (device.peak_event == step.event) {
@@ -453,7 +520,7 @@ Result<Report> build_report(const ReportOptions& options) {
   // Pass 1: the series, the peaks, the refusals.
   auto opened = prepare_replay(options);
   if (!opened) return opened.error();
-  auto& [trace, budgets, replayer, slots] = *opened;
+  auto& [trace, budgets, replay_options, replayer, slots] = *opened;
   SeriesPass pass(slots, trace.reader.frames(), options.columns);
   auto replayed = replayer.replay(
       trace.reader, slots.gpu_map(), [&](const traces::ReplayStep& step) { pass.on_step(step); },
@@ -468,7 +535,7 @@ Result<Report> build_report(const ReportOptions& options) {
     report.devices.push_back(device_report(state, budgets, replayer, fits, options, report));
 
   // Pass 2: what was alive at each device's peak.
-  if (auto added = add_largest_at_peaks(options, report); !added) return added.error();
+  if (auto added = add_largest_at_peaks(options, *opened, report); !added) return added.error();
   if (!options.compare.empty()) {
     auto comparison = compare::compare_recordings({options.file, options.compare, options.largest});
     if (!comparison) return comparison.error();

@@ -186,6 +186,49 @@ TEST_F(ReportCommand, PeaksRefusalsAndWhatWasAliveAtThePeak) {
   EXPECT_EQ(built->refused, 2U);
 }
 
+TEST_F(ReportCommand, WhatWasAliveAtThePeakKeepsItsNotesThroughThousandsOfFreesBeforeIt) {
+  // 12,000 short-lived allocations before the peak (enough for the notes of the freed to be
+  // swept out several times); every 1000th is kept alive, with its own tag and time. The peak's
+  // list must name each allocation alive then by its own notes.
+  std::string text =
+      "memtrack-trace 1\nsource test\nmemory_fraction 1\ncpu_memory_limit 100\n"
+      "gpu 0 total=1000000000 name=Big\nevents\n"
+      "alloc gpu:0 100000 addr=0x1 tag=weights t=7\n";
+  std::uint64_t events = 1;
+  for (std::uint64_t i = 1; i <= 12000; ++i) {
+    const std::string address = "addr=0x" + std::to_string(1000000 + i);
+    if (i % 1000 == 0) {
+      text += "alloc gpu:0 " + std::to_string(i) + " " + address + " tag=kept" + std::to_string(i) +
+              " t=" + std::to_string(100 + i) + "\n";
+      ++events;
+    } else {
+      text += "alloc gpu:0 50 " + address + " tag=churn\nfree gpu:0 " + address + "\n";
+      events += 2;
+    }
+  }
+  text += "alloc gpu:0 200000 addr=0x2 tag=peak t=99\nfree gpu:0 addr=0x2\nalloc gpu:0 10\n";
+  events += 3;
+  text += "end " + std::to_string(events) + "\n";
+  report::ReportOptions options;
+  options.file = write("churn.trace", text);
+  auto built = report::build_report(options);
+  ASSERT_TRUE(built) << built.error().to_string();
+  const report::DeviceReport& gpu = built->devices[0];
+  EXPECT_EQ(gpu.peak_event, events - 2);
+  EXPECT_EQ(gpu.live_at_peak, 14U);
+  ASSERT_EQ(gpu.largest_at_peak.size(), 14U);
+  EXPECT_EQ(gpu.largest_at_peak[0].tag, "peak");
+  EXPECT_EQ(gpu.largest_at_peak[0].time_ns, 99U);
+  EXPECT_EQ(gpu.largest_at_peak[1].tag, "weights");
+  EXPECT_EQ(gpu.largest_at_peak[1].time_ns, 7U);
+  for (std::size_t i = 2; i < 14; ++i) {
+    const std::uint64_t kept = (14 - i) * 1000;  // the largest first: 12000 down to 1000
+    EXPECT_EQ(gpu.largest_at_peak[i].bytes, kept) << i;
+    EXPECT_EQ(gpu.largest_at_peak[i].tag, "kept" + std::to_string(kept)) << i;
+    EXPECT_EQ(gpu.largest_at_peak[i].time_ns, 100 + kept) << i;
+  }
+}
+
 /// The sum of the refusal markers' counts, and the device rows' numbers, in a report.
 struct Drawn {
   std::uint64_t markers{0};

@@ -517,6 +517,7 @@ class Replayer::State::Run {
   /// Replays every event. @return nothing, or the reader's error
   Result<void> all() {
     for (;;) {
+      if (reader.events_read() == s.options.last_event && s.options.last_event != 0) return {};
       auto more = reader.next(event);
       if (!more) return more.error();
       if (!*more) {

@@ -72,6 +72,33 @@ TEST(Replay, CheckpointsAreVerifiedAndAFailedOneStopsTheReplay) {
   EXPECT_EQ(bad.operations, 1U);  // stopped at the checkpoint
 }
 
+TEST(Replay, ALastEventEndsTheReplayThereWithoutTheEndsChecks) {
+  // Stopped after event 3 of 6: the events after it are not read (the refusal and the failed
+  // checkpoint after it are not reached), and what is allocated then stays allocated.
+  const std::vector<std::string> lines{
+      "alloc gpu:0 100 addr=0x1", "alloc gpu:0 200 addr=0x2",
+      "free gpu:0 addr=0x1",      "alloc gpu:0 5000 result=OutOfMemory",
+      "check gpu:0 allocated=1",  "alloc cpu 10"};
+  ReplayOptions options;
+  options.last_event = 3;
+  const auto stopped = replay_text(small_node, lines, small_config(), options);
+  EXPECT_FALSE(stopped.failure);
+  EXPECT_EQ(stopped.events, 3U);
+  EXPECT_EQ(stopped.operations, 3U);
+  EXPECT_EQ(stopped.refused, 0U);
+  EXPECT_EQ(stopped.high_water.at(Gpu{0}), 300U);
+  EXPECT_EQ(stopped.high_water.at(Cpu{}), 0U);
+  // 0 (the default), or a number past the trace's end: every event.
+  for (const std::uint64_t last : {0U, 7U}) {
+    options.last_event = last;
+    const auto whole = replay_text(small_node, lines, small_config(), options);
+    EXPECT_EQ(whole.events, 5U) << last;  // the failed checkpoint stops it
+    EXPECT_EQ(whole.refused, 1U) << last;
+    ASSERT_TRUE(whole.failure) << last;
+    EXPECT_EQ(whole.failure->kind, ReplayFailure::Kind::Checkpoint) << last;
+  }
+}
+
 TEST(Replay, FreesAreResolvedByAddressAndUnknownOnesCounted) {
   const auto s = replay_text(small_node,
                              {"alloc gpu:0 300 addr=0xa", "alloc cpu 20 addr=0xb",

@@ -72,6 +72,10 @@ struct ReplayOptions {
   bool recorded_budgets{true};
   AllocatorModel allocator{AllocatorModel::exact};
   PytorchReplayOptions pytorch;  ///< with `AllocatorModel::pytorch`
+  /// The replay of a trace stops after its event of this number (1-based), as if the trace
+  /// ended there but without the end's checks (what is still allocated is not a leak); 0: it
+  /// replays every event. For a second pass that needs nothing past a point the first found.
+  std::uint64_t last_event{0};
 };
 
 /// Where a trace position is.

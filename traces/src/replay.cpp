@@ -506,9 +506,9 @@ class Replayer::State::Run {
         book(state.book),
         live_by_address(state.book.by_address),
         need_now(state.devices.size(), 0),
-        modelled(auto_placement ? nullptr : state.modelled.get()) {
+        modelled(auto_placement ? nullptr : state.modelled.get()),
+        accounts(state.tracker()) {
     book.clear();
-    index_devices();
   }
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
@@ -550,38 +550,10 @@ class Replayer::State::Run {
     return it == gpu_map.end() ? device : DevicePlacement(Gpu{it->second});
   }
 
-  /// Fills `slot_by_key` (see `slot_of`).
-  void index_devices() {
-    std::size_t keys = 2;
-    for (const DevicePlacement d : s.devices) {
-      if (d.is_gpu() && d.gpu_id() < max_indexed_gpu_id) {
-        keys = std::max(keys, device_key(d) + 1);
-      }
-    }
-    slot_by_key.assign(keys, no_slot);
-    for (std::size_t slot = 0; slot < s.devices.size(); ++slot) {
-      const DevicePlacement d = s.devices[slot];
-      if (d.is_cpu() || d.gpu_id() < max_indexed_gpu_id) slot_by_key[device_key(d)] = slot;
-    }
-  }
-
-  /// `cpu` 0, `auto` 1, `gpu:N` N + 2: computed without a branch (a GPU id is 0 unless the
-  /// placement is a GPU's), as the device of every event is, at random in a mixed trace.
-  [[gnu::always_inline]] static std::size_t device_key(DevicePlacement device) {
-    static constexpr std::array<std::uint8_t, 3> base{0, 2, 1};  // by Kind: Cpu, Gpu, Auto
-    return base[static_cast<std::size_t>(device.kind())] + std::size_t{device.gpu_id()};
-  }
-
-  /// @return `device`'s index in `s.devices`, or `no_slot` when the node does not have it (or it
-  /// is `auto`)
+  /// @return `device`'s index in `s.devices` (the tracker's accounts are in the same order:
+  /// GPUs ascending, then the CPU), or `no_slot` when the node does not have it (or it is `auto`)
   [[gnu::always_inline]] [[nodiscard]] std::size_t slot_of(DevicePlacement device) const {
-    const std::size_t key = device_key(device);
-    if (key < slot_by_key.size()) [[likely]]
-      return slot_by_key[key];
-    if (!device.is_gpu()) return no_slot;
-    // A GPU id past the table's end: searched.
-    const auto it = std::find(s.devices.begin(), s.devices.end(), device);
-    return it == s.devices.end() ? no_slot : static_cast<std::size_t>(it - s.devices.begin());
+    return accounts.index_of(device);
   }
 
   /// Counts `bytes` more (`add`) or fewer on what `device` would hold if nothing were refused.
@@ -1113,11 +1085,7 @@ class Replayer::State::Run {
   std::map<std::pair<DevicePlacement, std::uint64_t>, std::uint64_t> refused_unaddressed;
   /// What each device would hold if nothing were refused (recorded placement): "needed".
   std::vector<std::uint64_t> need_now;
-  /// GPU ids below this are found in `slot_by_key` (the others by a search).
-  static constexpr std::uint32_t max_indexed_gpu_id = 4096;
-  static constexpr std::size_t no_slot = SIZE_MAX;
-  /// Each device's index in `s.devices` by `device_key`, `no_slot` where the node has none.
-  std::vector<std::size_t> slot_by_key;
+  static constexpr std::size_t no_slot = MemoryTracker::npos;
   /// Addresses freed and not allocated again since, with the event that freed them: a second
   /// free of one is a double free.
   RecentFrees freed_addresses{max_remembered_frees};
@@ -1126,6 +1094,8 @@ class Replayer::State::Run {
   std::unordered_set<std::uint32_t> departed_gpus;  ///< trace GPU ids whose replay left it
   bool departed_cpu = false;
   detail::ModelledGpus* const modelled;
+  /// The tracker whose accounts `slot_of` indexes (the replay's devices are in their order).
+  const MemoryTracker& accounts;
   TraceEvent event;           ///< the event being replayed
   sim::CoreOutcome outcome_;  ///< the tracker's outcome of the operation being applied
   /// Where lockstep found a divergence (only lockstep sets it; it ends the replay).

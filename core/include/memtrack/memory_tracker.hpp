@@ -111,6 +111,17 @@ class MemoryTracker {
   /// @return the attached observer, or null
   [[nodiscard]] MemoryObserver* observer() const noexcept { return observer_.get(); }
 
+  /// What index_of returns for `Auto` and for a GPU the tracker does not have.
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  /**
+   * @brief A concrete device's place among the tracker's accounts: its GPUs by id ascending
+   * (`gpu_ids()`), then the CPU. Without a branch on the kind for the CPU and a dense GPU id
+   * (0, 1, ... n-1), as every operation looks it up (and so may a caller that keeps figures per
+   * device, in the same order).
+   * @return the index, or npos for `Auto` or a GPU the tracker does not have
+   */
+  [[nodiscard]] std::size_t index_of(DevicePlacement placement) const noexcept;
+
  private:
   friend class SharedMemoryTracker;
 
@@ -124,8 +135,6 @@ class MemoryTracker {
 
   MemoryTracker() = default;
 
-  /// @return the index into accounts_ of a concrete device, or npos (unknown GPU or `Auto`)
-  [[nodiscard]] std::size_t index_of(DevicePlacement placement) const noexcept;
   /// index_of for a GPU id that is not at its own index (sparse ids, or not configured).
   [[nodiscard]] std::size_t index_of_sparse(DevicePlacement placement) const noexcept;
   /// @return the device at accounts_[index]
@@ -151,8 +160,6 @@ class MemoryTracker {
       observer_.get()->on_event(ObservedEvent{kind, requested, bytes, resolved, error}, *this);
     }
   }
-
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   GpuConfig config_;
   std::vector<std::uint32_t>

@@ -363,5 +363,47 @@ TEST(MemoryTracker, GpuIdsAreSortedAndConfigKept) {
   EXPECT_EQ(tracker.limit(Auto{}), 1150U);
 }
 
+// index_of is public: a replay keeps its per-device figures in the tracker's account order.
+TEST(MemoryTracker, IndexOfIsTheAccountOrderGpusAscendingThenTheCpu) {
+  constexpr std::size_t npos = MemoryTracker::npos;
+
+  const auto dense = small_tracker();  // gpu:0, gpu:1, then the CPU
+  EXPECT_EQ(dense.index_of(Gpu{0}), 0U);
+  EXPECT_EQ(dense.index_of(Gpu{1}), 1U);
+  EXPECT_EQ(dense.index_of(Cpu{}), 2U);
+  EXPECT_EQ(dense.index_of(Gpu{2}), npos);  // one past the dense ids
+  EXPECT_EQ(dense.index_of(Auto{}), npos);
+
+  const auto sparse = sparse_tracker();  // configured as 7, 0, 3: kept as 0, 3, 7
+  EXPECT_EQ(sparse.index_of(Gpu{0}), 0U);
+  EXPECT_EQ(sparse.index_of(Gpu{3}), 1U);
+  EXPECT_EQ(sparse.index_of(Gpu{7}), 2U);
+  EXPECT_EQ(sparse.index_of(Cpu{}), 3U);
+  for (const std::uint32_t missing : {1U, 2U, 4U, 8U, UINT32_MAX}) {
+    EXPECT_EQ(sparse.index_of(Gpu{missing}), npos) << "gpu:" << missing;
+  }
+  EXPECT_EQ(sparse.index_of(Auto{}), npos);
+
+  // A dense prefix, then a gap: gpu:1 sits at its own index, gpu:9 does not.
+  GpuConfig gapped{.gpus = {{.id = 9, .total_bytes = 90},
+                            {.id = 1, .total_bytes = 10},
+                            {.id = 0, .total_bytes = 10}},
+                   .memory_fraction = fraction("1"),
+                   .cpu_memory_limit = 5};
+  const auto prefix = MemoryTracker::create(gapped).value();
+  EXPECT_EQ(prefix.index_of(Gpu{0}), 0U);
+  EXPECT_EQ(prefix.index_of(Gpu{1}), 1U);
+  EXPECT_EQ(prefix.index_of(Gpu{9}), 2U);
+  EXPECT_EQ(prefix.index_of(Cpu{}), 3U);
+  EXPECT_EQ(prefix.index_of(Gpu{2}), npos);
+
+  const auto cpu_only =
+      MemoryTracker::create(GpuConfig{.memory_fraction = fraction("1"), .cpu_memory_limit = 5})
+          .value();
+  EXPECT_EQ(cpu_only.index_of(Cpu{}), 0U);
+  EXPECT_EQ(cpu_only.index_of(Gpu{0}), npos);
+  EXPECT_EQ(cpu_only.index_of(Auto{}), npos);
+}
+
 }  // namespace
 }  // namespace memtrack

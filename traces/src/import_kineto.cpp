@@ -10,6 +10,7 @@
 
 #include <memtrack/units.hpp>
 
+#include "huge_pages.hpp"
 #include "import_support.hpp"
 #include "swar.hpp"
 #include "textkit.hpp"
@@ -54,17 +55,33 @@ struct RawDevice {
   std::string name;
 };
 
+/// A memory event as the importer keeps it until every one is read (to sort them by time):
+/// 56 bytes, as millions are held.
 struct MemoryEvent {
-  std::size_t index{0};         ///< position among the memory events, in file order
-  std::uint64_t json_index{0};  ///< position in the file's event array
-  double ts{0};
-  std::optional<std::uint64_t> ts_integer;  ///< exact when the file has an integer
-  DevicePlacement device{};
+  std::uint64_t json_index{0};  ///< position in the file's event array (file order)
+  std::uint64_t ts_bits{0};     ///< the time: an exact integer (`ts_is_integer`), else a double's
   std::int64_t bytes{0};
   std::uint64_t address{0};
-  std::optional<std::uint64_t> total_allocated;
-  std::optional<std::uint64_t> total_reserved;
+  std::uint64_t total_allocated{0};  ///< when `has_total_allocated`
+  std::uint64_t total_reserved{0};   ///< when `has_total_reserved`
+  std::uint32_t gpu_id{0};           ///< when `on_gpu`
+  bool on_gpu{false};                ///< a CUDA device's, or else the CPU's
+  bool ts_is_integer{false};         ///< the file wrote the time as a non-negative integer
+  bool has_total_allocated{false};
+  bool has_total_reserved{false};
+
+  [[nodiscard]] DevicePlacement device() const {
+    return on_gpu ? DevicePlacement(Gpu{gpu_id}) : DevicePlacement(Cpu{});
+  }
+  /// @return the time as a double, which orders the events (as the file's JSON reader reads it)
+  [[nodiscard]] double ts() const {
+    return ts_is_integer ? static_cast<double>(ts_bits) : std::bit_cast<double>(ts_bits);
+  }
 };
+static_assert(sizeof(MemoryEvent) == 56);
+
+/// Every memory event of a trace, in huge pages (detail::HugePageAllocator).
+using MemoryEvents = std::vector<MemoryEvent, detail::HugePageAllocator<MemoryEvent>>;
 
 /**
  * @brief One raw event as a memory event of the CPU or a CUDA device.
@@ -73,7 +90,7 @@ struct MemoryEvent {
  */
 template <class Where>
 Result<std::optional<MemoryEvent>> memory_event(
-    const RawEvent& e, std::size_t index, const Where& where,
+    const RawEvent& e, const Where& where,
     std::map<std::int64_t, std::uint64_t>& other_device_types) {
   if (!e.has_args) return Error::parse_error(where() + ": no 'args'");
   if (!e.device_type.integral || !e.device_id.integral || !e.bytes.integral) {
@@ -81,7 +98,6 @@ Result<std::optional<MemoryEvent>> memory_event(
                               ": expected integer args 'Device Type', 'Device Id' and 'Bytes'");
   }
   MemoryEvent event;
-  event.index = index;
   event.json_index = e.index;
   const std::int64_t type = e.device_type.integer;
   const std::int64_t id = e.device_id.integer;
@@ -90,18 +106,16 @@ Result<std::optional<MemoryEvent>> memory_event(
       return Error::parse_error(where() + ": CUDA 'Device Id' " + std::to_string(id) +
                                 " out of range");
     }
-    event.device = Gpu{static_cast<std::uint32_t>(id)};
-  } else if (type == 0) {
-    event.device = Cpu{};
-  } else {
+    event.on_gpu = true;
+    event.gpu_id = static_cast<std::uint32_t>(id);
+  } else if (type != 0) {
     ++other_device_types[type];
     return std::optional<MemoryEvent>{};
   }
   if (!e.ts.present) return Error::parse_error(where() + ": no numeric 'ts'");
-  event.ts = e.ts.real;
-  if (e.ts.integral && e.ts.integer >= 0) {
-    event.ts_integer = static_cast<std::uint64_t>(e.ts.integer);
-  }
+  event.ts_is_integer = e.ts.integral && e.ts.integer >= 0;
+  event.ts_bits = event.ts_is_integer ? static_cast<std::uint64_t>(e.ts.integer)
+                                      : std::bit_cast<std::uint64_t>(e.ts.real);
   event.bytes = e.bytes.integer;
   if (event.bytes == INT64_MIN) return Error::parse_error(where() + ": 'Bytes' out of range");
   if (e.address.integral) event.address = static_cast<std::uint64_t>(e.address.integer);
@@ -109,9 +123,11 @@ Result<std::optional<MemoryEvent>> memory_event(
     if (!e.total_allocated.integral || e.total_allocated.integer < 0) {
       return Error::parse_error(where() + ": expected 'Total Allocated' as a non-negative integer");
     }
+    event.has_total_allocated = true;
     event.total_allocated = static_cast<std::uint64_t>(e.total_allocated.integer);
   }
   if (e.total_reserved.integral && e.total_reserved.integer >= 0) {
+    event.has_total_reserved = true;
     event.total_reserved = static_cast<std::uint64_t>(e.total_reserved.integer);
   }
   return std::optional<MemoryEvent>(event);
@@ -167,7 +183,7 @@ class KinetoReader {
 
   /// The CPU and CUDA "[memory]" events, in file order, converted as they are read (until the
   /// first that cannot be: `first_error`)
-  std::vector<MemoryEvent> memory;
+  MemoryEvents memory;
   std::map<std::int64_t, std::uint64_t> other_device_types;  ///< "[memory]" events of others
   std::optional<Error> first_error;
   std::vector<RawDevice> devices;
@@ -300,7 +316,7 @@ class KinetoReader {
       return file_ + ": traceEvents index " + std::to_string(e.index) + " ([memory] event " +
              std::to_string(memory.size() + 1) + ")";
     };
-    auto event = memory_event(e, memory.size(), where, other_device_types);
+    auto event = memory_event(e, where, other_device_types);
     if (!event) {
       first_error = event.error();
     } else if (*event) {
@@ -925,12 +941,13 @@ class KinetoStream {
 
   ByteSource& source_;
   KinetoReader& handler_;
-  std::vector<char> buffer_;
+  std::vector<char, detail::HugePageAllocator<char>> buffer_;
   std::size_t begin_{0};
   std::size_t end_{0};
   std::uint64_t base_{0};  ///< the file offset of buffer_[0]
   bool eof_{false};
-  std::vector<char> batch_;  ///< what simdjson parses, with its padding
+  /// What simdjson parses, with its padding.
+  std::vector<char, detail::HugePageAllocator<char>> batch_;
   ondemand::parser parser_;
   Fault fault_;
   std::optional<Error> read_error_;
@@ -983,10 +1000,10 @@ Result<void> read_kineto_json(const KinetoSourceOpener& open, const std::string&
 
 /// @return the CPU and CUDA memory events in time order (ties in file order), the others
 /// counted in the report's notes; an error when there are none
-Result<std::vector<MemoryEvent>> memory_events(KinetoReader& handler, const std::string& file,
-                                               ImportReport& report) {
+Result<MemoryEvents> memory_events(KinetoReader& handler, const std::string& file,
+                                   ImportReport& report) {
   if (handler.first_error) return *handler.first_error;
-  std::vector<MemoryEvent> memory = std::move(handler.memory);
+  MemoryEvents memory = std::move(handler.memory);
   for (const auto& [type, count] : handler.other_device_types) {
     report.skipped += count;
     report.notes.push_back(std::to_string(count) + " [memory] events on Device Type " +
@@ -1000,15 +1017,20 @@ Result<std::vector<MemoryEvent>> memory_events(KinetoReader& handler, const std:
                               "torch.profiler.profile(profile_memory=True))");
   }
   // Events are written per thread; their time orders them (ties keep file order).
-  std::sort(memory.begin(), memory.end(), [](const MemoryEvent& a, const MemoryEvent& b) {
-    return a.ts != b.ts ? a.ts < b.ts : a.index < b.index;
-  });
+  const auto earlier = [](const MemoryEvent& a, const MemoryEvent& b) {
+    const double a_ts = a.ts();
+    const double b_ts = b.ts();
+    return a_ts != b_ts ? a_ts < b_ts : a.json_index < b.json_index;
+  };
+  if (!std::is_sorted(memory.begin(), memory.end(), earlier)) {
+    std::sort(memory.begin(), memory.end(), earlier);
+  }
   return memory;
 }
 
 /// The trace's header: deviceProperties gives each GPU's total (the recording ran on the whole
 /// device), kept only when it describes every GPU the events use.
-TraceHeader kineto_header(const KinetoReader& handler, const std::vector<MemoryEvent>& memory,
+TraceHeader kineto_header(const KinetoReader& handler, const MemoryEvents& memory,
                           const std::string& file, ImportReport& report) {
   TraceHeader header;
   header.source = "kineto " + file + " (" + std::to_string(memory.size()) + " [memory] events)";
@@ -1028,11 +1050,10 @@ TraceHeader kineto_header(const KinetoReader& handler, const std::vector<MemoryE
   }
   bool every_gpu_declared = true;
   for (const MemoryEvent& event : memory) {
-    if (!event.device.is_gpu()) continue;
-    every_gpu_declared = every_gpu_declared && std::any_of(config.gpus.begin(), config.gpus.end(),
-                                                           [&](const GpuSpec& gpu) {
-                                                             return gpu.id == event.device.gpu_id();
-                                                           });
+    if (!event.on_gpu) continue;
+    every_gpu_declared = every_gpu_declared &&
+                         std::any_of(config.gpus.begin(), config.gpus.end(),
+                                     [&](const GpuSpec& gpu) { return gpu.id == event.gpu_id; });
   }
   if (every_gpu_declared && !config.gpus.empty() && validate(config)) {
     header.config = std::move(config);
@@ -1055,51 +1076,52 @@ struct KinetoEmitter {
   }
 
   /// Memory in use before each device's first event: its "Total Allocated" minus its own change.
-  Result<void> baselines(const std::vector<MemoryEvent>& memory, const std::string& file) {
+  Result<void> baselines(const MemoryEvents& memory, const std::string& file) {
     std::map<DevicePlacement, bool> seen;
     for (const MemoryEvent& event : memory) {
-      if (seen[event.device] || !event.total_allocated) continue;
-      seen[event.device] = true;
-      const std::int64_t before = static_cast<std::int64_t>(*event.total_allocated) - event.bytes;
+      const DevicePlacement device = event.device();
+      if (seen[device] || !event.has_total_allocated) continue;
+      seen[device] = true;
+      const std::int64_t before = static_cast<std::int64_t>(event.total_allocated) - event.bytes;
       if (before < 0) {
         return Error::parse_error(file + ": traceEvents index " + std::to_string(event.json_index) +
-                                  ": 'Total Allocated' " + std::to_string(*event.total_allocated) +
+                                  ": 'Total Allocated' " + std::to_string(event.total_allocated) +
                                   " is less than its own allocation of " +
                                   std::to_string(event.bytes) + " bytes");
       }
       if (before == 0) continue;
       sink.origin(event.json_index);
-      TraceEvent baseline = TraceEvent::allocate(event.device, static_cast<std::uint64_t>(before));
+      TraceEvent baseline = TraceEvent::allocate(device, static_cast<std::uint64_t>(before));
       baseline.kind = TraceEvent::Kind::Baseline;
       if (auto ok = emit(baseline); !ok) return ok.error();
       report.notes.push_back("baseline: " + std::to_string(before) +
-                             " bytes already allocated on " + event.device.to_string() +
+                             " bytes already allocated on " + device.to_string() +
                              " when the recording started");
     }
     return {};
   }
 
   /// Each memory event as an alloc or a free, followed by a check of its "Total Allocated".
-  Result<void> operations(const std::vector<MemoryEvent>& memory) {
+  Result<void> operations(const MemoryEvents& memory) {
     for (const MemoryEvent& m : memory) {
       const std::uint64_t size = m.bytes < 0 ? static_cast<std::uint64_t>(-(m.bytes + 1)) + 1
                                              : static_cast<std::uint64_t>(m.bytes);
       sink.origin(m.json_index);
       TraceEvent event =
-          m.bytes < 0 ? TraceEvent::free(m.device, size) : TraceEvent::allocate(m.device, size);
+          m.bytes < 0 ? TraceEvent::free(m.device(), size) : TraceEvent::allocate(m.device(), size);
       event.address = m.address;
-      if (m.ts_integer) {
-        event.time_ns = checked_mul(*m.ts_integer, 1000);
-      } else if (m.ts >= 0 && m.ts < 1.8e16) {  // microseconds that fit in 64-bit nanoseconds
-        event.time_ns = static_cast<std::uint64_t>(m.ts * 1000.0 + 0.5);
+      if (m.ts_is_integer) {
+        event.time_ns = checked_mul(m.ts_bits, 1000);
+      } else if (const double ts = m.ts(); ts >= 0 && ts < 1.8e16) {    // microseconds that fit
+        event.time_ns = static_cast<std::uint64_t>(ts * 1000.0 + 0.5);  // in 64-bit nanoseconds
       }
       if (auto ok = emit(event); !ok) return ok.error();
-      if (!m.total_allocated) continue;
+      if (!m.has_total_allocated) continue;
       TraceEvent check;
       check.kind = TraceEvent::Kind::Check;
-      check.device = m.device;
+      check.device = m.device();
       check.check_allocated = m.total_allocated;
-      check.check_reserved = m.total_reserved;
+      if (m.has_total_reserved) check.check_reserved = m.total_reserved;
       if (auto ok = emit(check); !ok) return ok.error();
     }
     return {};

@@ -267,6 +267,58 @@ TEST(Kineto, EachEventKnowsItsIndexInTheFile) {
   EXPECT_EQ(sink.origins(), (std::vector<std::uint64_t>{2, 4}));  // 1 + indexes 1 and 3
 }
 
+TEST(Kineto, IntegerAndFractionalTimesOrderTheEventsAndEqualTimesKeepFileOrder) {
+  // Times as integers and as fractions, out of order; 2.5 sorts between 2 and 3, the two events
+  // at 7 keep the file's order (sizes 7 then 8), a negative time orders first and has no time.
+  MemorySink sink;
+  auto report = import_kineto(R"({"traceEvents": [
+      {"name": "[memory]", "ts": 7, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 7}},
+      {"name": "[memory]", "ts": 3, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 3}},
+      {"name": "[memory]", "ts": 2.5, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 25}},
+      {"name": "[memory]", "ts": 7, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 8}},
+      {"name": "[memory]", "ts": 2, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 2}},
+      {"name": "[memory]", "ts": -1.5, "args": {"Device Type": 0, "Device Id": 0, "Bytes": 1}},
+      {"name": "[memory]", "ts": 9007199254740993, "args": {"Device Type": 0, "Device Id": 0,
+       "Bytes": 9}}]})",
+                              "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  std::vector<std::uint64_t> sizes;
+  std::vector<std::optional<std::uint64_t>> times;
+  for (const TraceEvent& event : sink.events()) {
+    sizes.push_back(event.bytes.value_or(0));
+    times.push_back(event.time_ns);
+  }
+  EXPECT_EQ(sizes, (std::vector<std::uint64_t>{1, 2, 25, 3, 7, 8, 9}));
+  // Microseconds as nanoseconds: an integer exactly (2^53 + 1 is no double), a fraction rounded.
+  EXPECT_EQ(times, (std::vector<std::optional<std::uint64_t>>{std::nullopt, 2000, 2500, 3000, 7000,
+                                                              7000, 9007199254740993000ULL}));
+  EXPECT_EQ(sink.origins(), (std::vector<std::uint64_t>{6, 5, 3, 2, 1, 4, 7}));
+}
+
+TEST(Kineto, ACheckpointHasTheReservedTotalOnlyWhereTheFileGivesIt) {
+  MemorySink sink;
+  auto report = import_kineto(R"({"traceEvents": [
+      {"name": "[memory]", "ts": 1, "args": {"Device Type": 1, "Device Id": 3, "Bytes": 16,
+       "Total Allocated": 16, "Total Reserved": 4096}},
+      {"name": "[memory]", "ts": 2, "args": {"Device Type": 1, "Device Id": 3, "Bytes": 32,
+       "Total Allocated": 48}},
+      {"name": "[memory]", "ts": 3, "args": {"Device Type": 1, "Device Id": 3, "Bytes": -16,
+       "Total Allocated": 32, "Total Reserved": "n/a"}}]})",
+                              "k.json", sink);
+  ASSERT_TRUE(report) << report.error().to_string();
+  std::vector<std::optional<std::uint64_t>> allocated;
+  std::vector<std::optional<std::uint64_t>> reserved;
+  for (const TraceEvent& event : sink.events()) {
+    EXPECT_EQ(event.device, DevicePlacement(Gpu{3}));
+    if (event.kind != TraceEvent::Kind::Check) continue;
+    allocated.push_back(event.check_allocated);
+    reserved.push_back(event.check_reserved);
+  }
+  EXPECT_EQ(allocated, (std::vector<std::optional<std::uint64_t>>{16, 48, 32}));
+  EXPECT_EQ(reserved,
+            (std::vector<std::optional<std::uint64_t>>{4096, std::nullopt, std::nullopt}));
+}
+
 TEST(Kineto, AFaultAnywhereInTheJsonIsRefusedAtItsByte) {
   // A memory event the importer would keep, after an event whose unread field is not JSON: the
   // fault is found all the same, and located (the byte after the bad token; the memory event is

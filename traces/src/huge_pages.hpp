@@ -14,7 +14,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
+#include <string_view>
+#include <utility>
 
 namespace memtrack::traces::detail {
 
@@ -121,6 +124,73 @@ class HugePageAllocator {
   friend bool operator==(const HugePageAllocator& /*a*/, const HugePageAllocator<U>& /*b*/) {
     return true;
   }
+};
+
+/**
+ * @brief Bytes filled front to back (a whole file read into memory), in huge pages: at least
+ * 2 MiB (or the limit given), grown by doubling, without the zeroing of a vector's `resize` and
+ * without the copy of reading through a second buffer (the caller reads straight into `room`).
+ */
+class HugeBytes {
+ public:
+  HugeBytes() noexcept = default;
+  HugeBytes(const HugeBytes&) = delete;
+  HugeBytes& operator=(const HugeBytes&) = delete;
+  HugeBytes(HugeBytes&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+  HugeBytes& operator=(HugeBytes&& other) noexcept {
+    HugeBytes taken(std::move(other));
+    std::swap(data_, taken.data_);
+    std::swap(size_, taken.size_);
+    std::swap(capacity_, taken.capacity_);
+    return *this;
+  }
+  ~HugeBytes() {
+    if (data_ != nullptr) HugePageAllocator<char>().deallocate(data_, capacity_);
+  }
+
+  [[nodiscard]] std::string_view view() const noexcept { return {data_, size_}; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+  /**
+   * @brief Makes room after the bytes held for at least `wanted` more, but not past `limit` bytes
+   * in all (growing the block to twice its size, or to what is needed, within `limit`).
+   * @return where to write the next bytes, and how many fit there (0 only when `size()` has
+   * reached `limit`); `commit` then counts what was written
+   * @throws std::bad_alloc when the block cannot grow
+   */
+  [[nodiscard]] std::pair<char*, std::size_t> room(std::size_t wanted, std::size_t limit) {
+    if (size_ >= limit) return {data_ + size_, 0};
+    if (wanted > limit - size_) wanted = limit - size_;
+    if (capacity_ - size_ < wanted) {
+      // Twice the block, and at least one huge page (a smaller block would take a fault per
+      // 4 KiB, and its bytes would be copied again), within `limit`.
+      std::size_t grown = capacity_ <= limit / 2 ? capacity_ * 2 : limit;
+      if (grown < huge_page_bytes) grown = huge_page_bytes < limit ? huge_page_bytes : limit;
+      if (grown < size_ + wanted) grown = size_ + wanted;
+      reallocate(grown);
+    }
+    return {data_ + size_, capacity_ - size_ < limit - size_ ? capacity_ - size_ : limit - size_};
+  }
+  /// Counts `n` more bytes written at `room` (at most what it gave).
+  void commit(std::size_t n) noexcept { size_ += n; }
+
+ private:
+  void reallocate(std::size_t capacity) {
+    HugePageAllocator<char> allocator;
+    char* grown = allocator.allocate(capacity);
+    if (size_ > 0) std::memcpy(grown, data_, size_);
+    if (data_ != nullptr) allocator.deallocate(data_, capacity_);
+    data_ = grown;
+    capacity_ = capacity;
+  }
+
+  char* data_{nullptr};
+  std::size_t size_{0};
+  std::size_t capacity_{0};
 };
 
 }  // namespace memtrack::traces::detail

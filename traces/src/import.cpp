@@ -1,4 +1,7 @@
 #include <memtrack/traces/importers.hpp>
+#include <memtrack/traces/io.hpp>
+
+#include "import_support.hpp"
 
 #include <array>
 #include <utility>
@@ -181,9 +184,11 @@ Result<ImportReport> import_path(SourceFormat format, const std::filesystem::pat
   if (format == SourceFormat::Canonical) {
     return import_bytes(format, {}, in.string(), sink, options);  // refused, nothing read
   }
-  auto bytes = read_all(in, max_import_bytes);
+  auto source = open_source(in);
+  if (!source) return source.error();
+  auto bytes = detail::read_all_in_huge_pages(**source, in.string(), max_import_bytes);
   if (!bytes) return bytes.error();
-  return import_bytes(format, *bytes, in.string(), sink, options);
+  return import_bytes(format, bytes->view(), in.string(), sink, options);
 }
 
 Result<ImportReport> import_file(const std::filesystem::path& in, const std::filesystem::path& out,

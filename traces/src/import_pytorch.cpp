@@ -80,6 +80,9 @@ struct Entry {
   std::string where;
 };
 
+/// The entries, in huge pages (a large snapshot holds hundreds of thousands).
+using Entries = std::vector<Entry, detail::HugePageAllocator<Entry>>;
+
 bool is_segment_action(std::string_view action) {
   return action == "segment_alloc" || action == "segment_free" || action == "segment_map" ||
          action == "segment_unmap";
@@ -345,7 +348,7 @@ AllocatorSettings settings_of(const Value& dict) {
 
 /// The device traces: the entries memtrack applies or carries, in recorded order.
 struct TraceEntries {
-  std::vector<Entry> entries;
+  Entries entries;
   /// Per device, what the allocator's start is reconstructed from (recorded order).
   std::map<std::uint32_t, std::vector<AllocatorTraceEntry>> by_device;
   std::map<std::string, std::uint64_t> ignored_actions;
@@ -430,8 +433,7 @@ using LiveBlocks = std::map<std::uint32_t, std::map<std::uint64_t, std::uint64_t
 
 /// Walks the trace backwards from the final state: what is live before the first entry is the
 /// baseline (the ring buffer may have started mid-run).
-Result<LiveBlocks> baseline_of(const EndState& end, const std::vector<Entry>& entries,
-                               std::string_view name) {
+Result<LiveBlocks> baseline_of(const EndState& end, const Entries& entries, std::string_view name) {
   auto state = end.active;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     auto& live = state[it->device];
@@ -649,7 +651,7 @@ AllocatorSettings read_settings(const Value& root, TraceHeader& header, ImportRe
 }
 
 /// @return the devices the snapshot mentions: in its segments, its traces or its baseline
-std::set<std::uint32_t> devices_of(const EndState& end, const std::vector<Entry>& entries,
+std::set<std::uint32_t> devices_of(const EndState& end, const Entries& entries,
                                    const LiveBlocks& before) {
   std::set<std::uint32_t> devices;
   for (const auto& [device, list] : end.segments)
@@ -700,7 +702,7 @@ class SnapshotWriter {
 
   /// The trace entries, devices' traces merged by time when every entry has one (stable: ties
   /// keep their order).
-  Result<void> write_entries(std::vector<Entry>& entries) {
+  Result<void> write_entries(Entries& entries) {
     const bool timed = std::all_of(entries.begin(), entries.end(),
                                    [](const Entry& e) { return e.time_us.has_value(); });
     if (timed) {
@@ -845,7 +847,7 @@ Result<ImportReport> import_pytorch_snapshot_value(const pickle::Value& root, st
     if (!read) return read.error();
     traces = std::move(*read);
   }
-  std::vector<Entry>& entries = traces.entries;
+  Entries& entries = traces.entries;
   note_ignored_actions(traces.ignored_actions, report);
   auto state = baseline_of(*end, entries, name);
   if (!state) return state.error();

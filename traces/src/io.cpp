@@ -1,5 +1,7 @@
 #include <memtrack/traces/io.hpp>
 
+#include "import_support.hpp"
+
 #include <zlib.h>
 #include <zstd.h>
 
@@ -279,6 +281,13 @@ std::unique_ptr<ByteSource> memory_source(std::string bytes, std::string name) {
   return wrap(std::make_unique<MemorySource>(std::move(bytes)), std::move(name), std::move(prefix));
 }
 
+namespace {
+Error longer_than(std::string_view name, std::uint64_t max_bytes) {
+  return Error::parse_error(std::string(name) + ": more than " + std::to_string(max_bytes) +
+                            " bytes (decompressed), the most this reader accepts");
+}
+}  // namespace
+
 Result<std::string> read_all(ByteSource& source, std::string_view name, std::uint64_t max_bytes) {
   std::string text;
   std::array<char, chunk_bytes> buffer{};
@@ -286,11 +295,24 @@ Result<std::string> read_all(ByteSource& source, std::string_view name, std::uin
     auto n = source.read(buffer.data(), buffer.size());
     if (!n) return n.error();
     if (*n == 0) return text;
-    if (text.size() + *n > max_bytes) {
-      return Error::parse_error(std::string(name) + ": more than " + std::to_string(max_bytes) +
-                                " bytes (decompressed), the most this reader accepts");
-    }
+    if (text.size() + *n > max_bytes) return longer_than(name, max_bytes);
     text.append(buffer.data(), *n);
+  }
+}
+
+Result<detail::HugeBytes> detail::read_all_in_huge_pages(ByteSource& source, std::string_view name,
+                                                         std::uint64_t max_bytes) {
+  // One byte past the bound is read, to tell a file of exactly `max_bytes` from a longer one.
+  const std::size_t limit =
+      max_bytes < SIZE_MAX ? static_cast<std::size_t>(max_bytes) + 1 : SIZE_MAX;
+  HugeBytes bytes;
+  for (;;) {
+    const auto [to, room] = bytes.room(chunk_bytes, limit);
+    auto n = source.read(to, room);
+    if (!n) return n.error();
+    if (*n == 0) return bytes;
+    if (bytes.size() + *n > max_bytes) return longer_than(name, max_bytes);
+    bytes.commit(*n);
   }
 }
 

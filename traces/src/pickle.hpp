@@ -17,6 +17,8 @@
 
 #include <memtrack/result.hpp>
 
+#include "huge_pages.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -81,27 +83,63 @@ struct Value {
   [[nodiscard]] std::string describe() const;
 };
 
-/// Where a document's values live: in chunks that never move (a `std::deque` of values this size
-/// allocates for every 5).
+/// Where a document's values live: in chunks that never move. The first holds 1024 values; the
+/// others are 2 MiB each, in huge pages (a large snapshot's values take one page fault per 2 MiB
+/// instead of one per 4 KiB: faults were a third of a 4 MB snapshot's import).
 class ValueStore {
  public:
+  ValueStore() = default;
+  ValueStore(const ValueStore&) = delete;
+  ValueStore& operator=(const ValueStore&) = delete;
+  ValueStore(ValueStore&& other) noexcept
+      : chunks_(std::move(other.chunks_)), used_(std::exchange(other.used_, 0)) {
+    other.chunks_.clear();
+  }
+  ValueStore& operator=(ValueStore&& other) noexcept {
+    ValueStore taken(std::move(other));
+    std::swap(chunks_, taken.chunks_);
+    std::swap(used_, taken.used_);
+    return *this;
+  }
+  ~ValueStore() {
+    for (std::size_t c = 0; c < chunks_.size(); ++c) {
+      const std::size_t made = c + 1 == chunks_.size() ? used_ : capacity_of(c);
+      std::destroy_n(chunks_[c], made);
+      detail::HugePageAllocator<char>().deallocate(reinterpret_cast<char*>(chunks_[c]),
+                                                   bytes_of(c));
+    }
+  }
+
   /// @return a new value, default-constructed; it stays where it is while the store lives
   Value& emplace_back() {
-    if (used_ == chunk_values) {
-      chunks_.push_back(std::make_unique<Value[]>(chunk_values));
+    if (chunks_.empty() || used_ == capacity_of(chunks_.size() - 1)) {
+      chunks_.reserve(chunks_.size() + 1);  // before the allocation, which nothing would free
+      chunks_.push_back(reinterpret_cast<Value*>(
+          detail::HugePageAllocator<char>().allocate(bytes_of(chunks_.size()))));
       used_ = 0;
     }
-    return chunks_.back()[used_++];
+    return *::new (static_cast<void*>(chunks_.back() + used_++)) Value();
   }
   /// @return how many values it holds
   [[nodiscard]] std::size_t size() const noexcept {
-    return chunks_.empty() ? 0 : (chunks_.size() - 1) * chunk_values + used_;
+    if (chunks_.size() <= 1) return used_;
+    return first_values + (chunks_.size() - 2) * huge_values + used_;
   }
 
  private:
-  static constexpr std::size_t chunk_values = 1024;
-  std::vector<std::unique_ptr<Value[]>> chunks_;
-  std::size_t used_{chunk_values};  ///< in the last chunk
+  static constexpr std::size_t first_values = 1024;
+  static constexpr std::size_t huge_values = detail::huge_page_bytes / sizeof(Value);
+  /// @return the bytes of chunk `c`
+  static constexpr std::size_t bytes_of(std::size_t c) noexcept {
+    return c == 0 ? first_values * sizeof(Value) : detail::huge_page_bytes;
+  }
+  /// @return how many values chunk `c` holds
+  static constexpr std::size_t capacity_of(std::size_t c) noexcept {
+    return c == 0 ? first_values : huge_values;
+  }
+
+  std::vector<Value*> chunks_;
+  std::size_t used_{0};  ///< in the last chunk
 };
 
 /// The result of parsing: every value, and the top one. Its texts are views into the bytes

@@ -1,6 +1,11 @@
 // The allocator for the importers' large buffers (traces/src/huge_pages.hpp): blocks of 2 MiB and
-// more mapped on their own, aligned, marked for huge pages, and unmapped whole when freed.
+// more mapped on their own, aligned, marked for huge pages, and unmapped whole when freed; and what
+// is built on it: a whole file read into huge pages, and the pickle parser's store of values.
 #include "huge_pages.hpp"
+#include "import_support.hpp"
+#include "pickle.hpp"
+
+#include <memtrack/traces/io.hpp>
 
 #include <gtest/gtest.h>
 
@@ -8,12 +13,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace memtrack::traces::detail {
@@ -157,6 +165,155 @@ TEST(HugePages, AVectorGrownPastSeveralHugePagesKeepsEveryValue) {
   values.resize(10);
   values.shrink_to_fit();
   EXPECT_EQ(values.back(), 9 * 2654435761ULL);
+}
+
+/// The byte at `i` of a pattern with no period a buffer's growth could hide.
+char pattern_at(std::size_t i) {
+  return static_cast<char>((i * 2654435761U) >> 13U);
+}
+
+TEST(HugeBytes, BytesWrittenInUnevenPiecesAcrossEveryGrowthAreKeptInOrder) {
+  HugeBytes bytes;
+  EXPECT_EQ(bytes.size(), 0U);
+  EXPECT_TRUE(bytes.view().empty());
+  constexpr std::size_t total = 9 * mib + 3;
+  constexpr std::size_t limit = 64 * mib;
+  std::size_t piece = 1;
+  while (bytes.size() < total) {
+    const auto [to, room] = bytes.room(piece, limit);
+    ASSERT_GE(room, std::min(piece, limit - bytes.size()));
+    ASSERT_LE(bytes.size() + room, bytes.capacity());
+    const std::size_t n = std::min({piece, room, total - bytes.size()});
+    for (std::size_t i = 0; i < n; ++i)
+      to[i] = pattern_at(bytes.size() + i);
+    bytes.commit(n);
+    piece = piece * 3 % 700'001 + 1;  // 1 byte to 700 KB: some pieces span a growth
+  }
+  ASSERT_EQ(bytes.size(), total);
+  const std::string_view view = bytes.view();
+  ASSERT_EQ(view.size(), total);
+  for (std::size_t i = 0; i < total; ++i)
+    ASSERT_EQ(view[i], pattern_at(i)) << "byte " << i;
+  // Grown by doubling from one huge page: 16 MiB holds 9 MiB.
+  EXPECT_EQ(bytes.capacity(), 16 * mib);
+
+  HugeBytes moved(std::move(bytes));
+  EXPECT_EQ(moved.view().size(), total);
+  EXPECT_EQ(moved.view()[total - 1], pattern_at(total - 1));
+  EXPECT_EQ(bytes.size(), 0U);  // NOLINT(bugprone-use-after-move): a moved-from one is empty
+  EXPECT_EQ(bytes.capacity(), 0U);
+  HugeBytes assigned;
+  assigned = std::move(moved);
+  EXPECT_EQ(assigned.view().substr(0, 3),
+            (std::string{pattern_at(0), pattern_at(1), pattern_at(2)}));
+}
+
+TEST(HugeBytes, RoomNeverReachesPastTheLimit) {
+  HugeBytes bytes;
+  auto [to, room] = bytes.room(1000, 10);
+  EXPECT_EQ(room, 10U);              // less than wanted: the limit
+  EXPECT_EQ(bytes.capacity(), 10U);  // and the block no larger
+  bytes.commit(4);
+  std::tie(to, room) = bytes.room(1000, 10);
+  EXPECT_EQ(room, 6U);
+  bytes.commit(6);
+  std::tie(to, room) = bytes.room(1, 10);
+  EXPECT_EQ(room, 0U);  // full to the limit
+  std::tie(to, room) = bytes.room(1, 100 * mib);
+  EXPECT_GE(room, 1U);  // a higher limit grows it
+  EXPECT_LE(room, 100 * mib - 10);
+  // Large room under a smaller limit than the block holds: only up to the limit.
+  HugeBytes large;
+  std::tie(to, room) = large.room(1, 64 * mib);
+  EXPECT_EQ(room, huge_page_bytes);
+  large.commit(100);
+  std::tie(to, room) = large.room(1, 200);
+  EXPECT_EQ(room, 100U);
+}
+
+/// A source that gives its bytes a few at a time, in pieces of changing size.
+class Trickle final : public ByteSource {
+ public:
+  explicit Trickle(std::string bytes) : bytes_(std::move(bytes)) {}
+  Result<std::size_t> read(char* buffer, std::size_t size) override {
+    piece_ = piece_ * 7 % 300'007 + 1;
+    const std::size_t n = std::min({size, piece_, bytes_.size() - at_});
+    std::memcpy(buffer, bytes_.data() + at_, n);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::string bytes_;
+  std::size_t at_{0};
+  std::size_t piece_{1};
+};
+
+std::string patterned(std::size_t n) {
+  std::string text(n, '\0');
+  for (std::size_t i = 0; i < n; ++i)
+    text[i] = pattern_at(i);
+  return text;
+}
+
+TEST(ReadAllInHugePages, ReadsWhatReadAllReads) {
+  for (const std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{256 * 1024 + 1}, 5 * mib + 17}) {
+    const std::string text = patterned(n);
+    Trickle trickle(text);
+    auto read = read_all_in_huge_pages(trickle, "trickle", 1U << 30U);
+    ASSERT_TRUE(read) << read.error().to_string();
+    EXPECT_EQ(read->view(), text) << n;
+    auto plain = memory_source(text, "plain");
+    auto whole = read_all_in_huge_pages(*plain, "plain", 1U << 30U);
+    ASSERT_TRUE(whole) << whole.error().to_string();
+    EXPECT_EQ(whole->view(), text) << n;
+  }
+}
+
+TEST(ReadAllInHugePages, TakesExactlyTheBoundAndRefusesOneByteMoreAsReadAllDoes) {
+  const std::string text = patterned(3 * mib + 5);
+  Trickle exact(text);
+  auto read = read_all_in_huge_pages(exact, "exact", text.size());
+  ASSERT_TRUE(read) << read.error().to_string();
+  EXPECT_EQ(read->size(), text.size());
+
+  Trickle longer(text);
+  auto refused = read_all_in_huge_pages(longer, "in.pickle", text.size() - 1);
+  ASSERT_FALSE(refused);
+  Trickle again(text);
+  auto by_read_all = read_all(again, "in.pickle", text.size() - 1);
+  ASSERT_FALSE(by_read_all);
+  EXPECT_EQ(refused.error().to_string(), by_read_all.error().to_string());
+  EXPECT_NE(refused.error().to_string().find("in.pickle: more than 3145732 bytes"),
+            std::string::npos)
+      << refused.error().to_string();
+}
+
+TEST(PickleValueStore, ValuesStayWhereTheyAreAndAreCountedAcrossChunks) {
+  pickle::ValueStore store;
+  EXPECT_EQ(store.size(), 0U);
+  // The first chunk (1024 values), two of 2 MiB, and a few in a fourth.
+  const std::size_t per_huge = huge_page_bytes / sizeof(pickle::Value);
+  const std::size_t count = 1024 + 2 * per_huge + 5;
+  std::vector<pickle::Value*> made;
+  for (std::size_t i = 0; i < count; ++i) {
+    pickle::Value& value = store.emplace_back();
+    ASSERT_EQ(value.magnitude, 0U);  // default-constructed
+    ASSERT_TRUE(value.items.empty());
+    value.magnitude = i;
+    value.items.assign(i % 3, nullptr);  // owns memory: destroyed with the store
+    made.push_back(&value);
+    ASSERT_EQ(store.size(), i + 1);
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(made[i]->magnitude, i) << i;
+    ASSERT_EQ(made[i]->items.size(), i % 3) << i;
+  }
+  pickle::ValueStore moved(std::move(store));
+  EXPECT_EQ(moved.size(), count);
+  EXPECT_EQ(store.size(), 0U);  // NOLINT(bugprone-use-after-move): a moved-from one is empty
+  EXPECT_EQ(made[count - 1]->magnitude, count - 1);  // moving the store moves no value
 }
 
 }  // namespace
